@@ -1,0 +1,82 @@
+"""Frozen configurations. Defaults live here and nowhere else (the README quotes them from `--help`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """PPO settings. An env's `PPO` dict overrides these defaults; the user's flags override both."""
+
+    steps: int = 100_000  # env steps (all envs together)
+    num_envs: int = 64
+    rollout_steps: int = 32  # steps per env between updates
+    learning_rate: float = 3e-4
+    epochs: int = 4
+    minibatches: int = 4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip: float = 0.2
+    entropy_coef: float = 0.0
+    value_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    init_log_std: float = -0.5
+    hidden: tuple[int, ...] = (64, 64)
+    checkpoints: int = 10  # how many times per training to record per-term statistics
+    eval_episodes: int = 16
+    time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
+    seed: int = 0
+
+    def with_overrides(self, **overrides) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown train setting(s) {unknown}; valid: {sorted(known)}")
+        if "hidden" in overrides:
+            overrides["hidden"] = tuple(overrides["hidden"])
+        return dataclasses.replace(self, **overrides)
+
+
+def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
+    return TrainConfig().with_overrides(**env_ppo).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines an evolve run; saved as config.json and reused by --resume."""
+
+    env: str
+    task: str  # a task name of the env, or free text
+    iterations: int = 3
+    samples: int = 4  # K reward programs per generation
+    model: str | None = None  # a litellm model string; None = LLM-free mode
+    api_base: str | None = None
+    temperature: float = 1.0
+    feedback: str = "metrics"
+    train_steps: int | None = None  # None = the task's budget
+    seed: int = 0
+    max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
+    final_seeds: int = 0  # retrain the best reward on this many seeds at the end
+    train: dict = field(default_factory=dict)  # extra TrainConfig overrides
+
+    @property
+    def llm_free(self) -> bool:
+        return self.model is None
+
+    def validate(self) -> None:
+        for name in ("iterations", "samples", "max_sample_rounds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+        if self.train_steps is not None and self.train_steps < 1:
+            raise ValueError(f"--train-steps must be a positive integer, got {self.train_steps}")
+        if self.final_seeds < 0:
+            raise ValueError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
+        if not self.task.strip():
+            raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
+        if self.feedback not in FEEDBACK_MODES:
+            raise ValueError(f"unknown --feedback {self.feedback!r}; valid: {', '.join(FEEDBACK_MODES)}")
+
+
+FEEDBACK_MODES = ("metrics",)

@@ -1,0 +1,122 @@
+"""Environment registry: discovers envs/<name>/ and resolves task names.
+
+An environment folder holds (all human-written, trusted code):
+  model.xml        the MJCF model, simulated identically by native MuJoCo and MJX
+  env.py           FRAME_SKIP, observation(), initial_state(), CAMERA, TASKS (a list of tasks.Task)
+  state_view.py    state_view(qpos, qvel, sensor, xp) -> dict of named arrays; its source is the LLM's context
+  rewards/<task>.py  the human-written reference reward of each named task, in the reward contract
+
+The same `state_view` and `observation` functions run with numpy (native CPU trainer) and jax.numpy (MJX),
+so every env computes them from qpos, qvel and named sensors only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Callable
+
+from rewardsmith.tasks import Task
+
+ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
+
+
+class UnknownNameError(ValueError):
+    """An env or task name that is not registered; the message lists the valid names."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str
+    folder: Path
+    description: str
+    frame_skip: int
+    observation: Callable  # (qpos, qvel, sensor, xp) -> [..., obs_dim]
+    initial_state: Callable  # (rng: np.random.Generator, qpos0, n) -> (qpos [n,nq], qvel [n,nv])
+    state_view: Callable  # (qpos, qvel, sensor, xp) -> {name: array}
+    tasks: tuple[Task, ...]
+    camera: str
+    ppo: dict  # per-env PPO settings that override rewardsmith.config.TrainConfig defaults
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / "model.xml"
+
+    @property
+    def state_view_source(self) -> str:
+        return (self.folder / "state_view.py").read_text()
+
+    def task(self, name: str) -> Task:
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise UnknownNameError(
+            f"unknown task {name!r} for env {self.name!r}; valid tasks: {', '.join(t.name for t in self.tasks)}"
+        )
+
+    def reference_reward_path(self, task_name: str) -> Path:
+        return self.folder / "rewards" / f"{task_name}.py"
+
+
+def _load_module(path: Path, name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses in the module need to find it
+    spec.loader.exec_module(module)
+    return module
+
+
+def env_names(envs_dir: Path = ENVS_DIR) -> list[str]:
+    return sorted(p.name for p in envs_dir.iterdir() if (p / "env.py").is_file())
+
+
+@cache
+def get_env(name: str, envs_dir: Path = ENVS_DIR) -> EnvSpec:
+    names = env_names(envs_dir)
+    if name not in names:
+        raise UnknownNameError(f"unknown env {name!r}; valid envs: {', '.join(names)}")
+    folder = envs_dir / name
+    env_module = _load_module(folder / "env.py", f"rewardsmith_env_{name}")
+    view_module = _load_module(folder / "state_view.py", f"rewardsmith_env_{name}_view")
+    return EnvSpec(
+        name=name,
+        folder=folder,
+        description=env_module.DESCRIPTION,
+        frame_skip=env_module.FRAME_SKIP,
+        observation=env_module.observation,
+        initial_state=env_module.initial_state,
+        state_view=view_module.state_view,
+        tasks=tuple(env_module.TASKS),
+        camera=env_module.CAMERA,
+        ppo=dict(getattr(env_module, "PPO", {})),
+    )
+
+
+def resolve_task(env: EnvSpec, text: str) -> Task:
+    """A registered task name, or a free-text description: a task with no fitness metric (rankings must then
+    come from a person). A single word that names no task is taken as a mistyped name, not as a description."""
+    text = text.strip()
+    if not text:
+        raise ValueError("the task text is empty; give a task name (see `rewardsmith envs`) or a description")
+    for task in env.tasks:
+        if task.name == text:
+            return task
+    if len(text.split()) == 1:
+        raise UnknownNameError(
+            f"unknown task {text!r} for env {env.name!r}; valid tasks: {', '.join(t.name for t in env.tasks)}"
+            " (or describe a new task in a sentence)"
+        )
+    default = env.tasks[0]
+    return Task(
+        name="custom",
+        description=text,
+        episode_steps=default.episode_steps,
+        train_steps=default.train_steps,
+        fitness=None,
+        success_threshold=None,
+        terminate=default.terminate,
+    )

@@ -1,0 +1,100 @@
+"""Deterministic evaluation of a trained policy: task fitness, success rate, per-term statistics, a filmable trace.
+
+Every evaluation episode runs for the task's full episode length; after a termination the episode is over and its
+remaining steps add nothing (fitness counts them as 0), exactly as the fitness contract in tasks.py says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from rewardsmith.envs import EnvSpec
+from rewardsmith.program import LoadedReward
+from rewardsmith.sim import NativeBatch
+from rewardsmith.tasks import Task
+from rewardsmith.train.records import Policy
+from rewardsmith.train.stats import reward_step
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    episodes: int
+    fitness_mean: float | None  # None when the task has no fitness metric
+    fitness_std: float | None
+    success_rate: float | None  # share of episodes with fitness >= the task's threshold
+    return_mean: float  # under the candidate's own reward
+    episode_length_mean: float
+    terms: dict  # term -> {"scale", "episode_sum" (scaled, mean over episodes), "per_step_mean", "per_step_std"} (raw)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def act(policy: Policy, obs: np.ndarray) -> np.ndarray:
+    """The policy's deterministic action (the Gaussian mean), clipped to the actuator range."""
+    from rewardsmith.train.ppo import mlp
+
+    return np.clip(mlp(policy.params["policy"], policy.normalize(obs), np), -1.0, 1.0)
+
+
+def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Policy, episodes: int, seed: int,
+             trace_envs: int = 1) -> tuple[Evaluation, dict]:
+    """Runs `episodes` episodes in parallel; returns the Evaluation and a trace (qpos per step of the first
+    `trace_envs` episodes, for filming)."""
+    sim = NativeBatch(env, task.name, episodes, seed=seed)
+    try:
+        return _run(sim, env, task, reward, policy, trace_envs)
+    finally:
+        sim.close()
+
+
+def _run(sim, env, task, reward, policy, trace_envs):
+    n = sim.num_envs
+    alive = np.ones(n, dtype=bool)
+    length = np.zeros(n)
+    fitness = np.zeros(n)
+    ret = np.zeros(n)
+    term_sums = {k: np.zeros(n) for k in reward.scales}
+    term_values = {k: [] for k in reward.scales}
+    trace = [sim.raw().qpos[:trace_envs].copy()]
+    for step in range(task.episode_steps):
+        raw = sim.raw()
+        action = act(policy, env.observation(raw.qpos, raw.qvel, sim.sensors(), np))
+        sim.step(action)
+        total, s, terms = reward_step(env, task, reward, sim, action, step)
+        trace.append(sim.raw().qpos[:trace_envs].copy())
+        live = alive.astype(np.float64)
+        length += live
+        ret += live * total
+        if task.fitness is not None:
+            fitness += live * np.asarray(task.fitness(s, np), dtype=np.float64)
+        for k, scale in reward.scales.items():
+            value = np.broadcast_to(np.asarray(terms[k], dtype=np.float64), (n,))
+            term_sums[k] += live * scale * value
+            term_values[k].append(value[alive])
+        if task.terminate is not None:
+            alive &= ~np.asarray(task.terminate(s, np), dtype=bool)
+        if not alive.any():
+            break
+    fitness /= task.episode_steps
+    has_fitness = task.fitness is not None
+    success = None
+    if has_fitness and task.success_threshold is not None:
+        success = float(np.mean(fitness >= task.success_threshold))
+    terms = {}
+    for k, scale in reward.scales.items():
+        values = np.concatenate(term_values[k]) if term_values[k] else np.zeros(1)
+        terms[k] = {"scale": float(scale), "episode_sum": float(term_sums[k].mean()),
+                    "per_step_mean": float(values.mean()), "per_step_std": float(values.std())}
+    evaluation = Evaluation(
+        episodes=n,
+        fitness_mean=float(fitness.mean()) if has_fitness else None,
+        fitness_std=float(fitness.std()) if has_fitness else None,
+        success_rate=success,
+        return_mean=float(ret.mean()),
+        episode_length_mean=float(length.mean()),
+        terms=terms,
+    )
+    return evaluation, {"qpos": np.stack(trace, axis=1), "dt": float(sim.model.opt.timestep * env.frame_skip)}

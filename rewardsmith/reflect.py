@@ -1,0 +1,59 @@
+"""Evaluation + ranking -> feedback text for the next prompt (Eureka's reward reflection). Pure functions.
+
+The text tells the LLM, for the chosen program: the task score, episode lengths, and every term's scaled
+contribution per episode over training (so it can see which terms grew, stalled or dominated), and for the
+programs that failed: why, in the words of the check or the trainer.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def _fmt(value) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:.3g}"
+
+
+def _series(values: list) -> str:
+    return ", ".join(_fmt(v) for v in values)
+
+
+def reflection(candidate: dict, episode_steps: int) -> str:
+    """What happened when a policy was trained on this candidate's reward."""
+    curve = candidate["train"]["curve"]
+    evaluation = candidate["evaluation"]
+    lines = []
+    if evaluation.get("fitness_mean") is not None:
+        success = evaluation.get("success_rate")
+        success_text = f", success rate {success:.0%}" if success is not None else ""
+        lines.append(
+            f"Task score of the trained policy (higher is better): {_fmt(evaluation['fitness_mean'])}"
+            f" ± {_fmt(evaluation['fitness_std'])} over {evaluation['episodes']} episodes{success_text}."
+        )
+        lines.append(f"Task score during training: {_series([p['fitness'] for p in curve])}.")
+    lines.append(
+        f"Episode length (max {episode_steps}): during training {_series([p['episode_length'] for p in curve])}; "
+        f"final {_fmt(evaluation['episode_length_mean'])}."
+    )
+    lines.append(f"Total reward per episode during training: {_series([p['episode_return'] for p in curve])}.")
+    lines.append("Each term's scaled contribution per episode during training, then its raw per-step value at the end:")
+    for term, stats in evaluation["terms"].items():
+        history = _series([p["terms"].get(term) for p in curve])
+        note = " (constant: it carries no signal)" if stats["per_step_std"] < 1e-9 else ""
+        lines.append(
+            f"- {term} (scale {_fmt(stats['scale'])}): {history}; raw per step "
+            f"{_fmt(stats['per_step_mean'])} ± {_fmt(stats['per_step_std'])}{note}"
+        )
+    return "\n".join(lines)
+
+
+def failure_list(candidates: list[dict]) -> str:
+    """One line per failed candidate: its id, the stage that failed and the reason."""
+    lines = []
+    for cand in candidates:
+        if cand["status"].endswith("_failed") and cand["status"] != "llm_failed":  # the LLM cannot fix a network error
+            stage = cand["status"].removesuffix("_failed")
+            lines.append(f"- program {cand['id']} failed at the {stage} step: {cand['reason']}")
+    return "\n".join(lines)

@@ -1,0 +1,27 @@
+"""TaskSpec: what the policy should do, how long, with what budget, and how success is measured.
+
+The fitness metric is the task's ground truth for selection (Eureka's task fitness). It is never shown to the
+LLM. It is computed per control step from the env's state view and averaged over the full episode length, so
+an episode that terminates early scores 0 for its missing steps (falling over is never rewarded by fitness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    description: str  # the text the LLM sees
+    episode_steps: int  # control steps per episode
+    train_steps: int  # default training budget in env steps
+    fitness: Callable | None = None  # (s: state view dict, xp) -> [...] per-step score; None = no metric
+    fitness_doc: str = ""  # what the fitness measures, for people (never for the LLM)
+    success_threshold: float | None = None  # an episode succeeds when its fitness >= this
+    terminate: Callable | None = None  # (s, xp) -> bool [...]: end the episode (e.g. fell over)
+
+    @property
+    def has_fitness(self) -> bool:
+        return self.fitness is not None

@@ -1,0 +1,126 @@
+"""The native CPU trainer: PPO whose environments are native MuJoCo stepped in batches (rewardsmith.sim).
+
+One iteration: `rollout_steps` control steps of `num_envs` envs (numpy policy, batched MuJoCo, the reward program
+on numpy arrays), then one jitted PPO update. Metrics reach the caller through `progress(step, metrics)`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import jax
+import numpy as np
+
+from rewardsmith.config import TrainConfig
+from rewardsmith.envs import EnvSpec
+from rewardsmith.program import LoadedReward
+from rewardsmith.sim import NativeBatch
+from rewardsmith.tasks import Task
+from rewardsmith.train.ppo import (
+    Batch,
+    RunningMeanStd,
+    flatten_batch,
+    gae,
+    gaussian_logp,
+    init_params,
+    make_update,
+    mlp,
+    params_finite,
+    to_numpy,
+)
+from rewardsmith.train.records import Policy, TrainingStopped, TrainOutcome
+from rewardsmith.train.stats import EpisodeStats, reward_step
+
+
+def train_native(
+    env: EnvSpec,
+    task: Task,
+    reward: LoadedReward,
+    cfg: TrainConfig,
+    progress: Callable[[int, dict], None] = lambda step, metrics: None,
+) -> TrainOutcome:
+    start = time.monotonic()
+    sim = NativeBatch(env, task.name, cfg.num_envs, seed=cfg.seed)
+    try:
+        return _train(sim, env, task, reward, cfg, progress, start)
+    finally:
+        sim.close()
+
+
+def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
+    raw = sim.raw()
+    return np.asarray(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), dtype=np.float64)
+
+
+def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
+    n, T = cfg.num_envs, cfg.rollout_steps
+    obs = _observe(sim, env)
+    act_dim = sim.model.nu
+    params = init_params(cfg.seed, obs.shape[1], act_dim, cfg)
+    optimizer, update = make_update(cfg)
+    opt_state = optimizer.init(params)
+    obs_rms, ret_rms = RunningMeanStd(obs.shape[1]), RunningMeanStd()
+    obs_rms.update(obs)
+    rng = np.random.default_rng(cfg.seed)
+    key = jax.random.PRNGKey(cfg.seed + 1)
+    stats = EpisodeStats(reward.scales, task)
+    ep_len = np.zeros(n, dtype=np.int64)
+    discounted = np.zeros(n)
+    iterations = max(1, cfg.steps // (n * T))
+    checkpoint_every = max(1, iterations // cfg.checkpoints)
+    curve = []
+    buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in
+           [("obs", (obs.shape[1],)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
+            ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
+    for it in range(iterations):
+        p = to_numpy(params)
+        std = np.exp(np.clip(p["log_std"], -5.0, 1.0))
+        raw_obs = np.zeros((T, n, obs.shape[1]))
+        for t in range(T):
+            obs_n = obs_rms.normalize(obs)
+            mean = mlp(p["policy"], obs_n, np)
+            action = mean + std * rng.standard_normal(mean.shape).astype(np.float32)
+            buf["obs"][t], buf["actions"][t], raw_obs[t] = obs_n, action, obs
+            buf["logp"][t] = gaussian_logp(mean, p["log_std"], action, np)
+            buf["values"][t] = mlp(p["value"], obs_n, np)[:, 0]
+            sim.step(action)
+            step_number = (it * T + t + 1) * n
+            total, s, terms = reward_step(env, task, reward, sim, np.clip(action, -1, 1), step_number)
+            ep_len += 1
+            terminated = task.terminate(s, np) if task.terminate else np.zeros(n, bool)
+            ends = terminated | (ep_len >= task.episode_steps)
+            next_obs = _observe(sim, env)
+            buf["next_values"][t] = mlp(p["value"], obs_rms.normalize(next_obs), np)[:, 0]
+            discounted = discounted * cfg.gamma + total
+            ret_rms.update(discounted)
+            buf["rewards"][t] = np.clip(total / np.sqrt(ret_rms.var + 1e-8), -10, 10)
+            buf["terminated"][t], buf["ends"][t] = terminated, ends
+            stats.add_step(s, terms, total, task, ends)
+            if ends.any():
+                discounted[ends] = 0.0
+                ep_len[ends] = 0
+                sim.reset(ends)
+                next_obs = _observe(sim, env) if ends.all() else np.where(ends[:, None], _observe(sim, env), next_obs)
+            obs = next_obs
+        obs_rms.update(raw_obs.reshape(-1, obs.shape[1]))
+        adv, returns = gae(buf["rewards"], buf["values"], buf["next_values"], buf["terminated"], buf["ends"],
+                           cfg.gamma, cfg.gae_lambda)
+        batch = Batch(buf["obs"], buf["actions"], buf["logp"], adv.astype(np.float32), returns.astype(np.float32))
+        key, sub = jax.random.split(key)
+        params, opt_state, losses = update(params, opt_state, flatten_batch(batch), sub)
+        if not params_finite(params):
+            raise TrainingStopped(f"policy parameters became NaN/Inf at step {(it + 1) * n * T} (reward scale too large or non-finite rewards)")
+        elapsed = time.monotonic() - start
+        if elapsed > cfg.time_budget_s:
+            raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step {(it + 1) * n * T}")
+        if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
+            point = stats.checkpoint(step=(it + 1) * n * T)
+            point["losses"] = {k: float(v) for k, v in losses.items()}
+            point["wall_s"] = elapsed
+            curve.append(point)
+            progress(point["step"], point)
+    wall = time.monotonic() - start
+    steps = iterations * n * T
+    policy = Policy(params=to_numpy(params), obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
+    return TrainOutcome(policy=policy, curve=curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
