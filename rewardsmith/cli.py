@@ -13,7 +13,8 @@ from rich.table import Table
 
 from rewardsmith.config import FEEDBACK_MODES, RunConfig
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# No locals in tracebacks: they could hold API keys.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
 
@@ -102,7 +103,6 @@ def evolve(
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
     from rewardsmith.envs import UnknownNameError, get_env, resolve_task
-    from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.store import RunStore, StoreError, new_run_id
 
     try:
@@ -119,6 +119,8 @@ def evolve(
             resolve_task(get_env(cfg.env), cfg.task)  # bad names fail here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg.__dict__)
         console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else cfg.model})")
+        from rewardsmith.evolve import evolve as run_evolve  # imported after validation: bad input fails fast
+
         result = run_evolve(store, cfg, _print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))

@@ -55,6 +55,7 @@ class RunConfig:
     api_base: str | None = None
     temperature: float = 1.0
     feedback: str = "metrics"
+    trainer: str = "native"  # "native" (CPU, batched MuJoCo) or "mjx" (Brax PPO on MJX, for a GPU)
     train_steps: int | None = None  # None = the task's budget
     seed: int = 0
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
@@ -75,8 +76,11 @@ class RunConfig:
             raise ValueError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
         if not self.task.strip():
             raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
+        if self.trainer not in TRAINERS:
+            raise ValueError(f"unknown --trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
         if self.feedback not in FEEDBACK_MODES:
             raise ValueError(f"unknown --feedback {self.feedback!r}; valid: {', '.join(FEEDBACK_MODES)}")
 
 
 FEEDBACK_MODES = ("metrics",)
+TRAINERS = ("native", "mjx")

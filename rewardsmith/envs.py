@@ -41,6 +41,7 @@ class EnvSpec:
     tasks: tuple[Task, ...]
     camera: str
     ppo: dict  # per-env PPO settings that override rewardsmith.config.TrainConfig defaults
+    ppo_mjx: dict  # Brax PPO settings for the MJX trainer (GPU-sized batches), over those derived from `ppo`
 
     @property
     def model_path(self) -> Path:
@@ -93,6 +94,7 @@ def get_env(name: str, envs_dir: Path = ENVS_DIR) -> EnvSpec:
         tasks=tuple(env_module.TASKS),
         camera=env_module.CAMERA,
         ppo=dict(getattr(env_module, "PPO", {})),
+        ppo_mjx=dict(getattr(env_module, "PPO_MJX", {})),
     )
 
 

@@ -32,13 +32,6 @@ class Evaluation:
         return asdict(self)
 
 
-def act(policy: Policy, obs: np.ndarray) -> np.ndarray:
-    """The policy's deterministic action (the Gaussian mean), clipped to the actuator range."""
-    from rewardsmith.train.ppo import mlp
-
-    return np.clip(mlp(policy.params["policy"], policy.normalize(obs), np), -1.0, 1.0)
-
-
 def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Policy, episodes: int, seed: int,
              trace_envs: int = 1) -> tuple[Evaluation, dict]:
     """Runs `episodes` episodes in parallel; returns the Evaluation and a trace (qpos per step of the first
@@ -61,7 +54,7 @@ def _run(sim, env, task, reward, policy, trace_envs):
     trace = [sim.raw().qpos[:trace_envs].copy()]
     for step in range(task.episode_steps):
         raw = sim.raw()
-        action = act(policy, env.observation(raw.qpos, raw.qvel, sim.sensors(), np))
+        action = policy.act(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), sim.model.nu)
         sim.step(action)
         total, s, terms = reward_step(env, task, reward, sim, action, step)
         trace.append(sim.raw().qpos[:trace_envs].copy())

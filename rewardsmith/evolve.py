@@ -17,13 +17,13 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from rewardsmith import llm, prompts, reflect
+from rewardsmith import prompts, reflect
 from rewardsmith.check import check_in_sandbox
 from rewardsmith.config import RunConfig, train_config_for
 from rewardsmith.envs import EnvSpec, get_env, resolve_task
 from rewardsmith.extract import ExtractError, extract_program
 from rewardsmith.mutate import mutated_programs
-from rewardsmith.sandbox import Limits, run_job
+from rewardsmith.retrain import outcome_of, train_in_sandbox
 from rewardsmith.store import RunStore, read_json, write_json, write_text
 from rewardsmith.tasks import Task
 
@@ -134,6 +134,8 @@ def _sample_round(ctx: Context, gen: int, round_index: int, count: int, messages
         entries = [{"text": f"```python\n{src}```\n", "error": None, "origin": "mutation"}
                    for src in _llm_free_programs(ctx, gen, round_index, count, best)]
     else:
+        from rewardsmith import llm  # litellm takes seconds to import; the LLM-free mode never needs it
+
         config = llm.LLMConfig(model=ctx.cfg.model, api_base=ctx.cfg.api_base, temperature=ctx.cfg.temperature)
         ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": count})
         completions = llm.sample(config, messages, count, log_dir=ctx.store.gen_dir(gen) / "llm")
@@ -189,30 +191,21 @@ def _check(ctx: Context, cand_dir: Path, program) -> dict:
     return {**update, "status": "check_failed", "reason": "; ".join(report.errors)}
 
 
-def training_config(ctx_env: EnvSpec, task: Task, cfg: RunConfig, seed: int):
+def training_config(env: EnvSpec, task: Task, cfg: RunConfig, seed: int):
     overrides = {"steps": cfg.train_steps or task.train_steps, "seed": seed, **cfg.train}
-    return train_config_for(ctx_env.ppo, **overrides)
-
-
-def train_in_sandbox(env: EnvSpec, task_text: str, source: str, train_cfg, workdir: Path, report: Report,
-                     label: str, trainer: str = "native", eval_seed: int = 10_000):
-    """Trains and evaluates one reward in a sandboxed worker; the same path serves evolve and `train`."""
-    payload = {"env": env.name, "task": task_text, "source": source, "train": dataclasses.asdict(train_cfg),
-               "trainer": trainer, "eval_seed": eval_seed}
-    limits = Limits(wall_s=train_cfg.time_budget_s + 300)
-    on_progress = lambda metrics: report({"event": "train", "id": label, "total": train_cfg.steps, **metrics})  # noqa: E731
-    return run_job("train", payload, workdir, limits, on_progress=on_progress)
+    return train_config_for(env.ppo, **overrides)
 
 
 def _train(ctx: Context, gen: int, cand: dict) -> dict:
     train_cfg = training_config(ctx.env, ctx.task, ctx.cfg, seed=ctx.cfg.seed)
     workdir = ctx.store.cand_dir(gen, cand["index"]) / "work"
-    result = train_in_sandbox(ctx.env, ctx.cfg.task, cand["source"], train_cfg, workdir, ctx.report, cand["id"])
-    if result.status != "ok" or result.result.get("status") != "ok":
-        reason = result.reason if result.status != "ok" else result.result.get("reason") or result.result.get("error")
-        update = {"status": "train_failed", "reason": f"training failed: {reason}"}
+    on_progress = lambda m: ctx.report({"event": "train", "id": cand["id"], "total": train_cfg.steps, **m})  # noqa: E731
+    outcome = outcome_of(train_in_sandbox(ctx.env, ctx.cfg.task, cand["source"], train_cfg, workdir, on_progress,
+                                          trainer=ctx.cfg.trainer))
+    if outcome["status"] != "ok":
+        update = {"status": "train_failed", "reason": f"training failed: {outcome['reason']}"}
     else:
-        update = {"status": "evaluated", "train": result.result["train"], "evaluation": result.result["evaluation"]}
+        update = {"status": "evaluated", "train": outcome["train"], "evaluation": outcome["evaluation"]}
     ctx.report({"event": "candidate", "id": cand["id"], **update})
     return update
 

@@ -12,19 +12,44 @@ class TrainingStopped(Exception):
     """A training that cannot go on (non-finite reward or parameters, time budget); the message is the reason."""
 
 
+def _activation(name: str):
+    if name == "tanh":
+        return np.tanh
+    if name == "swish":
+        return lambda x: x / (1.0 + np.exp(-x))
+    raise ValueError(f"unknown activation {name!r}; valid: tanh, swish")
+
+
 @dataclass(frozen=True)
 class Policy:
-    """A trained Gaussian policy: MLP parameters plus the observation normalizer it was trained with."""
+    """A trained Gaussian policy: MLP parameters plus the observation normalizer it was trained with.
+
+    The native trainer's policy is a tanh MLP whose output is the action mean (clipped to [-1, 1]); Brax's is a
+    swish MLP whose first `nu` outputs are squashed by tanh. `act` gives the deterministic action of either."""
 
     params: dict
     obs_mean: np.ndarray
     obs_var: np.ndarray
+    activation: str = "tanh"
+    squash: bool = False
+    obs_clip: float | None = 10.0
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
-        return np.clip((obs - self.obs_mean) / np.sqrt(self.obs_var + 1e-8), -10, 10).astype(np.float32)
+        z = (obs - self.obs_mean) / np.sqrt(self.obs_var + 1e-8)
+        return (np.clip(z, -self.obs_clip, self.obs_clip) if self.obs_clip else z).astype(np.float32)
+
+    def act(self, obs: np.ndarray, action_dim: int) -> np.ndarray:
+        x, act = self.normalize(obs), _activation(self.activation)
+        layers = self.params["policy"]
+        for layer in layers[:-1]:
+            x = act(x @ layer["w"] + layer["b"])
+        mean = (x @ layers[-1]["w"] + layers[-1]["b"])[..., :action_dim]
+        return np.tanh(mean) if self.squash else np.clip(mean, -1.0, 1.0)
 
     def save(self, path: Path) -> None:
-        flat = {"obs_mean": self.obs_mean, "obs_var": self.obs_var, "log_std": self.params["log_std"]}
+        flat = {"obs_mean": self.obs_mean, "obs_var": self.obs_var, "log_std": self.params["log_std"],
+                "activation": np.array(self.activation), "squash": np.array(self.squash),
+                "obs_clip": np.array(np.nan if self.obs_clip is None else self.obs_clip)}
         for part in ("policy", "value"):
             for i, layer in enumerate(self.params[part]):
                 flat[f"{part}.{i}.w"], flat[f"{part}.{i}.b"] = layer["w"], layer["b"]
@@ -39,7 +64,10 @@ class Policy:
         for part in ("policy", "value"):
             count = sum(1 for k in flat.files if k.startswith(f"{part}.") and k.endswith(".w"))
             params[part] = [{"w": flat[f"{part}.{i}.w"], "b": flat[f"{part}.{i}.b"]} for i in range(count)]
-        return Policy(params=params, obs_mean=flat["obs_mean"], obs_var=flat["obs_var"])
+        clip = float(flat["obs_clip"])
+        return Policy(params=params, obs_mean=flat["obs_mean"], obs_var=flat["obs_var"],
+                      activation=str(flat["activation"]), squash=bool(flat["squash"]),
+                      obs_clip=None if np.isnan(clip) else clip)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,116 @@
+"""Training-throughput benchmark: numbers measured side by side in one run, printed as ratios.
+
+    python -m rewardsmith.bench cpu [--env humanoid --task run --steps 65536]
+        raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
+        (needs the `bench` extra: scripts/setup.sh test bench)
+    python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
+        Brax PPO on MJX (the GPU trainer) training steps/s
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from rewardsmith.config import train_config_for
+from rewardsmith.envs import get_env
+from rewardsmith.program import load_reward
+from rewardsmith.sim import NativeBatch
+
+
+def raw_stepping(env, task, num_envs: int, steps: int) -> float:
+    """Env steps/s of batched native stepping with random actions (no policy, no reward, no learning)."""
+    sim = NativeBatch(env, task.name, num_envs, seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (64, num_envs, sim.model.nu))
+    sim.step(actions[0])
+    start = time.perf_counter()
+    for i in range(steps // num_envs):
+        sim.step(actions[i % 64])
+    elapsed = time.perf_counter() - start
+    sim.close()
+    return (steps // num_envs) * num_envs / elapsed
+
+
+def native_training(env, task, steps: int) -> tuple[float, float]:
+    """(steps/s including the first update's compile, steps/s after it) of the native trainer."""
+    from rewardsmith.train.native import train_native
+
+    reward = load_reward(env.reference_reward_path(task.name).read_text())
+    cfg = train_config_for(env.ppo, steps=steps, checkpoints=steps // (env.ppo.get("num_envs", 64) * env.ppo.get("rollout_steps", 32)))
+    marks = []
+    outcome = train_native(env, task, reward, cfg, lambda step, m: marks.append((step, m["wall_s"])))
+    (s0, t0), (s1, t1) = marks[0], marks[-1]
+    return outcome.steps_per_s, (s1 - s0) / (t1 - t0)
+
+
+def sb3_training(steps: int) -> float:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+
+    torch.set_num_threads(2)
+    vec = gym.make_vec("Humanoid-v5", num_envs=8, vectorization_mode="sync")
+    model = PPO("MlpPolicy", vec, n_steps=256, batch_size=256, verbose=0, device="cpu")
+    model.learn(2048)  # warm-up
+    start = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def cpu(args) -> None:
+    env = get_env(args.env)
+    task = env.task(args.task)
+    num_envs = env.ppo.get("num_envs", 64)
+    raw = raw_stepping(env, task, num_envs, args.steps)
+    total, steady = native_training(env, task, args.steps)
+    rows = [("raw batched MuJoCo stepping", raw), ("native trainer (steady)", steady),
+            ("native trainer (incl. compile)", total)]
+    if not args.no_sb3:
+        rows.append(("SB3 PPO, gymnasium Humanoid-v5", sb3_training(args.sb3_steps)))
+    print(f"\n{args.env}/{args.task}, batch {num_envs}, {args.steps:,} steps")
+    for name, value in rows:
+        print(f"  {name:34s} {value:10,.0f} env steps/s")
+    print(f"  native trainer / raw stepping      {steady / raw:10.2f}   (target >= 0.66)")
+    if not args.no_sb3:
+        print(f"  native trainer / SB3 PPO           {steady / rows[-1][1]:10.2f}   (target >= 4)")
+
+
+def gpu(args) -> None:
+    import jax
+
+    from rewardsmith.train.mjx import train_mjx
+
+    env = get_env(args.env)
+    task = env.task(args.task)
+    reward = load_reward(env.reference_reward_path(task.name).read_text())
+    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=4)
+    marks = []
+    outcome = train_mjx(env, task, reward, cfg, lambda step, m: marks.append((step, m["wall_s"], m["episode_return"])))
+    print(f"\nMJX {args.env}/{args.task} on {jax.devices()[0].device_kind}: {outcome.steps:,} steps in {outcome.wall_s:.0f} s")
+    for step, wall, ret in marks:
+        print(f"  step {step:>12,}  wall {wall:7.1f} s  eval return {ret:9.1f}")
+    if len(marks) >= 2:
+        (s0, t0, _), (s1, t1, _) = marks[0], marks[-1]
+        print(f"  steady training steps/s {(s1 - s0) / (t1 - t0):,.0f}  (target >= 500,000 on one H100)")
+    print(f"  overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=("cpu", "gpu"))
+    parser.add_argument("--env", default="humanoid")
+    parser.add_argument("--task", default="run")
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--sb3-steps", type=int, default=16_384)
+    parser.add_argument("--no-sb3", action="store_true")
+    args = parser.parse_args()
+    if args.steps is None:
+        args.steps = 65_536 if args.mode == "cpu" else 20_000_000
+    (cpu if args.mode == "cpu" else gpu)(args)
+
+
+if __name__ == "__main__":
+    main()

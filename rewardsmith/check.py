@@ -1,0 +1,377 @@
+"""Pre-flight check of a reward program (SB3 `check_env` style): small `_check_*` steps, messages for the LLM.
+
+`check_in_sandbox` runs in the main process: the static policy first (no execution), then `check_reward` inside a
+sandboxed worker, whose outcome (including timeouts and kills) `report_from_result` turns into a CheckReport.
+`check_reward` itself executes the untrusted program, so it must only ever run inside the worker.
+
+Steps, stopping at the first failure that makes later ones meaningless: load; SCALES valid; states from real
+rollouts of the env (random actions, so fallen and odd poses appear, plus initial states); a numpy call (a dict of
+finite float arrays of the batch shape, keys == SCALES); magnitudes; constant terms; time per call; then
+`jax.jit(jax.vmap(...))` over single states (Python branching on arrays, `[:, i]` indexing, in-place writes,
+numpy-only functions) and the jax result must equal the numpy result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rewardsmith.sandbox import Limits, SandboxResult, run_job
+from rewardsmith.staticcheck import static_check
+
+MAX_SCALED = 1e6  # |scale * term| above this is an error
+WARN_SCALED = 1e3
+MAX_CALL_MS = 50.0  # per numpy call on the whole batch
+CALL_LIMIT_S = 10.0  # one call that runs longer than this is stopped (the sandbox's wall limit is the backstop)
+ROLLOUT_STEPS = 100
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    passed: bool
+    errors: tuple[str, ...]  # each for the LLM: what broke, where, how to fix
+    warnings: tuple[str, ...]
+    terms: tuple[str, ...]
+    seconds: float
+    per_call_ms: float | None
+    isolation: tuple[str, ...] = ()
+
+
+class _CallTimeout(BaseException):
+    """Raised by SIGALRM inside a reward call; a BaseException so that `except Exception` in the program misses it."""
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    def fire(signum, frame):
+        raise _CallTimeout
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+# --- sampling states --------------------------------------------------------------------------------------------
+
+
+def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """`n` states of the env's state view from real rollouts with random actions (a quarter are initial states),
+    and `n` actions (random, zero and saturated)."""
+    from rewardsmith.envs import get_env
+    from rewardsmith.sim import NativeBatch, split_sensors
+
+    env = get_env(env_name)
+    env.task(task_name)  # an unknown task raises with the valid names
+    batch = NativeBatch(env, task_name, n, seed)
+    rng = np.random.default_rng(seed)
+    nu = batch.model.nu
+    stop = rng.integers(0, ROLLOUT_STEPS + 1, n)
+    stop[: n // 4] = 0
+    raw = batch.raw()
+    qpos, qvel, sensordata = raw.qpos.copy(), raw.qvel.copy(), raw.sensordata.copy()
+    try:
+        for t in range(1, ROLLOUT_STEPS + 1):
+            batch.step(rng.uniform(-1.0, 1.0, (n, nu)))
+            rows = stop == t
+            raw = batch.raw()
+            qpos[rows], qvel[rows], sensordata[rows] = raw.qpos[rows], raw.qvel[rows], raw.sensordata[rows]
+    finally:
+        batch.close()
+    view = env.state_view(qpos, qvel, split_sensors(sensordata, batch.slices), np)
+    action = rng.uniform(-1.0, 1.0, (n, nu))
+    action[: n // 8] = 0.0
+    action[n // 8 : n // 4] = np.sign(action[n // 8 : n // 4])
+    return {k: np.asarray(v) for k, v in view.items()}, action
+
+
+def _example_state(s: dict[str, np.ndarray], i: int) -> str:
+    parts = []
+    for k, v in s.items():
+        value = np.round(v[i], 3)
+        parts.append(f"{k}={value.tolist() if value.ndim else float(value)}")
+    return "{" + ", ".join(parts) + "}"
+
+
+# --- messages for exceptions the program raised -------------------------------------------------------------------
+
+
+def _program_line(exc: BaseException, source: str) -> str:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == "<reward>"]
+    if not frames or not frames[-1].lineno:
+        return ""
+    lineno = frames[-1].lineno
+    lines = source.splitlines()
+    code = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
+    return f" at line {lineno} (`{code[:120]}`)"
+
+
+_HINTS: list[tuple[Callable[[BaseException, str], bool], str]] = [
+    (lambda e, m: "TracerBoolConversion" in type(e).__name__ or "truth value of an array" in m,
+     "it uses Python `if`/`and`/`or`/`not` (or bool()) on an array; use xp.where(cond, a, b) and the operators "
+     "& | ~ instead"),
+    (lambda e, m: "Concretization" in type(e).__name__ or "TracerIntegerConversion" in type(e).__name__
+     or "TracerArrayConversion" in type(e).__name__,
+     "it turns an array into a Python number or numpy array (float(), int(), range(), np.asarray); keep values as "
+     "xp arrays"),
+    (lambda e, m: isinstance(e, IndexError) and ("too many indices" in m.lower()),
+     "it indexes as if there were a batch axis (like `[:, i]`); fields have batch dims first, so index the last "
+     "axis with `[..., i]`"),
+    (lambda e, m: "out of bounds for array of dimension" in m or "axis" in m and "out of bounds" in m,
+     "it reduces over a positive axis (like axis=1) assuming a batch axis; use axis=-1 for the last axis"),
+    (lambda e, m: "read-only" in m or "does not support item assignment" in m or "immutable" in m,
+     "it writes into an array or into s in place; jax arrays are immutable: compute new arrays (xp.where, "
+     "arithmetic) instead"),
+    (lambda e, m: isinstance(e, NameError),
+     "no imports are available except math: use the parameter `xp` for array functions (xp.sqrt, xp.where)"),
+    (lambda e, m: isinstance(e, MemoryError), "it ran out of memory: avoid building huge arrays"),
+    (lambda e, m: isinstance(e, RecursionError), "it recurses too deeply: rewards must be plain array expressions"),
+    (lambda e, m: isinstance(e, ZeroDivisionError),
+     "a Python number is divided by zero; divide arrays and guard the denominator, e.g. xp.maximum(d, 1e-6)"),
+]
+
+
+def _describe(exc: BaseException, source: str, s: dict | None = None) -> str:
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    where = _program_line(exc, source)
+    if isinstance(exc, KeyError) and s is not None and exc.args and exc.args[0] not in s:
+        return (f"KeyError{where}: the state view has no field {exc.args[0]!r}; the fields are: "
+                f"{', '.join(sorted(s))}")
+    missing_fn = re.search(r"SimpleNamespace' object has no attribute '(\w+)'", message)
+    if isinstance(exc, AttributeError) and missing_fn:
+        return (f"AttributeError{where}: `xp.{missing_fn.group(1)}` is not available (jax.numpy lacks it, or reward "
+                "code may not use it); use functions both numpy and jax.numpy provide (xp.where, xp.clip, xp.exp, "
+                "xp.linalg.norm, ...)")
+    hint = next((h for match, h in _HINTS if match(exc, message)), "")
+    return f"{type(exc).__name__}{where}: {message}" + (f" — {hint}" if hint else "")
+
+
+# --- the steps -------------------------------------------------------------------------------------------------
+
+
+def _check_load(source: str, errors: list[str]) -> Any:
+    from rewardsmith.program import load_reward
+
+    try:
+        with _time_limit(CALL_LIMIT_S):
+            return load_reward(source)
+    except _CallTimeout:
+        errors.append(f"loading the module took more than {CALL_LIMIT_S:g} s; top-level code must be constants only")
+    except Exception as exc:  # noqa: BLE001 - any failure becomes a message
+        errors.append(f"the program failed to load: {_describe(exc, source)}")
+    return None
+
+
+def _check_scales(scales: dict, errors: list[str]) -> bool:
+    bad = [k for k, v in scales.items() if not math.isfinite(v)]
+    if not scales:
+        errors.append("SCALES is empty: give one weight per reward term")
+    if bad:
+        errors.append(f"SCALES has non-finite weights for {bad}; use finite numbers")
+    return not errors
+
+
+_FAILED = object()  # what _call returns when the call raised (None is a possible, wrong, return value)
+
+
+def _call(loaded: Any, s: dict, action: np.ndarray, errors: list[str], label: str) -> Any:
+    try:
+        with _time_limit(CALL_LIMIT_S), np.errstate(all="ignore"):
+            return loaded.reward_terms(s, action, np)
+    except _CallTimeout:
+        errors.append(f"reward_terms did not return within {CALL_LIMIT_S:g} s on {label}; avoid long Python loops "
+                      "and compute with array operations")
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"reward_terms failed with numpy on {label}: {_describe(exc, loaded.source, s)}")
+    return _FAILED
+
+
+def _check_terms(out: Any, scales: dict, n: int, errors: list[str]) -> bool:
+    if not isinstance(out, dict):
+        errors.append(f"reward_terms returned a {type(out).__name__}; it must return a dict {{term name: array of "
+                      f"shape ({n},)}} with the same keys as SCALES")
+        return False
+    missing = [k for k in scales if k not in out]
+    extra = [str(k) for k in out if k not in scales]
+    if missing or extra:
+        errors.append(f"the keys of reward_terms' dict differ from SCALES: missing terms {missing}, extra terms "
+                      f"{extra}; return exactly one array per SCALES key")
+        return False
+    for name in scales:
+        value = out[name]
+        if not isinstance(value, (np.ndarray, np.generic)):
+            errors.append(f"term {name!r} is a {type(value).__name__}, not an array of shape ({n},); build it from "
+                          f"the state, e.g. `value * xp.ones_like(s[...])`")
+        elif value.shape != (n,):
+            tip = " (reduce the last axis, e.g. xp.sum(x, axis=-1), or take x[..., 0])" if value.ndim > 1 else ""
+            errors.append(f"term {name!r} has shape {value.shape}, expected ({n},): one value per state of the "
+                          f"batch{tip}; do not reduce over the batch axis")
+        elif value.dtype.kind != "f":
+            fix = "xp.where(cond, 1.0, 0.0)" if value.dtype.kind == "b" else "x.astype(xp.float32)"
+            errors.append(f"term {name!r} has dtype {value.dtype}; terms must be float arrays, e.g. {fix}")
+    return not errors
+
+
+def _check_finite(terms: dict, s: dict, errors: list[str]) -> bool:
+    for name, value in terms.items():
+        bad = ~np.isfinite(value)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            errors.append(
+                f"term {name!r} is not finite on {int(bad.sum())} of {value.size} sampled states "
+                f"({int(np.isnan(value).sum())} NaN, {int(np.isinf(value).sum())} Inf), e.g. at the state "
+                f"{_example_state(s, i)[:600]}; guard divisions and logs (xp.maximum(x, 1e-6)) and clip the inputs "
+                "of sqrt/arccos/log")
+    return not errors
+
+
+def _check_values(terms: dict, scales: dict, errors: list[str], warnings: list[str]) -> None:
+    for name, value in terms.items():
+        peak = float(np.max(np.abs(scales[name] * value)))
+        if peak > MAX_SCALED:
+            errors.append(f"term {name!r} times its scale reaches {peak:.3g} (limit {MAX_SCALED:g}); bound it (e.g. "
+                          "xp.tanh, xp.clip, an exp(-x) kernel) or lower its SCALES weight")
+        elif peak > WARN_SCALED:
+            warnings.append(f"term {name!r} times its scale reaches {peak:.3g}; rewards above {WARN_SCALED:g} "
+                            "usually destabilise PPO")
+        if value.size > 1 and float(np.ptp(value)) == 0.0:
+            warnings.append(f"term {name!r} is constant ({float(value[0]):.4g}) on all sampled states; it can only "
+                            "act as a per-step bonus")
+
+
+def _check_speed(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> float:
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        if _call(loaded, s, action, errors, "a timing run") is _FAILED:
+            return math.nan
+        times.append((time.perf_counter() - t0) * 1000)
+    ms = float(np.median(times))
+    if ms > MAX_CALL_MS:
+        errors.append(f"reward_terms takes {ms:.0f} ms per call on a batch of {len(action)} states (limit "
+                      f"{MAX_CALL_MS:g} ms); vectorize it: no Python loops over states or long loops of array ops")
+    return ms
+
+
+def _check_jax(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> None:
+    """jit(vmap) over single states, then the jax result must match numpy on the same float32 inputs."""
+    import jax
+    import jax.numpy as jnp
+
+    s32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in s.items()}
+    a32 = action.astype(np.float32)
+    fn = jax.jit(jax.vmap(lambda one_s, one_a: loaded.reward_terms(one_s, one_a, jnp)))
+    try:
+        with _time_limit(6 * CALL_LIMIT_S):
+            out = jax.block_until_ready(fn(s32, a32))
+    except _CallTimeout:
+        errors.append(f"tracing reward_terms with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
+        return
+    except Exception as exc:  # noqa: BLE001
+        errors.append(f"reward_terms fails under jax.jit(jax.vmap(...)) on single states: "
+                      f"{_describe(exc, loaded.source, s)}")
+        return
+    reference = _call(loaded, s32, a32, errors, "float32 inputs")
+    if reference is _FAILED:
+        return
+    if not (isinstance(out, dict) and isinstance(reference, dict) and set(out) == set(reference) == set(loaded.scales)):
+        errors.append("reward_terms returns different terms under jax than under numpy (or for float32 inputs); it "
+                      "must not depend on the array module or the dtype")
+        return
+    for name in loaded.scales:
+        got, want = np.asarray(out[name], np.float64), np.asarray(reference[name], np.float64)
+        if got.shape != want.shape:
+            errors.append(f"term {name!r} has shape {got.shape} under jax but {want.shape} under numpy; index the "
+                          "last axes with [..., i] and reduce with axis=-1")
+            continue
+        differ = ~np.isclose(got, want, rtol=1e-3, atol=1e-4 * (1.0 + float(np.max(np.abs(want)))), equal_nan=True)
+        if differ.mean() > 0.01:
+            i = int(np.flatnonzero(differ)[0])
+            errors.append(f"term {name!r} differs between numpy and jax on {int(differ.sum())} of {differ.size} "
+                          f"states (e.g. {want[i]:.4g} vs {got[i]:.4g}): it mixes values across the batch (a mean or "
+                          "sum over states, axis=0, [:, i]) or depends on the array module; compute each state's "
+                          "reward from that state alone with xp functions")
+
+
+def check_reward(env_name: str, task_name: str, source: str, samples: int = 256, seed: int = 0) -> CheckReport:
+    """Run every check step on `source` (executes it: only inside the sandboxed worker)."""
+    start = time.monotonic()
+    errors: list[str] = []
+    warnings: list[str] = []
+    per_call_ms = None
+    loaded = _check_load(source, errors)
+    terms = tuple(loaded.scales) if loaded else ()
+    if loaded and _check_scales(loaded.scales, errors):
+        s, action = sample_states(env_name, task_name, samples, seed)
+        out = _call(loaded, s, action, errors, f"a batch of {samples} states")
+        if out is not _FAILED and _check_terms(out, loaded.scales, samples, errors) and _check_finite(out, s, errors):
+            _check_values(out, loaded.scales, errors, warnings)
+            per_call_ms = _check_speed(loaded, s, action, errors)
+            if not errors:  # a slow or huge reward would also take minutes to trace
+                _check_jax(loaded, s, action, errors)
+    return CheckReport(not errors, tuple(errors), tuple(warnings), terms, time.monotonic() - start,
+                       None if per_call_ms is None or math.isnan(per_call_ms) else per_call_ms)
+
+
+def run_check_job(payload: dict, workdir: Path, progress: Callable[[dict], None]) -> dict:
+    """The worker's "check" job: payload {"env", "task", "source", "seed", "samples"?}."""
+    report = check_reward(payload["env"], payload["task"], payload["source"], samples=int(payload.get("samples", 256)),
+                          seed=int(payload.get("seed", 0)))
+    return asdict(report)
+
+
+# --- parent side ------------------------------------------------------------------------------------------------
+
+
+def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:
+    return tuple(str(v)[:2000] for v in value[:limit]) if isinstance(value, list) else ()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def report_from_result(res: SandboxResult) -> CheckReport:
+    """A CheckReport for any sandbox outcome. The worker's JSON is untrusted data: fields are type-checked."""
+    data = res.result or {}
+    if res.status == "ok" and isinstance(data.get("errors"), list):
+        errors = _strings(data.get("errors"))
+        return CheckReport(data.get("passed") is True and not errors, errors, _strings(data.get("warnings")),
+                           _strings(data.get("terms"), 100), res.wall_s, _number(data.get("per_call_ms")),
+                           res.isolation)
+    reason = res.reason or "the worker returned no report"
+    if res.status == "timeout":
+        message = (f"the check was stopped: it {reason}. reward_terms probably runs a huge Python loop or builds "
+                   "enormous arrays; a reward must be a few vectorized array expressions that return in milliseconds")
+    elif res.status == "killed" and "memory" in reason:
+        message = (f"the check was stopped: it {reason}. The reward builds huge arrays; every intermediate should "
+                   "have about the batch's size")
+    elif res.status == "error" and "MemoryError" in reason:
+        message = f"the reward ran out of memory ({reason}); avoid building huge arrays"
+    else:
+        message = f"the check failed inside the sandbox ({res.status}): {reason}"
+    return CheckReport(False, (message,), (), (), res.wall_s, None, res.isolation)
+
+
+def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
+                     limits: Limits = Limits(wall_s=120)) -> CheckReport:
+    """The static policy in this process (no execution), then the dynamic check in a sandboxed worker."""
+    start = time.monotonic()
+    violations = static_check(source)
+    if violations:
+        return CheckReport(False, tuple(f"line {v.line}: {v.message}" for v in violations), (), (),
+                           time.monotonic() - start, None, ())
+    payload = {"env": env_name, "task": task_name, "source": source, "seed": 0}
+    return report_from_result(run_job("check", payload, Path(workdir), limits))

@@ -1,0 +1,268 @@
+"""Headless filming of evaluation traces: an H.264 mp4 a browser plays, and a PNG strip of a few frames.
+
+A trace is qpos per control step (evaluate.py); a frame comes from setting data.qpos and running mj_forward, then
+rendering through the env's camera (env.CAMERA, usually a tracking camera). Shadows, reflections and multisampling
+are off: they cost most of the software-rendering time (multisampling alone 3x) and add nothing to judging a
+behaviour.
+
+OpenGL: MuJoCo picks its GL backend when `mujoco` is first imported (MUJOCO_GL, default glfw, which needs a
+display). Filming needs a headless one, so `gl_backend()` finds one that works here — EGL first, then OSMesa —
+by creating a context in a child process (a failed attempt in this process would pin PyOpenGL to the wrong
+platform), then sets MUJOCO_GL / PYOPENGL_PLATFORM and points MuJoCo's renderer at that backend. Set MUJOCO_GL=egl
+or osmesa yourself to choose.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from rewardsmith.envs import EnvSpec, get_env
+
+HEADLESS_BACKENDS = ("egl", "osmesa")
+TARGET_FPS = 30
+VIDEO_NAME = "video.mp4"
+STRIP_NAME = "strip.png"
+TRACE_NAMES = ("trace.npz", "work/trace.npz")  # the train job writes the trace into the candidate's work dir
+
+
+class RenderError(RuntimeError):
+    """Filming is impossible here (no headless OpenGL) or the candidate has nothing to film."""
+
+
+# ---- OpenGL backend ---------------------------------------------------------------------------------------------
+
+_PROBE = """
+import mujoco
+m = mujoco.MjModel.from_xml_string('<mujoco><worldbody><geom size="1"/></worldbody></mujoco>')
+r = mujoco.Renderer(m, 16, 16)
+d = mujoco.MjData(m)
+mujoco.mj_forward(m, d)
+r.update_scene(d)
+r.render()
+r.close()
+"""
+
+_backend_lock = threading.Lock()
+_backend: str | None = None
+
+
+def _probe(name: str) -> str | None:
+    """None when a child process can render with this backend, else the last line of its error."""
+    env = {**os.environ, "MUJOCO_GL": name, "PYOPENGL_PLATFORM": name}
+    try:
+        proc = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    if proc.returncode == 0:
+        return None
+    lines = (proc.stderr or proc.stdout or f"exit code {proc.returncode}").strip().splitlines()
+    return lines[-1] if lines else f"exit code {proc.returncode}"
+
+
+def gl_backend() -> str:
+    """The headless GL backend this process renders with ('egl' or 'osmesa'), activated on first call."""
+    global _backend
+    with _backend_lock:
+        if _backend is not None:
+            return _backend
+        import importlib
+
+        from mujoco.rendering.classic import gl_context
+
+        current = getattr(gl_context, "GLContext", None)
+        current_name = getattr(current, "__module__", "").rpartition(".")[2]
+        if current_name in HEADLESS_BACKENDS:  # MUJOCO_GL was set before mujoco was imported
+            _backend = current_name
+            return _backend
+        requested = os.environ.get("MUJOCO_GL", "").lower().strip()
+        order = [requested] if requested in HEADLESS_BACKENDS else []
+        order += [b for b in HEADLESS_BACKENDS if b not in order]
+        if "OpenGL" in sys.modules:  # PyOpenGL is bound to one platform for the life of the process
+            pinned = os.environ.get("PYOPENGL_PLATFORM", "").lower()
+            order = [b for b in order if b == pinned]
+        failures = []
+        for name in order:
+            error = _probe(name)
+            if error is not None:
+                failures.append(f"{name}: {error}")
+                continue
+            os.environ["MUJOCO_GL"] = name
+            os.environ["PYOPENGL_PLATFORM"] = name
+            gl_context.GLContext = importlib.import_module(f"mujoco.{name}").GLContext
+            _backend = name
+            return _backend
+        raise RenderError(
+            "no headless OpenGL backend works here (" + ("; ".join(failures) or "PyOpenGL is already bound to "
+            f"{os.environ.get('PYOPENGL_PLATFORM')!r}") + "); install libegl1 libgl1-mesa-dri or libosmesa6 "
+            "(see the README setup line), or set MUJOCO_GL=egl|osmesa before starting"
+        )
+
+
+# ---- frames -----------------------------------------------------------------------------------------------------
+
+class _Camera:
+    """One renderer for one env: qpos row -> RGB frame through the env's camera."""
+
+    def __init__(self, env: EnvSpec, width: int, height: int):
+        gl_backend()
+        import mujoco
+
+        self._mujoco = mujoco
+        self.model = mujoco.MjModel.from_xml_path(str(env.model_path))
+        self.model.vis.global_.offwidth = max(int(self.model.vis.global_.offwidth), width)
+        self.model.vis.global_.offheight = max(int(self.model.vis.global_.offheight), height)
+        self.model.vis.quality.shadowsize = 0
+        self.model.vis.quality.offsamples = 0  # multisampling triples software-GL frame time; H.264 smooths edges
+        self.camera = self._camera_id(env)
+        self.data = mujoco.MjData(self.model)
+        self.renderer = mujoco.Renderer(self.model, height=height, width=width)
+        flags = self.renderer.scene.flags
+        flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+        flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+
+    def _camera_id(self, env: EnvSpec) -> int:
+        if not env.camera:
+            return -1  # the default free camera
+        cam = self._mujoco.mj_name2id(self.model, self._mujoco.mjtObj.mjOBJ_CAMERA, env.camera)
+        if cam < 0:
+            names = [self._mujoco.mj_id2name(self.model, self._mujoco.mjtObj.mjOBJ_CAMERA, i)
+                     for i in range(self.model.ncam)]
+            raise RenderError(f"env {env.name!r} names camera {env.camera!r}, which its model.xml lacks; "
+                              f"cameras: {', '.join(n or '?' for n in names) or 'none'}")
+        return cam
+
+    def check(self, env: EnvSpec, qpos: np.ndarray) -> None:
+        if qpos.shape[1] != self.model.nq:
+            raise ValueError(f"the trace has {qpos.shape[1]} qpos columns but env {env.name!r} has nq={self.model.nq}")
+
+    def frame(self, qpos_row: np.ndarray) -> np.ndarray:
+        self.data.qpos[:] = qpos_row
+        self._mujoco.mj_forward(self.model, self.data)
+        self.renderer.update_scene(self.data, camera=self.camera)
+        return self.renderer.render()
+
+    def close(self) -> None:
+        self.renderer.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _check_qpos(qpos: np.ndarray) -> np.ndarray:
+    qpos = np.asarray(qpos, dtype=np.float64)
+    if qpos.ndim != 2 or qpos.shape[0] < 1:
+        raise ValueError(f"qpos must be [T, nq] with T >= 1, got shape {qpos.shape}")
+    return qpos
+
+
+def _even(n: int) -> int:
+    return max(2, int(n) - int(n) % 2)  # yuv420p needs even sizes
+
+
+def _tmp_for(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
+
+
+def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480, height: int = 480,
+         fps: float | None = None) -> dict:
+    """Films a trace (qpos [T, nq], one row per control step of `dt` seconds) as an H.264 mp4 in real time,
+    keeping every k-th step so the video runs at about `fps` (default ~30). Written atomically.
+    Returns {"frames", "seconds", "width", "height", "fps"}."""
+    import imageio_ffmpeg
+
+    qpos = _check_qpos(qpos)
+    if not dt > 0:
+        raise ValueError(f"dt must be positive, got {dt}")
+    width, height = _even(width), _even(height)
+    stride = max(1, round(1.0 / (dt * (fps or TARGET_FPS))))
+    rate = 1 / (Fraction(dt).limit_denominator(1_000_000) * stride)  # exact real time
+    rows = qpos[::stride]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_for(path)
+    keyframe_every = str(max(1, round(float(rate))))  # a keyframe a second: quick seeks when videos are synced
+    with _Camera(env, width, height) as camera:
+        camera.check(env, rows)
+        writer = imageio_ffmpeg.write_frames(
+            str(tmp), (width, height), fps=rate, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1,
+            output_params=["-preset", "veryfast", "-crf", "23", "-g", keyframe_every, "-movflags", "+faststart"],
+            ffmpeg_log_level="error",
+        )
+        try:
+            writer.send(None)  # start the encoder
+            for row in rows:
+                writer.send(np.ascontiguousarray(camera.frame(row)))
+            writer.close()
+            os.replace(tmp, path)
+        except BaseException:
+            writer.close()
+            tmp.unlink(missing_ok=True)
+            raise
+    return {"frames": len(rows), "seconds": len(rows) / float(rate), "width": width, "height": height,
+            "fps": float(rate)}
+
+
+def thumbnail_strip(env: EnvSpec, qpos: np.ndarray, path: Path, count: int = 6, width: int = 160,
+                    height: int = 160) -> dict:
+    """A PNG of `count` frames evenly spaced over the trace, side by side. Returns {"frames", "width", "height"}."""
+    import imageio.v3 as iio
+
+    qpos = _check_qpos(qpos)
+    picks = np.unique(np.linspace(0, len(qpos) - 1, max(1, count)).round().astype(int))
+    with _Camera(env, width, height) as camera:
+        camera.check(env, qpos)
+        tiles = [camera.frame(qpos[i]).copy() for i in picks]
+    strip = np.concatenate(tiles, axis=1)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_for(path)
+    try:
+        iio.imwrite(tmp, strip, extension=".png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"frames": len(picks), "width": strip.shape[1], "height": strip.shape[0]}
+
+
+def trace_path(cand_dir: Path) -> Path | None:
+    for name in TRACE_NAMES:
+        if (cand_dir / name).is_file():
+            return cand_dir / name
+    return None
+
+
+def film_candidate(store, gen: int, index: int, width: int = 480, height: int = 480,
+                   fps: float | None = None) -> dict:
+    """Films candidate `index` of generation `gen` into its directory (video.mp4, strip.png) from its evaluation
+    trace (the first traced episode). Idempotent: files already there are kept. Returns
+    {"video": Path, "strip": Path, "filmed": bool (False when both existed), "seconds": wall time spent}."""
+    cand_dir = store.cand_dir(gen, index)
+    video, strip = cand_dir / VIDEO_NAME, cand_dir / STRIP_NAME
+    if video.is_file() and strip.is_file():
+        return {"video": video, "strip": strip, "filmed": False, "seconds": 0.0}
+    source = trace_path(cand_dir)
+    if source is None:
+        raise RenderError(f"candidate g{gen}c{index:02d} has no evaluation trace ({' or '.join(TRACE_NAMES)} in "
+                          f"{cand_dir}); only evaluated candidates can be filmed")
+    start = time.perf_counter()
+    with np.load(source) as trace:
+        qpos, dt = np.asarray(trace["qpos"]), float(trace["dt"])
+    if qpos.ndim == 3:
+        qpos = qpos[0]
+    env = get_env(store.config()["env"])
+    if not video.is_file():
+        film(env, qpos, dt, video, width=width, height=height, fps=fps)
+    if not strip.is_file():
+        thumbnail_strip(env, qpos, strip)
+    return {"video": video, "strip": strip, "filmed": True, "seconds": time.perf_counter() - start}

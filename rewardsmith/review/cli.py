@@ -1,0 +1,74 @@
+"""What `rewardsmith review` and `rewardsmith rank` do; rewardsmith/cli.py wires them into typer.
+
+Both raise ValueError subclasses (StoreError, RankingError, ReviewServerError) with one clear sentence for bad
+input; the CLI turns those into exit code 2.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+from typing import Callable
+
+from rewardsmith.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.review.server import serve
+from rewardsmith.store import RunStore
+
+_COMMENT = re.compile(r"\s*(g\d+c\d+)\s*=(.*)", re.DOTALL)
+
+
+def review_command(run: Path, port: int = 8765, echo: Callable[[str], None] = print,
+                   stop: threading.Event | None = None) -> None:
+    """Serves the review page of `run` on 127.0.0.1:`port` until Ctrl-C (or until `stop` is set)."""
+    store = RunStore.open(run)
+    server = serve(store, port)
+    try:
+        awaiting = awaiting_generation(store)
+        echo(f"review {store.root.name} at {server.url}")
+        echo(f"generation {awaiting} is waiting for a ranking" if awaiting is not None
+             else "no generation is waiting for a ranking (browse and read earlier ones)")
+        echo("press Ctrl-C to stop")
+        (stop or threading.Event()).wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
+def parse_comments(comments: list[str] | None) -> tuple[dict[str, str], str]:
+    """["g0c01=too jittery", "faster next time"] -> ({"g0c01": "too jittery"}, "faster next time")."""
+    per_candidate: dict[str, str] = {}
+    general: list[str] = []
+    for item in comments or []:
+        match = _COMMENT.fullmatch(item)
+        if match:
+            text = match[2].strip()
+            per_candidate[match[1]] = f"{per_candidate[match[1]]}\n{text}" if match[1] in per_candidate else text
+        elif item.strip():
+            general.append(item.strip())
+    return per_candidate, "\n".join(general)
+
+
+def _ids(values: list[str] | None) -> list[str] | None:
+    """--order accepts repeated ids and/or comma- or space-separated lists."""
+    if not values:
+        return None
+    return [part for value in values for part in re.split(r"[,\s]+", value) if part]
+
+
+def rank_command(run: Path, best: str, worst: str, order: list[str] | None = None, comment: list[str] | None = None,
+                 generation: int | None = None) -> Ranking:
+    """Submits a ranking (source "human") for the generation the run awaits (or `generation`, which must be it)."""
+    store = RunStore.open(run)
+    awaiting = awaiting_generation(store)
+    gen = generation if generation is not None else awaiting
+    if gen is None:
+        ranked = [g for g in store.generations() if load_ranking(store, g) is not None]
+        hint = f" (ranked generations: {', '.join(map(str, ranked))})" if ranked else ""
+        raise RankingError(f"run {store.root.name} is not waiting for a ranking{hint}; "
+                           "start or resume it with --feedback human")
+    comments, generation_comment = parse_comments(comment)
+    data = {"best": best.strip(), "worst": worst.strip(), "order": _ids(order), "comments": comments,
+            "generation_comment": generation_comment, "source": "human"}
+    return submit_ranking(store, gen, data)

@@ -1,0 +1,364 @@
+// rewardsmith review page: plain JS, no build step. Everything from the run (LLM code, comments) is inserted as
+// text, never as HTML.
+"use strict";
+
+const state = {
+  run: null,        // /api/run
+  gen: null,        // generation shown
+  detail: null,     // /api/generation/<gen>
+  editable: false,  // awaiting a ranking and not ranked yet
+  order: [],        // rankable ids, best -> worst
+  rate: 1,
+};
+
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value === true) node.setAttribute(key, "");
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function fmt(value, digits = 3) {
+  if (value === null || value === undefined || Number.isNaN(value)) return "—";
+  if (typeof value !== "number") return String(value);
+  if (Number.isInteger(value) && Math.abs(value) < 1e6) return String(value);
+  return Number(value.toPrecision(digits)).toString();
+}
+
+function pct(value) {
+  return value === null || value === undefined ? "—" : `${Math.round(value * 100)}%`;
+}
+
+async function getJSON(url) {
+  const response = await fetch(url, { cache: "no-store" });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.error || `${url}: HTTP ${response.status}`);
+  return data;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+function showNotice(message) {
+  const box = $("notice");
+  box.textContent = message || "";
+  box.hidden = !message;
+}
+
+// ---- run and generation ------------------------------------------------------------------------------------------
+
+async function loadRun() {
+  state.run = await getJSON("/api/run");
+  const cfg = state.run.config || {};
+  $("run-info").textContent = `${state.run.run} · env ${cfg.env} · task “${cfg.task}” · feedback ${cfg.feedback}`;
+  const picker = $("gen-picker");
+  const previous = picker.value;
+  picker.replaceChildren(...state.run.generations.map((g) => el("option", {
+    value: String(g.generation),
+    text: `${g.generation}${g.awaiting ? " — awaiting your ranking" : g.ranked ? " — ranked" : ""}`,
+  })));
+  if (previous !== "") picker.value = previous;
+  return state.run;
+}
+
+async function showGeneration(gen) {
+  state.gen = gen;
+  $("gen-picker").value = String(gen);
+  showError("");
+  showNotice("");
+  state.detail = await getJSON(`/api/generation/${gen}`);
+  render();
+}
+
+function rankable() {
+  return state.detail.candidates.filter((c) => c.rankable).map((c) => c.id);
+}
+
+function render() {
+  const detail = state.detail;
+  const ranking = detail.ranking;
+  state.editable = detail.awaiting && !ranking;
+  state.order = ranking && ranking.order ? [...ranking.order] : rankable();
+  if (ranking && !ranking.order) {  // best first, worst last, the rest as listed
+    state.order = [ranking.best, ...state.order.filter((i) => i !== ranking.best && i !== ranking.worst), ranking.worst];
+  }
+  const status = $("gen-status");
+  if (ranking) {
+    status.replaceChildren(el("span", { class: "badge ranked", text: "ranked" }),
+      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})`);
+  } else if (detail.awaiting) {
+    status.replaceChildren(el("span", { class: "badge awaiting", text: "awaiting your ranking" }),
+      ` generation ${detail.generation}: pick the best and the worst behaviour`);
+  } else {
+    status.replaceChildren(el("span", { class: "badge", text: "read-only" }),
+      ` generation ${detail.generation} is not waiting for a ranking`);
+  }
+  $("cards").replaceChildren(...detail.candidates.map(card));
+  $("use-order").checked = Boolean(ranking && ranking.order);
+  $("gen-comment").value = ranking ? ranking.generation_comment || "" : "";
+  for (const input of document.querySelectorAll("#rank-panel textarea, #rank-panel input, #submit")) {
+    input.disabled = !state.editable;
+  }
+  $("rank-panel").classList.toggle("readonly", !state.editable);
+  $("submit").hidden = !state.editable;
+  renderOrder();
+  applyPlayback();
+}
+
+function card(c) {
+  const ranking = state.detail.ranking;
+  const disabled = !state.editable || !c.rankable;
+  const media = c.video
+    ? el("video", { src: c.video, muted: true, playsinline: true, preload: "auto", controls: true,
+                    loop: $("loop").checked, "data-id": c.id, poster: null })
+    : c.strip
+      ? el("img", { src: c.strip, alt: `frames of ${c.id}`, class: "strip-only" })
+      : el("div", { class: "no-video", text: c.rankable ? "no video yet" : c.status.replace("_", " ") });
+  if (media.tagName === "VIDEO") media.muted = true;  // the attribute alone does not mute before play in all browsers
+
+  const m = c.metrics || {};
+  const metrics = el("table", { class: "metrics" },
+    el("tr", {}, el("th", { text: "task score" }),
+      el("td", { text: m.fitness_mean === null || m.fitness_mean === undefined ? "—"
+        : `${fmt(m.fitness_mean)}${m.fitness_std ? ` ± ${fmt(m.fitness_std, 2)}` : ""}` })),
+    el("tr", {}, el("th", { text: "success rate" }), el("td", { text: pct(m.success_rate) })),
+    el("tr", {}, el("th", { text: "episode length" }), el("td", { text: fmt(m.episode_length_mean) })),
+    el("tr", {}, el("th", { text: "return (own reward)" }), el("td", { text: fmt(m.return_mean) })),
+    el("tr", {}, el("th", { text: "training" }),
+      el("td", { text: c.train && c.train.steps ? `${c.train.steps.toLocaleString()} steps, ${fmt(c.train.wall_s, 2)} s` : "—" })));
+
+  const termRows = Object.entries(c.terms || {}).map(([name, t]) => el("tr", {},
+    el("td", { class: "mono", text: name }), el("td", { text: fmt(t.scale) }), el("td", { text: fmt(t.episode_sum) }),
+    el("td", { text: `${fmt(t.per_step_mean)} ± ${fmt(t.per_step_std, 2)}` })));
+  const terms = termRows.length ? el("details", { class: "terms", open: true },
+    el("summary", { text: `reward terms (${termRows.length})` }),
+    el("table", {}, el("tr", {}, el("th", { text: "term" }), el("th", { text: "scale" }),
+      el("th", { text: "per episode" }), el("th", { text: "per step (raw)" })), termRows)) : null;
+
+  const code = c.source ? el("details", { class: "code" }, el("summary", { text: "reward code" }),
+    el("pre", {}, el("code", { text: c.source }))) : null;
+  const strip = c.video && c.strip ? el("details", { class: "frames" }, el("summary", { text: "frames" }),
+    el("img", { src: c.strip, alt: `frames of ${c.id}`, loading: "lazy" })) : null;
+
+  const isBest = ranking && ranking.best === c.id;
+  const isWorst = ranking && ranking.worst === c.id;
+  const picks = el("div", { class: "picks" },
+    el("label", { class: "pick best" }, el("input", { type: "radio", name: "best", value: c.id, disabled,
+      checked: isBest, onchange: () => picked("best", c.id) }), " best"),
+    el("label", { class: "pick worst" }, el("input", { type: "radio", name: "worst", value: c.id, disabled,
+      checked: isWorst, onchange: () => picked("worst", c.id) }), " worst"));
+
+  const comment = el("textarea", { class: "comment", rows: 2, "data-id": c.id, disabled: !state.editable,
+    placeholder: `comment on ${c.id} (optional)`, "aria-label": `comment on ${c.id}` });
+  comment.value = ranking && ranking.comments ? ranking.comments[c.id] || "" : "";
+
+  return el("article", { class: `card ${c.rankable ? "" : "failed"} ${isBest ? "is-best" : ""} ${isWorst ? "is-worst" : ""}`,
+                         "data-id": c.id },
+    el("header", {}, el("h3", { text: c.id }), el("span", { class: `badge ${c.status}`, text: c.status })),
+    media,
+    c.reason ? el("p", { class: "reason", text: c.reason }) : null,
+    picks, metrics, terms, strip, code, comment);
+}
+
+// ---- best / worst / order ----------------------------------------------------------------------------------------
+
+function picked(which, id) {
+  const rest = state.order.filter((i) => i !== id);
+  state.order = which === "best" ? [id, ...rest] : [...rest, id];
+  renderOrder();
+  highlight();
+}
+
+function highlight() {
+  const best = document.querySelector('input[name="best"]:checked');
+  const worst = document.querySelector('input[name="worst"]:checked');
+  for (const node of document.querySelectorAll(".card")) {
+    node.classList.toggle("is-best", Boolean(best && best.value === node.dataset.id));
+    node.classList.toggle("is-worst", Boolean(worst && worst.value === node.dataset.id));
+  }
+}
+
+function orderChanged() {  // the ends of a hand-made order are the best and the worst
+  $("use-order").checked = true;
+  const set = (name, id) => {
+    const input = document.querySelector(`input[name="${name}"][value="${id}"]`);
+    if (input) input.checked = true;
+  };
+  set("best", state.order[0]);
+  set("worst", state.order[state.order.length - 1]);
+  renderOrder();
+  highlight();
+}
+
+function move(index, delta) {
+  const target = index + delta;
+  if (target < 0 || target >= state.order.length) return;
+  [state.order[index], state.order[target]] = [state.order[target], state.order[index]];
+  orderChanged();
+}
+
+let dragged = null;
+
+function renderOrder() {
+  const list = $("order");
+  list.replaceChildren(...state.order.map((id, index) => el("li", {
+      draggable: state.editable ? "true" : null, "data-id": id,
+      ondragstart: (e) => { dragged = index; e.dataTransfer.effectAllowed = "move"; },
+      ondragover: (e) => { if (state.editable) { e.preventDefault(); } },
+      ondrop: (e) => {
+        e.preventDefault();
+        if (dragged === null || dragged === index) return;
+        const [item] = state.order.splice(dragged, 1);
+        state.order.splice(index, 0, item);
+        dragged = null;
+        orderChanged();
+      },
+    },
+    el("span", { class: "handle", text: state.editable ? "⠿" : "" }),
+    el("span", { class: "mono", text: id }),
+    el("span", { class: "spacer" }),
+    el("button", { type: "button", class: "small", text: "↑", title: "move up", "aria-label": `move ${id} up`,
+      disabled: !state.editable || index === 0, onclick: () => move(index, -1) }),
+    el("button", { type: "button", class: "small", text: "↓", title: "move down", "aria-label": `move ${id} down`,
+      disabled: !state.editable || index === state.order.length - 1, onclick: () => move(index, 1) }))));
+}
+
+// ---- submit ------------------------------------------------------------------------------------------------------
+
+function collect() {
+  const best = document.querySelector('input[name="best"]:checked');
+  const worst = document.querySelector('input[name="worst"]:checked');
+  const comments = {};
+  for (const box of document.querySelectorAll("textarea.comment")) {
+    if (box.value.trim()) comments[box.dataset.id] = box.value.trim();
+  }
+  return {
+    generation: state.gen,
+    best: best ? best.value : null,
+    worst: worst ? worst.value : null,
+    order: $("use-order").checked ? [...state.order] : null,
+    comments,
+    generation_comment: $("gen-comment").value.trim(),
+    source: "human",
+  };
+}
+
+async function submit() {
+  showError("");
+  showNotice("");
+  const data = collect();
+  if (!data.best || !data.worst) {
+    showError("Pick a best and a worst candidate before submitting.");
+    return;
+  }
+  $("submit").disabled = true;
+  try {
+    const response = await fetch(`/api/generation/${state.gen}/ranking`, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(data),
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+    await loadRun();
+    await showGeneration(state.gen);
+    showNotice(`Ranking of generation ${state.gen} saved. The run continues with the next generation.`);
+  } catch (err) {
+    showError(err.message);
+    $("submit").disabled = !state.editable;
+  }
+}
+
+// ---- playback ----------------------------------------------------------------------------------------------------
+
+function videos() {
+  return [...document.querySelectorAll("video")];
+}
+
+function applyPlayback() {
+  for (const v of videos()) {
+    v.loop = $("loop").checked;
+    v.defaultPlaybackRate = state.rate;
+    v.playbackRate = state.rate;
+  }
+}
+
+async function playAll() {
+  const all = videos();
+  for (const v of all) { v.pause(); v.currentTime = 0; }
+  applyPlayback();
+  await Promise.all(all.map((v) => v.play().catch((err) => showError(`cannot play ${v.dataset.id}: ${err.message}`))));
+}
+
+function setRate(rate) {
+  state.rate = rate;
+  for (const b of document.querySelectorAll("button.rate")) b.classList.toggle("active", Number(b.dataset.rate) === rate);
+  applyPlayback();
+}
+
+// ---- watching the run --------------------------------------------------------------------------------------------
+
+function summaryOf(run, gen) {
+  return JSON.stringify((run && run.generations.find((g) => g.generation === gen)) || null);
+}
+
+async function poll() {
+  try {
+    const before = summaryOf(state.run, state.gen);
+    const run = await loadRun();
+    const banner = $("banner");
+    if (run.awaiting !== null && run.awaiting !== state.gen) {
+      banner.replaceChildren(`Generation ${run.awaiting} is waiting for your ranking. `,
+        el("button", { type: "button", text: `Go to generation ${run.awaiting}`, onclick: () => showGeneration(run.awaiting) }));
+      banner.hidden = false;
+    } else {
+      banner.hidden = true;
+    }
+    if (state.gen === null && run.generations.length) {
+      await showGeneration(run.awaiting ?? run.generations[run.generations.length - 1].generation);
+    } else if (state.gen !== null && summaryOf(run, state.gen) !== before) {
+      // new candidates, a ranking made elsewhere (`rewardsmith rank`), or the generation now awaits one; an
+      // unchanged generation is never re-rendered, so nothing typed into the page is lost
+      await showGeneration(state.gen);
+    }
+  } catch (err) {
+    // the run may have finished and its server stopped; keep the page as it is
+  }
+}
+
+async function main() {
+  $("play-all").addEventListener("click", playAll);
+  $("pause-all").addEventListener("click", () => videos().forEach((v) => v.pause()));
+  $("loop").addEventListener("change", applyPlayback);
+  for (const b of document.querySelectorAll("button.rate")) b.addEventListener("click", () => setRate(Number(b.dataset.rate)));
+  $("submit").addEventListener("click", submit);
+  $("gen-picker").addEventListener("change", (e) => showGeneration(Number(e.target.value)).catch((err) => showError(err.message)));
+  try {
+    const run = await loadRun();
+    const gens = run.generations.map((g) => g.generation);
+    if (!gens.length) {
+      $("gen-status").textContent = "This run has no generation yet; the page updates when one is ready.";
+    } else {
+      await showGeneration(run.awaiting ?? gens[gens.length - 1]);
+    }
+  } catch (err) {
+    showError(err.message);
+  }
+  setInterval(poll, 4000);
+  document.body.dataset.ready = "1";
+}
+
+main();

@@ -1,0 +1,199 @@
+"""The MJX trainer: Brax PPO on MJX, the fast path on a GPU (all envs, the reward and PPO stay on the device).
+
+The env is the same MJCF, state view, observation and reward as the native trainer, written against jax.numpy;
+initial states are drawn from a bank made by the env's own numpy `initial_state`, so both backends start from
+the same distribution. The trained Brax policy is converted to rewardsmith's Policy, so evaluation, filming and
+export do not care which trainer produced it.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+from mujoco import mjx
+
+from rewardsmith.config import TrainConfig
+from rewardsmith.envs import EnvSpec
+from rewardsmith.program import LoadedReward
+from rewardsmith.sim import sensor_slices, split_sensors
+from rewardsmith.tasks import Task
+from rewardsmith.train.records import Policy, TrainingStopped, TrainOutcome
+
+INIT_BANK = 4096
+
+
+class MjxBackendError(RuntimeError):
+    """JAX cannot run MJX here (no usable backend); the message says what was found."""
+
+
+def _install_jax_compat() -> None:
+    """brax 0.14.2 calls jax.device_put_replicated, which jax 0.10 removed; for the one-device case it is a
+    stack along a new leading axis (what pmap expects). Installed only when jax lacks the call."""
+    if hasattr(jax, "device_put_replicated"):
+        return
+
+    def device_put_replicated(tree, devices):
+        return jax.tree_util.tree_map(lambda a: jax.device_put(jnp.stack([jnp.asarray(a)] * len(devices))), tree)
+
+    jax.device_put_replicated = device_put_replicated
+
+
+def _brax():
+    _install_jax_compat()
+    from brax.envs import base as brax_base
+    from brax.training.agents.ppo import networks as ppo_networks
+    from brax.training.agents.ppo import train as ppo
+
+    return brax_base, ppo, ppo_networks
+
+
+def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
+    brax_base, _, _ = _brax()
+    mj_model = mujoco.MjModel.from_xml_path(str(env.model_path))
+    qpos0, qvel0 = env.initial_state(np.random.default_rng(seed), mj_model.qpos0.copy(), INIT_BANK, task.name)
+    slices = sensor_slices(mj_model)
+    scales = dict(reward.scales)
+
+    class MjxTaskEnv(brax_base.Env):
+        def __init__(self):
+            self.sys = mjx.put_model(mj_model)
+            self._qpos0, self._qvel0 = jnp.asarray(qpos0, jnp.float32), jnp.asarray(qvel0, jnp.float32)
+
+        @property
+        def observation_size(self):
+            return int(np.asarray(env.observation(qpos0[0], qvel0[0], _zero_sensors(mj_model, slices), np)).shape[-1])
+
+        @property
+        def action_size(self):
+            return mj_model.nu
+
+        @property
+        def backend(self):
+            return "mjx"
+
+        def _view(self, data):
+            return env.state_view(data.qpos, data.qvel, split_sensors(data.sensordata, slices), jnp)
+
+        def _obs(self, data):
+            return env.observation(data.qpos, data.qvel, split_sensors(data.sensordata, slices), jnp)
+
+        def reset(self, rng):
+            i = jax.random.randint(rng, (), 0, INIT_BANK)
+            data = mjx.make_data(self.sys).replace(qpos=self._qpos0[i], qvel=self._qvel0[i])
+            data = mjx.forward(self.sys, data)
+            metrics = {f"term_{k}": jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(())}
+            return brax_base.State(data, self._obs(data), jnp.zeros(()), jnp.zeros(()), metrics, {})
+
+        def step(self, state, action):
+            data = state.pipeline_state.replace(ctrl=action)
+            data = jax.lax.fori_loop(0, env.frame_skip, lambda _, d: mjx.step(self.sys, d), data)
+            s = self._view(data)
+            terms = reward.reward_terms(s, action, jnp)
+            scaled = {k: scales[k] * jnp.asarray(terms[k], jnp.float32) for k in scales}
+            total = sum(scaled.values())
+            done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
+            fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
+            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()}, "fitness": fitness}
+            return state.replace(pipeline_state=data, obs=self._obs(data), reward=total, done=done, metrics=metrics)
+
+    return MjxTaskEnv()
+
+
+def _zero_sensors(model, slices):
+    return split_sensors(np.zeros(model.nsensordata), slices)
+
+
+def brax_settings(cfg: TrainConfig, env: EnvSpec) -> dict:
+    """Brax PPO arguments: rewardsmith's TrainConfig, then the env's PPO_MJX overrides (GPU-sized batches)."""
+    settings = {
+        "num_envs": cfg.num_envs,
+        "unroll_length": cfg.rollout_steps,
+        "batch_size": cfg.num_envs,
+        "num_minibatches": cfg.minibatches,
+        "num_updates_per_batch": cfg.epochs,
+        "learning_rate": cfg.learning_rate,
+        "entropy_cost": cfg.entropy_coef,
+        "discounting": cfg.gamma,
+        "gae_lambda": cfg.gae_lambda,
+        "clipping_epsilon": cfg.clip,
+        "max_grad_norm": cfg.max_grad_norm,
+        "hidden": cfg.hidden,
+    }
+    settings.update(env.ppo_mjx)
+    return settings
+
+
+def check_backend() -> str:
+    try:
+        return jax.default_backend()
+    except RuntimeError as err:  # pragma: no cover - depends on the machine
+        raise MjxBackendError(f"--trainer mjx needs a working JAX backend: {err}") from None
+
+
+def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
+              progress: Callable[[int, dict], None] = lambda step, metrics: None) -> TrainOutcome:
+    check_backend()
+    _, ppo, ppo_networks = _brax()
+    settings = brax_settings(cfg, env)
+    hidden = tuple(settings.pop("hidden"))
+    network_factory = functools.partial(ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=hidden,
+                                        value_hidden_layer_sizes=hidden)
+    start = time.monotonic()
+    curve: list[dict] = []
+
+    def on_progress(step: int, metrics) -> None:
+        if "eval/episode_reward" not in metrics:
+            return
+        point = _curve_point(step, metrics, reward.scales, task, time.monotonic() - start)
+        if not np.isfinite(point["episode_return"]):
+            raise TrainingStopped(f"episode return became NaN/Inf at step {step} (non-finite reward or parameters)")
+        if point["wall_s"] > cfg.time_budget_s:
+            raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step {step}")
+        curve.append(point)
+        progress(step, point)
+
+    make_policy, params, _ = ppo.train(
+        environment=make_env(env, task, reward, cfg.seed), num_timesteps=cfg.steps,
+        episode_length=task.episode_steps, num_evals=cfg.checkpoints + 1, num_eval_envs=cfg.eval_episodes,
+        normalize_observations=True, deterministic_eval=True, seed=cfg.seed, progress_fn=on_progress,
+        network_factory=network_factory, **settings,
+    )
+    del make_policy
+    policy = policy_from_brax(params)
+    if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(policy.params)):
+        raise TrainingStopped("policy parameters became NaN/Inf (reward scale too large or non-finite rewards)")
+    wall = time.monotonic() - start
+    steps = curve[-1]["step"] if curve else cfg.steps
+    return TrainOutcome(policy=policy, curve=curve[1:] or curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
+
+
+def _curve_point(step: int, metrics, scales: dict, task: Task, wall_s: float) -> dict:
+    value = lambda key: float(np.asarray(metrics[key]))  # noqa: E731
+    return {
+        "step": int(step),
+        "episodes": None,
+        "episode_return": value("eval/episode_reward"),
+        "episode_length": value("eval/avg_episode_length"),
+        "fitness": value("eval/episode_fitness") / task.episode_steps if task.fitness else None,
+        "terms": {k: value(f"eval/episode_term_{k}") for k in scales},
+        "wall_s": wall_s,
+    }
+
+
+def policy_from_brax(params) -> Policy:
+    """(normalizer, policy, value) Brax params -> Policy: swish MLP whose first outputs are the tanh-squashed mean."""
+    normalizer, policy_params = params[0], params[1]
+    dense = policy_params["params"]
+    layers = [{"w": np.asarray(dense[f"hidden_{i}"]["kernel"], np.float32),
+               "b": np.asarray(dense[f"hidden_{i}"]["bias"], np.float32)}
+              for i in range(sum(1 for k in dense if k.startswith("hidden_")))]
+    std = np.asarray(normalizer.std, np.float64)
+    return Policy(params={"policy": layers, "value": [], "log_std": np.zeros(0, np.float32)},
+                  obs_mean=np.asarray(normalizer.mean, np.float64), obs_var=std**2,
+                  activation="swish", squash=True, obs_clip=None)

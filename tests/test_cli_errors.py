@@ -1,0 +1,68 @@
+"""Bad input: one clear line, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _evolve(*args, out, extra_env=None):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDSMITH_MODEL")}
+    env.update(extra_env or {})
+    return subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", *args, "--out", str(out)],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--env", "nope", "--task", "balance", "--llm-free"], "unknown env 'nope'; valid envs: "),
+        (["--env", "cartpole", "--task", "kneel", "--llm-free"], "unknown task 'kneel' for env 'cartpole'; valid tasks: balance"),
+        (["--env", "cartpole", "--task", "  ", "--llm-free"], "task is empty"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--samples", "0"], "--samples must be a positive integer"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "-1"], "--iterations must be a positive integer"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--train-steps", "0"], "--train-steps must be a positive integer"),
+        (["--env", "cartpole", "--task", "balance"], "no LLM configured"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--model", "openai/x"], "cannot be combined"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "vibes"], "unknown --feedback 'vibes'"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
+    out = tmp_path / "runs"
+    proc = _evolve(*args, out=out)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
+
+
+def test_unknown_env_lists_every_registered_env(tmp_path):
+    from rewardsmith.envs import env_names
+
+    proc = _evolve("--env", "nope", "--task", "x", "--llm-free", out=tmp_path / "runs")
+    for name in env_names():
+        assert name in proc.stderr
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    proc = _evolve("--env", "cartpole", "--task", "balance", "--llm-free", out=blocker / "runs")
+    assert proc.returncode == 2 and "is not writable" in proc.stderr
+    assert blocker.read_text() == "not a directory"
+
+
+def test_resume_of_a_path_that_is_not_a_run(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(tmp_path)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "is not a rewardsmith run" in proc.stderr
+
+
+def test_show_and_export_of_a_path_that_is_not_a_run(tmp_path):
+    for args in (["show", str(tmp_path)], ["export", str(tmp_path), "-o", str(tmp_path / "r.py")]):
+        proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", *args], capture_output=True, text=True)
+        assert proc.returncode == 2 and "is not a rewardsmith run" in proc.stderr
+    assert not (tmp_path / "r.py").exists()

@@ -1,0 +1,75 @@
+"""The LLM-free mode end to end, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ARGS = ["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "2", "--samples", "3",
+        "--train-steps", "6144", "--seed", "1"]
+
+
+def _start(*args):
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
+    return subprocess.Popen([sys.executable, "-m", "rewardsmith.cli", "evolve", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def _candidates(run_dir: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(run_dir.glob("gen_*/cand_*/candidate.json"))]
+
+
+def test_llm_free_run_searches_scales_and_reports_fitness(tmp_path):
+    proc = _start(*ARGS, "--out", str(tmp_path))
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stdout + stderr
+    (run_dir,) = tmp_path.iterdir()
+    cands = _candidates(run_dir)
+    assert len(cands) == 6 and all(c["status"] == "evaluated" for c in cands)
+    # the reference competes in generation 0; every other candidate is a real mutation of a parent's scales
+    reference = cands[0]["scales"]
+    assert all(c["scales"] != reference for c in cands[1:])
+    gen1_parent = json.loads((run_dir / "gen_00" / "selection.json").read_text())["best_overall"]
+    parent_scales = next(c["scales"] for c in cands if c["id"] == gen1_parent)
+    for cand in cands[3:]:
+        assert set(cand["scales"]) == set(parent_scales) and cand["scales"] != parent_scales
+    fitness = [c["evaluation"]["fitness_mean"] for c in cands]
+    assert len(set(fitness)) > 1, "different scales must train different policies"
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["fitness"] == max(fitness)
+    assert "generation 2/2" in stdout and "task score" in stdout
+
+
+def test_resume_after_interruption_redoes_nothing_finished(tmp_path):
+    proc = _start(*ARGS, "--out", str(tmp_path))
+    deadline = time.monotonic() + 600
+    run_dir = None
+    while time.monotonic() < deadline:  # wait until the first candidate is fully evaluated, then interrupt
+        runs = list(tmp_path.iterdir())
+        if runs and any(c["status"] == "evaluated" for c in _candidates(runs[0])):
+            run_dir = runs[0]
+            break
+        time.sleep(0.5)
+    assert run_dir is not None, "no candidate finished in time"
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    finished = {c["id"]: c for c in _candidates(run_dir) if c["status"] == "evaluated"}
+    stamps = {cid: (run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / "candidate.json").stat().st_mtime_ns
+              for cid in finished}
+
+    resumed = _start("--resume", str(run_dir))
+    stdout, stderr = resumed.communicate(timeout=900)
+    assert resumed.returncode == 0, stdout + stderr
+    cands = {c["id"]: c for c in _candidates(run_dir)}
+    assert len(cands) == 6 and all(c["status"] == "evaluated" for c in cands.values())
+    for cid, stamp in stamps.items():
+        path = run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / "candidate.json"
+        assert path.stat().st_mtime_ns == stamp, f"{cid} was redone"
+        assert cands[cid]["evaluation"] == finished[cid]["evaluation"]
+    assert (run_dir / "result.json").is_file()
