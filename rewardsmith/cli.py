@@ -15,7 +15,8 @@ from rewardsmith.config import FEEDBACK_MODES, RunConfig
 
 # No locals in tracebacks: they could hold API keys.
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
-console = Console(highlight=False)
+# Piped or captured output gets wide lines instead of tables folded at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False)
 
 BAD_INPUT = 2
@@ -44,6 +45,13 @@ def resolve_model(model: str | None, api_base: str | None, llm_free: bool) -> st
         return "anthropic/claude-3-5-haiku-latest"
     fail("no LLM configured: pass --model MODEL (with its API key in the environment), --api-base URL for a local "
          "OpenAI-compatible server, or --llm-free to evolve the reference reward's scales without an LLM")
+
+
+def default_trainer() -> str:
+    """mjx where JAX sees a GPU, else the native CPU trainer."""
+    import jax
+
+    return "mjx" if jax.default_backend() == "gpu" else "native"
 
 
 @app.command()
@@ -75,6 +83,17 @@ def _print_event(event: dict) -> None:
         fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
         console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
                       f"return {event['episode_return']:.1f}  length {event['episode_length']:.0f}{fitness_text}")
+    elif kind == "review":
+        console.print(f"review page: {event['url']}")
+    elif kind == "awaiting_ranking":
+        console.print(f"[bold]generation {event['gen'] + 1} is ready to rank:[/] open {event['url']} "
+                      f"(or: rewardsmith rank RUN --best ID --worst ID); waiting. Ctrl-C stops; --resume continues.")
+    elif kind == "film_failed":
+        console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
+    elif kind == "seed":
+        console.print(f"  seed {event['seed']}: {event['status']}  task score {_num(event['fitness'])}  "
+                      f"success {_num(event['success_rate'])}  {event['steps'] or 0:,} steps  "
+                      f"{_num(event['wall_s'])} s {event['reason'] or ''}")
     elif kind == "selection":
         best = event["best"] or "none"
         console.print(f"  selected {best}; best so far {event['best_overall'] or 'none'} "
@@ -97,6 +116,10 @@ def evolve(
     train_steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(FEEDBACK_MODES)}"),
+    synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
+    review_port: int = typer.Option(RunConfig.review_port, help="port of the review page for --feedback human"),
+    video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
+    trainer: Optional[str] = typer.Option(None, help="native (CPU) or mjx (GPU) [default: mjx when JAX sees a GPU]"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Optional[Path] = typer.Option(None, help="continue an interrupted run (its directory)"),
@@ -114,7 +137,9 @@ def evolve(
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
             cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
                             model=resolve_model(model, api_base, llm_free), api_base=api_base,
-                            temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed)
+                            temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
+                            synthetic_noise=synthetic_noise, review_port=review_port, video=video,
+                            trainer=trainer or default_trainer())
             cfg.validate()
             resolve_task(get_env(cfg.env), cfg.task)  # bad names fail here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg.__dict__)
@@ -181,6 +206,141 @@ def export(
     except (StoreError, ExportError) as err:
         fail(str(err))
     console.print(f"wrote {written}")
+
+
+def _reward_source(env, task, reward: Optional[Path]) -> str:
+    if reward is None:
+        path = env.reference_reward_path(task.name)
+        if not path.is_file():
+            fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
+        return path.read_text()
+    if not reward.is_file():
+        fail(f"--reward {reward} is not a file")
+    from rewardsmith.extract import ExtractError, extract_program
+
+    text = reward.read_text()
+    try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
+        extract_program(f"```python\n{text}```")
+    except ExtractError as err:
+        fail(f"{reward}: {err}")
+    return text
+
+
+@app.command()
+def train(
+    env: str = typer.Option(..., help="environment name"),
+    task: str = typer.Option(..., help="task name (or a description: then no fitness is measured)"),
+    reward: Optional[Path] = typer.Option(None, help="reward module [default: the task's reference reward]"),
+    steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
+    seeds: int = typer.Option(1, help="train on this many seeds (0, 1, ...)"),
+    trainer: Optional[str] = typer.Option(None, help="native (CPU) or mjx (GPU) [default: mjx when JAX sees a GPU]"),
+    out: Path = typer.Option(Path("runs/train"), help="where policies and logs go"),
+) -> None:
+    """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
+    from rewardsmith.check import check_in_sandbox
+    from rewardsmith.config import TRAINERS, train_config_for
+    from rewardsmith.envs import UnknownNameError, get_env, resolve_task
+    from rewardsmith.retrain import train_seeds
+    from rewardsmith.store import StoreError, check_writable, new_run_id
+
+    try:
+        env_spec = get_env(env)
+        task_spec = resolve_task(env_spec, task)
+        if seeds < 1 or (steps is not None and steps < 1):
+            fail("--seeds and --steps must be positive integers")
+        trainer = trainer or default_trainer()
+        if trainer not in TRAINERS:
+            fail(f"unknown --trainer {trainer!r}; valid: {', '.join(TRAINERS)}")
+        check_writable(out)
+    except (UnknownNameError, StoreError, ValueError) as err:
+        fail(str(err))
+    source = _reward_source(env_spec, task_spec, reward)
+    run_dir = out / new_run_id(env, task)
+    report = check_in_sandbox(env_spec.name, task, source, run_dir / "check")
+    if not report.passed:
+        fail("the reward does not pass the check: " + "; ".join(report.errors), code=1)
+    cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
+    console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
+                  f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer}; logs in {run_dir}")
+    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, _print_event, trainer)
+    from rewardsmith.store import write_json
+
+    write_json(run_dir / "summary.json", summary.to_dict())
+    ok = [r for r in summary.seeds if r.status == "ok"]
+    for name, field in (("task score", "fitness"), ("success rate", "success_rate"), ("return", "return_mean")):
+        stats = summary.mean_std(field)
+        if stats:
+            console.print(f"{name}: {stats[0]:.3f} ± {stats[1]:.3f}")
+    if ok:
+        console.print(f"steps per seed: {ok[0].steps:,}; wall time per seed: "
+                      f"{sum(r.wall_s for r in ok) / len(ok):.1f} s")
+    if len(ok) < seeds:
+        fail(f"{seeds - len(ok)} of {seeds} trainings failed: " + "; ".join(r.reason for r in summary.seeds if r.reason), code=1)
+
+
+@app.command()
+def check(
+    reward: Path = typer.Argument(..., help="reward module to check"),
+    env: str = typer.Option(..., help="environment name"),
+    task: Optional[str] = typer.Option(None, help="task name [default: the env's first task]"),
+) -> None:
+    """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
+    import tempfile
+
+    from rewardsmith.check import check_in_sandbox
+    from rewardsmith.envs import UnknownNameError, get_env, resolve_task
+
+    try:
+        env_spec = get_env(env)
+        task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
+    except (UnknownNameError, ValueError) as err:
+        fail(str(err))
+    source = _reward_source(env_spec, task_spec, reward)
+    with tempfile.TemporaryDirectory(prefix="rewardsmith-check-") as tmp:
+        report = check_in_sandbox(env_spec.name, task_spec.name, source, Path(tmp) / "check")
+    for warning in report.warnings:
+        console.print(f"warning: {warning}", soft_wrap=True)
+    if not report.passed:
+        for error in report.errors:
+            errors.print(f"error: {error}", soft_wrap=True)
+        raise typer.Exit(1)
+    per_call = f", {report.per_call_ms:.2f} ms per call" if report.per_call_ms is not None else ""
+    console.print(f"passed: terms {', '.join(report.terms)} ({report.seconds:.1f} s{per_call}; "
+                  f"isolation: {', '.join(report.isolation) or 'none'})")
+
+
+@app.command()
+def review(
+    run: Path = typer.Argument(..., help="run directory"),
+    port: int = typer.Option(8765, help="port on 127.0.0.1 (0 = any free port)"),
+) -> None:
+    """Open the review page of a run: watch each generation's videos side by side and rank them."""
+    from rewardsmith.review.cli import review_command
+
+    try:
+        review_command(run, port, echo=console.print)
+    except ValueError as err:
+        fail(str(err))
+
+
+@app.command()
+def rank(
+    run: Path = typer.Argument(..., help="run directory"),
+    best: str = typer.Option(..., help="id of the best candidate, e.g. g1c02"),
+    worst: str = typer.Option(..., help="id of the worst candidate"),
+    order: Optional[list[str]] = typer.Option(None, help="full order best -> worst: repeat or give a comma list"),
+    comment: Optional[list[str]] = typer.Option(
+        None, "--comment", "-c", help="'ID=text' about one candidate, or text about the generation; repeatable"),
+    generation: Optional[int] = typer.Option(None, help="generation to rank [default: the one awaiting a ranking]"),
+) -> None:
+    """Rank the generation a run is waiting on, from the terminal (the review page does the same)."""
+    from rewardsmith.review.cli import rank_command
+
+    try:
+        ranking = rank_command(run, best, worst, order, comment or [], generation)
+    except ValueError as err:
+        fail(str(err))
+    console.print(f"ranked generation {ranking.generation}: best {ranking.best}, worst {ranking.worst}")
 
 
 def main() -> None:  # pragma: no cover - console entry point

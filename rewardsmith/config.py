@@ -54,7 +54,10 @@ class RunConfig:
     model: str | None = None  # a litellm model string; None = LLM-free mode
     api_base: str | None = None
     temperature: float = 1.0
-    feedback: str = "metrics"
+    feedback: str = "metrics"  # metrics | synthetic | human (see feedback.py)
+    synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
+    review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
+    video: bool = True  # film each evaluated candidate (the review page shows the videos)
     trainer: str = "native"  # "native" (CPU, batched MuJoCo) or "mjx" (Brax PPO on MJX, for a GPU)
     train_steps: int | None = None  # None = the task's budget
     seed: int = 0
@@ -82,5 +85,5 @@ class RunConfig:
             raise ValueError(f"unknown --feedback {self.feedback!r}; valid: {', '.join(FEEDBACK_MODES)}")
 
 
-FEEDBACK_MODES = ("metrics",)
+FEEDBACK_MODES = ("metrics", "synthetic", "human")
 TRAINERS = ("native", "mjx")

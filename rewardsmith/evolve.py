@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from rewardsmith import prompts, reflect
+from rewardsmith import feedback, prompts, reflect
 from rewardsmith.check import check_in_sandbox
 from rewardsmith.config import RunConfig, train_config_for
 from rewardsmith.envs import EnvSpec, get_env, resolve_task
@@ -44,25 +44,49 @@ class Context:
 def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict:
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
-    if cfg.feedback == "metrics" and not task.has_fitness:
-        raise ValueError(f"task {cfg.task!r} has no fitness metric, so --feedback metrics cannot rank it; "
-                         "use a named task (see `rewardsmith envs`)")
+    if cfg.feedback in ("metrics", "synthetic") and not task.has_fitness:
+        raise ValueError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
+                         "use --feedback human, or a named task (see `rewardsmith envs`)")
     ctx = Context(store, cfg, env, task, report)
-    best = None
-    for gen in range(cfg.iterations):
-        report({"event": "generation", "gen": gen, "of": cfg.iterations})
-        selection = store.load_selection(gen)
-        if selection is None:
-            candidates = run_generation(ctx, gen, best)
-            selection = select(gen, candidates, best)
-            store.save_selection(gen, selection)
-        best = _load(store, selection["best_overall"]) if selection["best_overall"] else best
-        report({"event": "selection", "gen": gen, **selection})
+    server = None
+    if cfg.feedback == "human":
+        from rewardsmith.review.server import serve
+
+        server = serve(store, port=cfg.review_port)
+        report({"event": "review", "url": server.url})
+    try:
+        best = _run_generations(ctx, server)
+    finally:
+        if server is not None:
+            server.close()
     result = {"best": best["id"] if best else None,
-              "fitness": best["evaluation"]["fitness_mean"] if best else None,
+              "fitness": feedback.fitness(best) if best and feedback.fitness(best) > -math.inf else None,
               "generations": cfg.iterations}
     write_json(store.root / "result.json", result)
     return result
+
+
+def _run_generations(ctx: Context, server) -> dict | None:
+    best = None  # the parent of the next generation (see feedback.py for who chooses it)
+    for gen in range(ctx.cfg.iterations):
+        ctx.report({"event": "generation", "gen": gen, "of": ctx.cfg.iterations})
+        selection = ctx.store.load_selection(gen)
+        if selection is None:
+            candidates = run_generation(ctx, gen, best)
+            selection = _select(ctx, gen, candidates, best, server)
+            ctx.store.save_selection(gen, selection)
+        best = _load(ctx.store, selection["best_overall"]) if selection["best_overall"] else best
+        ctx.report({"event": "selection", "gen": gen, **selection})
+    return best
+
+
+def _select(ctx: Context, gen: int, candidates: list[dict], best: dict | None, server) -> dict:
+    if ctx.cfg.feedback == "metrics":
+        return feedback.select_by_metrics(gen, candidates, best)
+    if ctx.cfg.feedback == "synthetic":
+        return feedback.select_synthetic(ctx.store, gen, candidates, best, ctx.cfg.synthetic_noise, ctx.cfg.seed)
+    announce = lambda g: ctx.report({"event": "awaiting_ranking", "gen": g, "url": server.url})  # noqa: E731
+    return feedback.select_by_person(ctx.store, gen, candidates, best, announce)
 
 
 def _load(store: RunStore, candidate_id: str) -> dict:
@@ -83,7 +107,22 @@ def run_generation(ctx: Context, gen: int, best: dict | None) -> list[dict]:
         if cand["status"] == "checked":
             cand.update(_train(ctx, gen, cand))
             ctx.store.save_candidate(gen, cand["index"], cand)
+        if cand["status"] == "evaluated" and ctx.cfg.video:
+            _film(ctx, gen, cand)
     return candidates
+
+
+def _film(ctx: Context, gen: int, cand: dict) -> None:
+    """Films the evaluation rollout for the review page; a rendering failure never fails the candidate."""
+    from rewardsmith.render import RenderError, film_candidate
+
+    try:
+        filmed = film_candidate(ctx.store, gen, cand["index"])
+    except RenderError as err:
+        ctx.report({"event": "film_failed", "id": cand["id"], "reason": str(err)})
+        return
+    if filmed.get("filmed"):
+        ctx.report({"event": "filmed", "id": cand["id"], "seconds": filmed.get("seconds")})
 
 
 # ---- sampling -------------------------------------------------------------------------------------------------
@@ -118,9 +157,26 @@ def _user_prompt(ctx: Context, gen: int, best: dict | None) -> str:
     if best is None:
         return prompts.render("error_only", first_prompt=first, failure_list=failures or "(no details recorded)")
     failure_text = prompts.render("failures", failure_list=failures) if failures else ""
+    if ctx.cfg.feedback == "metrics":
+        return prompts.render(
+            "next", first_prompt=first, best_source=best["source"].strip(),
+            reflection=reflect.reflection(best, ctx.task.episode_steps), failures=failure_text,
+        )
+    return _ranked_prompt(ctx, gen, first, best, failure_text)
+
+
+def _ranked_prompt(ctx: Context, gen: int, first: str, best: dict, failure_text: str) -> str:
+    """ICPL's prompt: best and worst of the last ranking, the reviewer's words, the history of chosen programs."""
+    selection = ctx.store.load_selection(gen - 1)
+    worst = _load(ctx.store, selection["worst"]) if selection.get("worst") else None
+    chosen = [_load(ctx.store, s["best"]) for g in range(gen) if (s := ctx.store.load_selection(g)) and s["best"]]
+    steps = ctx.task.episode_steps
     return prompts.render(
-        "next", first_prompt=first, best_source=best["source"].strip(),
-        reflection=reflect.reflection(best, ctx.task.episode_steps), failures=failure_text,
+        "next_ranked", first_prompt=first, best_source=best["source"].strip(),
+        best_reflection=reflect.reflection(best, steps, show_score=False),
+        worst_source=worst["source"].strip() if worst else "# (no second program could be compared)",
+        worst_reflection=reflect.reflection(worst, steps, show_score=False) if worst else "",
+        comments=reflect.comments_text(selection), history=reflect.history_text(chosen), failures=failure_text,
     )
 
 
@@ -208,28 +264,3 @@ def _train(ctx: Context, gen: int, cand: dict) -> dict:
         update = {"status": "evaluated", "train": outcome["train"], "evaluation": outcome["evaluation"]}
     ctx.report({"event": "candidate", "id": cand["id"], **update})
     return update
-
-
-# ---- selection ------------------------------------------------------------------------------------------------
-
-def _fitness(cand: dict) -> float:
-    value = (cand.get("evaluation") or {}).get("fitness_mean")
-    return value if value is not None and math.isfinite(value) else -math.inf
-
-
-def select(gen: int, candidates: list[dict], best: dict | None) -> dict:
-    """Ranks the generation by fitness; only evaluated candidates with a finite fitness can be chosen."""
-    ranked = sorted((c for c in candidates if c["status"] == "evaluated" and _fitness(c) > -math.inf),
-                    key=_fitness, reverse=True)
-    gen_best = ranked[0] if ranked else None
-    overall = gen_best if gen_best and (best is None or _fitness(gen_best) > _fitness(best)) else best
-    return {
-        "generation": gen,
-        "mode": "metrics",
-        "ranking": [c["id"] for c in ranked],
-        "fitness": {c["id"]: _fitness(c) for c in ranked},
-        "best": gen_best["id"] if gen_best else None,
-        "best_overall": overall["id"] if overall else None,
-        "best_overall_fitness": _fitness(overall) if overall else None,
-        "failed": {c["id"]: c["reason"] for c in candidates if c["status"].endswith("_failed")},
-    }

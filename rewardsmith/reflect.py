@@ -20,12 +20,13 @@ def _series(values: list) -> str:
     return ", ".join(_fmt(v) for v in values)
 
 
-def reflection(candidate: dict, episode_steps: int) -> str:
-    """What happened when a policy was trained on this candidate's reward."""
+def reflection(candidate: dict, episode_steps: int, show_score: bool = True) -> str:
+    """What happened when a policy was trained on this candidate's reward. `show_score` is False when people
+    (or their synthetic proxy) rank: then the task metric is theirs to judge, not a number in the prompt."""
     curve = candidate["train"]["curve"]
     evaluation = candidate["evaluation"]
     lines = []
-    if evaluation.get("fitness_mean") is not None:
+    if show_score and evaluation.get("fitness_mean") is not None:
         success = evaluation.get("success_rate")
         success_text = f", success rate {success:.0%}" if success is not None else ""
         lines.append(
@@ -57,3 +58,36 @@ def failure_list(candidates: list[dict]) -> str:
             stage = cand["status"].removesuffix("_failed")
             lines.append(f"- program {cand['id']} failed at the {stage} step: {cand['reason']}")
     return "\n".join(lines)
+
+
+def comments_text(selection: dict) -> str:
+    lines = [f"- about {cid}: {text}" for cid, text in selection.get("comments", {}).items() if text]
+    if selection.get("generation_comment"):
+        lines.append(f"- about the whole generation: {selection['generation_comment']}")
+    return "\n".join(lines) or "(none)"
+
+
+def _changes(previous: dict, current: dict) -> str:
+    before, after = previous["scales"], current["scales"]
+    parts = []
+    added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
+    if added:
+        parts.append(f"added {', '.join(added)}")
+    if removed:
+        parts.append(f"removed {', '.join(removed)}")
+    rescaled = [f"{k} {_fmt(before[k])} -> {_fmt(after[k])}" for k in after if k in before and before[k] != after[k]]
+    if rescaled:
+        parts.append(f"rescaled {', '.join(rescaled)}")
+    if not parts and previous["source"] != current["source"]:
+        parts.append("same terms and scales, rewritten term code")
+    return "; ".join(parts) or "unchanged"
+
+
+def history_text(chosen: list[dict]) -> str:
+    """The chosen program of each generation and what changed from the one before (ICPL's history)."""
+    lines = []
+    for i, cand in enumerate(chosen):
+        terms = ", ".join(f"{k}={_fmt(v)}" for k, v in cand["scales"].items())
+        change = "" if i == 0 else f" — {_changes(chosen[i - 1], cand)}"
+        lines.append(f"- generation {cand['generation']}: {cand['id']} with {terms}{change}")
+    return "\n".join(lines) or "(none yet)"

@@ -51,7 +51,7 @@ class Violation:
 def static_check(source: str) -> list[Violation]:
     """All policy violations of `source`, sorted by line; an empty list means the program may be run (sandboxed)."""
     if len(source) > MAX_CHARS:
-        return [Violation(1, f"the program is {len(source)} characters long (limit {MAX_CHARS}); write a shorter reward")]
+        return [Violation(1, f"the program is {len(source)} characters long (limit {MAX_CHARS}); shorten it")]
     n_lines = source.count("\n") + 1
     if n_lines > MAX_LINES:
         return [Violation(1, f"the program has {n_lines} lines (limit {MAX_LINES}); write a shorter reward")]
@@ -246,8 +246,9 @@ class _Checker:
             while todo:
                 callee = todo.pop()
                 if callee == name:
-                    self.add(_Line(lines[name]), f"function `{name}` is recursive (it calls itself directly or via "
-                             "other functions); rewards must be plain array expressions without recursion")
+                    self.violations.append(Violation(lines[name], f"function `{name}` is recursive (it calls itself "
+                                           "directly or via other functions); rewards must be plain array "
+                                           "expressions without recursion"))
                     break
                 if callee in calls and callee not in seen:
                     seen.add(callee)
@@ -372,7 +373,7 @@ class _Checker:
         while stack:
             node, product = stack.pop()
             inner = product
-            if isinstance(node, ast.For) or isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            if isinstance(node, (ast.For, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
                 iters = [node.iter] if isinstance(node, ast.For) else [g.iter for g in node.generators]
                 for it in iters:
                     if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range":
@@ -400,11 +401,6 @@ class _Checker:
             for ann in annotations + ([node.returns] if node.returns else []):
                 if any(isinstance(n, (ast.Call, ast.Lambda)) for n in ast.walk(ann)):
                     self.add(ann, "annotations may not call functions; drop the annotation")
-
-
-class _Line:
-    def __init__(self, lineno: int) -> None:
-        self.lineno = lineno
 
 
 def _literal_number(node: ast.AST) -> float | None:

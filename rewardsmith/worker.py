@@ -65,19 +65,20 @@ def _landlock_handled_fs(abi: int) -> int:
 
 def _read_paths(extra: list[str]) -> list[str]:
     package = Path(__file__).resolve().parent
-    pid = os.getpid()
-    paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", f"/proc/{pid}",
-             "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
+    paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
              sys.prefix, sys.base_prefix, sys.exec_prefix, str(package), str(package.parent / "envs")]
     return paths + list(site.getsitepackages()) + list(extra)
 
 
-def _device_paths() -> list[str]:
-    """Character devices the jobs may open read-write: the harmless ones, and GPU nodes for the train job."""
+def _read_write_paths() -> list[str]:
+    """Files the jobs may open read-write besides the workdir: harmless character devices, GPU nodes (train job),
+    and this process's own /proc/<pid> (the CUDA driver's cuInit fails with CUDA_ERROR_OPERATING_SYSTEM without
+    write access there; other processes' /proc entries, /proc/<parent>/environ included, stay unreadable)."""
     dev = Path("/dev")
     names = ["null", "zero", "full", "random", "urandom"]
     gpus = [p.name for p in dev.glob("nvidia*")] if dev.is_dir() else []
-    return [str(dev / n) for n in names + gpus] + (["/dev/dri"] if (dev / "dri").is_dir() else [])
+    paths = [str(dev / n) for n in names + gpus] + (["/dev/dri"] if (dev / "dri").is_dir() else [])
+    return paths + [f"/proc/{os.getpid()}"]
 
 
 def _landlock(workdir: Path, read_extra: list[str], deny_tcp: bool) -> list[str]:
@@ -93,7 +94,7 @@ def _landlock(workdir: Path, read_extra: list[str], deny_tcp: bool) -> list[str]
         return []
     try:
         rules = [(p, _FS_READ) for p in _read_paths(read_extra)]
-        rules += [(p, _FS_FILE_RW | _FS_READ) for p in _device_paths()] + [(str(workdir), handled)]
+        rules += [(p, _FS_FILE_RW | _FS_READ) for p in _read_write_paths()] + [(str(workdir), handled)]
         for path, access in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -126,6 +127,9 @@ def _set_rlimits(limits: dict) -> list[str]:
     table = {"cpu": resource.RLIMIT_CPU, "data": resource.RLIMIT_DATA, "fsize": resource.RLIMIT_FSIZE,
              "core": resource.RLIMIT_CORE, "nproc": resource.RLIMIT_NPROC}
     for name, (soft, hard) in limits.items():
+        _, current_hard = resource.getrlimit(table[name])
+        if current_hard != resource.RLIM_INFINITY:  # without privileges a hard limit can only be lowered
+            soft, hard = min(soft, current_hard), min(hard, current_hard)
         resource.setrlimit(table[name], (soft, hard))
     return ["rlimits"] if limits else []
 
@@ -238,6 +242,15 @@ def _probe_memory_children(p: dict, workdir: Path) -> dict:
     return {"statuses": [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]}
 
 
+def _probe_jax(p: dict, workdir: Path) -> dict:
+    """Imports jax and runs a jit (on a GPU where there is one): the confinement must not break the backends."""
+    import jax
+    import jax.numpy as jnp
+
+    value = jax.jit(lambda a: (a * 2.0).sum())(jnp.ones(p.get("n", 1000)))
+    return {"devices": [str(d) for d in jax.devices()], "value": float(value), "backend": jax.default_backend()}
+
+
 def _probe_spin(seconds: float) -> None:
     import time
 
@@ -272,6 +285,7 @@ def _selftest(payload: dict, workdir: Path, progress: Callable[[dict], None]) ->
         "fork_bomb": lambda: _probe_fork_bomb(p, workdir),
         "orphan": lambda: _probe_orphan(p, workdir),
         "memory_children": lambda: _probe_memory_children(p, workdir),
+        "jax": lambda: _probe_jax(p, workdir),
         "memory": lambda: {"len": len(bytearray(p["mb"] * 2**20))},
         "sleep": lambda: time.sleep(p["s"]) or {},
         "spin": lambda: _probe_spin(p["s"]) or {},

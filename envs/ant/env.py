@@ -1,0 +1,92 @@
+"""Ant: a quadruped with a free root (like gymnasium's Ant-v5): run forward, lie down, jump."""
+
+import numpy as np
+
+from rewardsmith.tasks import Task
+
+DESCRIPTION = "A four-legged ant (sphere torso, four 2-joint legs) with eight joint motors, free to move in 3-D."
+FRAME_SKIP = 5  # control at 20 Hz on a 0.01 s physics step, as gymnasium
+CAMERA = "track"
+STANDING_HEIGHT = 0.5  # torso centre height (m) when standing still with zero action
+
+
+def observation(qpos, qvel, sensor, xp):
+    # everything but the global x, y position; velocities scaled to O(1)
+    return xp.concatenate([qpos[..., 2:], xp.clip(0.1 * qvel, -1.0, 1.0)], axis=-1)
+
+
+def initial_state(rng, qpos0, n, task):
+    qpos = np.tile(qpos0, (n, 1))
+    qpos[:, 2] = 0.55  # standing pose, just above the floor
+    qpos[:, 7::2] = rng.uniform(-0.1, 0.1, (n, 4))  # hips
+    qpos[:, 8::2] = 0.87 + rng.uniform(-0.1, 0.1, (n, 4))  # ankles at the spring's rest angle
+    quat = np.concatenate([np.ones((n, 1)), rng.normal(0.0, 0.02, (n, 3))], axis=1)
+    qpos[:, 3:7] = quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    qvel = rng.normal(0.0, 0.1, (n, qpos0.size - 1))
+    return qpos, qvel
+
+
+def _forward(s, xp):
+    return s["torso_velocity"][..., 0]
+
+
+def _lying(s, xp):
+    spread = xp.mean(s["foot_spread"], axis=-1) > 1.0
+    return ((s["belly_on_floor"] > 0.5) & (s["torso_up"] > 0.8) & spread).astype(xp.float32)
+
+
+def _jump_height(s, xp):
+    return xp.clip(s["torso_height"] - STANDING_HEIGHT, 0.0, 1.0)
+
+
+def _flipped(s, xp):
+    return s["torso_up"] < 0.0
+
+
+TASKS = [
+    Task(
+        name="run",
+        description="Run forward (toward +x) as fast as possible.",
+        episode_steps=500,
+        train_steps=20_000_000,
+        fitness=_forward,
+        fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends if the ant turns upside down",
+        success_threshold=2.0,
+        terminate=_flipped,
+    ),
+    Task(
+        name="lie_down",
+        description="Lie down flat on the belly with the legs spread out, and stay there.",
+        episode_steps=200,
+        train_steps=5_000_000,
+        fitness=_lying,
+        fitness_doc="fraction of the episode with the torso on the floor, upright (up axis z > 0.8), and the feet "
+        "more than 1.0 m from the torso centre on average (legs spread; 0.95 when standing)",
+        success_threshold=0.6,
+    ),
+    Task(
+        name="jump",
+        description="Jump as high as possible, again and again, landing on the feet.",
+        episode_steps=300,
+        train_steps=10_000_000,
+        fitness=_jump_height,
+        fitness_doc="mean height of the torso above its standing height of 0.5 m (m, per step clipped to [0, 1]); "
+        "the episode ends if the ant turns upside down",
+        success_threshold=0.25,
+        terminate=_flipped,
+    ),
+]
+
+# PPO settings (overrides of rewardsmith.config.TrainConfig); guesses from Brax/Playground ant, to be tuned.
+PPO = {
+    "num_envs": 256,
+    "rollout_steps": 32,
+    "learning_rate": 3e-4,
+    "epochs": 5,
+    "minibatches": 16,
+    "gamma": 0.97,
+    "gae_lambda": 0.95,
+    "entropy_coef": 1e-2,
+    "hidden": (128, 128),
+    "clip": 0.3,
+}

@@ -1,0 +1,71 @@
+"""Hopper: a planar one-legged robot (like gymnasium's Hopper-v5): hop forward, or do backflips."""
+
+import numpy as np
+
+from rewardsmith.tasks import Task
+
+DESCRIPTION = "A planar one-legged hopper (torso, thigh, leg, foot) with three joint motors, moving in the x-z plane."
+FRAME_SKIP = 4  # control at 50 Hz on a 0.005 s physics step
+CAMERA = "track"
+
+
+def observation(qpos, qvel, sensor, xp):
+    # everything but the global x position; velocities scaled to O(1)
+    return xp.concatenate([qpos[..., 1:], xp.clip(0.1 * qvel, -1.0, 1.0)], axis=-1)
+
+
+def initial_state(rng, qpos0, n, task):
+    qpos = np.tile(qpos0, (n, 1)) + rng.uniform(-5e-3, 5e-3, (n, qpos0.size))
+    qvel = rng.uniform(-5e-3, 5e-3, (n, qpos0.size))
+    return qpos, qvel
+
+
+def _forward(s, xp):
+    return s["forward_velocity"]
+
+
+def _backflip(s, xp):
+    return xp.clip(-s["pitch_rate"], -10.0, 10.0)
+
+
+def _fell(s, xp):
+    return (s["torso_height"] < 0.7) | (xp.abs(s["torso_pitch"]) > 0.2)
+
+
+TASKS = [
+    Task(
+        name="hop",
+        description="Hop forward (toward +x) as fast as possible without falling over.",
+        episode_steps=500,
+        train_steps=5_000_000,
+        fitness=_forward,
+        fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends when the torso drops below "
+        "0.7 m or tilts more than 0.2 rad",
+        success_threshold=1.0,
+        terminate=_fell,
+    ),
+    Task(
+        name="backflip",
+        description="Do backflips: jump and rotate the body backwards (head over heels toward -x), again and again.",
+        episode_steps=500,
+        train_steps=5_000_000,
+        fitness=_backflip,
+        fitness_doc="mean backward rotation rate of the torso (rad/s, per step clipped to [-10, 10]); 0.63 = one "
+        "full backflip per 10 s episode",
+        success_threshold=1.0,
+    ),
+]
+
+# PPO settings (overrides of rewardsmith.config.TrainConfig); guesses from Brax/CleanRL hopper, to be tuned.
+PPO = {
+    "num_envs": 128,
+    "rollout_steps": 64,
+    "learning_rate": 3e-4,
+    "epochs": 10,
+    "minibatches": 16,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "entropy_coef": 1e-3,
+    "hidden": (64, 64),
+    "clip": 0.2,
+}

@@ -1,0 +1,198 @@
+"""Humanoid: a 3-D humanoid with 21 actuated joints (DM Control / MuJoCo Playground dimensions); the VLM-RM poses
+(kneel, sit, lie down, splits, arms raised, stand on one leg) and stand, run, jump. Every task starts standing."""
+
+import numpy as np
+
+from rewardsmith.tasks import Task
+
+DESCRIPTION = "A 3-D humanoid (head, torso, waist, pelvis, legs, arms) with 21 joint motors, on a flat floor."
+FRAME_SKIP = 5  # control at 40 Hz on a 0.005 s physics step
+CAMERA = "side"
+STANDING_COM_HEIGHT = 0.85  # centre-of-mass height (m) in the initial standing pose
+_CONTACTS = (
+    "head_floor", "torso_floor", "upper_waist_floor", "lower_waist_floor", "pelvis_floor",
+    "left_knee_floor", "right_knee_floor", "left_shin_floor", "right_shin_floor",
+    "left_foot_outer_floor", "left_foot_inner_floor", "right_foot_outer_floor", "right_foot_inner_floor",
+    "left_hand_floor", "right_hand_floor",
+)
+
+
+def observation(qpos, qvel, sensor, xp):
+    # height, orientation and joint angles (not the global x, y); scaled velocities; floor contact flags
+    contacts = xp.stack([xp.minimum(sensor[name], 1.0) for name in _CONTACTS], axis=-1)
+    return xp.concatenate([qpos[..., 2:], xp.clip(0.1 * qvel, -3.0, 3.0), contacts], axis=-1)
+
+
+def initial_state(rng, qpos0, n, task):
+    """Standing, facing +x, feet just touching the floor, with small noise on the joints and velocities."""
+    qpos = np.tile(qpos0, (n, 1))
+    qpos[:, 2] = 1.286  # feet 1 mm above the floor
+    quat = np.concatenate([np.ones((n, 1)), rng.normal(0.0, 0.005, (n, 3))], axis=1)  # tilt/turn of ~0.01 rad
+    qpos[:, 3:7] = quat / np.linalg.norm(quat, axis=1, keepdims=True)
+    qpos[:, 7:] += rng.uniform(-0.02, 0.02, (n, qpos0.size - 7))
+    qvel = rng.normal(0.0, 0.02, (n, qpos0.size - 1))
+    return qpos, qvel
+
+
+def _f32(mask, xp):
+    return mask.astype(xp.float32)
+
+
+def _standing(s, xp):
+    return _f32((s["head_pos"][..., 2] > 1.4) & (s["torso_up"] > 0.9), xp)
+
+
+def _forward(s, xp):
+    return s["com_velocity"][..., 0]
+
+
+def _kneeling(s, xp):
+    knees = (s["left_knee_on_floor"] > 0.5) & (s["right_knee_on_floor"] > 0.5)
+    return _f32(knees & (s["torso_up"] > 0.7) & (s["head_pos"][..., 2] > 0.8), xp)
+
+
+def _sitting(s, xp):
+    feet = (s["left_foot_on_floor"] > 0.5) & (s["right_foot_on_floor"] > 0.5)
+    knees_up = (s["left_knee_on_floor"] < 0.5) & (s["right_knee_on_floor"] < 0.5)
+    return _f32((s["pelvis_pos"][..., 2] < 0.5) & (s["torso_up"] > 0.7) & feet & knees_up, xp)
+
+
+def _lying(s, xp):
+    low = (s["torso_pos"][..., 2] < 0.3) & (s["head_pos"][..., 2] < 0.3) & (s["pelvis_pos"][..., 2] < 0.3)
+    return _f32(low, xp)
+
+
+def _splits(s, xp):
+    apart = xp.abs(s["left_foot_pos"][..., 0] - s["right_foot_pos"][..., 0]) > 1.2
+    return _f32(apart & (s["pelvis_pos"][..., 2] < 0.5), xp)
+
+
+def _arms_raised(s, xp):
+    head = s["head_pos"][..., 2]
+    hands_up = (s["left_hand_pos"][..., 2] > head + 0.1) & (s["right_hand_pos"][..., 2] > head + 0.1)
+    return _f32(hands_up & (head > 1.35) & (s["torso_up"] > 0.8), xp)
+
+
+def _airborne(s, xp):
+    return _f32(s["com_pos"][..., 2] > STANDING_COM_HEIGHT + 0.2, xp)
+
+
+def _one_leg(s, xp):
+    left_up = (s["left_foot_pos"][..., 2] > 0.2) & (s["right_foot_on_floor"] > 0.5)
+    right_up = (s["right_foot_pos"][..., 2] > 0.2) & (s["left_foot_on_floor"] > 0.5)
+    return _f32((left_up | right_up) & (s["head_pos"][..., 2] > 1.3), xp)
+
+
+def _fell(s, xp):
+    return s["torso_pos"][..., 2] < 0.8
+
+
+_FELL = "; the episode ends when the chest drops below 0.8 m"
+
+TASKS = [
+    Task(
+        name="kneel",
+        description="Kneel down: both knees on the floor, upper body upright.",
+        episode_steps=200,
+        train_steps=10_000_000,
+        fitness=_kneeling,
+        fitness_doc="fraction of the episode with both kneecaps on the floor, torso up axis z > 0.7 and the head "
+        "above 0.8 m (VLM-RM's kneel)",
+        success_threshold=0.5,
+    ),
+    Task(
+        name="stand",
+        description="Stand up straight and stay standing.",
+        episode_steps=400,
+        train_steps=20_000_000,
+        fitness=_standing,
+        fitness_doc="fraction of the episode with the head above 1.4 m and torso up axis z > 0.9" + _FELL,
+        success_threshold=0.8,
+        terminate=_fell,
+    ),
+    Task(
+        name="run",
+        description="Run forward (toward +x) as fast as possible without falling.",
+        episode_steps=400,
+        train_steps=50_000_000,
+        fitness=_forward,
+        fitness_doc="mean forward (+x) velocity of the centre of mass (m/s)" + _FELL,
+        success_threshold=2.0,
+        terminate=_fell,
+    ),
+    Task(
+        name="sit",
+        description="Sit down on the floor or in a deep squat, with the upper body upright and both feet on the floor.",
+        episode_steps=200,
+        train_steps=10_000_000,
+        fitness=_sitting,
+        fitness_doc="fraction of the episode with the pelvis below 0.5 m, torso up axis z > 0.7, both feet on the "
+        "floor and neither knee on the floor",
+        success_threshold=0.5,
+    ),
+    Task(
+        name="lie_down",
+        description="Lie down flat on the floor.",
+        episode_steps=200,
+        train_steps=10_000_000,
+        fitness=_lying,
+        fitness_doc="fraction of the episode with the chest, head and pelvis all below 0.3 m",
+        success_threshold=0.5,
+    ),
+    Task(
+        name="splits",
+        description="Do the splits: one leg forward and one leg back, feet far apart, pelvis low.",
+        episode_steps=200,
+        train_steps=10_000_000,
+        fitness=_splits,
+        fitness_doc="fraction of the episode with the feet more than 1.2 m apart along x and the pelvis below 0.5 m",
+        success_threshold=0.5,
+    ),
+    Task(
+        name="arms_raised",
+        description="Stand and raise both arms above the head.",
+        episode_steps=200,
+        train_steps=10_000_000,
+        fitness=_arms_raised,
+        fitness_doc="fraction of the episode with both hands more than 0.1 m above the head centre, the head above "
+        "1.35 m and torso up axis z > 0.8" + _FELL,
+        success_threshold=0.6,
+        terminate=_fell,
+    ),
+    Task(
+        name="jump",
+        description="Jump as high as possible, again and again, landing on the feet.",
+        episode_steps=200,
+        train_steps=20_000_000,
+        fitness=_airborne,
+        fitness_doc="fraction of the episode with the centre of mass more than 0.2 m above its standing height "
+        "(0.85 m)" + _FELL,
+        success_threshold=0.15,
+        terminate=_fell,
+    ),
+    Task(
+        name="stand_on_one_leg",
+        description="Stand on one leg: lift one foot well off the floor and balance on the other.",
+        episode_steps=300,
+        train_steps=20_000_000,
+        fitness=_one_leg,
+        fitness_doc="fraction of the episode with one foot more than 0.2 m high, the other foot on the floor and the "
+        "head above 1.3 m" + _FELL,
+        success_threshold=0.5,
+        terminate=_fell,
+    ),
+]
+
+# PPO settings (overrides of rewardsmith.config.TrainConfig); guesses from Brax/Playground humanoid, to be tuned.
+PPO = {
+    "num_envs": 256,
+    "rollout_steps": 32,
+    "learning_rate": 3e-4,
+    "epochs": 5,
+    "minibatches": 16,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "entropy_coef": 1e-3,
+    "hidden": (256, 256),
+    "clip": 0.2,
+}

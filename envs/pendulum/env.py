@@ -1,0 +1,51 @@
+"""Pendulum swing-up: a torque-limited pendulum, the smallest continuous-control env (trains in seconds)."""
+
+import numpy as np
+
+from rewardsmith.tasks import Task
+
+DESCRIPTION = "A 0.5 m pendulum on a hinge; one weak motor (2 N m) turns it, too weak to lift the pole directly."
+FRAME_SKIP = 2  # control at 50 Hz on a 0.01 s physics step
+CAMERA = "side"
+
+
+def observation(qpos, qvel, sensor, xp):
+    angle = qpos[..., 0]
+    return xp.stack([xp.cos(angle), xp.sin(angle), 0.1 * qvel[..., 0]], axis=-1)
+
+
+def initial_state(rng, qpos0, n, task):
+    qpos = np.tile(qpos0, (n, 1)) + np.pi + rng.uniform(-0.1, 0.1, (n, qpos0.size))  # hanging down
+    qvel = rng.normal(0.0, 0.05, (n, 1))
+    return qpos, qvel
+
+
+def _upright(s, xp):
+    return (s["pole_upright"] > 0.951).astype(xp.float32)  # within ~18 degrees of upright
+
+
+TASKS = [
+    Task(
+        name="swingup",
+        description="The pendulum starts hanging down. Swing it up and keep it balanced upright.",
+        episode_steps=500,
+        train_steps=300_000,
+        fitness=_upright,
+        fitness_doc="fraction of the episode with the pole within ~18 degrees of upright",
+        success_threshold=0.6,
+    ),
+]
+
+# PPO settings that learn this env (overrides of rewardsmith.config.TrainConfig); guesses to be tuned.
+PPO = {
+    "num_envs": 64,
+    "rollout_steps": 32,
+    "learning_rate": 1e-3,
+    "epochs": 4,
+    "minibatches": 4,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "entropy_coef": 0.0,
+    "hidden": (64, 64),
+    "clip": 0.2,
+}

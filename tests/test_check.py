@@ -1,0 +1,155 @@
+"""The pre-flight check: good programs pass; each kind of breakage gets its specific, actionable message.
+
+The message tests call check_reward in this process on programs written here (trusted test code, not LLM output),
+which keeps them fast; the reference rewards and the failure paths of the sandbox go through check_in_sandbox.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardsmith.check import CheckReport, check_in_sandbox, check_reward, report_from_result
+from rewardsmith.program import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
+from rewardsmith.sandbox import Limits, SandboxResult
+
+REWARDS = Path(__file__).resolve().parent.parent / "envs" / "cartpole" / "rewards"
+HEAD = 'SCALES = {"a": 1.0, "b": -0.5}\n\n\ndef reward_terms(s, action, xp):\n'
+
+
+def program(*lines: str) -> str:
+    return HEAD + "".join(f"    {line}\n" for line in lines)
+
+
+def errors_of(source: str) -> str:
+    report = check_reward("cartpole", "balance", source, samples=64)
+    assert not report.passed
+    return "\n".join(report.errors)
+
+
+@pytest.mark.parametrize("task", ["balance", "swingup"])
+def test_reference_rewards_pass_in_the_sandbox(tmp_path, task):
+    report = check_in_sandbox("cartpole", task, (REWARDS / f"{task}.py").read_text(), tmp_path, Limits(wall_s=120))
+    assert report.passed, report.errors
+    assert report.terms and report.per_call_ms is not None and report.seconds > 0
+    assert "scrubbed-env" in report.isolation
+
+
+def test_good_program_passes_with_warnings():
+    report = check_reward("cartpole", "balance", program('u = s["pole_upright"]', 'return {"a": u, "b": u * 0 + 2.0}'),
+                          samples=64)
+    assert report.passed, report.errors
+    assert any("'b' is constant" in w for w in report.warnings)
+
+
+BROKEN = [
+    # (body lines, fragments every one of which the errors must contain)
+    (['return {"a": s["tip_pos"][:, 2], "b": s["cart_x"]}'], ["line 5", "[..., i]"]),
+    (['if s["cart_x"] > 0:', '    return {"a": s["cart_x"], "b": s["cart_x"]}', 'return {"a": 0, "b": 0}'],
+     ["line 5", "xp.where"]),
+    (['ok = s["cart_x"].max() > 0 and s["cart_x"].min() < 0', 'return {"a": s["cart_x"] * ok, "b": s["cart_x"]}'],
+     ["jax.jit", "xp.where"]),
+    (['x = s["cart_x"] * 1.0', 'x[0] = 1.0', 'return {"a": x, "b": x}'], ["line 6", "immutable"]),
+    (['x = s["cart_x"]', 'x += 1.0', 'return {"a": x, "b": x}'], ["read-only", "in place"]),
+    (['return {"a": xp.fix(s["cart_x"]), "b": s["cart_x"]}'], ["`xp.fix` is not available"]),
+    (['x = s["cart_x"]', 'return {"a": x - xp.mean(x), "b": x}'], ["term 'a' differs between numpy and jax"]),
+    (['return {"a": xp.sum(action ** 2, axis=1), "b": s["cart_x"]}'], ["axis=-1"]),
+    (['return {"a": xp.log(s["cart_x"] * 0.0), "b": s["cart_x"]}'], ["term 'a' is not finite on 64 of 64", "Inf",
+                                                                      "cart_x="]),
+    (['return {"a": s["tip_pos"], "b": s["cart_x"]}'], ["term 'a' has shape (64, 3), expected (64,)"]),
+    (['return {"a": 1.0, "b": s["cart_x"]}'], ["term 'a' is a float"]),
+    (['return {"a": s["cart_x"] > 0, "b": s["cart_x"]}'], ["term 'a' has dtype bool"]),
+    (['return {"a": s["cart_x"]}'], ["missing terms ['b']"]),
+    (['return {"a": s["cart_x"], "b": s["cart_x"], "c": s["cart_x"]}'], ["extra terms ['c']"]),
+    (['return [s["cart_x"]]'], ["returned a list"]),
+    (['return {"a": s["cart_x"] * 1e9, "b": s["cart_x"]}'], ["term 'a' times its scale reaches"]),
+    (['return {"a": s["pole_height"], "b": s["cart_x"]}'], ["no field 'pole_height'", "cart_x"]),
+    (['return {"a": np.abs(s["cart_x"]), "b": s["cart_x"]}'], ["NameError", "xp"]),
+    (['return {"a": s["cart_x"] * float(xp.max(s["cart_x"])), "b": s["cart_x"]}'], ["Python number"]),
+    (['acc = s["cart_x"] * 0.0', 'for i in range(300):', '    for j in range(300):',
+      '        acc = acc + xp.sin(acc) * 1e-9', 'return {"a": acc, "b": acc}'], ["ms per call", "vectorize"]),
+]
+
+
+@pytest.mark.parametrize("lines,fragments", BROKEN, ids=[f[0][:30] for _, f in BROKEN])
+def test_broken_program_gets_specific_message(lines, fragments):
+    text = errors_of(program(*lines))
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+def test_magnitude_warning():
+    report = check_reward("cartpole", "balance", program('x = s["cart_x"]', 'return {"a": x * 5000.0, "b": x}'),
+                          samples=64)
+    assert report.passed and any("term 'a' times its scale" in w for w in report.warnings)
+
+
+def test_static_failure_is_reported_without_running(tmp_path):
+    workdir = tmp_path / "never"
+    report = check_in_sandbox("cartpole", "balance", "import os\n" + program('return {}'), workdir)
+    assert not report.passed and report.errors[0].startswith("line 1:")
+    assert not workdir.exists()
+
+
+def test_unknown_env_is_reported(tmp_path):
+    report = check_in_sandbox("nope", "balance", (REWARDS / "balance.py").read_text(), tmp_path, Limits(wall_s=60))
+    assert not report.passed and "valid envs" in report.errors[0]
+
+
+def _result(status: str, reason: str | None, result: dict | None = None) -> SandboxResult:
+    return SandboxResult(status, reason, result, None, 1.0, "", ("rlimits",))
+
+
+def test_report_from_sandbox_outcomes():
+    timeout = report_from_result(_result("timeout", "exceeded the wall-clock limit of 5 s and was killed"))
+    assert "vectorized" in timeout.errors[0] and timeout.isolation == ("rlimits",)
+    killed = report_from_result(_result("killed", "exceeded the memory limit of 512 MB and was killed"))
+    assert "huge arrays" in killed.errors[0]
+    memory = report_from_result(_result("error", "MemoryError: out of memory"))
+    assert "out of memory" in memory.errors[0]
+    crashed = report_from_result(_result("crashed", "crashed with SIGSEGV"))
+    assert "SIGSEGV" in crashed.errors[0]
+    assert not any(r.passed for r in (timeout, killed, memory, crashed))
+
+
+def test_report_from_forged_results_never_passes_with_errors():
+    forged = report_from_result(_result("ok", None, {"passed": True, "errors": ["x"], "terms": "not a list"}))
+    assert not forged.passed and forged.terms == ()
+    odd = report_from_result(_result("ok", None, {"passed": "yes", "errors": [], "per_call_ms": "fast"}))
+    assert not odd.passed and odd.per_call_ms is None
+    assert report_from_result(_result("ok", None, {"passed": True, "errors": []})).passed
+    assert isinstance(odd, CheckReport)
+
+
+# --- program loading (the layers inside the worker) ---------------------------------------------------------------
+
+
+def test_load_reward_enforces_the_static_policy():
+    with pytest.raises(RewardProgramError, match="import os"):
+        load_reward("import os\n" + program('return {"a": 0, "b": 0}'))
+
+
+def test_restricted_namespace_and_guarded_inputs():
+    loaded = load_reward(program('return {"a": s["x"] * 2, "b": xp.sum(action, axis=-1)}'))
+    s, action = {"x": np.ones(3)}, np.ones((3, 2))
+    total, terms = total_reward(loaded, s, action, np)
+    np.testing.assert_allclose(total, 2.0 - 0.5 * 2.0)
+    xp = safe_xp(np)
+    assert hasattr(xp, "where") and hasattr(xp.linalg, "norm")
+    for name in ("load", "save", "ctypeslib", "lib", "seterr", "memmap", "fromfile", "random", "testing"):
+        assert not hasattr(xp, name), name
+    assert "open" not in safe_builtins() and "getattr" not in safe_builtins()
+    mutate = load_reward(program('x = s["x"]', 'x += 1', 'return {"a": x, "b": x}'))
+    with pytest.raises(ValueError, match="read-only"):
+        mutate.reward_terms(s, action, np)
+    assert s["x"].flags.writeable and (s["x"] == 1).all()  # the caller's array is untouched, flags included
+
+
+def test_import_guard():
+    guard = safe_builtins()["__import__"]
+    assert guard("math").pi == np.pi
+    assert guard("numpy._core._methods")  # numpy's lazy imports from C code still work
+    with pytest.raises(ImportError):
+        guard("os")
