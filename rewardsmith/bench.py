@@ -86,16 +86,24 @@ def gpu(args) -> None:
     env = get_env(args.env)
     task = env.task(args.task)
     reward = load_reward(env.reference_reward_path(task.name).read_text())
-    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=4)
+    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=8)
+    from rewardsmith.train.records import TrainingStopped
+
     marks = []
-    outcome = train_mjx(env, task, reward, cfg, lambda step, m: marks.append((step, m["wall_s"], m["episode_return"])))
-    print(f"\nMJX {args.env}/{args.task} on {jax.devices()[0].device_kind}: {outcome.steps:,} steps in {outcome.wall_s:.0f} s")
-    for step, wall, ret in marks:
-        print(f"  step {step:>12,}  wall {wall:7.1f} s  eval return {ret:9.1f}")
+
+    def on_progress(step, m):
+        marks.append((step, m["wall_s"], m["episode_return"]))
+        print(f"  step {step:>12,}  wall {m['wall_s']:7.1f} s  eval return {m['episode_return']:9.1f}", flush=True)
+
+    print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
+    try:
+        outcome = train_mjx(env, task, reward, cfg, on_progress)
+        print(f"  {outcome.steps:,} steps in {outcome.wall_s:.0f} s; overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
+    except TrainingStopped as stop:
+        print(f"  stopped: {stop}")
     if len(marks) >= 2:
         (s0, t0, _), (s1, t1, _) = marks[0], marks[-1]
         print(f"  steady training steps/s {(s1 - s0) / (t1 - t0):,.0f}  (target >= 500,000 on one H100)")
-    print(f"  overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
 
 
 def main() -> None:

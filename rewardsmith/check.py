@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 import signal
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -52,6 +53,11 @@ class _CallTimeout(BaseException):
 
 @contextmanager
 def _time_limit(seconds: float):
+    """SIGALRM-based; only the main thread can take signals, elsewhere the sandbox's wall limit is the only bound."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
     def fire(signum, frame):
         raise _CallTimeout
 
@@ -70,12 +76,12 @@ def _time_limit(seconds: float):
 def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """`n` states of the env's state view from real rollouts with random actions (a quarter are initial states),
     and `n` actions (random, zero and saturated)."""
-    from rewardsmith.envs import get_env
+    from rewardsmith.envs import get_env, resolve_task
     from rewardsmith.sim import NativeBatch, split_sensors
 
     env = get_env(env_name)
-    env.task(task_name)  # an unknown task raises with the valid names
-    batch = NativeBatch(env, task_name, n, seed)
+    task = resolve_task(env, task_name)  # a name or a free-text description; a mistyped name lists the valid ones
+    batch = NativeBatch(env, task.name, n, seed)
     rng = np.random.default_rng(seed)
     nu = batch.model.nu
     stop = rng.integers(0, ROLLOUT_STEPS + 1, n)

@@ -71,7 +71,7 @@ def _public_namespace(module: types.ModuleType, depth: int = 0) -> types.SimpleN
     """The module's public, non-dangerous attributes; submodules other than linalg are left out."""
     items = {}
     for name in dir(module):
-        if name.startswith("_") or name in BANNED_ATTRS or name.startswith("set"):
+        if name.startswith("_") or name in BANNED_ATTRS:
             continue
         try:
             value = getattr(module, name)

@@ -31,6 +31,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import stat
 import subprocess
@@ -57,6 +58,7 @@ _ENV_DENY = re.compile(
     re.IGNORECASE,
 )
 _STDERR_TAIL = 4000
+_MAX_PROGRESS_LINE = 64 * 1024
 _DEFAULT_TASKS = 1024  # threads count as tasks: JAX + MuJoCo use tens to a few hundred on big machines
 
 
@@ -209,15 +211,19 @@ def _sweep_stale(base: Path) -> None:
 
 
 def _forward_lines(buffer: bytes, on_progress: Callable[[dict], None] | None) -> bytes:
+    """Complete JSON-object lines go to on_progress (untrusted data: oversized lines and non-objects are dropped);
+    the incomplete tail is returned."""
     *lines, rest = buffer.split(b"\n")
     for line in lines:
+        if len(line) > _MAX_PROGRESS_LINE:
+            continue
         try:
             event = json.loads(line)
         except ValueError:
             continue
         if on_progress is not None and isinstance(event, dict):
             on_progress(event)
-    return rest if len(rest) < 2**20 else b""  # an endless line is dropped, not buffered
+    return rest if len(rest) <= _MAX_PROGRESS_LINE else b""  # an endless line is dropped, not buffered
 
 
 def _exited(pid: int) -> bool:
@@ -343,16 +349,15 @@ def run_job(
     """Run `job` (a name in worker.JOBS) in a confined child; never raises for anything the child does."""
     start = time.monotonic()
     workdir = Path(workdir).resolve()
-    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    for stale in (RESULT_FILE, ISOLATION_FILE):
-        (workdir / stale).unlink(missing_ok=True)
     cg = _Cgroups(limits.max_processes or _DEFAULT_TASKS, (limits.memory_mb + 512) * 2**20)
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     os.set_blocking(read_fd, False)
     try:
+        _prepare(workdir)
         jobfile = workdir / "job.json"
-        jobfile.write_text(json.dumps(_spec(job, payload, workdir, limits, cg, write_fd)))
-        with open(workdir / "stdout.txt", "wb") as out, open(workdir / "stderr.txt", "wb") as err:
+        with _create(jobfile) as f:
+            f.write(json.dumps(_spec(job, payload, workdir, limits, cg, write_fd)).encode())
+        with _create(workdir / "stdout.txt") as out, _create(workdir / "stderr.txt") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-P", "-s", "-m", "rewardsmith.worker", str(jobfile)],
                 cwd=workdir, env=scrubbed_env(workdir), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
@@ -382,6 +387,31 @@ def run_job(
             os.close(write_fd)
         cg.kill_all()
         cg.remove()
+
+
+def _prepare(workdir: Path) -> None:
+    """Create the workdir and its tmp/, and remove what an earlier job there left where this one writes."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if (workdir / "tmp").is_symlink():
+        (workdir / "tmp").unlink()
+    (workdir / "tmp").mkdir(exist_ok=True)
+    for stale in (RESULT_FILE, ISOLATION_FILE, RESULT_FILE + ".tmp"):
+        path = workdir / stale
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        path.unlink(missing_ok=True)
+
+
+def _create(path: Path):
+    """A new file for writing, never through a link or into an existing file: an earlier job in the same workdir
+    may have planted `stdout.txt -> /etc/passwd`, and this process may be root."""
+    try:
+        if path.is_symlink() or path.exists():
+            path.unlink()
+    except IsADirectoryError:
+        raise OSError(f"{path} is a directory") from None
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    return os.fdopen(fd, "wb")
 
 
 def _kill_group(pgid: int) -> None:

@@ -64,8 +64,11 @@ def _landlock_handled_fs(abi: int) -> int:
 
 
 def _read_paths(extra: list[str]) -> list[str]:
+    """Read-only: system dirs, the Python install, this package and envs/. Not /proc as a whole (other processes'
+    environ, the parent's API keys included), not /tmp, /home, /root or the rest of the repository (runs/, .env)."""
     package = Path(__file__).resolve().parent
-    paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", "/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
+    paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", "/proc/cpuinfo",
+             "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
              sys.prefix, sys.base_prefix, sys.exec_prefix, str(package), str(package.parent / "envs")]
     return paths + list(site.getsitepackages()) + list(extra)
 
@@ -366,6 +369,9 @@ if __name__ == "__main__":
     try:
         code = main(sys.argv)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # e.g. stdout hit the file-size limit
+                pass
         os._exit(code)  # skip interpreter teardown: a job's leftover threads must not keep the worker alive

@@ -99,7 +99,8 @@ def corpus_run(tmp_path_factory):
             futures = {name: pool.submit(check_in_sandbox, "cartpole", task, source, root / name, limits)
                        for name, task, source, limits in jobs}
             reports = {name: future.result() for name, future in futures.items()}
-    return {"root": root, "reports": reports, "sentinel_mtime": before}
+    yield {"root": root, "reports": reports, "sentinel_mtime": before}
+    SENTINEL.unlink(missing_ok=True)
 
 
 @pytest.mark.parametrize("name", [n for n, _ in CONTAINED])
@@ -304,6 +305,17 @@ def test_module_planted_in_the_workdir_is_not_imported(tmp_path):
     (workdir / "json.py").write_text("raise SystemExit('planted module imported')\n")
     res = run_job("selftest", {"probe": "echo", "x": 1}, workdir, Limits(wall_s=20))
     assert res.status == "ok" and res.result == {"payload": {"probe": "echo", "x": 1}}
+
+
+def test_links_planted_in_a_reused_workdir_are_not_followed(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    workdir = tmp_path / "reused"
+    workdir.mkdir()
+    for name in ("stdout.txt", "stderr.txt", "job.json", "result.json"):
+        (workdir / name).symlink_to(victim)
+    res = run_job("selftest", {"probe": "echo"}, workdir, Limits(wall_s=20))
+    assert res.status == "ok" and victim.read_text() == "precious"
 
 
 def test_child_files_are_read_without_following_links(tmp_path):

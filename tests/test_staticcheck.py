@@ -27,7 +27,8 @@ def test_reference_rewards_pass(path):
 def test_allowed_constructs_pass():
     source = (
         '"""A reward."""\nimport math\nfrom math import pi\n\nTARGET = math.pi / 2\nWEIGHTS = (1.0, -2.0)\n'
-        'SCALES = {"a": 1.0, "b": -0.5}\n\n\ndef _kernel(x, xp, width=0.25):\n    return xp.exp(-(x / width) ** 2)\n\n\n'
+        'SCALES = {"a": 1.0, "b": -0.5}\n\n\n'
+        'def _kernel(x, xp, width=0.25):\n    return xp.exp(-(x / width) ** 2)\n\n\n'
         "def reward_terms(s, action, xp):\n"
         "    terms = {}\n"
         "    for i in range(3):\n        terms['a'] = _kernel(s['x'][..., i], xp)\n"
@@ -109,7 +110,8 @@ CASES = [
     ('SCALES = {"a": 1.0}\n\n\ndef reward_terms(s, action):\n' + OK, 4, "exactly the parameters"),
     ('SCALES = {"a": 1.0}\n\n\ndef reward_terms(s, action, xp=None):\n' + OK, 4, "exactly the parameters"),
     ('SCALES = {"a": 1.0}\n\n\ndef reward_terms(s, action, *xp):\n' + OK, 4, "exactly the parameters"),
-    (body("if 1:", *[" " * 4 * k + "if 1:" for k in range(1, 9)], " " * 36 + "pass"), 12, "blocks deep"),  # def + 8 ifs = 9 > 8
+    # def + 8 nested ifs = 9 blocks > 8: the ninth block (line 12) is reported
+    (body("if 1:", *[" " * 4 * k + "if 1:" for k in range(1, 9)], " " * 36 + "pass"), 12, "blocks deep"),
     (body("y = " + "-" * 80 + "1"), 5, "levels deep"),
     (body(*[f"x{name} = {name}" for name in ("eval", "exec", "compile", "open", "input")]), 5, "`eval` is not allowed"),
 ]

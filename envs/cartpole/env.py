@@ -58,3 +58,7 @@ TASKS = [
 
 # PPO settings that learn this env (overrides of rewardsmith.config.TrainConfig).
 PPO = {"num_envs": 64, "rollout_steps": 32, "learning_rate": 1e-3, "epochs": 4, "minibatches": 4}
+
+# Brax PPO on MJX (GPU).
+PPO_MJX = {"num_envs": 2048, "batch_size": 1024, "unroll_length": 16, "num_minibatches": 16,
+           "num_updates_per_batch": 4, "learning_rate": 1e-3, "discounting": 0.99}

@@ -196,3 +196,16 @@ PPO = {
     "hidden": (256, 256),
     "clip": 0.2,
 }
+
+# Brax PPO on MJX (GPU): thousands of envs per batch, in the range MuJoCo Playground uses for its humanoids.
+PPO_MJX = {
+    "num_envs": 8192,
+    "batch_size": 1024,
+    "unroll_length": 20,
+    "num_minibatches": 32,
+    "num_updates_per_batch": 4,
+    "learning_rate": 3e-4,
+    "entropy_cost": 1e-2,
+    "discounting": 0.97,
+    "hidden": (256, 256, 256),
+}
