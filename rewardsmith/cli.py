@@ -125,7 +125,9 @@ def evolve(
     resume: Optional[Path] = typer.Option(None, help="continue an interrupted run (its directory)"),
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
-    from rewardsmith.envs import UnknownNameError, get_env, resolve_task
+    from rewardsmith.envs import UnknownNameError
+    from rewardsmith.evolve import evolve as run_evolve
+    from rewardsmith.evolve import prepare
     from rewardsmith.store import RunStore, StoreError, new_run_id
 
     try:
@@ -140,12 +142,9 @@ def evolve(
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, review_port=review_port, video=video,
                             trainer=trainer or default_trainer())
-            cfg.validate()
-            resolve_task(get_env(cfg.env), cfg.task)  # bad names fail here, before anything is written
+            prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg.__dict__)
         console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else cfg.model})")
-        from rewardsmith.evolve import evolve as run_evolve  # imported after validation: bad input fails fast
-
         result = run_evolve(store, cfg, _print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))

@@ -41,12 +41,22 @@ class Context:
     report: Report
 
 
-def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict:
+def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
+    """Resolves and cross-checks a run's configuration; raises ValueError (one line) before anything is written."""
+    cfg.validate()
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if cfg.feedback in ("metrics", "synthetic") and not task.has_fitness:
         raise ValueError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
+    if cfg.llm_free and not env.reference_reward_path(task.name).is_file():
+        raise ValueError(f"--llm-free evolves a task's reference reward, and {cfg.task!r} has none; "
+                         "use a named task (see `rewardsmith envs`) or an LLM")
+    return env, task
+
+
+def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict:
+    env, task = prepare(cfg)
     ctx = Context(store, cfg, env, task, report)
     server = None
     if cfg.feedback == "human":

@@ -1,0 +1,257 @@
+"""Human-in-the-loop evolution (ICPL) end to end, with the real CLI in a subprocess:
+
+- a person ranks generation 0 on the review page in a real browser (Debian's /usr/bin/chromium through Playwright),
+  the waiting `rewardsmith evolve` wakes, and the next prompt carries the comments, the best and the worst program;
+  generation 1 is ranked from the terminal (`rewardsmith rank`) and the run finishes; bad terminal rankings fail
+  with one line and exit code 2, and nothing is overwritten;
+- a run interrupted while it waits is ranked from the terminal and resumed without retraining;
+- `--feedback synthetic` ranks by fitness into the same ranking records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.request import Request, urlopen
+
+import numpy as np
+import pytest
+from fake_llm import FakeLLM
+from test_review_page import CHROMIUM, CHROMIUM_ARGS
+
+READY = re.compile(r"generation (\d+)/\d+ \(ids g(\d+)c\.\.\) is ready to rank: open (http://127\.0\.0\.1:\d+/)")
+
+
+def _program(marker: str, centred: float, alive: float) -> str:
+    return (f'SCALES = {{"upright": 1.0, "centred": {centred}, "alive": {alive}, "effort": -0.01}}\n\n\n'
+            "def reward_terms(s, action, xp):\n"
+            f"    # program {marker}\n"
+            "    return {\n"
+            '        "upright": s["pole_upright"],\n'
+            '        "centred": xp.exp(-s["cart_x"] ** 2),\n'
+            '        "alive": xp.ones_like(s["cart_x"]),\n'
+            '        "effort": xp.sum(action ** 2, axis=-1),\n'
+            "    }\n")
+
+
+PROGRAMS = {m: _program(m, c, a) for m, c, a in
+            (("A", 0.2, 0.5), ("B", 0.5, 1.0), ("C", 0.1, 0.2), ("D", 0.3, 0.5), ("E", 0.2, 0.8), ("F", 0.4, 0.4))}
+SCRIPT = [f"Idea {m}: keep the pole up.\n\n```python\n{src}```\n" for m, src in PROGRAMS.items()]
+BEST_COMMENT = "Keeps the pole up, but the cart drifts to the right edge."
+GEN_COMMENT = "All of them wobble; penalize pole angular velocity."
+
+
+class Rewardsmith:
+    """A `rewardsmith` subprocess whose merged stdout/stderr is read line by line in a thread."""
+
+    def __init__(self, *args: str, env: dict | None = None):
+        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
+        self.proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.cli", *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env={**env, **(env or {})})
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    @property
+    def output(self) -> str:
+        with self._changed:
+            return "".join(self.lines)
+
+    def wait_for(self, pattern: re.Pattern | str, timeout: float, start: int = 0) -> re.Match:
+        """The first line (from line `start` on) matching `pattern`; fails when the process ends or time runs out."""
+        pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for line in self.lines[start:]:
+                    if match := pattern.search(line):
+                        return match
+                if not self._reader.is_alive():
+                    pytest.fail(f"rewardsmith ended (exit {self.proc.poll()}) before {pattern.pattern!r}:\n"
+                                + "".join(self.lines))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail(f"no {pattern.pattern!r} within {timeout} s:\n" + "".join(self.lines))
+                self._changed.wait(timeout=min(left, 1.0))
+
+    def finish(self, timeout: float) -> int:
+        self.proc.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return self.proc.returncode
+
+    def interrupt(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.finish(timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+
+
+def rank(run: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rewardsmith.cli", "rank", str(run), *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def run_dir_of(out: Path) -> Path:
+    (run,) = out.iterdir()
+    return run
+
+
+def candidates(run: Path, gen: int) -> dict[str, dict]:
+    cands = [json.loads(p.read_text()) for p in sorted((run / f"gen_{gen:02d}").glob("cand_*/candidate.json"))]
+    return {c["id"]: c for c in cands}
+
+
+def read_ranking(run: Path, gen: int) -> dict:
+    return json.loads((run / f"gen_{gen:02d}" / "ranking.json").read_text())
+
+
+def assert_refused(proc: subprocess.CompletedProcess, message: str) -> None:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: run the README setup line; never `playwright install`",
+                    pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+# ---- a person ranks in the browser, then in the terminal ---------------------------------------------------------
+
+def _page_ranks_generation_0(browser, url: str, run: Path) -> tuple:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page_errors: list[str] = []
+    page.on("pageerror", lambda err: page_errors.append(str(err)))
+    page.goto(url)
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#gen-picker").input_value() == "0"
+    assert "awaiting your ranking" in page.inner_text("#gen-status")
+    assert page.locator(".card").count() == 3 and page.locator("video").count() == 3
+
+    # every video loads with a finite duration and plays
+    page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=20000)
+    durations = page.eval_on_selector_all("video", "vs => vs.map(v => v.duration)")
+    assert all(np.isfinite(d) and d > 0 for d in durations), durations
+    page.click("#play-all")
+    played = ("[...document.querySelectorAll('video')].every(v => { let t = 0;"
+              " for (let i = 0; i < v.played.length; i++) t += v.played.end(i) - v.played.start(i);"
+              " return t >= Math.min(0.2, v.duration / 2); })")
+    page.wait_for_function(played, timeout=20000)
+    assert not page.eval_on_selector_all("video", "vs => vs.some(v => v.error)")
+
+    page.check("input[name='best'][value='g0c01']")
+    page.check("input[name='worst'][value='g0c02']")
+    page.fill("textarea.comment[data-id='g0c01']", BEST_COMMENT)
+    page.fill("#gen-comment", GEN_COMMENT)
+    page.click("#submit")
+    page.wait_for_selector("#notice:not([hidden])", timeout=15000)
+    assert page.locator("#error").is_hidden(), page.inner_text("#error")
+    assert page.locator("textarea.comment[data-id='g0c01']").is_disabled()  # a ranked generation is read-only
+    return page, page_errors
+
+
+def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
+    out = tmp_path / "runs"
+    start = time.monotonic()
+    with FakeLLM(SCRIPT) as fake:
+        evolve = Rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--feedback", "human",
+                             "--review-port", "0", "--model", "openai/fake", "--api-base", fake.base_url,
+                             "--iterations", "2", "--samples", "3", "--train-steps", "4096", "--out", str(out),
+                             env={"OPENAI_API_KEY": "sk-fake"})
+        try:
+            ready = evolve.wait_for(READY, timeout=300)
+            assert ready[1] == "1" and ready[2] == "0"
+            url, run = ready[3], run_dir_of(out)
+            assert (run / "gen_00" / "awaiting_ranking.json").is_file()
+            assert not (run / "gen_00" / "selection.json").exists()  # it really waits
+            gen0 = candidates(run, 0)
+            assert [c["status"] for c in gen0.values()] == ["evaluated"] * 3
+
+            page, page_errors = _page_ranks_generation_0(browser, url, run)
+            saved = read_ranking(run, 0)
+            assert (saved["best"], saved["worst"], saved["source"]) == ("g0c01", "g0c02", "human")
+            assert saved["comments"] == {"g0c01": BEST_COMMENT} and saved["generation_comment"] == GEN_COMMENT
+
+            # submitting the same ranking again is idempotent: 200, the first record, the file untouched
+            before = (run / "gen_00" / "ranking.json").read_bytes()
+            body = {"generation": 0, "best": "g0c01", "worst": "g0c02", "order": None,
+                    "comments": {"g0c01": BEST_COMMENT}, "generation_comment": GEN_COMMENT, "source": "human"}
+            request = Request(f"{url}api/generation/0/ranking", data=json.dumps(body).encode(), method="POST",
+                              headers={"Content-Type": "application/json"})
+            with urlopen(request, timeout=10) as response:
+                assert json.loads(response.read())["submitted_at"] == saved["submitted_at"]
+            assert (run / "gen_00" / "ranking.json").read_bytes() == before
+            assert rank(run, "--best", "g0c01", "--worst", "g0c02", "--generation", "0", "-c",
+                        f"g0c01={BEST_COMMENT}", "-c", GEN_COMMENT).returncode == 0
+
+            # the waiting run wakes and builds generation 1's prompt on the ranking
+            evolve.wait_for(r"generation 2/2", timeout=60)
+            evolve.wait_for(r"g1c00 checked", timeout=120)
+            selection = json.loads((run / "gen_00" / "selection.json").read_text())
+            assert (selection["mode"], selection["best"], selection["worst"]) == ("human", "g0c01", "g0c02")
+            assert not (run / "gen_00" / "awaiting_ranking.json").exists()
+            prompt = json.loads((run / "gen_01" / "messages.json").read_text())[1]["content"]
+            assert [r["messages"][1]["content"] for r in fake.requests][-1] == prompt  # what the LLM received
+            for text in (BEST_COMMENT, GEN_COMMENT, gen0["g0c01"]["source"].strip(),
+                         gen0["g0c02"]["source"].strip()):
+                assert text in prompt
+            assert prompt.index("program B") < prompt.index("program C")  # best first, then worst
+            assert "program A" not in prompt
+            assert "Task score" not in prompt and "success rate" not in prompt
+
+            # generation 1 waits; the open page offers to go there
+            ready = evolve.wait_for(READY, timeout=300, start=len(evolve.lines) - 1)
+            assert ready[2] == "1"
+            page.wait_for_selector("#banner:not([hidden])", timeout=15000)
+            assert "Generation 1 is waiting" in page.inner_text("#banner")
+            assert not page_errors, page_errors
+            page.close()
+
+            # bad rankings from the terminal: one line, exit code 2, nothing written
+            assert_refused(rank(run, "--best", "g0c00", "--worst", "g0c01", "--generation", "0"),
+                           "generation 0 is already ranked")
+            assert_refused(rank(run, "--best", "g1c07", "--worst", "g1c00"), "unknown candidate 'g1c07'")
+            assert_refused(rank(run, "--best", "g1c01", "--worst", "g1c01"), "best and worst are both g1c01")
+            assert (run / "gen_00" / "ranking.json").read_bytes() == before
+            assert not (run / "gen_01" / "ranking.json").exists()
+
+            ranked = rank(run, "--best", "g1c02", "--worst", "g1c00", "-c", "g1c02=steadier")
+            assert ranked.returncode == 0, ranked.stderr
+            assert "ranked generation 1: best g1c02, worst g1c00" in ranked.stdout
+            assert evolve.finish(timeout=120) == 0, evolve.output
+        finally:
+            evolve.kill()
+    assert read_ranking(run, 1)["comments"] == {"g1c02": "steadier"}
+    assert json.loads((run / "result.json").read_text())["best"] == "g1c02"
+    again = rank(run, "--best", "g1c02", "--worst", "g1c00", "-c", "g1c02=steadier", "--generation", "1")
+    assert again.returncode == 0, again.stderr  # the same ranking again: accepted, nothing changes
+    assert_refused(rank(run, "--best", "g1c01", "--worst", "g1c00"), "is not waiting for a ranking")
+    print(f"browser e2e: {time.monotonic() - start:.1f} s")
