@@ -86,8 +86,10 @@ def _print_event(event: dict) -> None:
     elif kind == "review":
         console.print(f"review page: {event['url']}")
     elif kind == "awaiting_ranking":
-        console.print(f"[bold]generation {event['gen'] + 1} is ready to rank:[/] open {event['url']} "
-                      f"(or: rewardsmith rank RUN --best ID --worst ID); waiting. Ctrl-C stops; --resume continues.")
+        gen = event["gen"]  # the header counts generations from 1; ids, the page and `rank` count from 0
+        console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
+                      f"{event['url']} (or: rewardsmith rank {event['run']} --best g{gen}cNN --worst g{gen}cNN); "
+                      "waiting. Ctrl-C stops; --resume continues.", soft_wrap=True)
     elif kind == "film_failed":
         console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
     elif kind == "seed":

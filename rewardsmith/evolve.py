@@ -95,7 +95,8 @@ def _select(ctx: Context, gen: int, candidates: list[dict], best: dict | None, s
         return feedback.select_by_metrics(gen, candidates, best)
     if ctx.cfg.feedback == "synthetic":
         return feedback.select_synthetic(ctx.store, gen, candidates, best, ctx.cfg.synthetic_noise, ctx.cfg.seed)
-    announce = lambda g: ctx.report({"event": "awaiting_ranking", "gen": g, "url": server.url})  # noqa: E731
+    announce = lambda g: ctx.report({"event": "awaiting_ranking", "gen": g, "of": ctx.cfg.iterations,  # noqa: E731
+                                     "url": server.url, "run": str(ctx.store.root)})
     return feedback.select_by_person(ctx.store, gen, candidates, best, announce)
 
 

@@ -79,9 +79,14 @@ def _single_or_none(gen: int, mode: str, candidates: list[dict], best_so_far: di
 
 def select_synthetic(store: RunStore, gen: int, candidates: list[dict], best_so_far: dict | None,
                      noise: float, seed: int) -> dict:
-    ranked = _by_fitness(candidates, noise, np.random.default_rng(seed * 7919 + gen))
-    if len(ranked) < 2:
-        return _single_or_none(gen, "synthetic", candidates, best_so_far)
+    """Ranks by fitness; an evaluated candidate without a finite fitness goes last (a ranking lists every evaluated
+    candidate, as a person's does) and never wins."""
+    scored = _by_fitness(candidates, noise, np.random.default_rng(seed * 7919 + gen))
+    unscored = [c for c in candidates if c["status"] == "evaluated" and fitness(c) == -math.inf]
+    if not scored or len(scored) + len(unscored) < 2:  # nothing to compare, or nothing measured that could win
+        return _selection(gen, "synthetic", [c["id"] for c in scored], scored[0] if scored else best_so_far, None,
+                          candidates)
+    ranked = scored + unscored
     ranking = load_ranking(store, gen) or submit_ranking(
         store, gen, {"best": ranked[0]["id"], "worst": ranked[-1]["id"], "order": [c["id"] for c in ranked],
                      "source": "synthetic"}, require_waiting=False)

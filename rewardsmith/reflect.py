@@ -42,7 +42,7 @@ def reflection(candidate: dict, episode_steps: int, show_score: bool = True) -> 
     lines.append("Each term's scaled contribution per episode during training, then its raw per-step value at the end:")
     for term, stats in evaluation["terms"].items():
         history = _series([p["terms"].get(term) for p in curve])
-        note = " (constant: it carries no signal)" if stats["per_step_std"] < 1e-9 else ""
+        note = " (constant per step: it can only reward staying alive longer)" if stats["per_step_std"] < 1e-9 else ""
         lines.append(
             f"- {term} (scale {_fmt(stats['scale'])}): {history}; raw per step "
             f"{_fmt(stats['per_step_mean'])} ± {_fmt(stats['per_step_std'])}{note}"

@@ -26,7 +26,7 @@ import pytest
 from fake_llm import FakeLLM
 from test_review_page import CHROMIUM, CHROMIUM_ARGS
 
-READY = re.compile(r"generation (\d+)/\d+ \(ids g(\d+)c\.\.\) is ready to rank: open (http://127\.0\.0\.1:\d+/)")
+READY = re.compile(r"generation (\d+)/\d+ \(ids g(\d+)cNN\) is ready to rank: open (http://127\.0\.0\.1:\d+/)")
 
 
 def _program(marker: str, centred: float, alive: float) -> str:
@@ -52,9 +52,9 @@ class Rewardsmith:
     """A `rewardsmith` subprocess whose merged stdout/stderr is read line by line in a thread."""
 
     def __init__(self, *args: str, env: dict | None = None):
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
+        base = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
         self.proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.cli", *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env={**env, **(env or {})})
+                                     stderr=subprocess.STDOUT, text=True, env={**base, **(env or {})})
         self.lines: list[str] = []
         self._changed = threading.Condition()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -255,3 +255,80 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
     assert again.returncode == 0, again.stderr  # the same ranking again: accepted, nothing changes
     assert_refused(rank(run, "--best", "g1c01", "--worst", "g1c00"), "is not waiting for a ranking")
     print(f"browser e2e: {time.monotonic() - start:.1f} s")
+
+
+# ---- interrupted while waiting, ranked from the terminal, resumed ------------------------------------------------
+
+def test_rank_an_interrupted_run_from_the_terminal_then_resume(tmp_path):
+    out = tmp_path / "runs"
+    args = ("--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "human", "--review-port", "0",
+            "--iterations", "2", "--samples", "2", "--train-steps", "2048", "--no-video", "--out", str(out))
+    first = Rewardsmith("evolve", *args)
+    try:
+        ready = first.wait_for(READY, timeout=300)
+        run = run_dir_of(out)
+        assert ready[2] == "0" and f"rewardsmith rank {run} --best g0cNN" in first.output
+        assert first.interrupt() != 0
+    finally:
+        first.kill()
+    assert (run / "gen_00" / "awaiting_ranking.json").is_file()  # the run still waits, with no process
+    assert not (run / "gen_00" / "selection.json").exists()
+    stamps = {p: p.stat().st_mtime_ns for p in (run / "gen_00").glob("cand_*/**/*") if p.is_file()}
+    assert len([p for p in stamps if p.name == "policy.npz"]) == 2
+
+    ranked = rank(run, "--best", "g0c01", "--worst", "g0c00", "-c", "g0c01=less wobble")
+    assert ranked.returncode == 0, ranked.stderr
+    assert read_ranking(run, 0)["comments"] == {"g0c01": "less wobble"}
+
+    resumed = Rewardsmith("evolve", "--resume", str(run))
+    try:
+        ready = resumed.wait_for(READY, timeout=300)
+        assert ready[2] == "1"  # straight on to generation 1: generation 0 is not retrained, nor awaited again
+        assert not re.search(r"g0c\d\d .*steps|g0c\d\d (checked|evaluated)", resumed.output), resumed.output
+        assert "generation 1/2 (ids g0cNN)" not in resumed.output
+        assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+        selection = json.loads((run / "gen_00" / "selection.json").read_text())
+        assert (selection["best"], selection["worst"], selection["comments"]) == \
+            ("g0c01", "g0c00", {"g0c01": "less wobble"})
+        assert not (run / "gen_00" / "awaiting_ranking.json").exists()
+        # LLM-free: generation 1 mutates the person's choice
+        parent = candidates(run, 0)["g0c01"]["scales"]
+        assert all(set(c["scales"]) == set(parent) and c["scales"] != parent for c in candidates(run, 1).values())
+        ranked = rank(run, "--best", "g1c00", "--worst", "g1c01")
+        assert ranked.returncode == 0, ranked.stderr
+        assert resumed.finish(timeout=120) == 0, resumed.output
+    finally:
+        resumed.kill()
+    assert json.loads((run / "result.json").read_text())["best"] == "g1c00"
+
+
+# ---- synthetic preferences ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_synthetic_preferences_rank_by_fitness(tmp_path):
+    """Slow (≈ 1.5 min: nine trainings); the rankers themselves are unit-tested in test_feedback.py."""
+    proc = Rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "synthetic",
+                       "--iterations", "3", "--samples", "3", "--train-steps", "2048", "--no-video", "--seed", "2",
+                       "--out", str(tmp_path))
+    try:
+        assert proc.finish(timeout=900) == 0, proc.output
+    finally:
+        proc.kill()
+    run = run_dir_of(tmp_path)
+    assert "ready to rank" not in proc.output
+    for gen in range(3):
+        cands = candidates(run, gen)
+        fitness = {cid: c["evaluation"]["fitness_mean"] for cid, c in cands.items()}
+        ranking, selection = read_ranking(run, gen), json.loads((run / f"gen_{gen:02d}" / "selection.json").read_text())
+        assert ranking["source"] == "synthetic" and ranking["comments"] == {} and ranking["submitted_at"]
+        assert sorted(ranking["order"]) == sorted(cands)
+        assert [fitness[i] for i in ranking["order"]] == sorted(fitness.values(), reverse=True)
+        assert (selection["mode"], selection["best"], selection["worst"]) == \
+            ("synthetic", ranking["order"][0], ranking["order"][-1])
+        assert selection["best_overall"] == selection["best"]  # ICPL: the last ranking's best is the parent
+        assert fitness[selection["best"]] == max(fitness.values())
+        if gen:  # LLM-free: the generation mutates the previous ranking's best
+            parent = candidates(run, gen - 1)[read_ranking(run, gen - 1)["best"]]["scales"]
+            assert all(set(c["scales"]) == set(parent) and c["scales"] != parent for c in cands.values())
+        assert not (run / f"gen_{gen:02d}" / "messages.json").exists()  # no LLM, no prompt
+    assert json.loads((run / "result.json").read_text())["best"] == read_ranking(run, 2)["best"]

@@ -18,12 +18,14 @@ from rewardsmith.program import LoadedReward
 from rewardsmith.sim import NativeBatch
 from rewardsmith.tasks import Task
 from rewardsmith.train.ppo import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
     Batch,
     RunningMeanStd,
     flatten_batch,
     gae,
-    gaussian_logp,
     init_params,
+    limit_blas_threads,
     make_update,
     mlp,
     params_finite,
@@ -54,44 +56,55 @@ def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
 
 
 def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
+    limit_blas_threads(1)
     n, T = cfg.num_envs, cfg.rollout_steps
     obs = _observe(sim, env)
-    act_dim = sim.model.nu
-    params = init_params(cfg.seed, obs.shape[1], act_dim, cfg)
+    obs_dim, act_dim = obs.shape[1], sim.model.nu
+    params = init_params(cfg.seed, obs_dim, act_dim, cfg)
     optimizer, update = make_update(cfg)
     opt_state = optimizer.init(params)
-    obs_rms, ret_rms = RunningMeanStd(obs.shape[1]), RunningMeanStd()
+    obs_rms, ret_rms = RunningMeanStd(obs_dim), RunningMeanStd()
     obs_rms.update(obs)
     rng = np.random.default_rng(cfg.seed)
     key = jax.random.PRNGKey(cfg.seed + 1)
     stats = EpisodeStats(reward.scales, task)
     ep_len = np.zeros(n, dtype=np.int64)
     discounted = np.zeros(n)
+    no_termination = np.zeros(n, dtype=bool)
     iterations = max(1, cfg.steps // (n * T))
     checkpoint_every = max(1, iterations // cfg.checkpoints)
     curve = []
     buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in
-           [("obs", (obs.shape[1],)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
+           [("obs", (obs_dim,)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
             ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
+    truncated = np.zeros((T, n), dtype=bool)
+    raw_obs = np.zeros((T, n, obs_dim))
     for it in range(iterations):
         p = to_numpy(params)
-        std = np.exp(np.clip(p["log_std"], -5.0, 1.0))
-        raw_obs = np.zeros((T, n, obs.shape[1]))
+        log_std = np.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
+        std = np.exp(log_std)
+        logp_const = -float(np.sum(log_std)) - 0.5 * act_dim * np.log(2 * np.pi)
         for t in range(T):
             obs_n = obs_rms.normalize(obs)
             mean = mlp(p["policy"], obs_n, np)
-            action = mean + std * rng.standard_normal(mean.shape).astype(np.float32)
+            noise = rng.standard_normal(mean.shape, dtype=np.float32)
+            action = mean + std * noise
             buf["obs"][t], buf["actions"][t], raw_obs[t] = obs_n, action, obs
-            buf["logp"][t] = gaussian_logp(mean, p["log_std"], action, np)
+            buf["logp"][t] = logp_const - 0.5 * np.sum(noise * noise, axis=-1)  # = gaussian_logp(mean, log_std, action)
             buf["values"][t] = mlp(p["value"], obs_n, np)[:, 0]
             sim.step(action)
             step_number = (it * T + t + 1) * n
             total, s, terms = reward_step(env, task, reward, sim, np.clip(action, -1, 1), step_number)
             ep_len += 1
-            terminated = task.terminate(s, np) if task.terminate else np.zeros(n, bool)
+            terminated = np.asarray(task.terminate(s, np), dtype=bool) if task.terminate else no_termination
             ends = terminated | (ep_len >= task.episode_steps)
             next_obs = _observe(sim, env)
-            buf["next_values"][t] = mlp(p["value"], obs_rms.normalize(next_obs), np)[:, 0]
+            # V(s_{t+1}) is values[t+1] unless the episode was cut by the time limit here (then V of its final
+            # state, before the reset) or this is the rollout's last step (the bootstrap value of every env).
+            cut = ends & ~terminated if t < T - 1 else ~terminated
+            truncated[t] = cut
+            if cut.any():
+                buf["next_values"][t, cut] = mlp(p["value"], obs_rms.normalize(next_obs[cut]), np)[:, 0]
             discounted = discounted * cfg.gamma + total
             ret_rms.update(discounted)
             buf["rewards"][t] = np.clip(total / np.sqrt(ret_rms.var + 1e-8), -10, 10)
@@ -103,7 +116,8 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
                 sim.reset(ends)
                 next_obs = _observe(sim, env) if ends.all() else np.where(ends[:, None], _observe(sim, env), next_obs)
             obs = next_obs
-        obs_rms.update(raw_obs.reshape(-1, obs.shape[1]))
+        buf["next_values"][:-1] = np.where(truncated[:-1], buf["next_values"][:-1], buf["values"][1:])
+        obs_rms.update(raw_obs.reshape(-1, obs_dim))
         adv, returns = gae(buf["rewards"], buf["values"], buf["next_values"], buf["terminated"], buf["ends"],
                            cfg.gamma, cfg.gae_lambda)
         batch = Batch(buf["obs"], buf["actions"], buf["logp"], adv.astype(np.float32), returns.astype(np.float32))
