@@ -57,7 +57,8 @@ def _run(sim, env, task, reward, policy, trace_envs):
         action = policy.act(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), sim.model.nu)
         sim.step(action)
         total, s, terms = reward_step(env, task, reward, sim, action, step)
-        trace.append(sim.raw().qpos[:trace_envs].copy())
+        if alive[:trace_envs].any():  # the film ends when its episodes do, not with the slowest episode
+            trace.append(sim.raw().qpos[:trace_envs].copy())
         live = alive.astype(np.float64)
         length += live
         ret += live * total
