@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -96,6 +97,8 @@ def _print_event(event: dict) -> None:
         console.print(f"  seed {event['seed']}: {event['status']}  task score {_num(event['fitness'])}  "
                       f"success {_num(event['success_rate'])}  {event['steps'] or 0:,} steps  "
                       f"{_num(event['wall_s'])} s {event['reason'] or ''}")
+    elif kind == "final":
+        console.print(f"[bold]final evaluation[/] of {event['id']} on seeds {event['seeds']}")
     elif kind == "selection":
         best = event["best"] or "none"
         console.print(f"  selected {best}; best so far {event['best_overall'] or 'none'} "
@@ -119,9 +122,12 @@ def evolve(
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(FEEDBACK_MODES)}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
-    review_port: int = typer.Option(RunConfig.review_port, help="port of the review page for --feedback human"),
+    review_port: Optional[int] = typer.Option(
+        None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
+                   "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
     trainer: Optional[str] = typer.Option(None, help="native (CPU) or mjx (GPU) [default: mjx when JAX sees a GPU]"),
+    final_seeds: int = typer.Option(RunConfig.final_seeds, help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Optional[Path] = typer.Option(None, help="continue an interrupted run (its directory)"),
@@ -136,14 +142,17 @@ def evolve(
         if resume is not None:
             store = RunStore.open(resume)
             cfg = RunConfig(**store.config())
+            if review_port is not None:  # the run's port may be taken by now: the one setting a resume may change
+                cfg = dataclasses.replace(cfg, review_port=review_port)
         else:
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
             cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
                             model=resolve_model(model, api_base, llm_free), api_base=api_base,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
-                            synthetic_noise=synthetic_noise, review_port=review_port, video=video,
-                            trainer=trainer or default_trainer())
+                            synthetic_noise=synthetic_noise, video=video,
+                            review_port=RunConfig.review_port if review_port is None else review_port,
+                            trainer=trainer or default_trainer(), final_seeds=final_seeds)
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg.__dict__)
         console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else cfg.model})")
@@ -153,6 +162,10 @@ def evolve(
     _print_summary(store)
     console.print(f"best: {result['best'] or 'none'}  task score {_num(result['fitness'])}  "
                   f"export with: rewardsmith export {store.root} -o reward.py")
+    final = result.get("final")
+    if final and final.get("fitness_mean_std"):
+        mean, std = final["fitness_mean_std"]
+        console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
 
 
 def _print_summary(store) -> None:

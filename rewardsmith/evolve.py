@@ -23,7 +23,7 @@ from rewardsmith.config import RunConfig, train_config_for
 from rewardsmith.envs import EnvSpec, get_env, resolve_task
 from rewardsmith.extract import ExtractError, extract_program
 from rewardsmith.mutate import mutated_programs
-from rewardsmith.retrain import outcome_of, train_in_sandbox
+from rewardsmith.retrain import outcome_of, train_in_sandbox, train_seeds
 from rewardsmith.store import RunStore, read_json, write_json, write_text
 from rewardsmith.tasks import Task
 
@@ -62,7 +62,7 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     if cfg.feedback == "human":
         from rewardsmith.review.server import serve
 
-        server = serve(store, port=cfg.review_port)
+        server = serve(store, port=cfg.review_port, port_flag="--review-port")
         report({"event": "review", "url": server.url})
     try:
         best = _run_generations(ctx, server)
@@ -72,8 +72,23 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     result = {"best": best["id"] if best else None,
               "fitness": feedback.fitness(best) if best and feedback.fitness(best) > -math.inf else None,
               "generations": cfg.iterations}
+    if best and cfg.final_seeds:
+        result["final"] = _final_evaluation(ctx, best)
     write_json(store.root / "result.json", result)
     return result
+
+
+def _final_evaluation(ctx: Context, best: dict) -> dict:
+    """Eureka's last step: the winner retrained on fresh seeds, so its score is not one lucky training."""
+    path = ctx.store.root / "final" / "summary.json"
+    if path.is_file():
+        return read_json(path)
+    seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
+    ctx.report({"event": "final", "id": best["id"], "seeds": seeds})
+    summary = train_seeds(ctx.env, ctx.cfg.task, best["source"], training_config(ctx.env, ctx.task, ctx.cfg, 0),
+                          seeds, ctx.store.root / "final", ctx.report, ctx.cfg.trainer).to_dict()
+    write_json(path, summary)
+    return summary
 
 
 def _run_generations(ctx: Context, server) -> dict | None:

@@ -25,7 +25,7 @@ def _candidates(run_dir: Path) -> list[dict]:
 
 
 def test_llm_free_run_searches_scales_and_reports_fitness(tmp_path):
-    proc = _start(*ARGS, "--out", str(tmp_path))
+    proc = _start(*ARGS, "--final-seeds", "1", "--out", str(tmp_path))
     stdout, stderr = proc.communicate(timeout=900)
     assert proc.returncode == 0, stdout + stderr
     (run_dir,) = tmp_path.iterdir()
@@ -42,6 +42,8 @@ def test_llm_free_run_searches_scales_and_reports_fitness(tmp_path):
     assert len(set(fitness)) > 1, "different scales must train different policies"
     result = json.loads((run_dir / "result.json").read_text())
     assert result["fitness"] == max(fitness)
+    (final_seed,) = result["final"]["seeds"]  # the winner retrained on a fresh seed (Eureka's final evaluation)
+    assert final_seed["status"] == "ok" and final_seed["seed"] == 2 and final_seed["fitness"] is not None
     assert "generation 2/2" in stdout and "task score" in stdout
 
 

@@ -298,8 +298,9 @@ class ReviewServer:
         self.close()
 
 
-def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1") -> ReviewServer:
-    """Starts the review app for `store` on 127.0.0.1:`port` (0 = any free port) in a background thread."""
+def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1", port_flag: str = "--port") -> ReviewServer:
+    """Starts the review app for `store` on 127.0.0.1:`port` (0 = any free port) in a background thread.
+    `port_flag` names the caller's option in the error for a taken port."""
     if host not in ("127.0.0.1", "localhost"):
         raise ReviewServerError(f"the review server only binds to 127.0.0.1 (asked for {host})")
     handler = type("ReviewHandler", (_Handler,), {"store": store})
@@ -307,6 +308,6 @@ def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1") -> ReviewServ
         httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as err:
         raise ReviewServerError(f"cannot listen on 127.0.0.1:{port} ({err.strerror or err}); "
-                                "pass another --port, or --port 0 for any free one") from err
+                                f"pass another {port_flag}, or {port_flag} 0 for any free one") from err
     httpd.daemon_threads = True
     return ReviewServer(httpd)

@@ -1,0 +1,125 @@
+"""The trainers learn: a short native PPO training on cart-pole balance, a reward that returns NaN stops training
+with a reason naming the term, GAE on a hand-computed rollout, and Brax PPO on MJX on cart-pole (slow on CPU:
+its compile alone takes 30-60 s, so it is marked slow; run it with `pytest -m slow tests/test_train.py`)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rewardsmith.config import train_config_for
+from rewardsmith.envs import get_env
+from rewardsmith.program import load_reward
+from rewardsmith.train.ppo import gae, params_finite
+from rewardsmith.train.records import TrainingStopped
+
+NAN_REWARD = '''
+SCALES = {"upright": 1.0, "broken": 0.5}
+
+
+def reward_terms(s, action, xp):
+    return {"upright": s["pole_upright"], "broken": xp.log(s["cart_x"] - 100.0)}  # log of a negative number: NaN
+'''
+
+
+def _cartpole(task="balance"):
+    env = get_env("cartpole")
+    return env, env.task(task), load_reward(env.reference_reward_path(task).read_text())
+
+
+def test_native_trainer_learns_cartpole_balance():
+    from rewardsmith.train.native import train_native
+
+    env, task, reward = _cartpole()
+    cfg = train_config_for(env.ppo, steps=49_152, checkpoints=4, seed=1)
+    points = []
+    outcome = train_native(env, task, reward, cfg, lambda step, metrics: points.append(metrics))
+    first, last = outcome.curve[0], outcome.curve[-1]
+    assert points == outcome.curve and len(outcome.curve) == 4
+    assert outcome.steps == 49_152 and last["step"] == outcome.steps
+    assert last["episode_return"] > 2.0 * first["episode_return"], [p["episode_return"] for p in outcome.curve]
+    assert last["fitness"] > first["fitness"] + 0.2, [p["fitness"] for p in outcome.curve]
+    assert params_finite(outcome.policy.params)
+    assert np.all(np.isfinite(outcome.policy.obs_mean)) and np.all(outcome.policy.obs_var > 0)
+    assert set(last["terms"]) == set(reward.scales) and all(np.isfinite(v) for v in last["terms"].values())
+    for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):
+        assert np.isfinite(last["losses"][key]), key
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+def test_nan_reward_stops_training_naming_the_term():
+    from rewardsmith.train.native import train_native
+
+    env, task, _ = _cartpole()
+    reward = load_reward(NAN_REWARD)
+    cfg = train_config_for(env.ppo, steps=4096, checkpoints=1)
+    with pytest.raises(TrainingStopped, match=r"reward term 'broken' returned NaN/Inf in 64 of 64 envs at step 64"):
+        train_native(env, task, reward, cfg)
+
+
+def test_gae_matches_a_hand_computed_rollout():
+    """Two envs, three steps, gamma 0.5, lambda 0.5.
+    env 0: a time-limit truncation after step 0 (bootstrap from its final state's value 10, but no advantage flows
+    back across the reset), then a termination at step 2 (no bootstrap).
+    env 1: no episode end; the last step bootstraps from next_values."""
+    gamma, lam = 0.5, 0.5
+    rewards = np.array([[1.0, 1.0], [2.0, 0.0], [3.0, 2.0]], np.float32)
+    values = np.array([[4.0, 2.0], [1.0, 2.0], [2.0, 4.0]], np.float32)
+    next_values = np.array([[10.0, 2.0], [2.0, 4.0], [99.0, 8.0]], np.float32)  # 99: ignored (terminated)
+    terminated = np.array([[0, 0], [0, 0], [1, 0]], np.float32)
+    ends = np.array([[1, 0], [0, 0], [1, 0]], np.float32)
+    adv, returns = gae(rewards, values, next_values, terminated, ends, gamma, lam)
+    # env 0: t2: delta = 3 - 2 = 1 -> A = 1; t1: delta = 2 + 0.5*2 - 1 = 2 -> A = 2 + 0.25*1 = 2.25;
+    #        t0: delta = 1 + 0.5*10 - 4 = 2, the episode ended -> A = 2
+    # env 1: t2: delta = 2 + 0.5*8 - 4 = 2 -> A = 2; t1: delta = 0 + 0.5*4 - 2 = 0 -> A = 0.25*2 = 0.5;
+    #        t0: delta = 1 + 0.5*2 - 2 = 0 -> A = 0.25*0.5 = 0.125
+    expected = np.array([[2.0, 0.125], [2.25, 0.5], [1.0, 2.0]])
+    np.testing.assert_allclose(adv, expected, rtol=1e-6)
+    np.testing.assert_allclose(returns, expected + values, rtol=1e-6)
+
+
+def test_native_next_values_use_values_of_the_next_step():
+    """The trainer takes V(s_{t+1}) from values[t+1] except where an episode was truncated or at the last step:
+    the advantages it computes this way equal those from a full V(next_obs) evaluation at every step."""
+    from rewardsmith.train import native
+
+    env, task, reward = _cartpole()
+    task = dataclasses.replace(task, episode_steps=5, terminate=None)  # truncations inside every rollout
+    cfg = train_config_for(env.ppo, steps=2 * 64 * 32, checkpoints=1, num_envs=8, rollout_steps=12)
+    captured = []
+    original = native.gae
+
+    def spy(rewards, values, next_values, terminated, ends, gamma, lam):
+        captured.append((values.copy(), next_values.copy(), ends.copy()))
+        return original(rewards, values, next_values, terminated, ends, gamma, lam)
+
+    native.gae = spy
+    try:
+        native.train_native(env, task, reward, cfg)
+    finally:
+        native.gae = original
+    for values, next_values, ends in captured:
+        inside = ends[:-1] == 0  # no reset between t and t+1: V(s_{t+1}) is the next row's value
+        np.testing.assert_array_equal(next_values[:-1][inside], values[1:][inside])
+        assert np.all(next_values[:-1][~inside] != 0.0)  # truncated: its own bootstrap value was computed
+        assert np.all(next_values[-1] != 0.0)
+
+
+@pytest.mark.slow
+def test_mjx_trainer_learns_cartpole_balance():
+    """Brax PPO on MJX, on the CPU: tiny batches (the env's PPO_MJX settings are GPU-sized); the evaluation
+    return after training must clearly exceed the one before it."""
+    from rewardsmith.train.mjx import train_mjx
+
+    env, task, reward = _cartpole()
+    env = dataclasses.replace(env, ppo_mjx={"num_envs": 256, "batch_size": 256, "unroll_length": 16,
+                                            "num_minibatches": 4, "num_updates_per_batch": 4,
+                                            "learning_rate": 3e-3, "entropy_cost": 1e-3})
+    cfg = train_config_for(env.ppo, steps=196_608, checkpoints=2, eval_episodes=16)
+    points = []
+    outcome = train_mjx(env, task, reward, cfg, lambda step, metrics: points.append(metrics))
+    returns = [p["episode_return"] for p in points]
+    assert returns[-1] > 2.0 * returns[0], returns
+    assert params_finite(outcome.policy.params)
