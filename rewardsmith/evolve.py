@@ -198,7 +198,8 @@ def _ranked_prompt(ctx: Context, gen: int, first: str, best: dict, failure_text:
     chosen = [_load(ctx.store, s["best"]) for g in range(gen) if (s := ctx.store.load_selection(g)) and s["best"]]
     steps = ctx.task.episode_steps
     return prompts.render(
-        "next_ranked", first_prompt=first, best_source=best["source"].strip(),
+        "next_ranked", first_prompt=first, best_id=best["id"], worst_id=worst["id"] if worst else "none",
+        best_source=best["source"].strip(),
         best_reflection=reflect.reflection(best, steps, show_score=False),
         worst_source=worst["source"].strip() if worst else "# (no second program could be compared)",
         worst_reflection=reflect.reflection(worst, steps, show_score=False) if worst else "",

@@ -224,7 +224,9 @@ def test_ranked_prompt_carries_best_and_worst_but_no_score(tmp_path, mode):
     prompt, cands = _prompt(tmp_path, mode)
     best, worst = ("g1c01", "g1c04") if mode == "synthetic" else ("g1c03", "g1c00")
     assert cands[best]["source"].strip() in prompt and cands[worst]["source"].strip() in prompt
-    assert prompt.index(f"program {best}") < prompt.index("judged WORST") < prompt.index(f"program {worst}")
+    # the headers name the ids, so the LLM can tell which program the reviewer's comments are about
+    assert prompt.index(f"judged BEST ({best}):") < prompt.index(f"program {best}") \
+        < prompt.index(f"judged WORST ({worst}):") < prompt.index(f"program {worst}")
     assert "Task score" not in prompt and "success rate" not in prompt and "0.9" not in prompt
     assert cands["g1c02"]["reason"] in prompt  # the failures still reach the LLM
     first = "- generation 0: g0c01" if mode == "synthetic" else "- generation 0: g0c00"
@@ -241,3 +243,18 @@ def test_metrics_prompt_shows_the_task_score(tmp_path):
     assert "Task score of the trained policy (higher is better): 0.9" in prompt
     # elitist: generation 1's best only ties generation 0's, so g0c01 stays the parent
     assert cands["g0c01"]["source"].strip() in prompt and "judged WORST" not in prompt
+
+
+def test_ranked_prompt_without_a_second_program(tmp_path):
+    cfg = RunConfig(env="cartpole", task="balance", feedback="synthetic", model="openai/fake")
+    store = RunStore.create(tmp_path, "run", cfg.__dict__)
+    lone, failed = _candidate(0, 0, 0.5), _candidate(0, 2, None)
+    for cand in (lone, failed):
+        store.save_candidate(0, cand["index"], cand)
+    store.save_selection(0, feedback.select_synthetic(store, 0, [lone, failed], None, 0.0, 0))
+    env = get_env("cartpole")
+    ctx = evolve.Context(store, cfg, env, resolve_task(env, "balance"), lambda event: None)
+    prompt = evolve._user_prompt(ctx, 1, lone)
+    assert "judged BEST (g0c00)" in prompt and "judged WORST (none)" in prompt
+    assert "# (no second program could be compared)" in prompt and failed["reason"] in prompt
+    assert "Task score" not in prompt

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +26,9 @@ import numpy as np
 import pytest
 from fake_llm import FakeLLM
 from test_review_page import CHROMIUM, CHROMIUM_ARGS
+
+from rewardsmith.config import RunConfig
+from rewardsmith.store import RunStore
 
 READY = re.compile(r"generation (\d+)/\d+ \(ids g(\d+)cNN\) is ready to rank: open (http://127\.0\.0\.1:\d+/)")
 
@@ -180,7 +184,6 @@ def _page_ranks_generation_0(browser, url: str, run: Path) -> tuple:
 
 def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
     out = tmp_path / "runs"
-    start = time.monotonic()
     with FakeLLM(SCRIPT) as fake:
         evolve = Rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--feedback", "human",
                              "--review-port", "0", "--model", "openai/fake", "--api-base", fake.base_url,
@@ -189,7 +192,7 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
         try:
             ready = evolve.wait_for(READY, timeout=300)
             assert ready[1] == "1" and ready[2] == "0"
-            url, run = ready[3], run_dir_of(out)
+            url, run, mark = ready[3], run_dir_of(out), len(evolve.lines)
             assert (run / "gen_00" / "awaiting_ranking.json").is_file()
             assert not (run / "gen_00" / "selection.json").exists()  # it really waits
             gen0 = candidates(run, 0)
@@ -223,12 +226,13 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
             for text in (BEST_COMMENT, GEN_COMMENT, gen0["g0c01"]["source"].strip(),
                          gen0["g0c02"]["source"].strip()):
                 assert text in prompt
-            assert prompt.index("program B") < prompt.index("program C")  # best first, then worst
+            assert prompt.index("judged BEST (g0c01)") < prompt.index("program B") \
+                < prompt.index("judged WORST (g0c02)") < prompt.index("program C")
             assert "program A" not in prompt
             assert "Task score" not in prompt and "success rate" not in prompt
 
             # generation 1 waits; the open page offers to go there
-            ready = evolve.wait_for(READY, timeout=300, start=len(evolve.lines) - 1)
+            ready = evolve.wait_for(READY, timeout=300, start=mark)
             assert ready[2] == "1"
             page.wait_for_selector("#banner:not([hidden])", timeout=15000)
             assert "Generation 1 is waiting" in page.inner_text("#banner")
@@ -254,7 +258,6 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
     again = rank(run, "--best", "g1c02", "--worst", "g1c00", "-c", "g1c02=steadier", "--generation", "1")
     assert again.returncode == 0, again.stderr  # the same ranking again: accepted, nothing changes
     assert_refused(rank(run, "--best", "g1c01", "--worst", "g1c00"), "is not waiting for a ranking")
-    print(f"browser e2e: {time.monotonic() - start:.1f} s")
 
 
 # ---- interrupted while waiting, ranked from the terminal, resumed ------------------------------------------------
@@ -280,10 +283,12 @@ def test_rank_an_interrupted_run_from_the_terminal_then_resume(tmp_path):
     assert ranked.returncode == 0, ranked.stderr
     assert read_ranking(run, 0)["comments"] == {"g0c01": "less wobble"}
 
-    resumed = Rewardsmith("evolve", "--resume", str(run))
+    port = _free_port()  # the run was started with --review-port 0; a resume may choose its port
+    resumed = Rewardsmith("evolve", "--resume", str(run), "--review-port", str(port))
     try:
         ready = resumed.wait_for(READY, timeout=300)
         assert ready[2] == "1"  # straight on to generation 1: generation 0 is not retrained, nor awaited again
+        assert ready[3] == f"http://127.0.0.1:{port}/"
         assert not re.search(r"g0c\d\d .*steps|g0c\d\d (checked|evaluated)", resumed.output), resumed.output
         assert "generation 1/2 (ids g0cNN)" not in resumed.output
         assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
@@ -300,6 +305,24 @@ def test_rank_an_interrupted_run_from_the_terminal_then_resume(tmp_path):
     finally:
         resumed.kill()
     assert json.loads((run / "result.json").read_text())["best"] == "g1c00"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_a_taken_review_port_is_one_clear_line_and_resume_can_change_it(tmp_path):
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance", feedback="human",
+                                                       review_port=_free_port()).__dict__)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", store.config()["review_port"]))
+        taken.listen()
+        proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(store.root)],
+                              capture_output=True, text=True, timeout=120)
+    assert_refused(proc, "Address already in use); pass another --review-port, or --review-port 0")
+    assert list(store.root.iterdir()) == [store.root / "config.json"]
 
 
 # ---- synthetic preferences ---------------------------------------------------------------------------------------
