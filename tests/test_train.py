@@ -1,6 +1,9 @@
 """The trainers learn: a short native PPO training on cart-pole balance, a reward that returns NaN stops training
-with a reason naming the term, GAE on a hand-computed rollout, and Brax PPO on MJX on cart-pole (slow on CPU:
-its compile alone takes 30-60 s, so it is marked slow; run it with `pytest -m slow tests/test_train.py`)."""
+with a reason naming the term, GAE on a hand-computed rollout, and Brax PPO on MJX on cart-pole.
+
+The MJX test is marked slow: on 2 CPU cores Brax compiles the MJX step twice (training and evaluation), about
+60 s before learning starts even on an idle machine, more on a shared one; the whole test took 63-78 s.
+Run it with `.venv/bin/python -m pytest -m slow tests/test_train.py`."""
 
 from __future__ import annotations
 
@@ -115,11 +118,12 @@ def test_mjx_trainer_learns_cartpole_balance():
 
     env, task, reward = _cartpole()
     env = dataclasses.replace(env, ppo_mjx={"num_envs": 256, "batch_size": 256, "unroll_length": 16,
-                                            "num_minibatches": 4, "num_updates_per_batch": 4,
-                                            "learning_rate": 3e-3, "entropy_cost": 1e-3})
-    cfg = train_config_for(env.ppo, steps=196_608, checkpoints=2, eval_episodes=16)
+                                            "num_minibatches": 4, "num_updates_per_batch": 8, "learning_rate": 1e-3,
+                                            "entropy_cost": 1e-3, "reward_scaling": 0.1, "discounting": 0.97})
+    cfg = train_config_for(env.ppo, steps=131_072, checkpoints=4, eval_episodes=16)
     points = []
     outcome = train_mjx(env, task, reward, cfg, lambda step, metrics: points.append(metrics))
-    returns = [p["episode_return"] for p in points]
-    assert returns[-1] > 2.0 * returns[0], returns
+    returns = [p["episode_return"] for p in points]  # deterministic evaluation returns; the first is at step 0
+    assert points[0]["step"] == 0 and points[-1]["step"] >= 98_304, [p["step"] for p in points]
+    assert returns[-1] > 3.0 * returns[0], returns  # measured: 66 before training, 556-566 after 98k-131k steps
     assert params_finite(outcome.policy.params)

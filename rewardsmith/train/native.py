@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-import jax
 import numpy as np
 
 from rewardsmith.config import TrainConfig
@@ -66,7 +65,6 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
     obs_rms, ret_rms = RunningMeanStd(obs_dim), RunningMeanStd()
     obs_rms.update(obs)
     rng = np.random.default_rng(cfg.seed)
-    key = jax.random.PRNGKey(cfg.seed + 1)
     stats = EpisodeStats(reward.scales, task)
     ep_len = np.zeros(n, dtype=np.int64)
     discounted = np.zeros(n)
@@ -79,8 +77,8 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
             ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
     truncated = np.zeros((T, n), dtype=bool)
     raw_obs = np.zeros((T, n, obs_dim))
+    p = to_numpy(params)
     for it in range(iterations):
-        p = to_numpy(params)
         log_std = np.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
         std = np.exp(log_std)
         logp_const = -float(np.sum(log_std)) - 0.5 * act_dim * np.log(2 * np.pi)
@@ -121,9 +119,10 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
         adv, returns = gae(buf["rewards"], buf["values"], buf["next_values"], buf["terminated"], buf["ends"],
                            cfg.gamma, cfg.gae_lambda)
         batch = Batch(buf["obs"], buf["actions"], buf["logp"], adv.astype(np.float32), returns.astype(np.float32))
-        key, sub = jax.random.split(key)
-        params, opt_state, losses = update(params, opt_state, flatten_batch(batch), sub)
-        if not params_finite(params):
+        key = rng.integers(0, 2**32, size=2, dtype=np.uint32)  # a raw JAX key, made without an eager JAX call
+        params, opt_state, losses = update(params, opt_state, flatten_batch(batch), key)
+        p = to_numpy(params)  # waits for the update
+        if not params_finite(p):
             raise TrainingStopped(f"policy parameters became NaN/Inf at step {(it + 1) * n * T} (reward scale too large or non-finite rewards)")
         elapsed = time.monotonic() - start
         if elapsed > cfg.time_budget_s:
@@ -136,5 +135,5 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
             progress(point["step"], point)
     wall = time.monotonic() - start
     steps = iterations * n * T
-    policy = Policy(params=to_numpy(params), obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
+    policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
     return TrainOutcome(policy=policy, curve=curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
