@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The device check for a lent GPU machine (see README "GPU"): installs the carried wheels (.whl/: mujoco, mujoco-mjx,
+# The device check for a lent GPU machine: installs the carried wheels (.whl/, made by scripts/fetch_gpu_wheels.sh: mujoco, mujoco-mjx,
 # brax and the few dependencies the GPU image lacks), then runs the MJX benchmark. Output under $OUT.
 set -uo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
