@@ -48,7 +48,7 @@ TASKS = [
         name="run",
         description="Run forward (toward +x) as fast as possible.",
         episode_steps=500,
-        train_steps=20_000_000,
+        train_steps=8_000_000,
         fitness=_forward,
         fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends if the ant turns upside down",
         success_threshold=2.0,
@@ -77,16 +77,18 @@ TASKS = [
     ),
 ]
 
-# PPO settings (overrides of rewardsmith.config.TrainConfig); guesses from Brax/Playground ant, to be tuned.
+# PPO settings (overrides of rewardsmith.config.TrainConfig), tuned on the native CPU trainer. Run (reference reward,
+# seed 0): 5.1 m/s, success 0.97 after 5M steps (5 min on 2 cores). gamma 0.97 and entropy 1e-2 (Brax's) flipped the
+# ant over in half of the episodes (a flip ends the episode): 1.3 m/s, success 0.16 after 5M steps.
 PPO = {
     "num_envs": 256,
     "rollout_steps": 32,
     "learning_rate": 3e-4,
     "epochs": 5,
     "minibatches": 16,
-    "gamma": 0.97,
+    "gamma": 0.99,
     "gae_lambda": 0.95,
-    "entropy_coef": 1e-2,
+    "entropy_coef": 1e-3,
     "hidden": (128, 128),
     "clip": 0.3,
 }

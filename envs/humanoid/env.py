@@ -184,19 +184,21 @@ TASKS = [
 ]
 
 # PPO settings (overrides of rewardsmith.config.TrainConfig), tuned on the native CPU trainer: 256 envs amortize the
-# per-step Python work; a 128x128 network keeps the update at ~25 us per sample (a 256x256 one cost ~65 us, as much
-# as stepping the physics); gamma 0.97 as MuJoCo Playground's humanoids.
+# per-step Python work; a 128x128 network keeps the update at ~13 us per sample (a 256x256 one cost ~35-65 us, as
+# much as stepping the physics). Kneel (reference reward, seed 0): success 1.00 after 10M steps, ~18 min on 2 cores;
+# it learns to drop to its knees in ~2M steps and to hold the pose from ~5M.
 PPO = {
     "num_envs": 256,
     "rollout_steps": 32,
     "learning_rate": 3e-4,
     "epochs": 5,
     "minibatches": 8,
-    "gamma": 0.97,
+    "gamma": 0.99,
     "gae_lambda": 0.95,
     "entropy_coef": 1e-3,
     "hidden": (128, 128),
     "clip": 0.2,
+    "time_budget_s": 3600.0,  # 10M steps take ~18 min on 2 idle cores, up to ~30 min on busy ones
 }
 
 # Brax PPO on MJX (GPU): thousands of envs per batch, in the range MuJoCo Playground uses for its humanoids.

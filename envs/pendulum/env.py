@@ -29,23 +29,27 @@ TASKS = [
         name="swingup",
         description="The pendulum starts hanging down. Swing it up and keep it balanced upright.",
         episode_steps=500,
-        train_steps=300_000,
+        train_steps=3_000_000,
         fitness=_upright,
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright",
         success_threshold=0.6,
     ),
 ]
 
-# PPO settings that learn this env (overrides of rewardsmith.config.TrainConfig); guesses to be tuned.
+# PPO settings (overrides of rewardsmith.config.TrainConfig), tuned on the native CPU trainer. Gaussian exploration
+# finds "spin over the top" long before "stop on top": a wide initial std, an entropy bonus, long rollouts and
+# gamma 0.99 get out of it. Swing-up (reference reward): success 1.00 / 0.56 / 1.00 on seeds 0 / 1 / 2 after 2M steps
+# (~50 s on 2 cores), seed 1 0.50 after 3M; with no entropy bonus, 1.00 / 0.69 / 0.00 after 2M.
 PPO = {
     "num_envs": 64,
-    "rollout_steps": 32,
+    "rollout_steps": 64,
     "learning_rate": 1e-3,
-    "epochs": 4,
+    "epochs": 10,
     "minibatches": 4,
     "gamma": 0.99,
     "gae_lambda": 0.95,
-    "entropy_coef": 0.0,
+    "entropy_coef": 1e-2,
+    "init_log_std": 0.0,
     "hidden": (64, 64),
     "clip": 0.2,
 }

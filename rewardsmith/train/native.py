@@ -2,6 +2,16 @@
 
 One iteration: `rollout_steps` control steps of `num_envs` envs (numpy policy, batched MuJoCo, the reward program
 on numpy arrays), then one jitted PPO update. Metrics reach the caller through `progress(step, metrics)`.
+
+Where the time goes (humanoid, 256 envs, 2 cores): stepping the physics ~75%, the update ~15%, Python ~10%.
+What keeps it there:
+- numpy's BLAS is single-threaded (limit_blas_threads): its threads spinning beside MuJoCo's and XLA's made the
+  acting forward pass 40x slower and the trainer run at 0.16 of raw stepping speed;
+- V(s_{t+1}) is values[t+1], computed anyway for the next step; only envs cut by the time limit (V of their final
+  state, before the reset) and the rollout's last step (the bootstrap) need an extra value pass;
+- the log-probability of the sampled action comes from the noise that made it (no second Gaussian evaluation);
+- the update is compiled once per process and setting (ppo.make_update), and no eager JAX op runs per iteration
+  (the update's PRNG key is made by numpy).
 """
 
 from __future__ import annotations
