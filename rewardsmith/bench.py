@@ -4,7 +4,7 @@
         raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
         (needs the `bench` extra: scripts/setup.sh test bench)
     python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
-        Brax PPO on MJX (the GPU trainer) training steps/s
+        raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
 """
 
 from __future__ import annotations
@@ -82,32 +82,69 @@ def cpu(args) -> None:
         print(f"  native trainer / SB3 PPO           {steady / rows[-1][1]:10.2f}   (target >= 4)")
 
 
+def mjx_stepping(env, task, reward, num_envs: int, control_steps: int) -> tuple[float, float]:
+    """(env steps/s, physics steps/s) of the MJX env stepped in a batch with random actions: physics, state view,
+    reward and termination as the trainer runs them, no policy and no learning. Timed after compiling."""
+    import jax
+    import jax.numpy as jnp
+
+    from rewardsmith.train.mjx import make_env
+
+    mjx_env = make_env(env, task, reward, seed=0)
+    states = jax.jit(jax.vmap(mjx_env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))
+
+    @jax.jit
+    def run(states, key):
+        def one(carry, k):
+            action = jax.random.uniform(k, (num_envs, mjx_env.action_size), minval=-1.0, maxval=1.0)
+            return jax.vmap(mjx_env.step)(carry, action), None
+        states, _ = jax.lax.scan(one, states, jax.random.split(key, control_steps))
+        return states
+
+    jax.block_until_ready(run(states, jax.random.PRNGKey(1)))  # compile
+    start = time.perf_counter()
+    out = jax.block_until_ready(run(states, jax.random.PRNGKey(2)))
+    elapsed = time.perf_counter() - start
+    diverged = float(jnp.mean(~jnp.all(jnp.isfinite(out.pipeline_state.qvel), axis=-1)))
+    env_rate = num_envs * control_steps / elapsed
+    print(f"  raw MJX stepping, batch {num_envs}: {env_rate:,.0f} env steps/s = {env_rate * env.frame_skip:,.0f} "
+          f"physics steps/s ({control_steps} control steps in {elapsed:.2f} s; {diverged:.1%} of envs non-finite "
+          f"after them)", flush=True)
+    return env_rate, env_rate * env.frame_skip
+
+
 def gpu(args) -> None:
     import jax
 
-    from rewardsmith.train.mjx import train_mjx
+    from rewardsmith.train.mjx import brax_settings, train_mjx
 
     env = get_env(args.env)
     task = env.task(args.task)
     reward = load_reward(env.reference_reward_path(task.name).read_text())
-    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=8)
+    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=args.checkpoints)
+    print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
+    raw = mjx_stepping(env, task, reward, brax_settings(cfg, env)["num_envs"], args.raw_steps)[0] if args.raw_steps else None
     from rewardsmith.train.records import TrainingStopped
 
     marks = []
 
     def on_progress(step, m):
         marks.append((step, m["wall_s"], m["episode_return"]))
-        print(f"  step {step:>12,}  wall {m['wall_s']:7.1f} s  eval return {m['episode_return']:9.1f}", flush=True)
+        print(f"  step {step:>12,}  wall {m['wall_s']:7.1f} s  eval return {m['episode_return']:9.1f}  "
+              f"length {m['episode_length']:6.1f}  diverged {m.get('diverged_fraction', 0.0):.2f}  "
+              f"brax training sps {m.get('train_sps') or 0:,.0f}  eval {m.get('eval_s', 0.0):.1f} s", flush=True)
 
-    print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
     try:
         outcome = train_mjx(env, task, reward, cfg, on_progress)
         print(f"  {outcome.steps:,} steps in {outcome.wall_s:.0f} s; overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
     except TrainingStopped as stop:
         print(f"  stopped: {stop}")
-    if len(marks) >= 2:
-        (s0, t0, _), (s1, t1, _) = marks[0], marks[-1]
-        print(f"  steady training steps/s {(s1 - s0) / (t1 - t0):,.0f}  (target >= 500,000 on one H100)")
+    if len(marks) >= 3:  # from the first evaluation after training began: the one before it precedes the compile
+        (s0, t0, _), (s1, t1, _) = marks[1], marks[-1]
+        steady = (s1 - s0) / (t1 - t0)
+        print(f"  steady training steps/s {steady:,.0f}  (target >= 500,000 on one H100)")
+        if raw:
+            print(f"  MJX training / raw MJX stepping    {steady / raw:10.2f}")
 
 
 def main() -> None:
@@ -118,6 +155,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=16_384)
     parser.add_argument("--no-sb3", action="store_true")
+    parser.add_argument("--raw-steps", type=int, default=50, help="gpu mode: control steps of the raw MJX timing (0: skip)")
+    parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
     args = parser.parse_args()
     if args.steps is None:
         args.steps = 65_536 if args.mode == "cpu" else 20_000_000

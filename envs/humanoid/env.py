@@ -51,6 +51,11 @@ def _kneeling(s, xp):
     return _f32(knees & (s["torso_up"] > 0.7) & (s["head_pos"][..., 2] > 0.8), xp)
 
 
+def _toppled(s, xp):
+    # the upper body tipped more than ~70 degrees from vertical (face down on hands and knees, or fallen)
+    return s["torso_up"] < 0.3
+
+
 def _sitting(s, xp):
     feet = (s["left_foot_on_floor"] > 0.5) & (s["right_foot_on_floor"] > 0.5)
     knees_up = (s["left_knee_on_floor"] < 0.5) & (s["right_knee_on_floor"] < 0.5)
@@ -97,8 +102,9 @@ TASKS = [
         train_steps=10_000_000,
         fitness=_kneeling,
         fitness_doc="fraction of the episode with both kneecaps on the floor, torso up axis z > 0.7 and the head "
-        "above 0.8 m (VLM-RM's kneel)",
+        "above 0.8 m (VLM-RM's kneel); the episode ends when the torso tips more than ~70 degrees from vertical",
         success_threshold=0.5,
+        terminate=_toppled,
     ),
     Task(
         name="stand",

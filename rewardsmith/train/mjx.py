@@ -33,15 +33,25 @@ class MjxBackendError(RuntimeError):
 
 
 def _install_jax_compat() -> None:
-    """brax 0.14.2 calls jax.device_put_replicated, which jax 0.10 removed; for the one-device case it is a
-    stack along a new leading axis (what pmap expects). Installed only when jax lacks the call."""
-    if hasattr(jax, "device_put_replicated"):
+    """Brax PPO replicates its training state with jax.device_put_replicated before the first pmapped epoch. Its
+    observation normalizer holds a Python float (std_eps), a weak-typed scalar there, which the epoch returns
+    strongly typed: the epoch and the evaluation were each compiled twice (~45 s each for the humanoid on an H100;
+    jax's explain-cache-misses names std_eps). Replicating with every leaf strongly typed, through an identity
+    pmap so the first epoch sees the arrays every later one sees, leaves one compile each. It also stands in for
+    the call where jax no longer has it (removed in jax 0.10; brax 0.14.2 still calls it)."""
+    if getattr(jax, "_rewardsmith_replicated", False):
         return
 
     def device_put_replicated(tree, devices):
-        return jax.tree_util.tree_map(lambda a: jax.device_put(jnp.stack([jnp.asarray(a)] * len(devices))), tree)
+        def strong(a):
+            a = jnp.asarray(a)
+            return jnp.asarray(a, dtype=a.dtype)  # an explicit dtype drops the weak type
+
+        stacked = jax.tree_util.tree_map(lambda a: jnp.stack([strong(a)] * len(devices)), tree)
+        return jax.pmap(lambda t: t, devices=devices)(stacked)
 
     jax.device_put_replicated = device_put_replicated
+    jax._rewardsmith_replicated = True
 
 
 def _brax():
@@ -87,7 +97,7 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             i = jax.random.randint(rng, (), 0, INIT_BANK)
             data = mjx.make_data(self.sys).replace(qpos=self._qpos0[i], qvel=self._qvel0[i])
             data = mjx.forward(self.sys, data)
-            metrics = {f"term_{k}": jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(())}
+            metrics = {f"term_{k}": jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
             return brax_base.State(data, self._obs(data), jnp.zeros(()), jnp.zeros(()), metrics, {})
 
         def step(self, state, action):
@@ -99,8 +109,18 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             total = sum(scaled.values())
             done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
             fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
-            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()}, "fitness": fitness}
-            return state.replace(pipeline_state=data, obs=self._obs(data), reward=total, done=done, metrics=metrics)
+            # A float32 physics blow-up (non-finite qpos/qvel) ends the episode with nothing paid, as native
+            # MuJoCo resets a diverged simulation; one NaN reward would otherwise poison the whole batch (and
+            # Brax's evaluation sums reward x active, where NaN x 0 is NaN).
+            diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
+            done = jnp.where(diverged, 1.0, done)
+            total = jnp.where(diverged, 0.0, total)
+            scaled = {k: jnp.where(diverged, 0.0, v) for k, v in scaled.items()}
+            fitness = jnp.where(diverged, 0.0, fitness)
+            obs = jnp.where(diverged, 0.0, self._obs(data))
+            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()}, "fitness": fitness,
+                       "diverged": diverged.astype(jnp.float32)}
+            return state.replace(pipeline_state=data, obs=obs, reward=total, done=done, metrics=metrics)
 
     return MjxTaskEnv()
 
@@ -182,6 +202,11 @@ def _curve_point(step: int, metrics, scales: dict, task: Task, wall_s: float) ->
         "episode_length": value("eval/avg_episode_length"),
         "fitness": value("eval/episode_fitness") / task.episode_steps if task.fitness else None,
         "terms": {k: value(f"eval/episode_term_{k}") for k in scales},
+        "diverged_fraction": value("eval/episode_diverged"),  # evaluation episodes ended by a physics blow-up
+        # Brax's own timings: training env steps/s of the last epoch (the first includes its compile) and the
+        # seconds the evaluation took
+        "train_sps": value("training/sps") if "training/sps" in metrics else None,
+        "eval_s": value("eval/epoch_eval_time"),
         "wall_s": wall_s,
     }
 
