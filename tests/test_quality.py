@@ -39,8 +39,9 @@ def _train_and_evaluate(env_name: str, task_name: str, steps: int | None = None,
 
 
 def test_humanoid_kneel_reaches_the_success_threshold():
-    """10M steps (the task's budget). Seed 0: success 1.00, fitness 0.94, 18 min; it drops to its knees by ~2M
-    steps and learns to hold the pose (instead of slumping forward) from ~5M."""
+    """10M steps (the task's budget). Seed 1: success 1.00, fitness 0.93, 17 min on 2 cores; the fitness during
+    training rises from 0.07 at 3M steps to 0.71 at 5M and 0.90 at 8M. Before the task ended episodes whose torso
+    toppled, the same seed slumped forward onto its hands with its knees down: success 0.00, fitness 0.22."""
     _, task, _, evaluation = _train_and_evaluate("humanoid", "kneel")
     assert evaluation.success_rate >= 0.8, (task.success_threshold, evaluation)
 
