@@ -1,0 +1,11 @@
+"""Suite-wide set-up.
+
+Some tests interrupt a running `rewardsmith evolve` with SIGINT, as a person pressing Ctrl-C would. A shell starts
+background jobs (`cmd &`, nohup, some CI runners) with SIGINT ignored, children inherit that, and Python then keeps
+ignoring it: the interrupted run would finish instead. Restoring Python's handler here makes the children start
+with the default disposition, whatever launched the suite."""
+
+import signal
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
