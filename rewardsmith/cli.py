@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Optional
@@ -21,6 +22,14 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False)
 
 BAD_INPUT = 2
+
+
+@app.callback()
+def _exit_cleanly_on_sigterm() -> None:
+    """SIGTERM (kill, a scheduler, a container stop) ends the command through the `finally` blocks, as Ctrl-C
+    does: they kill the sandboxed training's process group; a plain SIGTERM death would leave it running."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def fail(message: str, code: int = BAD_INPUT) -> None:

@@ -336,7 +336,7 @@ def _spec(job: str, payload: dict, workdir: Path, limits: Limits, cg: _Cgroups, 
     confine = {"rlimits": rlimits, "network": limits.network, "landlock": True,
                "cgroups": [str(p) for p in cg.paths.values()], "read_paths": list(limits.read_paths)}
     return {"job": job, "payload": payload, "progress_fd": progress_fd, "memory_mb": limits.memory_mb,
-            "confine": confine}
+            "confine": confine, "parent_pid": os.getpid()}
 
 
 def run_job(

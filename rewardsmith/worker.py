@@ -17,6 +17,7 @@ import ctypes
 import json
 import os
 import resource
+import signal
 import site
 import sys
 import traceback
@@ -34,6 +35,7 @@ _FS_FILE_RW = (1 << 1) | (1 << 2) | (1 << 14) | (1 << 15)  # WRITE_FILE | READ_F
 _FS_FILE_ONLY = (1 << 0) | _FS_FILE_RW  # the rights a rule on a non-directory may carry
 _CLONE_NEWNET, _CLONE_NEWUSER = 0x40000000, 0x10000000
 _PR_SET_NO_NEW_PRIVS = 38
+_PR_SET_PDEATHSIG = 1
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -344,10 +346,19 @@ def _write_result(workdir: Path, result: dict) -> None:
     os.replace(tmp, workdir / RESULT_FILE)  # atomic: the parent never reads half a result
 
 
+def _die_with_parent(parent: int | None) -> None:
+    """The kernel kills this worker when the rewardsmith process that started it dies, even by SIGKILL: a job must
+    never outlive its run (it runs in its own session, out of reach of a terminal's signals)."""
+    _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
     jobfile = Path(argv[1]).resolve()
     workdir = jobfile.parent
     spec = json.loads(jobfile.read_text())
+    _die_with_parent(spec.get("parent_pid"))
     applied = confine(spec.get("confine", {}), workdir)
     (workdir / ISOLATION_FILE).write_text(json.dumps(applied))
     progress = _progress_writer(spec.get("progress_fd"))

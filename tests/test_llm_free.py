@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 ARGS = ["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "2", "--samples", "3",
         "--train-steps", "6144", "--seed", "1"]
 
@@ -75,3 +77,45 @@ def test_resume_after_interruption_redoes_nothing_finished(tmp_path):
         assert path.stat().st_mtime_ns == stamp, f"{cid} was redone"
         assert cands[cid]["evaluation"] == finished[cid]["evaluation"]
     assert (run_dir / "result.json").is_file()
+
+
+def _workers_of(run_root: Path, job_dir: str = "") -> list[int]:
+    """Pids of sandbox workers whose job lies under run_root (and in a `job_dir` folder), read from /proc."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "rewardsmith.worker" in cmdline and str(run_root) in cmdline and f"/{job_dir}" in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def _wait_for(condition, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("stop", ["terminate", "kill"])
+def test_stopping_evolve_leaves_no_worker_running(tmp_path, stop):
+    """SIGTERM ends evolve through its cleanup (which kills the sandbox's process group); even SIGKILL, which
+    allows no cleanup, takes the worker down with it (the kernel's parent-death signal)."""
+    long_training = ["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "1",
+                     "--train-steps", "50000000", "--no-video"]  # the worker would train for many minutes
+    proc = _start(*long_training, "--out", str(tmp_path))
+    try:
+        assert _wait_for(lambda: _workers_of(tmp_path, "work/"), 300), "no training worker started"
+        time.sleep(1.0)  # let it settle into training
+        getattr(proc, stop)()
+        proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert _wait_for(lambda: not _workers_of(tmp_path), 10), f"workers left running: {_workers_of(tmp_path)}"
+    finally:
+        proc.kill()
+        for pid in _workers_of(tmp_path):
+            os.kill(pid, signal.SIGKILL)
