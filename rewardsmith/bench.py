@@ -82,6 +82,23 @@ def cpu(args) -> None:
         print(f"  native trainer / SB3 PPO           {steady / rows[-1][1]:10.2f}   (target >= 4)")
 
 
+def timed_random_rollout(step, state, batch: int, action_size: int, steps: int):
+    """(seconds, final state) of `steps` calls of the batched `step(state, action)` with uniform random actions in
+    [-1, 1], in one jitted scan, timed after a first run that compiles it."""
+    import jax
+
+    @jax.jit
+    def run(state, key):
+        def one(carry, k):
+            return step(carry, jax.random.uniform(k, (batch, action_size), minval=-1.0, maxval=1.0)), None
+        return jax.lax.scan(one, state, jax.random.split(key, steps))[0]
+
+    jax.block_until_ready(run(state, jax.random.PRNGKey(1)))  # compile
+    start = time.perf_counter()
+    out = jax.block_until_ready(run(state, jax.random.PRNGKey(2)))
+    return time.perf_counter() - start, out
+
+
 def mjx_stepping(env, task, reward, num_envs: int, control_steps: int) -> tuple[float, float]:
     """(env steps/s, physics steps/s) of the MJX env stepped in a batch with random actions: physics, state view,
     reward and termination as the trainer runs them, no policy and no learning. Timed after compiling."""
@@ -92,19 +109,7 @@ def mjx_stepping(env, task, reward, num_envs: int, control_steps: int) -> tuple[
 
     mjx_env = make_env(env, task, reward, seed=0)
     states = jax.jit(jax.vmap(mjx_env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))
-
-    @jax.jit
-    def run(states, key):
-        def one(carry, k):
-            action = jax.random.uniform(k, (num_envs, mjx_env.action_size), minval=-1.0, maxval=1.0)
-            return jax.vmap(mjx_env.step)(carry, action), None
-        states, _ = jax.lax.scan(one, states, jax.random.split(key, control_steps))
-        return states
-
-    jax.block_until_ready(run(states, jax.random.PRNGKey(1)))  # compile
-    start = time.perf_counter()
-    out = jax.block_until_ready(run(states, jax.random.PRNGKey(2)))
-    elapsed = time.perf_counter() - start
+    elapsed, out = timed_random_rollout(jax.vmap(mjx_env.step), states, num_envs, mjx_env.action_size, control_steps)
     diverged = float(jnp.mean(~jnp.all(jnp.isfinite(out.pipeline_state.qvel), axis=-1)))
     env_rate = num_envs * control_steps / elapsed
     print(f"  raw MJX stepping, batch {num_envs}: {env_rate:,.0f} env steps/s = {env_rate * env.frame_skip:,.0f} "

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import mujoco
 from mujoco import mjx
 
+from rewardsmith.bench import timed_random_rollout
 from rewardsmith.envs import get_env
 
 
@@ -59,17 +60,9 @@ def physics_rate(model: mujoco.MjModel, batch: int, physics_steps: int) -> tuple
     data = jax.vmap(lambda _: mjx.make_data(sys))(jnp.arange(batch))
     data = data.replace(qpos=jnp.broadcast_to(jnp.asarray(model.qpos0, jnp.float32), data.qpos.shape))
 
-    @jax.jit
-    def run(data, key):
-        def one(d, k):
-            ctrl = jax.random.uniform(k, (batch, model.nu), minval=-1.0, maxval=1.0)
-            return jax.vmap(mjx.step, in_axes=(None, 0))(sys, d.replace(ctrl=ctrl)), None
-        return jax.lax.scan(one, data, jax.random.split(key, physics_steps))[0]
-
-    jax.block_until_ready(run(data, jax.random.PRNGKey(0)))
-    start = time.perf_counter()
-    out = jax.block_until_ready(run(data, jax.random.PRNGKey(1)))
-    rate = batch * physics_steps / (time.perf_counter() - start)
+    step = jax.vmap(lambda d, ctrl: mjx.step(sys, d.replace(ctrl=ctrl)))
+    elapsed, out = timed_random_rollout(step, data, batch, model.nu, physics_steps)
+    rate = batch * physics_steps / elapsed
     bad = float(jnp.mean(~jnp.all(jnp.isfinite(out.qvel), axis=-1)))
     contact = out._impl.contact if hasattr(out, "_impl") else out.contact  # moved in newer MJX
     return rate, bad, int(contact.geom.shape[-2])

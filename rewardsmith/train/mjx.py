@@ -104,22 +104,19 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             data = state.pipeline_state.replace(ctrl=action)
             data = jax.lax.fori_loop(0, env.frame_skip, lambda _, d: mjx.step(self.sys, d), data)
             s = self._view(data)
-            terms = reward.reward_terms(s, action, jnp)
-            scaled = {k: scales[k] * jnp.asarray(terms[k], jnp.float32) for k in scales}
-            total = sum(scaled.values())
-            done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
-            fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
             # A float32 physics blow-up (non-finite qpos/qvel) ends the episode with nothing paid, as native
             # MuJoCo resets a diverged simulation; one NaN reward would otherwise poison the whole batch (and
             # Brax's evaluation sums reward x active, where NaN x 0 is NaN).
             diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
-            done = jnp.where(diverged, 1.0, done)
-            total = jnp.where(diverged, 0.0, total)
-            scaled = {k: jnp.where(diverged, 0.0, v) for k, v in scaled.items()}
-            fitness = jnp.where(diverged, 0.0, fitness)
+            terms = reward.reward_terms(s, action, jnp)
+            scaled = {k: jnp.where(diverged, 0.0, scales[k] * jnp.asarray(terms[k], jnp.float32)) for k in scales}
+            done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
+            fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
+            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()},
+                       "fitness": jnp.where(diverged, 0.0, fitness), "diverged": diverged.astype(jnp.float32)}
             obs = jnp.where(diverged, 0.0, self._obs(data))
-            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()}, "fitness": fitness,
-                       "diverged": diverged.astype(jnp.float32)}
+            total = sum(scaled.values())
+            done = jnp.where(diverged, 1.0, done)
             return state.replace(pipeline_state=data, obs=obs, reward=total, done=done, metrics=metrics)
 
     return MjxTaskEnv()
