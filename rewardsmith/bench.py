@@ -15,9 +15,9 @@ import time
 import numpy as np
 
 from rewardsmith.config import train_config_for
-from rewardsmith.envs import get_env
-from rewardsmith.program import load_reward
-from rewardsmith.sim import NativeBatch
+from rewardsmith.env.registry import get_env
+from rewardsmith.program.load import load_reward
+from rewardsmith.env.sim import NativeBatch
 
 
 def raw_stepping(env, task, num_envs: int, steps: int) -> float:
@@ -129,7 +129,7 @@ def gpu(args) -> None:
     cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=args.checkpoints)
     print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
     raw = mjx_stepping(env, task, reward, brax_settings(cfg, env)["num_envs"], args.raw_steps)[0] if args.raw_steps else None
-    from rewardsmith.train.records import TrainingStopped
+    from rewardsmith.train.policy import TrainingStopped
 
     marks = []
 

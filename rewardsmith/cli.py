@@ -67,7 +67,7 @@ def default_trainer() -> str:
 @app.command()
 def envs() -> None:
     """List the environments and their tasks."""
-    from rewardsmith.envs import env_names, get_env
+    from rewardsmith.env.registry import env_names, get_env
 
     table = Table(title="environments")
     for column in ("env", "task", "episode steps", "budget (steps)", "description"):
@@ -142,10 +142,10 @@ def evolve(
     resume: Optional[Path] = typer.Option(None, help="continue an interrupted run (its directory)"),
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
-    from rewardsmith.envs import UnknownNameError
+    from rewardsmith.env.registry import UnknownNameError
     from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.evolve import prepare
-    from rewardsmith.store import RunStore, StoreError, new_run_id
+    from rewardsmith.runs.store import RunStore, StoreError, new_run_id
 
     try:
         if resume is not None:
@@ -178,7 +178,7 @@ def evolve(
 
 
 def _print_summary(store) -> None:
-    from rewardsmith.show import generation_rows
+    from rewardsmith.runs.show import generation_rows
 
     table = Table(title=f"run {store.root.name}")
     for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "LLM cost $"):
@@ -192,8 +192,8 @@ def _print_summary(store) -> None:
 @app.command()
 def show(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Generations, candidates, status, fitness, failure reasons and cost of a run."""
-    from rewardsmith.show import candidate_rows
-    from rewardsmith.store import RunStore, StoreError
+    from rewardsmith.runs.show import candidate_rows
+    from rewardsmith.runs.store import RunStore, StoreError
 
     try:
         store = RunStore.open(run)
@@ -220,8 +220,8 @@ def export(
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
     """Write a reward as a standalone Python module (no rewardsmith import)."""
-    from rewardsmith.export import ExportError, export_reward
-    from rewardsmith.store import RunStore, StoreError
+    from rewardsmith.runs.export import ExportError, export_reward
+    from rewardsmith.runs.store import RunStore, StoreError
 
     try:
         store = RunStore.open(run)
@@ -239,7 +239,7 @@ def _reward_source(env, task, reward: Optional[Path]) -> str:
         return path.read_text()
     if not reward.is_file():
         fail(f"--reward {reward} is not a file")
-    from rewardsmith.extract import ExtractError, extract_program
+    from rewardsmith.program.extract import ExtractError, extract_program
 
     text = reward.read_text()
     try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
@@ -260,11 +260,11 @@ def train(
     out: Path = typer.Option(Path("runs/train"), help="where policies and logs go"),
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
-    from rewardsmith.check import check_in_sandbox
+    from rewardsmith.program.preflight import check_in_sandbox
     from rewardsmith.config import TRAINERS, train_config_for
-    from rewardsmith.envs import UnknownNameError, get_env, resolve_task
-    from rewardsmith.retrain import train_seeds
-    from rewardsmith.store import StoreError, check_writable, new_run_id
+    from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
+    from rewardsmith.train.seeds import train_seeds
+    from rewardsmith.runs.store import StoreError, check_writable, new_run_id
 
     try:
         env_spec = get_env(env)
@@ -286,7 +286,7 @@ def train(
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
                   f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer}; logs in {run_dir}")
     summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, _print_event, trainer)
-    from rewardsmith.store import write_json
+    from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())
     ok = [r for r in summary.seeds if r.status == "ok"]
@@ -310,8 +310,8 @@ def check(
     """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
     import tempfile
 
-    from rewardsmith.check import check_in_sandbox
-    from rewardsmith.envs import UnknownNameError, get_env, resolve_task
+    from rewardsmith.program.preflight import check_in_sandbox
+    from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
 
     try:
         env_spec = get_env(env)
@@ -338,7 +338,7 @@ def review(
     port: int = typer.Option(8765, help="port on 127.0.0.1 (0 = any free port)"),
 ) -> None:
     """Open the review page of a run: watch each generation's videos side by side and rank them."""
-    from rewardsmith.review.cli import review_command
+    from rewardsmith.feedback.review.cli import review_command
 
     try:
         review_command(run, port, echo=console.print)
@@ -357,7 +357,7 @@ def rank(
     generation: Optional[int] = typer.Option(None, help="generation to rank [default: the one awaiting a ranking]"),
 ) -> None:
     """Rank the generation a run is waiting on, from the terminal (the review page does the same)."""
-    from rewardsmith.review.cli import rank_command
+    from rewardsmith.feedback.review.cli import rank_command
 
     try:
         ranking = rank_command(run, best, worst, order, comment or [], generation)

@@ -17,15 +17,17 @@ import math
 from pathlib import Path
 from typing import Callable
 
-from rewardsmith import feedback, prompts, reflect
-from rewardsmith.check import check_in_sandbox
+from rewardsmith.feedback import rankers as feedback
+from rewardsmith.feedback import reflect
+from rewardsmith.llm import prompts
+from rewardsmith.program.preflight import check_in_sandbox
 from rewardsmith.config import RunConfig, train_config_for
-from rewardsmith.envs import EnvSpec, get_env, resolve_task
-from rewardsmith.extract import ExtractError, extract_program
-from rewardsmith.mutate import mutated_programs
-from rewardsmith.retrain import outcome_of, train_in_sandbox, train_seeds
-from rewardsmith.store import RunStore, read_json, write_json, write_text
-from rewardsmith.tasks import Task
+from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
+from rewardsmith.program.extract import ExtractError, extract_program
+from rewardsmith.llm.mutate import mutated_programs
+from rewardsmith.train.seeds import outcome_of, train_in_sandbox, train_seeds
+from rewardsmith.runs.store import RunStore, read_json, write_json, write_text
+from rewardsmith.env.task import Task
 
 Report = Callable[[dict], None]
 
@@ -60,7 +62,7 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     ctx = Context(store, cfg, env, task, report)
     server = None
     if cfg.feedback == "human":
-        from rewardsmith.review.server import serve
+        from rewardsmith.feedback.review.server import serve
 
         server = serve(store, port=cfg.review_port, port_flag="--review-port")
         report({"event": "review", "url": server.url})
@@ -140,7 +142,7 @@ def run_generation(ctx: Context, gen: int, best: dict | None) -> list[dict]:
 
 def _film(ctx: Context, gen: int, cand: dict) -> None:
     """Films the evaluation rollout for the review page; a rendering failure never fails the candidate."""
-    from rewardsmith.render import RenderError, film_candidate
+    from rewardsmith.evaluate.film import RenderError, film_candidate
 
     try:
         filmed = film_candidate(ctx.store, gen, cand["index"])
@@ -217,7 +219,7 @@ def _sample_round(ctx: Context, gen: int, round_index: int, count: int, messages
         entries = [{"text": f"```python\n{src}```\n", "error": None, "origin": "mutation"}
                    for src in _llm_free_programs(ctx, gen, round_index, count, best)]
     else:
-        from rewardsmith import llm  # litellm takes seconds to import; the LLM-free mode never needs it
+        from rewardsmith.llm import client as llm  # litellm takes seconds to import; the LLM-free mode never needs it
 
         config = llm.LLMConfig(model=ctx.cfg.model, api_base=ctx.cfg.api_base, temperature=ctx.cfg.temperature)
         ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": count})

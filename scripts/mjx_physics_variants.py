@@ -17,7 +17,7 @@ import mujoco
 from mujoco import mjx
 
 from rewardsmith.bench import timed_random_rollout
-from rewardsmith.envs import get_env
+from rewardsmith.env.registry import get_env
 
 
 def _as_is(spec):

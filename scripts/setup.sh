@@ -30,7 +30,7 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
   spec=".[${extras// /,}]"
   .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -c "import rewardsmith.llm, mujoco, jax" # fail here, not in the middle of a run (llm.py keeps litellm offline)
+  .venv/bin/python -c "import rewardsmith.llm.client, mujoco, jax" # fail here, not in the middle of a run (llm.py keeps litellm offline)
   rm -f .venv/.rewardsmith-setup-*
   touch "$stamp"
 fi

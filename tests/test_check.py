@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith.check import CheckReport, check_in_sandbox, check_reward, report_from_result
-from rewardsmith.program import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
-from rewardsmith.sandbox import Limits, SandboxResult
+from rewardsmith.program.check import check_reward
+from rewardsmith.program.preflight import check_in_sandbox, report_from_result
+from rewardsmith.records import CheckReport
+from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
+from rewardsmith.sandbox.runner import Limits, SandboxResult
 
 REWARDS = Path(__file__).resolve().parent.parent / "envs" / "cartpole" / "rewards"
 HEAD = 'SCALES = {"a": 1.0, "b": -0.5}\n\n\ndef reward_terms(s, action, xp):\n'

@@ -40,7 +40,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, args, message):
 
 
 def test_unknown_env_lists_every_registered_env(tmp_path):
-    from rewardsmith.envs import env_names
+    from rewardsmith.env.registry import env_names
 
     proc = _evolve("--env", "nope", "--task", "x", "--llm-free", out=tmp_path / "runs")
     for name in env_names():

@@ -10,8 +10,8 @@ import mujoco
 import numpy as np
 import pytest
 
-from rewardsmith.envs import env_names, get_env
-from rewardsmith.sim import NativeBatch, sensor_slices, split_sensors
+from rewardsmith.env.registry import env_names, get_env
+from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 
 N = 8
 ENVS = env_names()

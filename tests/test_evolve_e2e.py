@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from fake_llm import FakeLLM
 
-from rewardsmith.envs import get_env
-from rewardsmith.sim import NativeBatch
+from rewardsmith.env.registry import get_env
+from rewardsmith.env.sim import NativeBatch
 
 GOOD = '''SCALES = {"upright": 1.0, "centred": 0.2, "alive": 0.5, "effort": -0.01}
 

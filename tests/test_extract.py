@@ -1,6 +1,6 @@
 import pytest
 
-from rewardsmith.extract import ExtractError, code_blocks, extract_program, replace_scales
+from rewardsmith.program.extract import ExtractError, code_blocks, extract_program, replace_scales
 
 GOOD = '''SCALES = {"up": 1.0, "effort": -0.1}
 

@@ -10,11 +10,13 @@ import threading
 
 import pytest
 
-from rewardsmith import evolve, feedback, reflect
+from rewardsmith import evolve
+from rewardsmith.feedback import rankers as feedback
+from rewardsmith.feedback import reflect
 from rewardsmith.config import RunConfig
-from rewardsmith.envs import get_env, resolve_task
-from rewardsmith.ranking import awaiting_path, load_ranking, ranking_path, submit_ranking
-from rewardsmith.store import RunStore
+from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.feedback.ranking import awaiting_path, load_ranking, ranking_path, submit_ranking
+from rewardsmith.runs.store import RunStore
 
 SOURCE = '''SCALES = {scales!r}
 

@@ -28,7 +28,7 @@ from fake_llm import FakeLLM
 from test_review_page import CHROMIUM, CHROMIUM_ARGS
 
 from rewardsmith.config import RunConfig
-from rewardsmith.store import RunStore
+from rewardsmith.runs.store import RunStore
 
 READY = re.compile(r"generation (\d+)/\d+ \(ids g(\d+)cNN\) is ready to rank: open (http://127\.0\.0\.1:\d+/)")
 

@@ -1,4 +1,4 @@
-"""rewardsmith.llm through the real litellm client against the scripted fake server in fake_llm.py."""
+"""rewardsmith.llm.client through the real litellm client against the scripted fake server in fake_llm.py."""
 
 import json
 import threading
@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from fake_llm import FakeLLM
 
-from rewardsmith import llm
-from rewardsmith.llm import Completion, LLMConfig, LLMError, sample, usage_totals
+from rewardsmith.llm import client as llm
+from rewardsmith.llm.client import Completion, LLMConfig, LLMError, sample, usage_totals
 
 MESSAGES = [
     {"role": "system", "content": "You write reward functions."},

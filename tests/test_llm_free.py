@@ -87,7 +87,7 @@ def _workers_of(run_root: Path, job_dir: str = "") -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        if "rewardsmith.worker" in cmdline and str(run_root) in cmdline and f"/{job_dir}" in cmdline:
+        if "rewardsmith.sandbox.worker" in cmdline and str(run_root) in cmdline and f"/{job_dir}" in cmdline:
             pids.append(int(entry.name))
     return pids
 

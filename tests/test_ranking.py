@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from rewardsmith.ranking import (
+from rewardsmith.feedback.ranking import (
     Ranking,
     RankingError,
     RankingWaitStopped,
@@ -24,8 +24,8 @@ from rewardsmith.ranking import (
     validate_ranking,
     wait_for_ranking,
 )
-from rewardsmith.review.cli import parse_comments, rank_command
-from rewardsmith.store import RunStore
+from rewardsmith.feedback.review.cli import parse_comments, rank_command
+from rewardsmith.runs.store import RunStore
 
 STATUSES = ("evaluated", "evaluated", "check_failed", "evaluated")
 
@@ -142,7 +142,7 @@ def test_wait_wakes_when_another_thread_submits(store):
 
 def test_wait_sees_a_ranking_written_by_another_process(store, tmp_path):
     script = (
-        "import sys; from pathlib import Path; from rewardsmith.review.cli import rank_command; "
+        "import sys; from pathlib import Path; from rewardsmith.feedback.review.cli import rank_command; "
         "rank_command(Path(sys.argv[1]), 'g0c01', 'g0c03', comment=['g0c01=good', 'try harder'])"
     )
     start = time.monotonic()

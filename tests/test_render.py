@@ -8,9 +8,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from rewardsmith.envs import get_env
-from rewardsmith.render import RenderError, film, film_candidate, thumbnail_strip
-from rewardsmith.store import RunStore
+from rewardsmith.env.registry import get_env
+from rewardsmith.evaluate.film import RenderError, film, film_candidate, thumbnail_strip
+from rewardsmith.runs.store import RunStore
 
 
 def cartpole_trace(steps: int, dt: float = 0.02) -> np.ndarray:

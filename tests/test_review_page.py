@@ -14,11 +14,11 @@ from urllib.request import Request, urlopen
 import numpy as np
 import pytest
 
-from rewardsmith.envs import get_env
-from rewardsmith.ranking import mark_awaiting, ranking_path
-from rewardsmith.render import film, thumbnail_strip
-from rewardsmith.review.server import serve
-from rewardsmith.store import RunStore
+from rewardsmith.env.registry import get_env
+from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
+from rewardsmith.evaluate.film import film, thumbnail_strip
+from rewardsmith.feedback.review.server import serve
+from rewardsmith.runs.store import RunStore
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

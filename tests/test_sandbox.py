@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from rewardsmith.check import check_in_sandbox
-from rewardsmith.sandbox import Limits, SandboxResult, _read_file, run_job, scrubbed_env
-from rewardsmith.staticcheck import static_check
+from rewardsmith.program.preflight import check_in_sandbox
+from rewardsmith.sandbox.runner import Limits, SandboxResult, _read_file, run_job, scrubbed_env
+from rewardsmith.program.static import static_check
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 REWARDS = Path(__file__).resolve().parent.parent / "envs" / "cartpole" / "rewards"
@@ -238,7 +238,7 @@ def test_fork_bomb_is_capped_and_killed(tmp_path):
 
 def test_fork_bomb_without_cgroups_dies_with_its_process_group(tmp_path, monkeypatch):
     """Where no cgroup can be made (non-root, GPU boxes here), the process-group kill still reaps a fork bomb."""
-    import rewardsmith.sandbox as sandbox
+    import rewardsmith.sandbox.runner as sandbox
 
     monkeypatch.setattr(sandbox, "_own_cgroup_dir", lambda controller: None)
     res = selftest(tmp_path, "fork_bomb", Limits(wall_s=20), n=100)
@@ -290,7 +290,7 @@ def test_crash_and_oversized_result_are_reported(tmp_path):
     big = selftest(tmp_path, "big_result", n=40 * 2**20)
     assert big.status == "error" and "ResultTooLarge" in big.reason
     unknown = run_job("no_such_job", {}, tmp_path / "unknown", Limits(wall_s=20))
-    assert unknown.status == "error" and "unknown job" in unknown.reason
+    assert unknown.status == "error" and "unknown sandbox job" in unknown.reason and "valid: check, train, selftest" in unknown.reason
 
 
 def test_progress_is_forwarded(tmp_path):

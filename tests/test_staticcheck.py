@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rewardsmith.staticcheck import MAX_CHARS, MAX_LINES, Violation, static_check
+from rewardsmith.program.static import MAX_CHARS, MAX_LINES, Violation, static_check
 
 ENVS = Path(__file__).resolve().parent.parent / "envs"
 HEAD = 'SCALES = {"a": 1.0}\n\n\ndef reward_terms(s, action, xp):\n'  # the body starts on line 5

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from rewardsmith.config import train_config_for
-from rewardsmith.envs import get_env
-from rewardsmith.program import load_reward
+from rewardsmith.env.registry import get_env
+from rewardsmith.program.load import load_reward
 from rewardsmith.train.ppo import gae, params_finite
-from rewardsmith.train.records import TrainingStopped
+from rewardsmith.train.policy import TrainingStopped
 
 NAN_REWARD = '''
 SCALES = {"upright": 1.0, "broken": 0.5}

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A four-legged ant (sphere torso, four 2-joint legs) with eight joint motors, free to move in 3-D."
 FRAME_SKIP = 5  # control at 20 Hz on a 0.01 s physics step, as gymnasium

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A cart on a 3.8 m rail with a 1 m pole hinged on top; one action pushes the cart."
 FRAME_SKIP = 2  # control at 50 Hz on a 0.01 s physics step

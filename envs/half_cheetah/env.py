@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A planar half cheetah (torso and head; back and front thigh, shin, foot) with six joint motors."
 FRAME_SKIP = 5  # control at 20 Hz on a 0.01 s physics step, as gymnasium

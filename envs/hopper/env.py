@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A planar one-legged hopper (torso, thigh, leg, foot) with three joint motors, moving in the x-z plane."
 FRAME_SKIP = 4  # control at 50 Hz on a 0.005 s physics step

@@ -3,7 +3,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A 3-D humanoid (head, torso, waist, pelvis, legs, arms) with 21 joint motors, on a flat floor."
 FRAME_SKIP = 5  # control at 40 Hz on a 0.005 s physics step

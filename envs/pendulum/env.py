@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A 0.5 m pendulum on a hinge; one weak motor (2 N m) turns it, too weak to lift the pole directly."
 FRAME_SKIP = 2  # control at 50 Hz on a 0.01 s physics step

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
 DESCRIPTION = "A planar 2-link arm (reach 0.21 m) with two motors, and a target drawn anew each episode."
 FRAME_SKIP = 2  # control at 50 Hz on a 0.01 s physics step

@@ -19,11 +19,11 @@ import numpy as np
 from mujoco import mjx
 
 from rewardsmith.config import TrainConfig
-from rewardsmith.envs import EnvSpec
-from rewardsmith.program import LoadedReward
-from rewardsmith.sim import sensor_slices, split_sensors
-from rewardsmith.tasks import Task
-from rewardsmith.train.records import Policy, TrainingStopped, TrainOutcome
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.program.load import LoadedReward
+from rewardsmith.env.sim import sensor_slices, split_sensors
+from rewardsmith.env.task import Task
+from rewardsmith.train.policy import Policy, TrainingStopped, TrainOutcome
 
 INIT_BANK = 4096
 

@@ -1,4 +1,4 @@
-"""The native CPU trainer: PPO whose environments are native MuJoCo stepped in batches (rewardsmith.sim).
+"""The native CPU trainer: PPO whose environments are native MuJoCo stepped in batches (rewardsmith.env.sim).
 
 One iteration: `rollout_steps` control steps of `num_envs` envs (numpy policy, batched MuJoCo, the reward program
 on numpy arrays), then one jitted PPO update. Metrics reach the caller through `progress(step, metrics)`.
@@ -22,10 +22,10 @@ from typing import Callable
 import numpy as np
 
 from rewardsmith.config import TrainConfig
-from rewardsmith.envs import EnvSpec
-from rewardsmith.program import LoadedReward
-from rewardsmith.sim import NativeBatch
-from rewardsmith.tasks import Task
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.program.load import LoadedReward
+from rewardsmith.env.sim import NativeBatch
+from rewardsmith.env.task import Task
 from rewardsmith.train.ppo import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -40,7 +40,7 @@ from rewardsmith.train.ppo import (
     params_finite,
     to_numpy,
 )
-from rewardsmith.train.records import Policy, TrainingStopped, TrainOutcome
+from rewardsmith.train.policy import Policy, TrainingStopped, TrainOutcome
 from rewardsmith.train.stats import EpisodeStats, reward_step
 
 

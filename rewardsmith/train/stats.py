@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardsmith.program import LoadedReward
-from rewardsmith.train.records import TrainingStopped
+from rewardsmith.program.load import LoadedReward
+from rewardsmith.train.policy import TrainingStopped
 
 
 def reward_step(env, task, reward: LoadedReward, sim, action: np.ndarray, step: int):

@@ -1,7 +1,7 @@
 """The local review web app: watch a generation's rollout videos side by side and rank them (ICPL's human step).
 
 Standard library only (ThreadingHTTPServer), bound to 127.0.0.1, running in a background thread so the evolve
-loop can serve it in-process while it waits (see rewardsmith.ranking.wait_for_ranking).
+loop can serve it in-process while it waits (see rewardsmith.feedback.ranking.wait_for_ranking).
 
   GET  /                                   the page (static/index.html, app.js, style.css)
   GET  /api/run                            config, generations, which generation awaits a ranking
@@ -26,9 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from rewardsmith.ranking import RankingError, awaiting_generation, load_ranking, submit_ranking
-from rewardsmith.render import STRIP_NAME, VIDEO_NAME
-from rewardsmith.store import RunStore
+from rewardsmith.feedback.ranking import RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.evaluate.film import STRIP_NAME, VIDEO_NAME
+from rewardsmith.runs.store import RunStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
@@ -36,7 +36,7 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
 MEDIA_FILES = {VIDEO_NAME: "video/mp4", STRIP_NAME: "image/png"}
 MAX_BODY = 1 << 20
 CHUNK = 1 << 16
-log = logging.getLogger("rewardsmith.review")
+log = logging.getLogger("rewardsmith.feedback.review")
 
 
 class ReviewServerError(ValueError):

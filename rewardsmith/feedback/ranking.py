@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rewardsmith.store import RunStore, read_json, write_json
+from rewardsmith.runs.store import RunStore, read_json, write_json
 
 SOURCES = ("human", "synthetic", "metrics")
 AWAITING_NAME = "awaiting_ranking.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardsmith.store import RunStore, read_json, write_text
+from rewardsmith.runs.store import RunStore, read_json, write_text
 
 _HEADER = '''"""Reward exported by rewardsmith from run {run}, candidate {cand} (env {env}, task {task!r}).
 

@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rewardsmith.envs import EnvSpec
-from rewardsmith.program import LoadedReward
-from rewardsmith.sim import NativeBatch
-from rewardsmith.tasks import Task
-from rewardsmith.train.records import Policy
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.program.load import LoadedReward
+from rewardsmith.env.sim import NativeBatch
+from rewardsmith.env.task import Task
+from rewardsmith.train.policy import Policy
 from rewardsmith.train.stats import reward_step
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable
 
-from rewardsmith.tasks import Task
+from rewardsmith.env.task import Task
 
-ENVS_DIR = Path(__file__).resolve().parent.parent / "envs"
+from rewardsmith.resources import ENVS_DIR
 
 
 class UnknownNameError(ValueError):

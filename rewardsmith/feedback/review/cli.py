@@ -11,9 +11,9 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from rewardsmith.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
-from rewardsmith.review.server import serve
-from rewardsmith.store import RunStore
+from rewardsmith.feedback.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.feedback.review.server import serve
+from rewardsmith.runs.store import RunStore
 
 _COMMENT = re.compile(r"\s*(g\d+c\d+)\s*=(.*)", re.DOTALL)
 

@@ -12,10 +12,10 @@ from typing import Callable
 import numpy as np
 
 from rewardsmith.config import TrainConfig
-from rewardsmith.envs import get_env, resolve_task
-from rewardsmith.evaluate import evaluate
-from rewardsmith.program import load_reward
-from rewardsmith.train.records import TrainingStopped
+from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.evaluate.rollouts import evaluate
+from rewardsmith.program.load import load_reward
+from rewardsmith.train.policy import TrainingStopped
 
 
 def _trainer(name: str):

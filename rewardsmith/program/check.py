@@ -1,8 +1,7 @@
 """Pre-flight check of a reward program (SB3 `check_env` style): small `_check_*` steps, messages for the LLM.
 
-`check_in_sandbox` runs in the main process: the static policy first (no execution), then `check_reward` inside a
-sandboxed worker, whose outcome (including timeouts and kills) `report_from_result` turns into a CheckReport.
-`check_reward` itself executes the untrusted program, so it must only ever run inside the worker.
+The parent side (rewardsmith.program.preflight) runs the static policy, then this check in a sandboxed worker (the
+sandbox's "check" job). `check_reward` executes the untrusted program, so it must only ever run inside the worker.
 
 Steps, stopping at the first failure that makes later ones meaningless: load; SCALES valid; states from real
 rollouts of the env (random actions, so fallen and odd poses appear, plus initial states); a numpy call (a dict of
@@ -20,31 +19,17 @@ import threading
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from rewardsmith.sandbox import Limits, SandboxResult, run_job
-from rewardsmith.staticcheck import static_check
+from rewardsmith.records import CheckReport
 
 MAX_SCALED = 1e6  # |scale * term| above this is an error
 WARN_SCALED = 1e3
 MAX_CALL_MS = 50.0  # per numpy call on the whole batch
 CALL_LIMIT_S = 10.0  # one call that runs longer than this is stopped (the sandbox's wall limit is the backstop)
 ROLLOUT_STEPS = 100
-
-
-@dataclass(frozen=True)
-class CheckReport:
-    passed: bool
-    errors: tuple[str, ...]  # each for the LLM: what broke, where, how to fix
-    warnings: tuple[str, ...]
-    terms: tuple[str, ...]
-    seconds: float
-    per_call_ms: float | None
-    isolation: tuple[str, ...] = ()
 
 
 class _CallTimeout(BaseException):
@@ -76,8 +61,8 @@ def _time_limit(seconds: float):
 def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """`n` states of the env's state view from real rollouts with random actions (a quarter are initial states),
     and `n` actions (random, zero and saturated)."""
-    from rewardsmith.envs import get_env, resolve_task
-    from rewardsmith.sim import NativeBatch, split_sensors
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.sim import NativeBatch, split_sensors
 
     env = get_env(env_name)
     task = resolve_task(env, task_name)  # a name or a free-text description; a mistyped name lists the valid ones
@@ -168,7 +153,7 @@ def _describe(exc: BaseException, source: str, s: dict | None = None) -> str:
 
 
 def _check_load(source: str, errors: list[str]) -> Any:
-    from rewardsmith.program import load_reward
+    from rewardsmith.program.load import load_reward
 
     try:
         with _time_limit(CALL_LIMIT_S):
@@ -329,55 +314,3 @@ def check_reward(env_name: str, task_name: str, source: str, samples: int = 256,
                 _check_jax(loaded, s, action, errors)
     return CheckReport(not errors, tuple(errors), tuple(warnings), terms, time.monotonic() - start,
                        None if per_call_ms is None or math.isnan(per_call_ms) else per_call_ms)
-
-
-def run_check_job(payload: dict, workdir: Path, progress: Callable[[dict], None]) -> dict:
-    """The worker's "check" job: payload {"env", "task", "source", "seed", "samples"?}."""
-    report = check_reward(payload["env"], payload["task"], payload["source"], samples=int(payload.get("samples", 256)),
-                          seed=int(payload.get("seed", 0)))
-    return asdict(report)
-
-
-# --- parent side ------------------------------------------------------------------------------------------------
-
-
-def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:
-    return tuple(str(v)[:2000] for v in value[:limit]) if isinstance(value, list) else ()
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def report_from_result(res: SandboxResult) -> CheckReport:
-    """A CheckReport for any sandbox outcome. The worker's JSON is untrusted data: fields are type-checked."""
-    data = res.result or {}
-    if res.status == "ok" and isinstance(data.get("errors"), list):
-        errors = _strings(data.get("errors"))
-        return CheckReport(data.get("passed") is True and not errors, errors, _strings(data.get("warnings")),
-                           _strings(data.get("terms"), 100), res.wall_s, _number(data.get("per_call_ms")),
-                           res.isolation)
-    reason = res.reason or "the worker returned no report"
-    if res.status == "timeout":
-        message = (f"the check was stopped: it {reason}. reward_terms probably runs a huge Python loop or builds "
-                   "enormous arrays; a reward must be a few vectorized array expressions that return in milliseconds")
-    elif res.status == "killed" and "memory" in reason:
-        message = (f"the check was stopped: it {reason}. The reward builds huge arrays; every intermediate should "
-                   "have about the batch's size")
-    elif res.status == "error" and "MemoryError" in reason:
-        message = f"the reward ran out of memory ({reason}); avoid building huge arrays"
-    else:
-        message = f"the check failed inside the sandbox ({res.status}): {reason}"
-    return CheckReport(False, (message,), (), (), res.wall_s, None, res.isolation)
-
-
-def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
-                     limits: Limits = Limits(wall_s=120)) -> CheckReport:
-    """The static policy in this process (no execution), then the dynamic check in a sandboxed worker."""
-    start = time.monotonic()
-    violations = static_check(source)
-    if violations:
-        return CheckReport(False, tuple(f"line {v.line}: {v.message}" for v in violations), (), (),
-                           time.monotonic() - start, None, ())
-    payload = {"env": env_name, "task": task_name, "source": source, "seed": 0}
-    return report_from_result(run_job("check", payload, Path(workdir), limits))

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rewardsmith.envs import EnvSpec, get_env
+from rewardsmith.env.registry import EnvSpec, get_env
 
 HEADLESS_BACKENDS = ("egl", "osmesa")
 TARGET_FPS = 30

@@ -11,8 +11,8 @@ from typing import Callable
 import numpy as np
 
 from rewardsmith.config import TrainConfig
-from rewardsmith.envs import EnvSpec
-from rewardsmith.sandbox import Limits, run_job
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.sandbox.runner import Limits, run_job
 
 
 @dataclass(frozen=True)

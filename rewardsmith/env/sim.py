@@ -18,7 +18,7 @@ import mujoco
 import numpy as np
 from mujoco import rollout
 
-from rewardsmith.envs import EnvSpec
+from rewardsmith.env.registry import EnvSpec
 
 _STATE = mujoco.mjtState.mjSTATE_FULLPHYSICS
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rewardsmith.extract import replace_scales
+from rewardsmith.program.extract import replace_scales
 
 
 def mutate_scales(scales: dict[str, float], rng: np.random.Generator, sigma: float = 0.6,

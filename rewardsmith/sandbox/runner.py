@@ -1,4 +1,4 @@
-"""Run a job on untrusted code in a confined child process (`python -m rewardsmith.worker`), parent side.
+"""Run a job on untrusted code in a confined child process (`python -m rewardsmith.sandbox.worker`), parent side.
 
 Protections (each one that took effect is named in SandboxResult.isolation):
 - "new-session": the child leads a new session/process group; the whole group is SIGKILLed on timeout and again
@@ -42,9 +42,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from rewardsmith.worker import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
+from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+from rewardsmith.resources import PACKAGE_DIR
+
+PACKAGE_ROOT = PACKAGE_DIR.parent  # on the child's PYTHONPATH: the directory that holds the package
 _ENV_ALLOW = frozenset(
     "PATH LANG LANGUAGE LC_ALL LC_CTYPE TZ MUJOCO_GL PYOPENGL_PLATFORM EGL_PLATFORM JAX_PLATFORMS JAX_PLATFORM_NAME "
     "JAX_ENABLE_X64 JAX_DEFAULT_MATMUL_PRECISION XLA_FLAGS XLA_PYTHON_CLIENT_PREALLOCATE "
@@ -359,7 +361,7 @@ def run_job(
             f.write(json.dumps(_spec(job, payload, workdir, limits, cg, write_fd)).encode())
         with _create(workdir / "stdout.txt") as out, _create(workdir / "stderr.txt") as err:
             proc = subprocess.Popen(
-                [sys.executable, "-P", "-s", "-m", "rewardsmith.worker", str(jobfile)],
+                [sys.executable, "-P", "-s", "-m", "rewardsmith.sandbox.worker", str(jobfile)],
                 cwd=workdir, env=scrubbed_env(workdir), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 pass_fds=(write_fd,), start_new_session=True,
             )

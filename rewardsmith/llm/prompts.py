@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from string import Template
 
-PROMPTS_DIR = Path(__file__).resolve().parent.parent / "prompts"
+from rewardsmith.resources import PROMPTS_DIR
 
 
 class PromptError(KeyError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rewardsmith.store import RunStore, read_json
+from rewardsmith.runs.store import RunStore, read_json
 
 
 def _candidates(store: RunStore, gen: int) -> list[dict]:

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from rewardsmith.ranking import (
+from rewardsmith.feedback.ranking import (
     Ranking,
     RankingError,
     clear_awaiting,
@@ -25,7 +25,7 @@ from rewardsmith.ranking import (
     submit_ranking,
     wait_for_ranking,
 )
-from rewardsmith.store import RunStore
+from rewardsmith.runs.store import RunStore
 
 MODES = ("metrics", "synthetic", "human")
 

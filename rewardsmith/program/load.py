@@ -22,7 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rewardsmith.staticcheck import BANNED_ATTRS, static_check
+from rewardsmith.program.static import BANNED_ATTRS, static_check
 
 
 class RewardProgramError(ValueError):

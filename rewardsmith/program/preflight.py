@@ -1,0 +1,55 @@
+"""The check stage, parent side: the static policy in this process (nothing is executed here), then the dynamic
+check (rewardsmith.program.check, the sandbox's "check" job) in a sandboxed worker, whose outcome, timeouts and
+kills included, becomes a CheckReport.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from rewardsmith.program.static import static_check
+from rewardsmith.records import CheckReport
+from rewardsmith.sandbox.runner import Limits, SandboxResult, run_job
+
+def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:
+    return tuple(str(v)[:2000] for v in value[:limit]) if isinstance(value, list) else ()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def report_from_result(res: SandboxResult) -> CheckReport:
+    """A CheckReport for any sandbox outcome. The worker's JSON is untrusted data: fields are type-checked."""
+    data = res.result or {}
+    if res.status == "ok" and isinstance(data.get("errors"), list):
+        errors = _strings(data.get("errors"))
+        return CheckReport(data.get("passed") is True and not errors, errors, _strings(data.get("warnings")),
+                           _strings(data.get("terms"), 100), res.wall_s, _number(data.get("per_call_ms")),
+                           res.isolation)
+    reason = res.reason or "the worker returned no report"
+    if res.status == "timeout":
+        message = (f"the check was stopped: it {reason}. reward_terms probably runs a huge Python loop or builds "
+                   "enormous arrays; a reward must be a few vectorized array expressions that return in milliseconds")
+    elif res.status == "killed" and "memory" in reason:
+        message = (f"the check was stopped: it {reason}. The reward builds huge arrays; every intermediate should "
+                   "have about the batch's size")
+    elif res.status == "error" and "MemoryError" in reason:
+        message = f"the reward ran out of memory ({reason}); avoid building huge arrays"
+    else:
+        message = f"the check failed inside the sandbox ({res.status}): {reason}"
+    return CheckReport(False, (message,), (), (), res.wall_s, None, res.isolation)
+
+
+def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
+                     limits: Limits = Limits(wall_s=120)) -> CheckReport:
+    """The static policy in this process (no execution), then the dynamic check in a sandboxed worker."""
+    start = time.monotonic()
+    violations = static_check(source)
+    if violations:
+        return CheckReport(False, tuple(f"line {v.line}: {v.message}" for v in violations), (), (),
+                           time.monotonic() - start, None, ())
+    payload = {"env": env_name, "task": task_name, "source": source, "seed": 0}
+    return report_from_result(run_job("check", payload, Path(workdir), limits))
