@@ -36,7 +36,10 @@ def _lying(s, xp):
 
 
 def _jump_height(s, xp):
-    return xp.clip(s["torso_height"] - STANDING_HEIGHT, 0.0, 1.0)
+    # the height counts only in the air (no foot, no belly on the floor): standing on tiptoe or rearing up on two
+    # legs lifts the torso without a jump
+    airborne = (xp.max(s["foot_on_floor"], axis=-1) < 0.5) & (s["belly_on_floor"] < 0.5)
+    return xp.where(airborne, xp.clip(s["torso_height"] - STANDING_HEIGHT, 0.0, 1.0), 0.0)
 
 
 def _flipped(s, xp):
@@ -70,10 +73,12 @@ TASKS = [
         episode_steps=300,
         train_steps=10_000_000,
         fitness=_jump_height,
-        fitness_doc="mean height of the torso above its standing height of 0.5 m (m, per step clipped to [0, 1]); "
-        "the episode ends if the ant turns upside down",
+        fitness_doc="mean height of the torso above its standing height of 0.5 m (m, per step clipped to [0, 1]), "
+        "counted only while no foot (lower leg) and not the belly touches the floor; the episode ends if the ant "
+        "turns upside down. Version 1 also counted the height while standing (tiptoe, rearing up)",
         success_threshold=0.25,
         terminate=_flipped,
+        fitness_version=2,
     ),
 ]
 

@@ -26,16 +26,45 @@ def initial_state(rng, qpos0, n, task):
     return qpos, qvel
 
 
+def _upright(s, xp):
+    # on its feet: not upside down (torso within 90 degrees of level, counting whole turns) and torso and head
+    # clear of the floor; a cheetah flipped onto its back and wriggling along is not running
+    return (xp.cos(s["torso_pitch"]) > 0.0) & (s["torso_on_floor"] < 0.5)
+
+
+def _speed_while_up(v, s, xp):
+    # the speed counts while upright; otherwise only moving the wrong way counts (against)
+    return xp.where(_upright(s, xp), v, xp.minimum(v, 0.0))
+
+
 def _forward(s, xp):
-    return s["forward_velocity"]
+    return _speed_while_up(s["forward_velocity"], s, xp)
 
 
 def _backward(s, xp):
-    return -s["forward_velocity"]
+    return _speed_while_up(-s["forward_velocity"], s, xp)
+
+
+AIRBORNE_CLEARANCE = 0.1  # m: the whole body this far above the floor counts as in the air
+_RADIUS = 0.046  # of every capsule of the body
+
+
+def _airborne(s, xp):
+    # no part touches the floor, and the lowest of the torso's ends (0.5 m from its centre), the nose and the feet
+    # is clearly above it
+    torso_low = s["torso_height"] - 0.5 * xp.abs(xp.sin(s["torso_pitch"]))
+    low = xp.minimum(xp.minimum(torso_low, s["nose_pos"][..., 1]),
+                     xp.minimum(s["back_foot_pos"][..., 1], s["front_foot_pos"][..., 1])) - _RADIUS
+    touching = s["torso_on_floor"] + s["legs_on_floor"] + s["back_foot_on_floor"] + s["front_foot_on_floor"]
+    return (low > AIRBORNE_CLEARANCE) & (touching < 0.5)
 
 
 def _backflip(s, xp):
-    return xp.clip(-s["pitch_rate"], -15.0, 15.0)
+    # backward rotation counts only in the air, forward rotation always counts against: rolling over the back along
+    # the floor earns nothing, nor does rocking (nose up in the air, down again on the ground); the sum over an
+    # episode never exceeds the torso's net backward rotation. The clip only guards against a diverging simulation.
+    backward = xp.clip(-s["pitch_rate"], -100.0, 100.0)
+    return xp.where(_airborne(s, xp), backward, xp.minimum(backward, 0.0))
 
 
 TASKS = [
@@ -45,8 +74,11 @@ TASKS = [
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_forward,
-        fitness_doc="mean forward (+x) velocity of the torso (m/s)",
+        fitness_doc="mean forward (+x) velocity of the torso (m/s) while upright (not upside down, torso and head "
+        "off the floor); upside down or on its back only backward motion counts (against). Version 1 counted any "
+        "velocity, so a cheetah flipped onto its back and wriggling forward scored",
         success_threshold=3.0,
+        fitness_version=2,
     ),
     Task(
         name="run_backwards",
@@ -54,18 +86,24 @@ TASKS = [
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_backward,
-        fitness_doc="mean backward (-x) velocity of the torso (m/s)",
+        fitness_doc="mean backward (-x) velocity of the torso (m/s) while upright (not upside down, torso and head "
+        "off the floor); upside down or on its back only forward motion counts (against)",
         success_threshold=2.0,
+        fitness_version=2,
     ),
     Task(
         name="flip",
-        description="Do backflips: rotate the whole body backwards (nose up, over the back) again and again.",
+        description="Do backflips: jump and rotate the whole body backwards (nose up, over the back) while in the "
+        "air, again and again.",
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_backflip,
-        fitness_doc="mean backward rotation rate of the torso (rad/s, per step clipped to [-15, 15]); 2.5 = one "
-        "backflip per 2.5 s",
+        fitness_doc="mean backward rotation rate of the torso (rad/s) counted only while the cheetah is in the air "
+        "(no part touching the floor, torso ends, nose and feet more than 0.1 m above it); forward rotation always "
+        "counts against. 2.5 = one backflip in the air per 2.5 s; rolling over the back along the floor scores <= 0 "
+        "(version 1 paid any backward rotation, on the floor too)",
         success_threshold=2.5,
+        fitness_version=2,
     ),
 ]
 

@@ -23,4 +23,8 @@ def state_view(qpos, qvel, sensor, xp):
         "back_foot_on_floor": xp.minimum(sensor["back_foot_floor"], 1.0),  # 1.0 when touching the floor, else 0.0
         "front_foot_on_floor": xp.minimum(sensor["front_foot_floor"], 1.0),  # 1.0 when touching the floor, else 0.0
         "torso_on_floor": xp.minimum(sensor["torso_floor"] + sensor["head_floor"], 1.0),  # 1.0: torso or head on floor
+        "legs_on_floor": xp.minimum(  # 1.0 when a thigh or shin (not a foot) touches the floor, else 0.0
+            sensor["back_thigh_floor"] + sensor["back_shin_floor"] + sensor["front_thigh_floor"]
+            + sensor["front_shin_floor"], 1.0
+        ),
     }

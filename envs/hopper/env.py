@@ -24,8 +24,17 @@ def _forward(s, xp):
     return s["forward_velocity"]
 
 
+AIRBORNE_CLEARANCE = 0.1  # m: the whole body this far above the floor counts as in the air
+
+
 def _backflip(s, xp):
-    return xp.clip(-s["pitch_rate"], -10.0, 10.0)
+    # backward rotation counts only in the air (nothing touching the floor, every part >= 0.1 m above it), forward
+    # rotation always counts against: tumbling backwards along the floor earns nothing, and rocking (rotating back in
+    # the air, forward again on the ground) earns nothing either; the sum over an episode never exceeds the torso's
+    # net backward rotation. The clip only guards against a diverging simulation (no motion comes near 100 rad/s).
+    airborne = (s["lowest_point_height"] > AIRBORNE_CLEARANCE) & (s["foot_on_floor"] < 0.5) & (s["body_on_floor"] < 0.5)
+    backward = xp.clip(-s["pitch_rate"], -100.0, 100.0)
+    return xp.where(airborne, backward, xp.minimum(backward, 0.0))
 
 
 def _fell(s, xp):
@@ -46,13 +55,17 @@ TASKS = [
     ),
     Task(
         name="backflip",
-        description="Do backflips: jump and rotate the body backwards (head over heels toward -x), again and again.",
+        description="Do backflips: jump and rotate the body backwards (head over heels toward -x) while in the air, "
+        "again and again.",
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_backflip,
-        fitness_doc="mean backward rotation rate of the torso (rad/s, per step clipped to [-10, 10]); 0.63 = one "
-        "full backflip per 10 s episode",
+        fitness_doc="mean backward rotation rate of the torso (rad/s) counted only while the hopper is in the air "
+        "(no part touching the floor, its lowest point more than 0.1 m above it); forward rotation always counts "
+        "against. 0.63 = one full backflip in the air per 10 s episode; rolling or tumbling along the floor scores "
+        "<= 0 (version 1 paid any backward rotation, and a hopper tumbling along the floor scored 7.2)",
         success_threshold=1.0,
+        fitness_version=2,
     ),
 ]
 

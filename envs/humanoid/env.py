@@ -42,8 +42,21 @@ def _standing(s, xp):
     return _f32((s["head_pos"][..., 2] > 1.4) & (s["torso_up"] > 0.9), xp)
 
 
+_NOT_FEET = ("head_on_floor", "torso_on_floor", "pelvis_on_floor", "left_knee_on_floor", "right_knee_on_floor",
+             "left_shin_on_floor", "right_shin_on_floor", "left_hand_on_floor", "right_hand_on_floor")
+
+
+def _only_feet_on_floor(s, xp):
+    return sum(s[k] for k in _NOT_FEET) < 0.5
+
+
 def _forward(s, xp):
-    return s["com_velocity"][..., 0]
+    # running means on the feet: the speed counts while nothing but the feet touches the floor and the head is above
+    # 1.2 m (1.48 standing, at most 1.11 kneeling upright); walking on the knees, crawling or sliding count only
+    # against
+    v = s["com_velocity"][..., 0]
+    up = _only_feet_on_floor(s, xp) & (s["head_pos"][..., 2] > 1.2)
+    return xp.where(up, v, xp.minimum(v, 0.0))
 
 
 def _kneeling(s, xp):
@@ -68,8 +81,10 @@ def _lying(s, xp):
 
 
 def _splits(s, xp):
+    # the upper body must be up (within ~60 degrees of vertical): lying on the side with the legs scissored puts the
+    # feet as far apart, but is not the splits
     apart = xp.abs(s["left_foot_pos"][..., 0] - s["right_foot_pos"][..., 0]) > 1.2
-    return _f32(apart & (s["pelvis_pos"][..., 2] < 0.5), xp)
+    return _f32(apart & (s["pelvis_pos"][..., 2] < 0.5) & (s["torso_up"] > 0.5), xp)
 
 
 def _arms_raised(s, xp):
@@ -79,6 +94,7 @@ def _arms_raised(s, xp):
 
 
 def _airborne(s, xp):
+    # 0.2 m is out of reach standing: on tiptoe with both arms raised the centre of mass rises only ~0.1 m
     return _f32(s["com_pos"][..., 2] > STANDING_COM_HEIGHT + 0.2, xp)
 
 
@@ -122,9 +138,12 @@ TASKS = [
         episode_steps=400,
         train_steps=50_000_000,
         fitness=_forward,
-        fitness_doc="mean forward (+x) velocity of the centre of mass (m/s)" + _FELL,
+        fitness_doc="mean forward (+x) velocity of the centre of mass (m/s), counted while only the feet touch the "
+        "floor and the head is above 1.2 m (otherwise only backward motion counts, against)" + _FELL + ". Version 1 "
+        "counted any velocity: walking on the knees (chest ~0.9 m) was not ended and scored",
         success_threshold=2.0,
         terminate=_fell,
+        fitness_version=2,
     ),
     Task(
         name="sit",
@@ -151,8 +170,10 @@ TASKS = [
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_splits,
-        fitness_doc="fraction of the episode with the feet more than 1.2 m apart along x and the pelvis below 0.5 m",
+        fitness_doc="fraction of the episode with the feet more than 1.2 m apart along x, the pelvis below 0.5 m and "
+        "torso up axis z > 0.5 (version 1 had no torso condition: lying on the side, legs scissored, scored 1.0)",
         success_threshold=0.5,
+        fitness_version=2,
     ),
     Task(
         name="arms_raised",

@@ -7,8 +7,8 @@ an episode that terminates early scores 0 for its missing steps (falling over is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,9 @@ class Task:
     fitness_doc: str = ""  # what the fitness measures, for people (never for the LLM)
     success_threshold: float | None = None  # an episode succeeds when its fitness >= this
     terminate: Callable | None = None  # (s, xp) -> bool [...]: end the episode (e.g. fell over)
+    # Bump whenever this task's fitness, success_threshold or terminate changes (and say why in the change), so that
+    # scores measured before and after the change are never compared or ranked together. 1 = the original metric.
+    fitness_version: int = 1
 
     @property
     def has_fitness(self) -> bool:
