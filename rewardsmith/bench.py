@@ -41,7 +41,7 @@ def native_training(env, task, steps: int) -> tuple[float, float]:
     reward = load_reward(env.reference_reward_path(task.name).read_text())
     cfg = train_config_for(env.ppo, steps=steps, checkpoints=steps // (env.ppo.get("num_envs", 64) * env.ppo.get("rollout_steps", 32)))
     marks = []
-    outcome = train_native(env, task, reward, cfg, lambda step, m: marks.append((step, m["wall_s"])))
+    outcome = train_native(env, task, reward, cfg, lambda step, point: marks.append((step, point.wall_s)))
     (s0, t0), (s1, t1) = marks[0], marks[-1]
     return outcome.steps_per_s, (s1 - s0) / (t1 - t0)
 
@@ -134,10 +134,12 @@ def gpu(args) -> None:
     marks = []
 
     def on_progress(step, m):
-        marks.append((step, m["wall_s"], m["episode_return"]))
-        print(f"  step {step:>12,}  wall {m['wall_s']:7.1f} s  eval return {m['episode_return']:9.1f}  "
-              f"length {m['episode_length']:6.1f}  diverged {m.get('diverged_fraction', 0.0):.2f}  "
-              f"brax training sps {m.get('train_sps') or 0:,.0f}  eval {m.get('eval_s', 0.0):.1f} s", flush=True)
+        marks.append((step, m.wall_s, m.episode_return))
+        extra = m.extra
+        print(f"  step {step:>12,}  wall {m.wall_s:7.1f} s  eval return {m.episode_return or float('nan'):9.1f}  "
+              f"length {m.episode_length or float('nan'):6.1f}  diverged {extra.get('diverged_fraction') or 0.0:.2f}  "
+              f"brax training sps {extra.get('train_sps') or 0:,.0f}  eval {extra.get('eval_s') or 0.0:.1f} s",
+              flush=True)
 
     try:
         outcome = train_mjx(env, task, reward, cfg, on_progress)

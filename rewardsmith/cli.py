@@ -13,7 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rewardsmith.config import FEEDBACK_MODES, RunConfig
+from rewardsmith.config import RunConfig
+from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.train.trainers import TRAINERS
 
 # No locals in tracebacks: they could hold API keys.
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
@@ -129,13 +131,13 @@ def evolve(
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
     train_steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
     seed: int = typer.Option(RunConfig.seed),
-    feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(FEEDBACK_MODES)}"),
+    feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
     review_port: Optional[int] = typer.Option(
         None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
-    trainer: Optional[str] = typer.Option(None, help="native (CPU) or mjx (GPU) [default: mjx when JAX sees a GPU]"),
+    trainer: Optional[str] = typer.Option(None, help=f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"),
     final_seeds: int = typer.Option(RunConfig.final_seeds, help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
@@ -150,7 +152,7 @@ def evolve(
     try:
         if resume is not None:
             store = RunStore.open(resume)
-            cfg = RunConfig(**store.config())
+            cfg = store.config()
             if review_port is not None:  # the run's port may be taken by now: the one setting a resume may change
                 cfg = dataclasses.replace(cfg, review_port=review_port)
         else:
@@ -163,7 +165,7 @@ def evolve(
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds)
             prepare(cfg)  # bad input fails here, before anything is written
-            store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg.__dict__)
+            store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
         console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else cfg.model})")
         result = run_evolve(store, cfg, _print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
@@ -200,8 +202,8 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
     except StoreError as err:
         fail(str(err))
     cfg = store.config()
-    console.print(f"run {store.root}: env {cfg['env']}, task {cfg['task']!r}, "
-                  f"{'LLM-free' if cfg['model'] is None else cfg['model']}")
+    console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
+                  f"{'LLM-free' if cfg.model is None else cfg.model}")
     _print_summary(store)
     table = Table(title="candidates")
     for column in ("id", "status", "task score", "success", "return", "train s", "reason"):
@@ -256,12 +258,12 @@ def train(
     reward: Optional[Path] = typer.Option(None, help="reward module [default: the task's reference reward]"),
     steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
     seeds: int = typer.Option(1, help="train on this many seeds (0, 1, ...)"),
-    trainer: Optional[str] = typer.Option(None, help="native (CPU) or mjx (GPU) [default: mjx when JAX sees a GPU]"),
+    trainer: Optional[str] = typer.Option(None, help=f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"),
     out: Path = typer.Option(Path("runs/train"), help="where policies and logs go"),
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.program.preflight import check_in_sandbox
-    from rewardsmith.config import TRAINERS, train_config_for
+    from rewardsmith.config import train_config_for
     from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
     from rewardsmith.train.seeds import train_seeds
     from rewardsmith.runs.store import StoreError, check_writable, new_run_id
@@ -272,8 +274,7 @@ def train(
         if seeds < 1 or (steps is not None and steps < 1):
             fail("--seeds and --steps must be positive integers")
         trainer = trainer or default_trainer()
-        if trainer not in TRAINERS:
-            fail(f"unknown --trainer {trainer!r}; valid: {', '.join(TRAINERS)}")
+        TRAINERS.check(trainer)
         check_writable(out)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))

@@ -54,11 +54,12 @@ class RunConfig:
     model: str | None = None  # a litellm model string; None = LLM-free mode
     api_base: str | None = None
     temperature: float = 1.0
-    feedback: str = "metrics"  # metrics | synthetic | human (see feedback.py)
+    feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human (feedback/rankers.py)
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
     review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
-    trainer: str = "native"  # "native" (CPU, batched MuJoCo) or "mjx" (Brax PPO on MJX, for a GPU)
+    trainer: str = "native"  # a trainer's name: native (CPU, batched MuJoCo) | mjx (Brax PPO on MJX, for a GPU)
+    executor: str = "local"  # where a generation's trainings run (train/executors.py)
     train_steps: int | None = None  # None = the task's budget
     seed: int = 0
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
@@ -79,11 +80,4 @@ class RunConfig:
             raise ValueError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
         if not self.task.strip():
             raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
-        if self.trainer not in TRAINERS:
-            raise ValueError(f"unknown --trainer {self.trainer!r}; valid: {', '.join(TRAINERS)}")
-        if self.feedback not in FEEDBACK_MODES:
-            raise ValueError(f"unknown --feedback {self.feedback!r}; valid: {', '.join(FEEDBACK_MODES)}")
-
-
-FEEDBACK_MODES = ("metrics", "synthetic", "human")
-TRAINERS = ("native", "mjx")
+        # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)

@@ -90,6 +90,22 @@ def _num(value: Any) -> float | None:
 
 
 @dataclass(frozen=True)
+class Sample:
+    """One sampled response, as a round file (gen_XX/round_N.json) keeps it: an LLM completion, or a mutated
+    program in the LLM-free mode. The text is untrusted; extraction and the check come next."""
+
+    text: str | None  # None when the request failed
+    error: str | None  # why the request failed
+    origin: str = "llm"  # "llm" | "mutation" | "init"
+    model: str | None = None  # the litellm model string that wrote it
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
+        return cls(text=data.get("text"), error=data.get("error"), origin=str(data.get("origin") or "llm"),
+                   model=data.get("model"))
+
+
+@dataclass(frozen=True)
 class CheckReport:
     """The pre-flight check of a program; `errors` are written for the LLM (what broke, where, how to fix)."""
 
@@ -176,6 +192,9 @@ class Evaluation:
     return_mean: float | None  # under the candidate's own reward
     episode_length_mean: float
     terms: dict[str, TermStats]
+    # the task's fitness version (env/task.py): scores of different versions are never compared; None in runs
+    # written before versions existed (they count as version 1) and for tasks without a fitness
+    fitness_version: int | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
@@ -183,7 +202,8 @@ class Evaluation:
                    fitness_std=_num(data.get("fitness_std")), success_rate=_num(data.get("success_rate")),
                    return_mean=_num(data.get("return_mean")),
                    episode_length_mean=float(data.get("episode_length_mean") or 0.0),
-                   terms={k: TermStats.from_dict(v) for k, v in (data.get("terms") or {}).items()})
+                   terms={k: TermStats.from_dict(v) for k, v in (data.get("terms") or {}).items()},
+                   fitness_version=data.get("fitness_version"))
 
 
 @dataclass(frozen=True)
@@ -213,6 +233,7 @@ class Candidate:
     source: str | None = None  # the program as checked and trained
     scales: dict[str, float] | None = None
     origin: str = "llm"  # "llm" | "mutation" (LLM-free mode) | "init" (the user's own reward)
+    model: str | None = None  # the LLM that wrote it (None: LLM-free)
     check: CheckReport | None = None
     train: TrainResult | None = None
     evaluation: Evaluation | None = None
@@ -240,7 +261,7 @@ class Candidate:
             id=str(data["id"]), generation=int(data["generation"]), index=int(data["index"]),
             status=Status(data["status"]), reason=data.get("reason"), source=data.get("source"),
             scales=None if data.get("scales") is None else {k: float(v) for k, v in data["scales"].items()},
-            origin=str(data.get("origin") or "llm"),
+            origin=str(data.get("origin") or "llm"), model=data.get("model"),
             check=CheckReport.from_dict(data["check"]) if data.get("check") else None,
             train=TrainResult.from_dict(data["train"]) if data.get("train") else None,
             evaluation=Evaluation.from_dict(data["evaluation"]) if data.get("evaluation") else None,

@@ -64,18 +64,21 @@ def test_resume_after_interruption_redoes_nothing_finished(tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode != 0
     finished = {c["id"]: c for c in _candidates(run_dir) if c["status"] == "evaluated"}
-    stamps = {cid: (run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / "candidate.json").stat().st_mtime_ns
-              for cid in finished}
+    # the training's products: a finished candidate keeps them (its record may still gain a film on resume)
+    products = ("work/policy.npz", "work/trace.npz")
+    stamps = {(cid, name): (run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / name).stat().st_mtime_ns
+              for cid in finished for name in products}
 
     resumed = _start("--resume", str(run_dir))
     stdout, stderr = resumed.communicate(timeout=900)
     assert resumed.returncode == 0, stdout + stderr
     cands = {c["id"]: c for c in _candidates(run_dir)}
     assert len(cands) == 6 and all(c["status"] == "evaluated" for c in cands.values())
-    for cid, stamp in stamps.items():
-        path = run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / "candidate.json"
-        assert path.stat().st_mtime_ns == stamp, f"{cid} was redone"
+    for (cid, name), stamp in stamps.items():
+        path = run_dir / "gen_00" / f"cand_{int(cid[3:]):02d}" / name
+        assert path.stat().st_mtime_ns == stamp, f"{cid} was retrained ({name} rewritten)"
         assert cands[cid]["evaluation"] == finished[cid]["evaluation"]
+        assert cands[cid]["train"] == finished[cid]["train"]
     assert (run_dir / "result.json").is_file()
 
 

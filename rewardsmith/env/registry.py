@@ -21,12 +21,9 @@ from types import ModuleType
 from typing import Callable
 
 from rewardsmith.env.task import Task
+from rewardsmith.registry import UnknownNameError
 
 from rewardsmith.resources import ENVS_DIR
-
-
-class UnknownNameError(ValueError):
-    """An env or task name that is not registered; the message lists the valid names."""
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
+from rewardsmith.records import Candidate, Film, Status
+from rewardsmith.runs.store import RunStore
 
 HEADLESS_BACKENDS = ("egl", "osmesa")
 TARGET_FPS = 30
-VIDEO_NAME = "video.mp4"
-STRIP_NAME = "strip.png"
-TRACE_NAMES = ("trace.npz", "work/trace.npz")  # the train job writes the trace into the candidate's work dir
 
 
 class RenderError(RuntimeError):
@@ -235,34 +235,47 @@ def thumbnail_strip(env: EnvSpec, qpos: np.ndarray, path: Path, count: int = 6, 
     return {"frames": len(picks), "width": strip.shape[1], "height": strip.shape[0]}
 
 
-def trace_path(cand_dir: Path) -> Path | None:
-    for name in TRACE_NAMES:
-        if (cand_dir / name).is_file():
-            return cand_dir / name
-    return None
-
-
-def film_candidate(store, gen: int, index: int, width: int = 480, height: int = 480,
+def film_candidate(store: RunStore, gen: int, index: int, width: int = 480, height: int = 480,
                    fps: float | None = None) -> dict:
     """Films candidate `index` of generation `gen` into its directory (video.mp4, strip.png) from its evaluation
     trace (the first traced episode). Idempotent: files already there are kept. Returns
     {"video": Path, "strip": Path, "filmed": bool (False when both existed), "seconds": wall time spent}."""
-    cand_dir = store.cand_dir(gen, index)
-    video, strip = cand_dir / VIDEO_NAME, cand_dir / STRIP_NAME
+    video, strip = store.video_path(gen, index), store.strip_path(gen, index)
     if video.is_file() and strip.is_file():
         return {"video": video, "strip": strip, "filmed": False, "seconds": 0.0}
-    source = trace_path(cand_dir)
-    if source is None:
-        raise RenderError(f"candidate g{gen}c{index:02d} has no evaluation trace ({' or '.join(TRACE_NAMES)} in "
-                          f"{cand_dir}); only evaluated candidates can be filmed")
+    source = store.trace_path(gen, index)
+    if not source.is_file():
+        raise RenderError(f"candidate g{gen}c{index:02d} has no evaluation trace ({source}); only evaluated "
+                          "candidates can be filmed")
     start = time.perf_counter()
     with np.load(source) as trace:
         qpos, dt = np.asarray(trace["qpos"]), float(trace["dt"])
     if qpos.ndim == 3:
         qpos = qpos[0]
-    env = get_env(store.config()["env"])
+    env = get_env(store.config().env)
     if not video.is_file():
         film(env, qpos, dt, video, width=width, height=height, fps=fps)
     if not strip.is_file():
         thumbnail_strip(env, qpos, strip)
     return {"video": video, "strip": strip, "filmed": True, "seconds": time.perf_counter() - start}
+
+
+def film_all(ctx: RunContext, candidates: list[Candidate]) -> list[Candidate]:
+    """The film stage: every evaluated candidate filmed for the review page; a rendering failure never fails the
+    candidate (its Film record says why)."""
+    if not ctx.cfg.video:
+        return candidates
+    return [_filmed(ctx, c) if c.status is Status.EVALUATED and c.film is None else c for c in candidates]
+
+
+def _filmed(ctx: RunContext, cand: Candidate) -> Candidate:
+    try:
+        made = film_candidate(ctx.store, cand.generation, cand.index)
+    except RenderError as err:
+        ctx.report({"event": "film_failed", "id": cand.id, "reason": str(err)})
+        filmed = cand.replace(film=Film(video=None, strip=None, reason=str(err)))
+    else:
+        ctx.report({"event": "filmed", "id": cand.id, "seconds": made["seconds"]})
+        filmed = cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name, seconds=made["seconds"]))
+    ctx.store.save_candidate(filmed)
+    return filmed

@@ -6,8 +6,6 @@ remaining steps add nothing (fitness counts them as 0), exactly as the fitness c
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
 from rewardsmith.env.registry import EnvSpec
@@ -15,21 +13,8 @@ from rewardsmith.program.load import LoadedReward
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
 from rewardsmith.train.policy import Policy
+from rewardsmith.records import Evaluation, TermStats
 from rewardsmith.train.stats import reward_step
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    episodes: int
-    fitness_mean: float | None  # None when the task has no fitness metric
-    fitness_std: float | None
-    success_rate: float | None  # share of episodes with fitness >= the task's threshold
-    return_mean: float  # under the candidate's own reward
-    episode_length_mean: float
-    terms: dict  # term -> {"scale", "episode_sum" (scaled, mean over episodes), "per_step_mean", "per_step_std"} (raw)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Policy, episodes: int, seed: int,
@@ -56,7 +41,8 @@ def _run(sim, env, task, reward, policy, trace_envs):
         raw = sim.raw()
         action = policy.act(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), sim.model.nu)
         sim.step(action)
-        total, s, terms = reward_step(env, task, reward, sim, action, step)
+        rewarded = reward_step(env, reward, sim, action, step)
+        total, s, scaled = rewarded.total, rewarded.s, rewarded.scaled
         if alive[:trace_envs].any():  # the film ends when its episodes do, not with the slowest episode
             trace.append(sim.raw().qpos[:trace_envs].copy())
         live = alive.astype(np.float64)
@@ -64,10 +50,9 @@ def _run(sim, env, task, reward, policy, trace_envs):
         ret += live * total
         if task.fitness is not None:
             fitness += live * np.asarray(task.fitness(s, np), dtype=np.float64)
-        for k, scale in reward.scales.items():
-            value = np.broadcast_to(np.asarray(terms[k], dtype=np.float64), (n,))
-            term_sums[k] += live * scale * value
-            term_values[k].append(value[alive])
+        for k in reward.scales:
+            term_sums[k] += live * scaled[k]
+            term_values[k].append(np.broadcast_to(np.asarray(rewarded.raw[k], dtype=np.float64), (n,))[alive])
         if task.terminate is not None:
             alive &= ~np.asarray(task.terminate(s, np), dtype=bool)
         if not alive.any():
@@ -80,8 +65,8 @@ def _run(sim, env, task, reward, policy, trace_envs):
     terms = {}
     for k, scale in reward.scales.items():
         values = np.concatenate(term_values[k]) if term_values[k] else np.zeros(1)
-        terms[k] = {"scale": float(scale), "episode_sum": float(term_sums[k].mean()),
-                    "per_step_mean": float(values.mean()), "per_step_std": float(values.std())}
+        terms[k] = TermStats(scale=float(scale), episode_sum=float(term_sums[k].mean()),
+                             per_step_mean=float(values.mean()), per_step_std=float(values.std()))
     evaluation = Evaluation(
         episodes=n,
         fitness_mean=float(fitness.mean()) if has_fitness else None,
@@ -90,5 +75,6 @@ def _run(sim, env, task, reward, policy, trace_envs):
         return_mean=float(ret.mean()),
         episode_length_mean=float(length.mean()),
         terms=terms,
+        fitness_version=getattr(task, "fitness_version", 1) if has_fitness else None,
     )
     return evaluation, {"qpos": np.stack(trace, axis=1), "dt": float(sim.model.opt.timestep * env.frame_skip)}

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rewardsmith.records import Status
 from rewardsmith.runs.store import RunStore, read_json, write_json
 
 SOURCES = ("human", "synthetic", "metrics")
-AWAITING_NAME = "awaiting_ranking.json"
-RANKING_NAME = "ranking.json"
 MAX_COMMENT_CHARS = 10_000
 _ID = re.compile(r"g(\d+)c(\d+)")
 
@@ -70,11 +69,11 @@ class Ranking:
 # ---- paths and files --------------------------------------------------------------------------------------------
 
 def ranking_path(store: RunStore, gen: int) -> Path:
-    return store.gen_dir(gen) / RANKING_NAME
+    return store.ranking_path(gen)
 
 
 def awaiting_path(store: RunStore, gen: int) -> Path:
-    return store.gen_dir(gen) / AWAITING_NAME
+    return store.awaiting_path(gen)
 
 
 def load_ranking(store: RunStore, gen: int) -> Ranking | None:
@@ -89,12 +88,8 @@ def awaiting_generation(store: RunStore) -> int | None:
     return max(waiting) if waiting else None
 
 
-def _candidates(store: RunStore, gen: int) -> list[dict]:
-    return [c for c in (store.load_candidate(gen, i) for i in store.candidate_indices(gen)) if c is not None]
-
-
 def rankable_ids(store: RunStore, gen: int) -> list[str]:
-    return [c["id"] for c in _candidates(store, gen) if c["status"] == "evaluated"]
+    return [c.id for c in store.candidates(gen) if c.status is Status.EVALUATED]
 
 
 def mark_awaiting(store: RunStore, gen: int) -> dict:
@@ -184,8 +179,8 @@ def validate_ranking(store: RunStore, gen: int, data, require_waiting: bool = Tr
     ranking = _parse(gen, data)
     if require_waiting:
         _check_waiting(store, gen)
-    cands = {c["id"]: c for c in _candidates(store, gen)}
-    rankable = [i for i, c in cands.items() if c["status"] == "evaluated"]
+    cands = {c.id: c for c in store.candidates(gen)}
+    rankable = [i for i, c in cands.items() if c.status is Status.EVALUATED]
     named = [ranking.best, ranking.worst, *(ranking.order or ()), *ranking.comments]
     for cid in named:
         if cid not in cands:
@@ -193,7 +188,7 @@ def validate_ranking(store: RunStore, gen: int, data, require_waiting: bool = Tr
                                f"{', '.join(cands) or 'none'}")
     for cid in [ranking.best, ranking.worst, *(ranking.order or ())]:
         if cid not in rankable:
-            raise RankingError(f"{cid} cannot be ranked: it is {cands[cid]['status']} (only evaluated candidates "
+            raise RankingError(f"{cid} cannot be ranked: it is {cands[cid].status.value} (only evaluated candidates "
                                f"can be); rankable candidates of generation {gen}: {', '.join(rankable) or 'none'}")
     if ranking.best == ranking.worst:
         raise RankingError(f"best and worst are both {ranking.best}; pick two different candidates")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from rewardsmith.records import Candidate, Selection, Status
+
 
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
@@ -20,55 +22,56 @@ def _series(values: list) -> str:
     return ", ".join(_fmt(v) for v in values)
 
 
-def reflection(candidate: dict, episode_steps: int, show_score: bool = True) -> str:
+def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True) -> str:
     """What happened when a policy was trained on this candidate's reward. `show_score` is False when people
     (or their synthetic proxy) rank: then the task metric is theirs to judge, not a number in the prompt."""
-    curve = candidate["train"]["curve"]
-    evaluation = candidate["evaluation"]
+    assert candidate.train is not None and candidate.evaluation is not None, "only evaluated candidates reflect"
+    curve = candidate.train.curve
+    evaluation = candidate.evaluation
     lines = []
-    if show_score and evaluation.get("fitness_mean") is not None:
-        success = evaluation.get("success_rate")
+    if show_score and evaluation.fitness_mean is not None:
+        success = evaluation.success_rate
         success_text = f", success rate {success:.0%}" if success is not None else ""
         lines.append(
-            f"Task score of the trained policy (higher is better): {_fmt(evaluation['fitness_mean'])}"
-            f" ± {_fmt(evaluation['fitness_std'])} over {evaluation['episodes']} episodes{success_text}."
+            f"Task score of the trained policy (higher is better): {_fmt(evaluation.fitness_mean)}"
+            f" ± {_fmt(evaluation.fitness_std)} over {evaluation.episodes} episodes{success_text}."
         )
-        lines.append(f"Task score during training: {_series([p['fitness'] for p in curve])}.")
+        lines.append(f"Task score during training: {_series([p.fitness for p in curve])}.")
     lines.append(
-        f"Episode length (max {episode_steps}): during training {_series([p['episode_length'] for p in curve])}; "
-        f"final {_fmt(evaluation['episode_length_mean'])}."
+        f"Episode length (max {episode_steps}): during training {_series([p.episode_length for p in curve])}; "
+        f"final {_fmt(evaluation.episode_length_mean)}."
     )
-    lines.append(f"Total reward per episode during training: {_series([p['episode_return'] for p in curve])}.")
+    lines.append(f"Total reward per episode during training: {_series([p.episode_return for p in curve])}.")
     lines.append("Each term's scaled contribution per episode during training, then its raw per-step value at the end:")
-    for term, stats in evaluation["terms"].items():
-        history = _series([p["terms"].get(term) for p in curve])
-        note = " (constant per step: it can only reward staying alive longer)" if stats["per_step_std"] < 1e-9 else ""
+    for term, stats in evaluation.terms.items():
+        history = _series([p.terms.get(term) for p in curve])
+        constant = stats.per_step_std is not None and stats.per_step_std < 1e-9
+        note = " (constant per step: it can only reward staying alive longer)" if constant else ""
         lines.append(
-            f"- {term} (scale {_fmt(stats['scale'])}): {history}; raw per step "
-            f"{_fmt(stats['per_step_mean'])} ± {_fmt(stats['per_step_std'])}{note}"
+            f"- {term} (scale {_fmt(stats.scale)}): {history}; raw per step "
+            f"{_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}{note}"
         )
     return "\n".join(lines)
 
 
-def failure_list(candidates: list[dict]) -> str:
+def failure_list(candidates: list[Candidate]) -> str:
     """One line per failed candidate: its id, the stage that failed and the reason."""
     lines = []
     for cand in candidates:
-        if cand["status"].endswith("_failed") and cand["status"] != "llm_failed":  # the LLM cannot fix a network error
-            stage = cand["status"].removesuffix("_failed")
-            lines.append(f"- program {cand['id']} failed at the {stage} step: {cand['reason']}")
+        if cand.status.failed and cand.status is not Status.LLM_FAILED:  # the LLM cannot fix a network error
+            lines.append(f"- program {cand.id} failed at the {cand.status.stage} step: {cand.reason}")
     return "\n".join(lines)
 
 
-def comments_text(selection: dict) -> str:
-    lines = [f"- about {cid}: {text}" for cid, text in selection.get("comments", {}).items() if text]
-    if selection.get("generation_comment"):
-        lines.append(f"- about the whole generation: {selection['generation_comment']}")
+def comments_text(selection: Selection) -> str:
+    lines = [f"- about {cid}: {text}" for cid, text in selection.comments.items() if text]
+    if selection.generation_comment:
+        lines.append(f"- about the whole generation: {selection.generation_comment}")
     return "\n".join(lines) or "(none)"
 
 
-def _changes(previous: dict, current: dict) -> str:
-    before, after = previous["scales"], current["scales"]
+def _changes(previous: Candidate, current: Candidate) -> str:
+    before, after = previous.scales or {}, current.scales or {}
     parts = []
     added, removed = sorted(set(after) - set(before)), sorted(set(before) - set(after))
     if added:
@@ -78,16 +81,16 @@ def _changes(previous: dict, current: dict) -> str:
     rescaled = [f"{k} {_fmt(before[k])} -> {_fmt(after[k])}" for k in after if k in before and before[k] != after[k]]
     if rescaled:
         parts.append(f"rescaled {', '.join(rescaled)}")
-    if not parts and previous["source"] != current["source"]:
+    if not parts and previous.source != current.source:
         parts.append("same terms and scales, rewritten term code")
     return "; ".join(parts) or "unchanged"
 
 
-def history_text(chosen: list[dict]) -> str:
+def history_text(chosen: list[Candidate]) -> str:
     """The chosen program of each generation and what changed from the one before (ICPL's history)."""
     lines = []
     for i, cand in enumerate(chosen):
-        terms = ", ".join(f"{k}={_fmt(v)}" for k, v in cand["scales"].items())
+        terms = ", ".join(f"{k}={_fmt(v)}" for k, v in (cand.scales or {}).items())
         change = "" if i == 0 else f" — {_changes(chosen[i - 1], cand)}"
-        lines.append(f"- generation {cand['generation']}: {cand['id']} with {terms}{change}")
+        lines.append(f"- generation {cand.generation}: {cand.id} with {terms}{change}")
     return "\n".join(lines) or "(none yet)"

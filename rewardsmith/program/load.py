@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from rewardsmith.program.compose import compose
 from rewardsmith.program.static import BANNED_ATTRS, static_check
 
 
@@ -153,5 +154,6 @@ def total_reward(loaded: LoadedReward, s: dict, action: Any, xp: types.ModuleTyp
         extra = sorted(set(map(str, terms)) - set(loaded.scales))
         raise RewardProgramError(f"the terms returned by reward_terms do not match SCALES: missing {missing}, "
                                  f"extra {extra}")
-    total = sum(loaded.scales[k] * terms[k] for k in loaded.scales)
+    shape = tuple(np.broadcast_shapes(*(np.shape(terms[k]) for k in loaded.scales)))
+    total, _ = compose(loaded.scales, terms, xp, shape)
     return total, terms

@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.context import RunContext
+from rewardsmith.program.extract import ExtractError, extract_program
 from rewardsmith.program.static import static_check
-from rewardsmith.records import CheckReport
+from rewardsmith.records import Candidate, CheckReport, Sample, Status
+from rewardsmith.runs.store import write_text
 from rewardsmith.sandbox.runner import Limits, SandboxResult, run_job
 
 def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:
@@ -53,3 +56,38 @@ def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
                            time.monotonic() - start, None, ())
     payload = {"env": env_name, "task": task_name, "source": source, "seed": 0}
     return report_from_result(run_job("check", payload, Path(workdir), limits))
+
+
+# --- the check stage over a generation ----------------------------------------------------------------------------
+
+
+def check_all(ctx: RunContext, gen: int, first_index: int, samples: list[Sample]) -> list[Candidate]:
+    """One candidate per sample, ids in order of arrival from `first_index`: extracted, then checked. A resumed
+    run keeps candidates already past the check."""
+    return [_checked(ctx, gen, first_index + i, sample) for i, sample in enumerate(samples)]
+
+
+def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate:
+    store = ctx.store
+    existing = store.load_candidate(gen, index)
+    if existing is not None and existing.status is not Status.PENDING:
+        return existing
+    cand = Candidate(id=Candidate.make_id(gen, index), generation=gen, index=index, origin=sample.origin,
+                     model=sample.model)
+    write_text(store.response_path(gen, index), sample.text or "")
+    if sample.text is None:
+        cand = cand.replace(status=Status.LLM_FAILED, reason=f"the LLM request failed: {sample.error}")
+    else:
+        try:
+            program = extract_program(sample.text)
+        except ExtractError as err:
+            cand = cand.replace(status=Status.EXTRACT_FAILED, reason=str(err))
+        else:
+            write_text(store.reward_path(gen, index), program.source)
+            report = check_in_sandbox(ctx.env.name, ctx.cfg.task, program.source, store.check_dir(gen, index))
+            cand = cand.replace(source=program.source, scales=program.scales, check=report,
+                                status=Status.CHECKED if report.passed else Status.CHECK_FAILED,
+                                reason=None if report.passed else "; ".join(report.errors))
+    store.save_candidate(cand)
+    ctx.report({"event": "candidate", "id": cand.id, "status": cand.status.value, "reason": cand.reason})
+    return cand

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rewardsmith.runs.store import RunStore, read_json, write_text
+from rewardsmith.records import Candidate
+from rewardsmith.runs.store import RunStore, write_text
 
 _HEADER = '''"""Reward exported by rewardsmith from run {run}, candidate {cand} (env {env}, task {task!r}).
 
@@ -33,19 +34,18 @@ class ExportError(ValueError):
     """The named candidate has no trained reward, or the output file cannot be written."""
 
 
-def _chosen(store: RunStore, candidate_id: str | None) -> dict:
+def _chosen(store: RunStore, candidate_id: str | None) -> Candidate:
     if candidate_id is None:
-        result_path = store.root / "result.json"
-        best = read_json(result_path).get("best") if result_path.is_file() else None
+        best = (store.load_result() or {}).get("best")
         if best is None:
-            best = next((s["best_overall"] for g in reversed(store.generations())
-                         if (s := store.load_selection(g)) and s.get("best_overall")), None)
+            best = next((s.best_overall for g in reversed(store.generations())
+                         if (s := store.load_selection(g)) and s.best_overall), None)
         if best is None:
             raise ExportError(f"run {store.root} has no evaluated candidate yet; name one with --candidate")
         candidate_id = best
-    cand = store.load_candidate(*store.find_candidate(candidate_id))
-    if not cand.get("source"):
-        raise ExportError(f"candidate {candidate_id} has no reward program ({cand['status']}: {cand['reason']})")
+    cand = store.find_candidate(candidate_id)
+    if not cand.source:
+        raise ExportError(f"candidate {candidate_id} has no reward program ({cand.status.value}: {cand.reason})")
     return cand
 
 
@@ -56,11 +56,11 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
     if not output.parent.is_dir():
         raise ExportError(f"directory {output.parent} does not exist")
     config = store.config()
-    evaluation = cand.get("evaluation") or {}
-    fitness = evaluation.get("fitness_mean")
-    score = f"Task score after training: {fitness:.3f} (success rate {evaluation.get('success_rate')}).\n" \
-        if fitness is not None else ""
-    header = _HEADER.format(run=store.root.name, cand=cand["id"], env=config["env"], task=config["task"],
+    evaluation = cand.evaluation
+    fitness = evaluation.fitness_mean if evaluation else None
+    score = f"Task score after training: {fitness:.3f} (success rate {evaluation.success_rate}).\n" \
+        if evaluation and fitness is not None else ""
+    header = _HEADER.format(run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                             score=score, module=output.stem)
-    write_text(output, header + cand["source"].strip() + "\n" + _FOOTER)
+    write_text(output, header + cand.source.strip() + "\n" + _FOOTER)
     return output

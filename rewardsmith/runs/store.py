@@ -1,41 +1,59 @@
-"""The run store: runs/<run-id>/..., the only module that knows paths. Every write is atomic (tmp + rename).
+"""The run store: runs/<run-id>/..., the only module that knows a run's paths. Every write is atomic (tmp + rename).
 
 Layout of a run:
   config.json                       the RunConfig (resume reads it back)
   gen_00/messages.json              the prompt sent to the LLM (chat messages)
-  gen_00/llm/                       every LLM request and response (see llm.py)
+  gen_00/llm/                       every LLM request and response (see llm/client.py)
   gen_00/round_0.json               the completions of one sampling round
-  gen_00/cand_00/candidate.json     the candidate record: status, reason, check, training, evaluation
+  gen_00/usage_0.json               tokens and cost of that round
+  gen_00/cand_00/candidate.json     the Candidate record: status, reason, check, training, evaluation, film
   gen_00/cand_00/reward.py          the reward program as checked and trained
   gen_00/cand_00/response.md        the raw LLM text it came from
-  gen_00/cand_00/policy.npz, trace.npz, work/ (the sandbox's working directory)
-  gen_00/selection.json             the ranking of the generation and the chosen candidate
+  gen_00/cand_00/check/             the check job's sandbox directory
+  gen_00/cand_00/work/              the train job's sandbox directory: policy.npz, trace.npz, checkpoint.npz
+  gen_00/cand_00/video.mp4, strip.png   the film of the evaluation rollout
+  gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
+  gen_00/selection.json             the Selection record: the ranking and the chosen parent
+  final/                            the winner retrained on fresh seeds (--final-seeds)
   result.json                       the best candidate over the run, written when the run finishes
+
+JSON records carry a schema version (rewardsmith.records); files from a newer version are refused with one line.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import re
 import time
 from pathlib import Path
+from typing import Any
+
+from rewardsmith.config import RunConfig
+from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, SchemaError, Selection, check_schema
+
+VIDEO_NAME = "video.mp4"
+STRIP_NAME = "strip.png"
+_ID = re.compile(r"g(\d+)c(\d+)")
 
 
 class StoreError(ValueError):
-    """A path that is not a run, or an output directory that cannot be written."""
+    """A path that is not a run, a record that cannot be read, or an output directory that cannot be written."""
 
 
-def _json_default(value):
+def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     if hasattr(value, "to_dict"):
         return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
     raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
-def _finite_or_null(value):
+def _finite_or_null(value: Any) -> Any:
     """JSON has no NaN: non-finite floats are stored as null so the files stay valid JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -53,12 +71,12 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def write_json(path: Path, data) -> None:
+def write_json(path: Path, data: Any) -> None:
     text = json.dumps(_finite_or_null(json.loads(json.dumps(data, default=_json_default))), indent=2)
     write_text(path, text + "\n")
 
 
-def read_json(path: Path):
+def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
@@ -76,17 +94,29 @@ def check_writable(out_dir: Path) -> None:
         raise StoreError(f"--out {out_dir} is not writable (nearest existing parent: {probe})")
 
 
+def config_from_dict(data: dict[str, Any], what: str) -> RunConfig:
+    try:
+        check_schema(data, what)
+    except SchemaError as err:
+        raise StoreError(str(err)) from None
+    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    unknown = sorted(set(data) - fields - {"schema"})
+    if unknown:
+        raise StoreError(f"{what} has unknown setting(s) {unknown}; valid: {sorted(fields)}")
+    return RunConfig(**{k: v for k, v in data.items() if k in fields})
+
+
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root)
 
     @classmethod
-    def create(cls, out_dir: Path, run_id: str, config: dict) -> RunStore:
+    def create(cls, out_dir: Path, run_id: str, config: RunConfig) -> RunStore:
         check_writable(out_dir)
         store = cls(out_dir / run_id)
         if store.root.exists():
             raise StoreError(f"run directory {store.root} already exists")
-        write_json(store.root / "config.json", config)
+        write_json(store.root / "config.json", {"schema": SCHEMA_VERSION, **dataclasses.asdict(config)})
         return store
 
     @classmethod
@@ -94,10 +124,16 @@ class RunStore:
         store = cls(path)
         if not (store.root / "config.json").is_file():
             raise StoreError(f"{path} is not a rewardsmith run (no config.json); runs live in runs/<run-id>/")
+        store.config()  # a run from a newer schema is refused here, before anything is read or written
         return store
 
-    def config(self) -> dict:
-        return read_json(self.root / "config.json")
+    def config(self) -> RunConfig:
+        return config_from_dict(read_json(self.root / "config.json"), f"run {self.root}")
+
+    def save_config(self, config: RunConfig) -> None:
+        write_json(self.root / "config.json", {"schema": SCHEMA_VERSION, **dataclasses.asdict(config)})
+
+    # ---- paths ------------------------------------------------------------------------------------------------
 
     def gen_dir(self, gen: int) -> Path:
         return self.root / f"gen_{gen:02d}"
@@ -105,30 +141,110 @@ class RunStore:
     def cand_dir(self, gen: int, index: int) -> Path:
         return self.gen_dir(gen) / f"cand_{index:02d}"
 
+    def messages_path(self, gen: int) -> Path:
+        return self.gen_dir(gen) / "messages.json"
+
+    def llm_log_dir(self, gen: int) -> Path:
+        return self.gen_dir(gen) / "llm"
+
+    def round_path(self, gen: int, round_index: int) -> Path:
+        return self.gen_dir(gen) / f"round_{round_index}.json"
+
+    def usage_path(self, gen: int, round_index: int) -> Path:
+        return self.gen_dir(gen) / f"usage_{round_index}.json"
+
+    def usage_paths(self, gen: int) -> list[Path]:
+        return sorted(self.gen_dir(gen).glob("usage_*.json"))
+
+    def response_path(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / "response.md"
+
+    def reward_path(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / "reward.py"
+
+    def check_dir(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / "check"
+
+    def work_dir(self, gen: int, index: int) -> Path:
+        """The train job's sandbox directory; it writes policy.npz, trace.npz and checkpoint.npz there."""
+        return self.cand_dir(gen, index) / "work"
+
+    def trace_path(self, gen: int, index: int) -> Path:
+        return self.work_dir(gen, index) / "trace.npz"
+
+    def video_path(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / VIDEO_NAME
+
+    def strip_path(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / STRIP_NAME
+
+    def awaiting_path(self, gen: int) -> Path:
+        return self.gen_dir(gen) / "awaiting_ranking.json"
+
+    def ranking_path(self, gen: int) -> Path:
+        return self.gen_dir(gen) / "ranking.json"
+
+    def final_dir(self) -> Path:
+        return self.root / "final"
+
+    # ---- records ----------------------------------------------------------------------------------------------
+
     def generations(self) -> list[int]:
         return sorted(int(p.name[4:]) for p in self.root.glob("gen_[0-9]*") if p.is_dir())
 
     def candidate_indices(self, gen: int) -> list[int]:
         return sorted(int(p.parent.name[5:]) for p in self.gen_dir(gen).glob("cand_*/candidate.json"))
 
-    def load_candidate(self, gen: int, index: int) -> dict | None:
+    def load_candidate(self, gen: int, index: int) -> Candidate | None:
         path = self.cand_dir(gen, index) / "candidate.json"
-        return read_json(path) if path.is_file() else None
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        try:
+            cand = Candidate.from_dict(data)
+        except SchemaError as err:
+            raise StoreError(f"{path}: {err}") from None
+        if data.get("schema", 1) == 1 and cand.film is None:  # schema 1 kept its film only as files
+            video, strip = self.video_path(gen, index), self.strip_path(gen, index)
+            if video.is_file() or strip.is_file():
+                cand = cand.replace(film=Film(video=video.name if video.is_file() else None,
+                                              strip=strip.name if strip.is_file() else None))
+        return cand
 
-    def save_candidate(self, gen: int, index: int, record: dict) -> None:
-        write_json(self.cand_dir(gen, index) / "candidate.json", record)
+    def save_candidate(self, cand: Candidate) -> None:
+        write_json(self.cand_dir(cand.generation, cand.index) / "candidate.json", cand.to_dict())
 
-    def load_selection(self, gen: int) -> dict | None:
+    def candidates(self, gen: int) -> list[Candidate]:
+        return [c for c in (self.load_candidate(gen, i) for i in self.candidate_indices(gen)) if c is not None]
+
+    def load_selection(self, gen: int) -> Selection | None:
         path = self.gen_dir(gen) / "selection.json"
+        if not path.is_file():
+            return None
+        try:
+            return Selection.from_dict(read_json(path))
+        except SchemaError as err:
+            raise StoreError(f"{path}: {err}") from None
+
+    def save_selection(self, selection: Selection) -> None:
+        write_json(self.gen_dir(selection.generation) / "selection.json", selection.to_dict())
+
+    def load_result(self) -> dict[str, Any] | None:
+        path = self.root / "result.json"
         return read_json(path) if path.is_file() else None
 
-    def save_selection(self, gen: int, selection: dict) -> None:
-        write_json(self.gen_dir(gen) / "selection.json", selection)
+    def save_result(self, result: dict[str, Any]) -> None:
+        write_json(self.root / "result.json", {"schema": SCHEMA_VERSION, **result})
 
-    def find_candidate(self, candidate_id: str) -> tuple[int, int]:
-        """'g1c03' -> (1, 3); raises with the valid ids when it does not exist."""
-        match = re.fullmatch(r"g(\d+)c(\d+)", candidate_id)
-        if match and self.load_candidate(int(match[1]), int(match[2])) is not None:
-            return int(match[1]), int(match[2])
-        valid = [f"g{g}c{i:02d}" for g in self.generations() for i in self.candidate_indices(g)]
+    def parse_id(self, candidate_id: str) -> tuple[int, int] | None:
+        match = _ID.fullmatch(candidate_id)
+        return (int(match[1]), int(match[2])) if match else None
+
+    def find_candidate(self, candidate_id: str) -> Candidate:
+        """The candidate 'g1c03'; raises with the valid ids when it does not exist."""
+        where = self.parse_id(candidate_id)
+        cand = self.load_candidate(*where) if where else None
+        if cand is not None:
+            return cand
+        valid = [c.id for g in self.generations() for c in self.candidates(g)]
         raise StoreError(f"unknown candidate {candidate_id!r}; candidates of this run: {', '.join(valid) or 'none'}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -23,7 +23,9 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
-from rewardsmith.train.policy import Policy, TrainingStopped, TrainOutcome
+from rewardsmith.program.compose import compose
+from rewardsmith.records import CurvePoint, term_key
+from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 
 INIT_BANK = 4096
 
@@ -97,7 +99,7 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             i = jax.random.randint(rng, (), 0, INIT_BANK)
             data = mjx.make_data(self.sys).replace(qpos=self._qpos0[i], qvel=self._qvel0[i])
             data = mjx.forward(self.sys, data)
-            metrics = {f"term_{k}": jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
+            metrics = {term_key(k): jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
             return brax_base.State(data, self._obs(data), jnp.zeros(()), jnp.zeros(()), metrics, {})
 
         def step(self, state, action):
@@ -108,11 +110,11 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             # MuJoCo resets a diverged simulation; one NaN reward would otherwise poison the whole batch (and
             # Brax's evaluation sums reward x active, where NaN x 0 is NaN).
             diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
-            terms = reward.reward_terms(s, action, jnp)
-            scaled = {k: jnp.where(diverged, 0.0, scales[k] * jnp.asarray(terms[k], jnp.float32)) for k in scales}
+            _, scaled = compose(scales, reward.reward_terms(s, action, jnp), jnp, (), jnp.float32)
+            scaled = {k: jnp.where(diverged, 0.0, v) for k, v in scaled.items()}
             done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
             fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
-            metrics = {**state.metrics, **{f"term_{k}": v for k, v in scaled.items()},
+            metrics = {**state.metrics, **{term_key(k): v for k, v in scaled.items()},
                        "fitness": jnp.where(diverged, 0.0, fitness), "diverged": diverged.astype(jnp.float32)}
             obs = jnp.where(diverged, 0.0, self._obs(data))
             total = sum(scaled.values())
@@ -154,7 +156,11 @@ def check_backend() -> str:
 
 
 def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
-              progress: Callable[[int, dict], None] = lambda step, metrics: None) -> TrainOutcome:
+              progress: Progress = lambda step, point: None, checkpoint: Path | None = None) -> TrainOutcome:
+    """Brax PPO for cfg.steps env steps. `checkpoint` (continuing a training) is not supported by this trainer yet:
+    Brax restores parameters but not the optimizer state, so a continued training would not be the same training."""
+    if checkpoint is not None:
+        raise TrainingStopped("the mjx trainer cannot continue a training from a checkpoint; use --trainer native")
     check_backend()
     _, ppo, ppo_networks = _brax()
     settings = brax_settings(cfg, env)
@@ -162,15 +168,15 @@ def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
     network_factory = functools.partial(ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=hidden,
                                         value_hidden_layer_sizes=hidden)
     start = time.monotonic()
-    curve: list[dict] = []
+    curve: list[CurvePoint] = []
 
     def on_progress(step: int, metrics) -> None:
         if "eval/episode_reward" not in metrics:
             return
         point = _curve_point(step, metrics, reward.scales, task, time.monotonic() - start)
-        if not np.isfinite(point["episode_return"]):
+        if point.episode_return is None:
             raise TrainingStopped(f"episode return became NaN/Inf at step {step} (non-finite reward or parameters)")
-        if point["wall_s"] > cfg.time_budget_s:
+        if point.wall_s > cfg.time_budget_s:
             raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step {step}")
         curve.append(point)
         progress(step, point)
@@ -186,26 +192,30 @@ def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
     if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(policy.params)):
         raise TrainingStopped("policy parameters became NaN/Inf (reward scale too large or non-finite rewards)")
     wall = time.monotonic() - start
-    steps = curve[-1]["step"] if curve else cfg.steps
+    steps = curve[-1].step if curve else cfg.steps
     return TrainOutcome(policy=policy, curve=curve[1:] or curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
 
 
-def _curve_point(step: int, metrics, scales: dict, task: Task, wall_s: float) -> dict:
-    value = lambda key: float(np.asarray(metrics[key]))  # noqa: E731
-    return {
-        "step": int(step),
-        "episodes": None,
-        "episode_return": value("eval/episode_reward"),
-        "episode_length": value("eval/avg_episode_length"),
-        "fitness": value("eval/episode_fitness") / task.episode_steps if task.fitness else None,
-        "terms": {k: value(f"eval/episode_term_{k}") for k in scales},
-        "diverged_fraction": value("eval/episode_diverged"),  # evaluation episodes ended by a physics blow-up
-        # Brax's own timings: training env steps/s of the last epoch (the first includes its compile) and the
-        # seconds the evaluation took
-        "train_sps": value("training/sps") if "training/sps" in metrics else None,
-        "eval_s": value("eval/epoch_eval_time"),
-        "wall_s": wall_s,
-    }
+def _curve_point(step: int, metrics, scales: dict, task: Task, wall_s: float) -> CurvePoint:
+    def value(key: str) -> float | None:
+        number = float(np.asarray(metrics[key]))
+        return number if np.isfinite(number) else None
+
+    fitness = value("eval/episode_fitness") if task.fitness else None
+    return CurvePoint(
+        step=int(step),
+        episodes=None,
+        episode_return=value("eval/episode_reward"),
+        episode_length=value("eval/avg_episode_length"),
+        fitness=None if fitness is None else fitness / task.episode_steps,
+        terms={k: value(f"eval/episode_{term_key(k)}") for k in scales},
+        wall_s=wall_s,
+        # evaluation episodes ended by a physics blow-up; Brax's own timings: training env steps/s of the last
+        # epoch (the first includes its compile) and the seconds the evaluation took
+        extra={"diverged_fraction": value("eval/episode_diverged"),
+               "train_sps": value("training/sps") if "training/sps" in metrics else None,
+               "eval_s": value("eval/epoch_eval_time")},
+    )
 
 
 def policy_from_brax(params) -> Policy:

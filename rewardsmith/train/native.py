@@ -16,9 +16,15 @@ What keeps it there:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import time
-from typing import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from rewardsmith.config import TrainConfig
@@ -40,7 +46,8 @@ from rewardsmith.train.ppo import (
     params_finite,
     to_numpy,
 )
-from rewardsmith.train.policy import Policy, TrainingStopped, TrainOutcome
+from rewardsmith.records import CurvePoint
+from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.stats import EpisodeStats, reward_step
 
 
@@ -49,14 +56,61 @@ def train_native(
     task: Task,
     reward: LoadedReward,
     cfg: TrainConfig,
-    progress: Callable[[int, dict], None] = lambda step, metrics: None,
+    progress: Progress = lambda step, point: None,
+    checkpoint: Path | None = None,
 ) -> TrainOutcome:
+    """Trains for `cfg.steps` env steps in all. With `checkpoint`, a training state saved there by an earlier call
+    is continued (its steps count toward cfg.steps), and the state is saved there at the end, so successive
+    halving can train a candidate further."""
     start = time.monotonic()
     sim = NativeBatch(env, task.name, cfg.num_envs, seed=cfg.seed)
     try:
-        return _train(sim, env, task, reward, cfg, progress, start)
+        return _train(sim, env, task, reward, cfg, progress, start, checkpoint)
     finally:
         sim.close()
+
+
+@dataclass
+class _State:
+    """What a continued training needs: network parameters (policy, value, log std), optimizer state, both
+    normalizers, the sampling generator and the iterations done. Episodes in flight are not kept: a continued
+    training starts fresh episodes."""
+
+    params: Any
+    opt_state: Any
+    obs_rms: RunningMeanStd
+    ret_rms: RunningMeanStd
+    rng: np.random.Generator
+    iteration: int
+    curve: list[CurvePoint]
+
+
+def save_state(path: Path, state: _State) -> None:
+    leaves = jax.tree_util.tree_leaves((state.params, state.opt_state))
+    arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
+    meta = {"iteration": state.iteration, "rng": state.rng.bit_generator.state,
+            "obs_rms": state.obs_rms.state(), "ret_rms": state.ret_rms.state(),
+            "curve": [dataclasses.asdict(p) for p in state.curve]}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.replace(path)
+
+
+def load_state(path: Path, fresh: _State) -> _State:
+    """The state saved at `path`, shaped like `fresh` (made for the same env and settings)."""
+    with np.load(path) as data:
+        meta = json.loads(str(data["meta"]))
+        treedef = jax.tree_util.tree_structure((fresh.params, fresh.opt_state))
+        count = treedef.num_leaves
+        if sum(1 for k in data.files if k.startswith("leaf_")) != count:
+            raise TrainingStopped(f"the checkpoint {path.name} was made with other network settings; it cannot be "
+                                  "continued")
+        params, opt_state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf_{i}"]) for i in range(count)])
+    fresh.rng.bit_generator.state = meta["rng"]
+    for rms, saved in ((fresh.obs_rms, meta["obs_rms"]), (fresh.ret_rms, meta["ret_rms"])):
+        rms.mean, rms.var, rms.count = np.asarray(saved["mean"]), np.asarray(saved["var"]), saved["count"]
+    curve = [CurvePoint.from_dict(p) for p in meta["curve"]]
+    return _State(params, opt_state, fresh.obs_rms, fresh.ret_rms, fresh.rng, int(meta["iteration"]), curve)
 
 
 def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
@@ -64,31 +118,34 @@ def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
     return np.asarray(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), dtype=np.float64)
 
 
-def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
+def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOutcome:
     limit_blas_threads(1)
     n, T = cfg.num_envs, cfg.rollout_steps
     obs = _observe(sim, env)
     obs_dim, act_dim = obs.shape[1], sim.model.nu
     params = init_params(cfg.seed, obs_dim, act_dim, cfg)
     optimizer, update = make_update(cfg)
-    opt_state = optimizer.init(params)
-    obs_rms, ret_rms = RunningMeanStd(obs_dim), RunningMeanStd()
-    obs_rms.update(obs)
-    rng = np.random.default_rng(cfg.seed)
+    state = _State(params, optimizer.init(params), RunningMeanStd(obs_dim), RunningMeanStd(),
+                   np.random.default_rng(cfg.seed), 0, [])
+    state.obs_rms.update(obs)
+    if checkpoint is not None and checkpoint.is_file():
+        state = load_state(checkpoint, state)
+    params, opt_state, obs_rms, ret_rms, rng = state.params, state.opt_state, state.obs_rms, state.ret_rms, state.rng
+    first = state.iteration
     stats = EpisodeStats(reward.scales, task)
     ep_len = np.zeros(n, dtype=np.int64)
     discounted = np.zeros(n)
     no_termination = np.zeros(n, dtype=bool)
     iterations = max(1, cfg.steps // (n * T))
     checkpoint_every = max(1, iterations // cfg.checkpoints)
-    curve = []
+    curve = list(state.curve)
     buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in
            [("obs", (obs_dim,)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
             ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
     truncated = np.zeros((T, n), dtype=bool)
     raw_obs = np.zeros((T, n, obs_dim))
     p = to_numpy(params)
-    for it in range(iterations):
+    for it in range(first, iterations):
         log_std = np.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
         std = np.exp(log_std)
         logp_const = -float(np.sum(log_std)) - 0.5 * act_dim * np.log(2 * np.pi)
@@ -102,7 +159,8 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
             buf["values"][t] = mlp(p["value"], obs_n, np)[:, 0]
             sim.step(action)
             step_number = (it * T + t + 1) * n
-            total, s, terms = reward_step(env, task, reward, sim, np.clip(action, -1, 1), step_number)
+            rewarded = reward_step(env, reward, sim, np.clip(action, -1, 1), step_number)
+            total, s = rewarded.total, rewarded.s
             ep_len += 1
             terminated = np.asarray(task.terminate(s, np), dtype=bool) if task.terminate else no_termination
             ends = terminated | (ep_len >= task.episode_steps)
@@ -117,7 +175,7 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
             ret_rms.update(discounted)
             buf["rewards"][t] = np.clip(total / np.sqrt(ret_rms.var + 1e-8), -10, 10)
             buf["terminated"][t], buf["ends"][t] = terminated, ends
-            stats.add_step(s, terms, total, task, ends)
+            stats.add_step(s, rewarded.scaled, total, ends)
             if ends.any():
                 discounted[ends] = 0.0
                 ep_len[ends] = 0
@@ -138,12 +196,13 @@ def _train(sim, env, task, reward, cfg, progress, start) -> TrainOutcome:
         if elapsed > cfg.time_budget_s:
             raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step {(it + 1) * n * T}")
         if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
-            point = stats.checkpoint(step=(it + 1) * n * T)
-            point["losses"] = {k: float(v) for k, v in losses.items()}
-            point["wall_s"] = elapsed
+            point = stats.checkpoint((it + 1) * n * T, elapsed, {k: float(v) for k, v in losses.items()})
             curve.append(point)
-            progress(point["step"], point)
+            progress(point.step, point)
+    if checkpoint is not None:
+        save_state(checkpoint, _State(params, opt_state, obs_rms, ret_rms, rng, max(first, iterations), curve))
     wall = time.monotonic() - start
-    steps = iterations * n * T
     policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
-    return TrainOutcome(policy=policy, curve=curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
+    trained_now = max(0, iterations - first) * n * T  # a continued training counts only this call's steps per second
+    return TrainOutcome(policy=policy, curve=curve, steps=iterations * n * T, wall_s=wall,
+                        steps_per_s=trained_now / wall)

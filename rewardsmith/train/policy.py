@@ -1,11 +1,14 @@
-"""Records that the trainers hand back, and the one exception that stops a training with a reason."""
+"""What the trainers hand back (the trained Policy, the TrainOutcome), and the exception that stops a training."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+
+from rewardsmith.records import CurvePoint
 
 
 class TrainingStopped(Exception):
@@ -72,8 +75,13 @@ class Policy:
 
 @dataclass(frozen=True)
 class TrainOutcome:
+    """What a trainer hands back in the process that trained (the parent receives a records.TrainResult)."""
+
     policy: Policy
-    curve: list  # checkpoints: dicts of step, episode_return, episode_length, fitness, terms, losses, wall_s
-    steps: int
+    curve: list[CurvePoint]  # statistics at each checkpoint (see rewardsmith.records for the metric keys)
+    steps: int  # env steps the policy has been trained for, all calls of a continued training together
     wall_s: float
     steps_per_s: float
+
+
+Progress = Callable[[int, CurvePoint], None]  # a trainer's progress_fn(step, point), Brax style

@@ -12,7 +12,7 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.sandbox.runner import Limits, run_job
+from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
 
 
 @dataclass(frozen=True)
@@ -44,37 +44,20 @@ class MultiSeedSummary:
                 **{f"{f}_mean_std": self.mean_std(f) for f in ("fitness", "success_rate", "return_mean")}}
 
 
-def train_in_sandbox(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, workdir: Path,
-                     on_progress: Callable[[dict], None], trainer: str = "native", eval_seed: int = 10_000):
-    """Trains and evaluates one reward in a sandboxed worker (the reward is untrusted code)."""
-    payload = {"env": env.name, "task": task_text, "source": source, "train": dataclasses.asdict(train_cfg),
-               "trainer": trainer, "eval_seed": eval_seed}
-    return run_job("train", payload, workdir, Limits(wall_s=train_cfg.time_budget_s + 300), on_progress=on_progress)
-
-
-def outcome_of(result) -> dict:
-    """A sandbox result -> {"status": "ok", "train", "evaluation"} or {"status": "failed", "reason"}."""
-    if result.status != "ok":
-        return {"status": "failed", "reason": result.reason}
-    job = result.result or {}
-    if job.get("status") != "ok":
-        return {"status": "failed", "reason": job.get("reason") or job.get("error") or "the training job returned nothing"}
-    return job
-
-
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
                 out_dir: Path, report: Callable[[dict], None], trainer: str = "native") -> MultiSeedSummary:
     results = []
     for seed in seeds:
         cfg = dataclasses.replace(train_cfg, seed=seed)
-        on_progress = lambda m, seed=seed: report({"event": "train", "id": f"seed {seed}", "total": cfg.steps, **m})  # noqa: E731
-        outcome = outcome_of(train_in_sandbox(env, task_text, source, cfg, out_dir / f"seed_{seed}", on_progress,
-                                              trainer, eval_seed=10_000 + seed))
-        if outcome["status"] != "ok":
-            results.append(SeedResult(seed, "failed", outcome["reason"], None, None, None, None, None))
+        key = f"seed {seed}"
+        on_progress = lambda m, key=key, cfg=cfg: report({"event": "train", "id": key, "total": cfg.steps, **m})  # noqa: E731
+        request = TrainRequest(key, env.name, task_text, source, cfg, out_dir / f"seed_{seed}", trainer, 10_000 + seed)
+        outcome = train_in_sandbox(request, on_progress)
+        if not outcome.ok or outcome.evaluation is None or outcome.train is None:
+            results.append(SeedResult(seed, "failed", outcome.reason, None, None, None, None, None))
             continue
-        evaluation, train = outcome["evaluation"], outcome["train"]
-        results.append(SeedResult(seed, "ok", None, evaluation["fitness_mean"], evaluation["success_rate"],
-                                  evaluation["return_mean"], train["steps"], train["wall_s"]))
+        evaluation, train = outcome.evaluation, outcome.train
+        results.append(SeedResult(seed, "ok", None, evaluation.fitness_mean, evaluation.success_rate,
+                                  evaluation.return_mean, train.steps, train.wall_s))
         report({"event": "seed", **dataclasses.asdict(results[-1])})
     return MultiSeedSummary(tuple(results))

@@ -2,70 +2,85 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.env.sim import NativeBatch
+from rewardsmith.env.task import Task
+from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
+from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import TrainingStopped
 
+RETURN, LENGTH, FITNESS = "episode/return", "episode/length", "fitness"
 
-def reward_step(env, task, reward: LoadedReward, sim, action: np.ndarray, step: int):
-    """State view, reward terms and total reward of the batch after a step; stops on a non-finite term."""
-    raw = sim.raw()
-    s = env.state_view(raw.qpos, raw.qvel, sim.sensors(), np)
-    terms = reward.reward_terms(s, action, np)
-    total = np.zeros(sim.num_envs)
-    for name, scale in reward.scales.items():
-        value = np.broadcast_to(np.asarray(terms[name], dtype=np.float64), total.shape)
+
+@dataclass(frozen=True)
+class StepReward:
+    total: np.ndarray  # Σ SCALES[k] * terms[k], per env
+    s: dict[str, Any]  # the state view after the step
+    scaled: dict[str, np.ndarray]  # term -> SCALES[k] * term, per env
+    raw: dict[str, Any]  # term -> the value reward_terms returned
+
+
+def reward_step(env: EnvSpec, reward: LoadedReward, sim: NativeBatch, action: np.ndarray, step: int) -> StepReward:
+    """Total reward, state view and terms of the batch after a step; stops on a non-finite term."""
+    state = sim.raw()
+    s = env.state_view(state.qpos, state.qvel, sim.sensors(), np)
+    raw = reward.reward_terms(s, action, np)
+    total, scaled = compose(reward.scales, raw, np, (sim.num_envs,))
+    for name, value in scaled.items():
         if not np.all(np.isfinite(value)):
             bad = int(np.sum(~np.isfinite(value)))
             raise TrainingStopped(f"reward term {name!r} returned NaN/Inf in {bad} of {total.size} envs at step {step}")
-        total += scale * value
-    return total, s, terms
+    return StepReward(total, s, scaled, raw)
 
 
 class EpisodeStats:
-    """Accumulates per-env episode sums and summarizes finished episodes at each checkpoint."""
+    """Accumulates per-env episode sums (keyed by the metric keys of rewardsmith.records) and summarizes the
+    finished episodes at each checkpoint."""
 
-    def __init__(self, scales: dict[str, float], task):
-        self.scales = dict(scales)
+    def __init__(self, scales: dict[str, float], task: Task):
+        self.terms = list(scales)
         self.episode_steps = task.episode_steps
-        self.has_fitness = task.fitness is not None
+        self.fitness_fn = task.fitness
         self._sums: dict[str, np.ndarray] | None = None
-        self._finished: list[dict] = []
+        self._finished: list[dict[str, float]] = []
 
-    def _zeros(self, n):
-        keys = ["return", "length", "fitness", *(f"term:{k}" for k in self.scales)]
-        return {k: np.zeros(n) for k in keys}
-
-    def add_step(self, s, terms, total, task, ends: np.ndarray) -> None:
+    def add_step(self, s: dict[str, Any], scaled: dict[str, np.ndarray], total: np.ndarray, ends: np.ndarray) -> None:
         n = total.shape[0]
         if self._sums is None:
-            self._sums = self._zeros(n)
+            self._sums = {k: np.zeros(n) for k in [RETURN, LENGTH, FITNESS, *map(term_key, self.terms)]}
         sums = self._sums
-        sums["return"] += total
-        sums["length"] += 1
-        if task.fitness is not None:
-            sums["fitness"] += np.asarray(task.fitness(s, np), dtype=np.float64)
-        for k, scale in self.scales.items():
-            sums[f"term:{k}"] += scale * np.broadcast_to(np.asarray(terms[k], dtype=np.float64), total.shape)
+        sums[RETURN] += total
+        sums[LENGTH] += 1
+        if self.fitness_fn is not None:
+            sums[FITNESS] += np.asarray(self.fitness_fn(s, np), dtype=np.float64)
+        for k in self.terms:
+            sums[term_key(k)] += scaled[k]
         for i in np.flatnonzero(ends):
             self._finished.append({k: float(v[i]) for k, v in sums.items()})
             for v in sums.values():
                 v[i] = 0.0
 
-    def checkpoint(self, step: int) -> dict:
+    def checkpoint(self, step: int, wall_s: float, losses: dict[str, float]) -> CurvePoint:
         """Means over the episodes finished since the last checkpoint (or the running ones if none finished)."""
         episodes = self._finished
         if not episodes and self._sums is not None:
-            n = self._sums["return"].shape[0]
+            n = self._sums[RETURN].shape[0]
             episodes = [{k: float(v[i]) for k, v in self._sums.items()} for i in range(n)]
         self._finished = []
-        mean = lambda key: float(np.mean([e[key] for e in episodes])) if episodes else float("nan")  # noqa: E731
-        return {
-            "step": step,
-            "episodes": len(episodes),
-            "episode_return": mean("return"),
-            "episode_length": mean("length"),
-            "fitness": mean("fitness") / self.episode_steps if self.has_fitness else None,
-            "terms": {k: mean(f"term:{k}") for k in self.scales},  # scaled contribution per episode
-        }
+
+        def mean(key: str) -> float | None:
+            value = float(np.mean([e[key] for e in episodes])) if episodes else float("nan")
+            return value if np.isfinite(value) else None
+
+        fitness = mean(FITNESS) if self.fitness_fn is not None else None
+        return CurvePoint(
+            step=step, episodes=len(episodes), episode_return=mean(RETURN), episode_length=mean(LENGTH),
+            fitness=None if fitness is None else fitness / self.episode_steps,
+            terms={k: mean(term_key(k)) for k in self.terms}, losses=losses, wall_s=wall_s,
+        )

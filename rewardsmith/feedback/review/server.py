@@ -17,6 +17,7 @@ also works through an SSH tunnel (ssh -L 8765:127.0.0.1:8765 host).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -27,8 +28,8 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from rewardsmith.feedback.ranking import RankingError, awaiting_generation, load_ranking, submit_ranking
-from rewardsmith.evaluate.film import STRIP_NAME, VIDEO_NAME
-from rewardsmith.runs.store import RunStore
+from rewardsmith.records import Candidate, Status
+from rewardsmith.runs.store import STRIP_NAME, VIDEO_NAME, RunStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
@@ -45,25 +46,22 @@ class ReviewServerError(ValueError):
 
 # ---- data for the API -------------------------------------------------------------------------------------------
 
-def _candidates(store: RunStore, gen: int) -> list[dict]:
-    return [c for c in (store.load_candidate(gen, i) for i in store.candidate_indices(gen)) if c is not None]
-
-
 def run_summary(store: RunStore) -> dict:
     awaiting = awaiting_generation(store)
     generations = []
     for gen in store.generations():
-        cands = _candidates(store, gen)
+        cands = store.candidates(gen)
         ranking = load_ranking(store, gen)
         generations.append({"generation": gen, "candidates": len(cands),
-                            "evaluated": sum(c["status"] == "evaluated" for c in cands),
+                            "evaluated": sum(c.status is Status.EVALUATED for c in cands),
                             "ranked": ranking is not None, "awaiting": gen == awaiting})
-    return {"run": store.root.name, "config": store.config(), "generations": generations, "awaiting": awaiting}
+    return {"run": store.root.name, "config": dataclasses.asdict(store.config()), "generations": generations,
+            "awaiting": awaiting}
 
 
-def _media_url(store: RunStore, gen: int, cand: dict, name: str) -> str | None:
-    if (store.cand_dir(gen, cand["index"]) / name).is_file():
-        return f"/media/{gen}/{cand['id']}/{name}"
+def _media_url(store: RunStore, gen: int, cand: Candidate, name: str) -> str | None:
+    if (store.cand_dir(gen, cand.index) / name).is_file():
+        return f"/media/{gen}/{cand.id}/{name}"
     return None
 
 
@@ -73,22 +71,23 @@ def generation_detail(store: RunStore, gen: int) -> dict | None:
     awaiting = awaiting_generation(store)
     ranking = load_ranking(store, gen)
     candidates = []
-    for cand in _candidates(store, gen):
-        evaluation = cand.get("evaluation") or {}
-        train = cand.get("train") or {}
+    for cand in store.candidates(gen):
+        evaluation = dataclasses.asdict(cand.evaluation) if cand.evaluation else {}
+        train = cand.train
         candidates.append({
-            "id": cand["id"], "index": cand["index"], "status": cand["status"], "reason": cand.get("reason"),
-            "rankable": cand["status"] == "evaluated",
+            "id": cand.id, "index": cand.index, "status": cand.status.value, "reason": cand.reason,
+            "rankable": cand.status is Status.EVALUATED,
             "metrics": {k: evaluation.get(k) for k in ("fitness_mean", "fitness_std", "success_rate", "return_mean",
                                                        "episode_length_mean", "episodes")},
             "terms": evaluation.get("terms") or {},
-            "train": {k: train.get(k) for k in ("steps", "wall_s")},
-            "scales": cand.get("scales"), "source": cand.get("source"),
+            "train": {"steps": train.steps if train else None, "wall_s": train.wall_s if train else None},
+            "scales": cand.scales, "source": cand.source,
             "video": _media_url(store, gen, cand, VIDEO_NAME), "strip": _media_url(store, gen, cand, STRIP_NAME),
         })
     selection = store.load_selection(gen)
     return {"generation": gen, "awaiting": gen == awaiting, "awaiting_generation": awaiting,
-            "ranking": ranking.to_dict() if ranking else None, "selection": selection, "candidates": candidates}
+            "ranking": ranking.to_dict() if ranking else None,
+            "selection": selection.to_dict() if selection else None, "candidates": candidates}
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:

@@ -1,13 +1,16 @@
-"""The training job, run inside the sandbox worker: load the untrusted reward, train, evaluate, save the policy.
+"""The "train" job, run inside the sandbox worker: load the untrusted reward, train, evaluate, save the policy.
 
 Payload: {"env", "task" (a name or free text, resolved again here), "source", "train" (TrainConfig fields),
-"trainer" ("native" | "mjx"), "eval_seed"}. Files written into the worker's directory: policy.npz, trace.npz.
+"trainer" (a name in train.trainers.TRAINERS), "eval_seed", "checkpoint" (bool: continue from and save
+checkpoint.npz)}. Files written into the worker's directory: policy.npz, trace.npz, checkpoint.npz.
+Result: {"status": "ok", "train": TrainResult fields, "evaluation": Evaluation fields} or
+{"status": "failed", "reason"}.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -15,37 +18,34 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
+from rewardsmith.records import CurvePoint, TrainResult
+from rewardsmith.sandbox.jobs import Progress
 from rewardsmith.train.policy import TrainingStopped
+from rewardsmith.train.trainers import TRAINERS
+
+POLICY_FILE, TRACE_FILE, CHECKPOINT_FILE = "policy.npz", "trace.npz", "checkpoint.npz"
 
 
-def _trainer(name: str):
-    if name == "native":
-        from rewardsmith.train.native import train_native
-
-        return train_native
-    if name == "mjx":
-        from rewardsmith.train.mjx import train_mjx
-
-        return train_mjx
-    raise ValueError(f"unknown trainer {name!r}; valid: native, mjx")
-
-
-def run(payload: dict, workdir: Path, progress: Callable[[dict], None]) -> dict:
+def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     env = get_env(payload["env"])
     task = resolve_task(env, payload["task"])
     reward = load_reward(payload["source"])
     cfg = TrainConfig().with_overrides(**payload["train"])
-    train = _trainer(payload.get("trainer", "native"))
+    trainer_name = payload.get("trainer", "native")
+    train = TRAINERS.get(trainer_name)
+    checkpoint = Path(workdir) / CHECKPOINT_FILE if payload.get("checkpoint") else None
+
+    def on_progress(step: int, point: CurvePoint) -> None:
+        progress(dataclasses.asdict(point))
+
     try:
-        outcome = train(env, task, reward, cfg, lambda step, metrics: progress({"step": step, **metrics}))
-        evaluation, trace = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes, payload.get("eval_seed", 10_000))
+        outcome = train(env, task, reward, cfg, on_progress, checkpoint)
+        evaluation, trace = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes,
+                                     payload.get("eval_seed", 10_000))
     except TrainingStopped as stop:
         return {"status": "failed", "reason": str(stop)}
-    outcome.policy.save(Path(workdir) / "policy.npz")
-    np.savez(Path(workdir) / "trace.npz", **trace)
-    return {
-        "status": "ok",
-        "train": {"steps": outcome.steps, "wall_s": outcome.wall_s, "steps_per_s": outcome.steps_per_s,
-                  "curve": outcome.curve},
-        "evaluation": evaluation.to_dict(),
-    }
+    outcome.policy.save(Path(workdir) / POLICY_FILE)
+    np.savez(Path(workdir) / TRACE_FILE, **trace)
+    result = TrainResult(steps=outcome.steps, wall_s=outcome.wall_s, steps_per_s=outcome.steps_per_s,
+                         curve=tuple(outcome.curve), trainer=trainer_name, seed=cfg.seed)
+    return {"status": "ok", "train": dataclasses.asdict(result), "evaluation": dataclasses.asdict(evaluation)}

@@ -25,24 +25,23 @@ from rewardsmith.feedback.ranking import (
     wait_for_ranking,
 )
 from rewardsmith.feedback.review.cli import parse_comments, rank_command
+from builders import evaluated, failed
+
+from rewardsmith.config import RunConfig
+from rewardsmith.records import Status
 from rewardsmith.runs.store import RunStore
 
-STATUSES = ("evaluated", "evaluated", "check_failed", "evaluated")
+STATUSES = ("evaluated", "evaluated", "check_failed", "evaluated")  # Status values
 
 
 def make_run(tmp_path, generations=1, statuses=STATUSES) -> RunStore:
-    store = RunStore.create(tmp_path, "run", {"env": "cartpole", "task": "balance", "feedback": "human"})
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance", feedback="human"))
     for gen in range(generations):
         for index, status in enumerate(statuses):
-            evaluated = status == "evaluated"
-            store.save_candidate(gen, index, {
-                "id": f"g{gen}c{index:02d}", "generation": gen, "index": index, "status": status,
-                "reason": None if evaluated else "the check failed: reward_terms returned NaN",
-                "source": "SCALES = {'up': 1.0}\n", "scales": {"up": 1.0}, "check": None,
-                "train": {"steps": 1000, "wall_s": 1.0, "curve": []} if evaluated else None,
-                "evaluation": {"fitness_mean": 0.1 * index, "success_rate": 0.5, "episode_length_mean": 100.0,
-                               "terms": {}} if evaluated else None,
-            })
+            if status == "evaluated":
+                store.save_candidate(evaluated(gen, index, 0.1 * index, success_rate=0.5))
+            else:
+                store.save_candidate(failed(gen, index, Status(status), "the check failed: reward_terms returned NaN"))
     return store
 
 

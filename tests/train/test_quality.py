@@ -71,7 +71,7 @@ def test_humanoid_run_learns_to_move_forward_in_1m_steps():
     steps the policy stays up clearly longer than at the start of training and moves forward while it is up.
     Seed 0: evaluated episodes 49 steps long (the first training checkpoint: 29), 0.61 m/s forward while up."""
     _, _, outcome, evaluation = _train_and_evaluate("humanoid", "run", steps=1_000_000)
-    first_length = outcome.curve[0]["episode_length"]
+    first_length = outcome.curve[0].episode_length
     assert evaluation.episode_length_mean >= 1.4 * first_length, (first_length, evaluation)
-    speed_while_up = evaluation.terms["forward"]["episode_sum"] / evaluation.episode_length_mean
+    speed_while_up = evaluation.terms["forward"].episode_sum / evaluation.episode_length_mean
     assert speed_while_up > 0.3, (speed_while_up, evaluation)

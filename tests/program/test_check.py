@@ -17,7 +17,7 @@ from rewardsmith.records import CheckReport
 from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.sandbox.runner import Limits, SandboxResult
 
-REWARDS = Path(__file__).resolve().parent.parent / "envs" / "cartpole" / "rewards"
+REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"
 HEAD = 'SCALES = {"a": 1.0, "b": -0.5}\n\n\ndef reward_terms(s, action, xp):\n'
 
 

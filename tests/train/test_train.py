@@ -40,14 +40,14 @@ def test_native_trainer_learns_cartpole_balance():
     outcome = train_native(env, task, reward, cfg, lambda step, metrics: points.append(metrics))
     first, last = outcome.curve[0], outcome.curve[-1]
     assert points == outcome.curve and len(outcome.curve) == 4
-    assert outcome.steps == 49_152 and last["step"] == outcome.steps
-    assert last["episode_return"] > 2.0 * first["episode_return"], [p["episode_return"] for p in outcome.curve]
-    assert last["fitness"] > first["fitness"] + 0.2, [p["fitness"] for p in outcome.curve]
+    assert outcome.steps == 49_152 and last.step == outcome.steps
+    assert last.episode_return > 2.0 * first.episode_return, [p.episode_return for p in outcome.curve]
+    assert last.fitness > first.fitness + 0.2, [p.fitness for p in outcome.curve]
     assert params_finite(outcome.policy.params)
     assert np.all(np.isfinite(outcome.policy.obs_mean)) and np.all(outcome.policy.obs_var > 0)
-    assert set(last["terms"]) == set(reward.scales) and all(np.isfinite(v) for v in last["terms"].values())
+    assert set(last.terms) == set(reward.scales) and all(np.isfinite(v) for v in last.terms.values())
     for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):
-        assert np.isfinite(last["losses"][key]), key
+        assert np.isfinite(last.losses[key]), key
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
@@ -121,8 +121,8 @@ def test_mjx_trainer_learns_cartpole_balance():
     cfg = train_config_for(env.ppo, steps=131_072, checkpoints=4, eval_episodes=16)
     points = []
     outcome = train_mjx(env, task, reward, cfg, lambda step, metrics: points.append(metrics))
-    returns = [p["episode_return"] for p in points]  # deterministic evaluation returns; the first is at step 0
-    assert points[0]["step"] == 0 and points[-1]["step"] >= 98_304, [p["step"] for p in points]
+    returns = [p.episode_return for p in points]  # deterministic evaluation returns; the first is at step 0
+    assert points[0].step == 0 and points[-1].step >= 98_304, [p.step for p in points]
     assert returns[-1] > 3.0 * returns[0], returns  # measured: 66 before training, 556-566 after 98k-131k steps
     assert params_finite(outcome.policy.params)
 

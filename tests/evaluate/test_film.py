@@ -10,6 +10,7 @@ import pytest
 
 from rewardsmith.env.registry import get_env
 from rewardsmith.evaluate.film import RenderError, film, film_candidate, thumbnail_strip
+from rewardsmith.config import RunConfig
 from rewardsmith.runs.store import RunStore
 
 
@@ -50,10 +51,10 @@ def test_thumbnail_strip(tmp_path):
 
 
 def test_film_candidate_is_idempotent(tmp_path):
-    store = RunStore.create(tmp_path, "run", {"env": "cartpole", "task": "balance"})
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
     cand_dir = store.cand_dir(0, 1)
-    (cand_dir / "work").mkdir(parents=True)
-    np.savez(cand_dir / "work" / "trace.npz", qpos=cartpole_trace(60)[None], dt=0.02)
+    store.trace_path(0, 1).parent.mkdir(parents=True)
+    np.savez(store.trace_path(0, 1), qpos=cartpole_trace(60)[None], dt=0.02)
     first = film_candidate(store, 0, 1, width=96, height=96)
     assert first["filmed"] and first["video"] == cand_dir / "video.mp4" and first["strip"] == cand_dir / "strip.png"
     assert first["video"].stat().st_size > 0 and first["strip"].stat().st_size > 0
@@ -63,7 +64,7 @@ def test_film_candidate_is_idempotent(tmp_path):
 
 
 def test_film_candidate_without_a_trace_says_why(tmp_path):
-    store = RunStore.create(tmp_path, "run", {"env": "cartpole", "task": "balance"})
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
     store.cand_dir(0, 0).mkdir(parents=True)
     with pytest.raises(RenderError, match="g0c00 has no evaluation trace"):
         film_candidate(store, 0, 0)

@@ -18,6 +18,8 @@ from rewardsmith.env.registry import get_env
 from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
 from rewardsmith.evaluate.film import film, thumbnail_strip
 from rewardsmith.feedback.review.server import serve
+from rewardsmith.config import RunConfig
+from rewardsmith.records import Candidate, Evaluation, Status, TermStats, TrainResult
 from rewardsmith.runs.store import RunStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -29,30 +31,29 @@ SCREENSHOT = os.environ.get("REWARDSMITH_REVIEW_SCREENSHOT")  # a path: save a s
 def _make_run(root: Path) -> RunStore:
     """Generation 0 (ranked earlier, read-only) and generation 1 awaiting a ranking: three evaluated candidates
     with real cartpole videos, one failed candidate."""
-    store = RunStore.create(root, "run", {"env": "cartpole", "task": "balance", "feedback": "human"})
+    store = RunStore.create(root, "run", RunConfig(env="cartpole", task="balance", feedback="human"))
     env = get_env("cartpole")
     t = np.arange(76) * 0.02
     for gen in (0, 1):
         for index in range(4):
-            cid = f"g{gen}c{index:02d}"
+            cid = Candidate.make_id(gen, index)
             evaluated = index < 3
-            store.save_candidate(gen, index, {
-                "id": cid, "generation": gen, "index": index, "status": "evaluated" if evaluated else "check_failed",
-                "reason": None if evaluated else "reward_terms returned NaN for term 'upright'",
-                "source": f"SCALES = {{'upright': 1.0}}\n\ndef reward_terms(s, action):  # {cid}\n"
-                          "    return {'upright': s['pole_upright']}\n",
-                "scales": {"upright": 1.0}, "check": None,
-                "train": {"steps": 20000, "wall_s": 4.2, "curve": []} if evaluated else None,
-                "evaluation": {"episodes": 16, "fitness_mean": 0.3 * index, "fitness_std": 0.05,
-                               "success_rate": 0.25 * index,
-                               "return_mean": 40.0 + index, "episode_length_mean": 120.0 + 10 * index,
-                               "terms": {"upright": {"scale": 1.0, "episode_sum": 40.0 + index, "per_step_mean": 0.8,
-                                                     "per_step_std": 0.1}}} if evaluated else None,
-            })
+            source = (f"SCALES = {{'upright': 1.0}}\n\ndef reward_terms(s, action):  # {cid}\n"
+                      "    return {'upright': s['pole_upright']}\n")
+            terms = {"upright": TermStats(scale=1.0, episode_sum=40.0 + index, per_step_mean=0.8, per_step_std=0.1)}
+            store.save_candidate(Candidate(
+                id=cid, generation=gen, index=index, status=Status.EVALUATED if evaluated else Status.CHECK_FAILED,
+                reason=None if evaluated else "reward_terms returned NaN for term 'upright'",
+                source=source, scales={"upright": 1.0},
+                train=TrainResult(steps=20000, wall_s=4.2, steps_per_s=4762.0, curve=()) if evaluated else None,
+                evaluation=Evaluation(episodes=16, fitness_mean=0.3 * index, fitness_std=0.05,
+                                      success_rate=0.25 * index, return_mean=40.0 + index,
+                                      episode_length_mean=120.0 + 10 * index, terms=terms) if evaluated else None,
+            ))
             if evaluated and gen == 1:
                 qpos = np.stack([0.5 * np.sin(t * (index + 1)), 0.4 * np.sin(2 * t + index)], axis=1)
-                film(env, qpos, 0.02, store.cand_dir(gen, index) / "video.mp4", width=160, height=160)
-                thumbnail_strip(env, qpos, store.cand_dir(gen, index) / "strip.png", width=64, height=64)
+                film(env, qpos, 0.02, store.video_path(gen, index), width=160, height=160)
+                thumbnail_strip(env, qpos, store.strip_path(gen, index), width=64, height=64)
     ranked = {"generation": 0, "best": "g0c02", "worst": "g0c00", "order": None, "comments": {"g0c02": "steady"},
               "generation_comment": "", "source": "human", "submitted_at": "2026-01-01T00:00:00+00:00"}
     ranking_path(store, 0).write_text(json.dumps(ranked))

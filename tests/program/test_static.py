@@ -6,7 +6,7 @@ import pytest
 
 from rewardsmith.program.static import MAX_CHARS, MAX_LINES, Violation, static_check
 
-ENVS = Path(__file__).resolve().parent.parent / "envs"
+ENVS = Path(__file__).resolve().parents[2] / "envs"
 HEAD = 'SCALES = {"a": 1.0}\n\n\ndef reward_terms(s, action, xp):\n'  # the body starts on line 5
 OK = '    return {"a": s["x"]}\n'
 

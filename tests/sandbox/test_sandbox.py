@@ -23,7 +23,7 @@ from rewardsmith.sandbox.runner import Limits, SandboxResult, _read_file, run_jo
 from rewardsmith.program.static import static_check
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
-REWARDS = Path(__file__).resolve().parent.parent / "envs" / "cartpole" / "rewards"
+REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"
 SENTINEL = Path("/tmp/rewardsmith_hostile_sentinel.txt")  # the path corpus programs try to write or delete
 SECRETS = {
     "OPENAI_API_KEY": "sk-TEST-SECRET-123",

@@ -315,9 +315,9 @@ def _free_port() -> int:
 
 def test_a_taken_review_port_is_one_clear_line_and_resume_can_change_it(tmp_path):
     store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance", feedback="human",
-                                                       review_port=_free_port()).__dict__)
+                                                       review_port=_free_port()))
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", store.config()["review_port"]))
+        taken.bind(("127.0.0.1", store.config().review_port))
         taken.listen()
         proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(store.root)],
                               capture_output=True, text=True, timeout=120)

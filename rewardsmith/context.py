@@ -1,0 +1,29 @@
+"""What every stage of one run needs, resolved once: the store, the config, the env and task, the reporter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rewardsmith.config import RunConfig, TrainConfig, train_config_for
+from rewardsmith.env.registry import EnvSpec
+from rewardsmith.env.task import Task
+from rewardsmith.runs.store import RunStore
+
+Report = Callable[[dict[str, Any]], None]  # progress events for the terminal (cli._print_event lists them)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    store: RunStore
+    cfg: RunConfig
+    env: EnvSpec
+    task: Task
+    report: Report
+
+    def training_config(self, seed: int | None = None) -> TrainConfig:
+        """The env's PPO settings, the task's budget (or --train-steps) and the run's overrides."""
+        overrides = {"steps": self.cfg.train_steps or self.task.train_steps,
+                     "seed": self.cfg.seed if seed is None else seed, **self.cfg.train}
+        return train_config_for(self.env.ppo, **overrides)

@@ -1,0 +1,34 @@
+"""Executors: where and how a generation's trainings run. `train_all` hands an executor the whole generation at
+once and takes the reports as they finish, so an executor may run them one by one, in parallel, remotely, or
+stop weak ones early; the records it returns are the same.
+
+  local  one training at a time, in order, in sandboxed child processes on this machine
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+from rewardsmith.registry import Registry
+from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox
+
+OnProgress = Callable[[TrainRequest, dict], None]
+
+
+class Executor(Protocol):
+    def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
+        """Trains every request; yields each report as soon as its training ends (in any order)."""
+        ...
+
+
+class LocalExecutor:
+    """One sandboxed training after the other: the whole machine for each (the trainers use every core)."""
+
+    def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
+        for request in requests:
+            yield train_in_sandbox(request, lambda metrics, request=request: on_progress(request, metrics))
+
+
+EXECUTORS: Registry[Callable[[], Executor]] = Registry("--executor")
+EXECUTORS.register("local", lambda: LocalExecutor)
