@@ -16,8 +16,8 @@ import numpy as np
 
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
-from rewardsmith.program.load import load_reward
 from rewardsmith.env.sim import NativeBatch
+from rewardsmith.program.load import load_reward
 
 
 def raw_stepping(env, task, num_envs: int, steps: int) -> float:
@@ -39,7 +39,8 @@ def native_training(env, task, steps: int) -> tuple[float, float]:
     from rewardsmith.train.native import train_native
 
     reward = load_reward(env.reference_reward_path(task.name).read_text())
-    cfg = train_config_for(env.ppo, steps=steps, checkpoints=steps // (env.ppo.get("num_envs", 64) * env.ppo.get("rollout_steps", 32)))
+    per_iteration = env.ppo.get("num_envs", 64) * env.ppo.get("rollout_steps", 32)
+    cfg = train_config_for(env.ppo, steps=steps, checkpoints=steps // per_iteration)
     marks = []
     outcome = train_native(env, task, reward, cfg, lambda step, point: marks.append((step, point.wall_s)))
     (s0, t0), (s1, t1) = marks[0], marks[-1]
@@ -128,7 +129,9 @@ def gpu(args) -> None:
     reward = load_reward(env.reference_reward_path(task.name).read_text())
     cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=args.checkpoints)
     print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
-    raw = mjx_stepping(env, task, reward, brax_settings(cfg, env)["num_envs"], args.raw_steps)[0] if args.raw_steps else None
+    raw = None
+    if args.raw_steps:
+        raw = mjx_stepping(env, task, reward, brax_settings(cfg, env)["num_envs"], args.raw_steps)[0]
     from rewardsmith.train.policy import TrainingStopped
 
     marks = []
@@ -143,7 +146,8 @@ def gpu(args) -> None:
 
     try:
         outcome = train_mjx(env, task, reward, cfg, on_progress)
-        print(f"  {outcome.steps:,} steps in {outcome.wall_s:.0f} s; overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
+        print(f"  {outcome.steps:,} steps in {outcome.wall_s:.0f} s; "
+              f"overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
     except TrainingStopped as stop:
         print(f"  stopped: {stop}")
     if len(marks) >= 3:  # from the first evaluation after training began: the one before it precedes the compile
@@ -162,7 +166,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=16_384)
     parser.add_argument("--no-sb3", action="store_true")
-    parser.add_argument("--raw-steps", type=int, default=50, help="gpu mode: control steps of the raw MJX timing (0: skip)")
+    parser.add_argument("--raw-steps", type=int, default=50,
+                        help="gpu mode: control steps of the raw MJX timing (0: skip)")
     parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
     args = parser.parse_args()
     if args.steps is None:

@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False)
 
 BAD_INPUT = 2
+TRAINER_HELP = f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"
 
 
 @app.callback()
@@ -34,7 +35,7 @@ def _exit_cleanly_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
-def fail(message: str, code: int = BAD_INPUT) -> None:
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     """One clear line on stderr and a non-zero exit: the only way commands report bad input."""
     errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
@@ -124,24 +125,26 @@ def _num(value) -> str:
 def evolve(
     env: str = typer.Option(None, help="environment name (see `rewardsmith envs`)"),
     task: str = typer.Option(None, help="a task name of the env, or a description of a new task"),
-    model: Optional[str] = typer.Option(None, help="litellm model string, e.g. openai/gpt-4o-mini [env: REWARDSMITH_MODEL]"),
-    api_base: Optional[str] = typer.Option(None, help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
+    model: str | None = typer.Option(None, help="litellm model string, e.g. openai/gpt-4o-mini "
+                                     "[env: REWARDSMITH_MODEL]"),
+    api_base: str | None = typer.Option(None, help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
-    train_steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
+    train_steps: int | None = typer.Option(None, help="env steps per training [default: the task's budget]"),
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
-    review_port: Optional[int] = typer.Option(
+    review_port: int | None = typer.Option(
         None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
-    trainer: Optional[str] = typer.Option(None, help=f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"),
-    final_seeds: int = typer.Option(RunConfig.final_seeds, help="retrain the best reward on this many new seeds at the end"),
+    trainer: str | None = typer.Option(None, help=TRAINER_HELP),
+    final_seeds: int = typer.Option(RunConfig.final_seeds,
+                                    help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
-    resume: Optional[Path] = typer.Option(None, help="continue an interrupted run (its directory)"),
+    resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
     from rewardsmith.env.registry import UnknownNameError
@@ -217,7 +220,7 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
 @app.command()
 def export(
     run: Path = typer.Argument(..., help="run directory"),
-    candidate: Optional[str] = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
+    candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
@@ -233,7 +236,7 @@ def export(
     console.print(f"wrote {written}")
 
 
-def _reward_source(env, task, reward: Optional[Path]) -> str:
+def _reward_source(env, task, reward: Path | None) -> str:
     if reward is None:
         path = env.reference_reward_path(task.name)
         if not path.is_file():
@@ -255,26 +258,25 @@ def _reward_source(env, task, reward: Optional[Path]) -> str:
 def train(
     env: str = typer.Option(..., help="environment name"),
     task: str = typer.Option(..., help="task name (or a description: then no fitness is measured)"),
-    reward: Optional[Path] = typer.Option(None, help="reward module [default: the task's reference reward]"),
-    steps: Optional[int] = typer.Option(None, help="env steps per training [default: the task's budget]"),
+    reward: Path | None = typer.Option(None, help="reward module [default: the task's reference reward]"),
+    steps: int | None = typer.Option(None, help="env steps per training [default: the task's budget]"),
     seeds: int = typer.Option(1, help="train on this many seeds (0, 1, ...)"),
-    trainer: Optional[str] = typer.Option(None, help=f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"),
+    trainer: str | None = typer.Option(None, help=TRAINER_HELP),
     out: Path = typer.Option(Path("runs/train"), help="where policies and logs go"),
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
-    from rewardsmith.program.preflight import check_in_sandbox
     from rewardsmith.config import train_config_for
     from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
-    from rewardsmith.train.seeds import train_seeds
+    from rewardsmith.program.preflight import check_in_sandbox
     from rewardsmith.runs.store import StoreError, check_writable, new_run_id
+    from rewardsmith.train.seeds import train_seeds
 
     try:
         env_spec = get_env(env)
         task_spec = resolve_task(env_spec, task)
         if seeds < 1 or (steps is not None and steps < 1):
             fail("--seeds and --steps must be positive integers")
-        trainer = trainer or default_trainer()
-        TRAINERS.check(trainer)
+        trainer_name = TRAINERS.check(trainer or default_trainer())
         check_writable(out)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
@@ -285,8 +287,8 @@ def train(
         fail("the reward does not pass the check: " + "; ".join(report.errors), code=1)
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
-                  f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer}; logs in {run_dir}")
-    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, _print_event, trainer)
+                  f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
+    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, _print_event, trainer_name)
     from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())
@@ -297,22 +299,23 @@ def train(
             console.print(f"{name}: {stats[0]:.3f} ± {stats[1]:.3f}")
     if ok:
         console.print(f"steps per seed: {ok[0].steps:,}; wall time per seed: "
-                      f"{sum(r.wall_s for r in ok) / len(ok):.1f} s")
+                      f"{sum(r.wall_s or 0.0 for r in ok) / len(ok):.1f} s")
     if len(ok) < seeds:
-        fail(f"{seeds - len(ok)} of {seeds} trainings failed: " + "; ".join(r.reason for r in summary.seeds if r.reason), code=1)
+        reasons = "; ".join(r.reason for r in summary.seeds if r.reason)
+        fail(f"{seeds - len(ok)} of {seeds} trainings failed: {reasons}", code=1)
 
 
 @app.command()
 def check(
     reward: Path = typer.Argument(..., help="reward module to check"),
     env: str = typer.Option(..., help="environment name"),
-    task: Optional[str] = typer.Option(None, help="task name [default: the env's first task]"),
+    task: str | None = typer.Option(None, help="task name [default: the env's first task]"),
 ) -> None:
     """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
     import tempfile
 
-    from rewardsmith.program.preflight import check_in_sandbox
     from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
+    from rewardsmith.program.preflight import check_in_sandbox
 
     try:
         env_spec = get_env(env)
@@ -352,10 +355,10 @@ def rank(
     run: Path = typer.Argument(..., help="run directory"),
     best: str = typer.Option(..., help="id of the best candidate, e.g. g1c02"),
     worst: str = typer.Option(..., help="id of the worst candidate"),
-    order: Optional[list[str]] = typer.Option(None, help="full order best -> worst: repeat or give a comma list"),
-    comment: Optional[list[str]] = typer.Option(
+    order: list[str] | None = typer.Option(None, help="full order best -> worst: repeat or give a comma list"),
+    comment: list[str] | None = typer.Option(
         None, "--comment", "-c", help="'ID=text' about one candidate, or text about the generation; repeatable"),
-    generation: Optional[int] = typer.Option(None, help="generation to rank [default: the one awaiting a ranking]"),
+    generation: int | None = typer.Option(None, help="generation to rank [default: the one awaiting a ranking]"),
 ) -> None:
     """Rank the generation a run is waiting on, from the terminal (the review page does the same)."""
     from rewardsmith.feedback.review.cli import rank_command

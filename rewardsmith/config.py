@@ -40,7 +40,8 @@ class TrainConfig:
 
 
 def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
-    return TrainConfig().with_overrides(**env_ppo).with_overrides(**{k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
 @dataclass(frozen=True)

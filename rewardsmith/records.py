@@ -51,7 +51,7 @@ def check_schema(data: Mapping[str, Any], what: str) -> int:
     return version
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """Where a candidate stands. The *_FAILED statuses name the stage that failed."""
 
     PENDING = "pending"  # sampled; not checked yet
@@ -137,7 +137,8 @@ class CurvePoint:
     wall_s: float
     episodes: int | None = None  # None when the trainer does not count them (Brax)
     losses: dict[str, float | None] = field(default_factory=dict)
-    extra: dict[str, float | None] = field(default_factory=dict)  # trainer-specific: diverged_fraction, train_sps, eval_s
+    # trainer-specific numbers: diverged_fraction, train_sps, eval_s (MJX)
+    extra: dict[str, float | None] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CurvePoint:

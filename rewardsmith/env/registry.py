@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from types import ModuleType
-from typing import Callable
 
 from rewardsmith.env.task import Task
 from rewardsmith.registry import UnknownNameError
-
 from rewardsmith.resources import ENVS_DIR
 
 
@@ -62,6 +61,8 @@ class EnvSpec:
 
 def _load_module(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses in the module need to find it
     spec.loader.exec_module(module)

@@ -36,7 +36,8 @@ def sensor_slices(model: mujoco.MjModel) -> dict[str, slice]:
 
 def split_sensors(sensordata, slices: dict[str, slice]) -> dict:
     """Named sensor arrays; a 1-d sensor keeps no trailing axis so that it reads as a scalar per env."""
-    return {name: sensordata[..., s] if s.stop - s.start > 1 else sensordata[..., s.start] for name, s in slices.items()}
+    return {name: sensordata[..., s] if s.stop - s.start > 1 else sensordata[..., s.start]
+            for name, s in slices.items()}
 
 
 @dataclass

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.program.load import LoadedReward
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
-from rewardsmith.train.policy import Policy
+from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import Evaluation, TermStats
+from rewardsmith.train.policy import Policy
 from rewardsmith.train.stats import reward_step
 
 

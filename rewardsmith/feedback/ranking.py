@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rewardsmith.records import Status
@@ -109,7 +109,7 @@ def clear_awaiting(store: RunStore, gen: int) -> None:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 # ---- validation -------------------------------------------------------------------------------------------------
@@ -144,6 +144,7 @@ def _parse(gen: int, data) -> Ranking:
     for name, value in (("best", best), ("worst", worst)):
         if not isinstance(value, str) or not value:
             raise RankingError(f"{name} is missing: pick the {name} candidate (an id like g{gen}c00)")
+    assert isinstance(best, str) and isinstance(worst, str)
     comments = data.get("comments") or {}
     if not isinstance(comments, dict):
         raise RankingError("comments must be an object mapping candidate ids to text")
@@ -198,7 +199,7 @@ def validate_ranking(store: RunStore, gen: int, data, require_waiting: bool = Tr
 
 
 def _check_order(ranking: Ranking, rankable: list[str]) -> None:
-    order = list(ranking.order)
+    order = list(ranking.order or ())
     repeated = sorted({i for i in order if order.count(i) > 1})
     if repeated:
         raise RankingError(f"the order lists {', '.join(repeated)} more than once")
@@ -234,7 +235,9 @@ def submit_ranking(store: RunStore, gen: int, data, require_waiting: bool = True
         if not ranking.submitted_at:
             ranking = dataclasses.replace(ranking, submitted_at=_now())
         if not _write_once(ranking_path(store, gen), ranking.to_dict()):  # another process won the race
-            return _same_or_refuse(load_ranking(store, gen), ranking, gen)
+            winner = load_ranking(store, gen)
+            assert winner is not None, "the file that refused the write holds the other process's ranking"
+            return _same_or_refuse(winner, ranking, gen)
     _notify()
     return ranking
 

@@ -148,7 +148,7 @@ def _sample_singles(
     workers = min(len(indices), _MAX_CONCURRENT_REQUESTS)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         outcomes = list(pool.map(lambda _: _request(config, messages, 1, log_dir), indices))
-    return [_single(config, outcome, index) for index, outcome in zip(indices, outcomes)]
+    return [_single(config, outcome, index) for index, outcome in zip(indices, outcomes, strict=True)]
 
 
 def _single(config: LLMConfig, outcome: _Outcome, index: int) -> Completion:
@@ -226,7 +226,8 @@ def _from_choices(
     prompt_shares = _split(usage["prompt_tokens"], len(choices))
     completion_shares = _split(usage["completion_tokens"], len(choices))
     completions = []
-    for index, choice, prompt_tokens, completion_tokens in zip(indices, choices, prompt_shares, completion_shares):
+    shares = zip(indices, choices, prompt_shares, completion_shares, strict=False)
+    for index, choice, prompt_tokens, completion_tokens in shares:
         text = choice.message.content
         error = None if text is not None else f"choice has no text content (finish_reason={choice.finish_reason})"
         completions.append(
@@ -290,7 +291,7 @@ def _retry_after_s(exc: Exception) -> float | None:
     """Seconds from a Retry-After header, when the error carries one in that form (the HTTP-date form is ignored)."""
     headers = getattr(getattr(exc, "response", None), "headers", None) or {}
     try:
-        return float(headers.get("retry-after"))
+        return float(headers.get("retry-after"))  # type: ignore[arg-type]  # None raises TypeError, caught below
     except (TypeError, ValueError):
         return None
 

@@ -13,7 +13,7 @@ from rewardsmith.records import Candidate
 from rewardsmith.runs.store import read_json, write_json
 
 
-def messages_for(ctx: RunContext, gen: int, parent: Candidate | None) -> list[dict]:
+def messages_for(ctx: RunContext, gen: int, parent: Candidate | None) -> list[dict[str, str]]:
     path = ctx.store.messages_path(gen)
     if path.is_file():
         return list(read_json(path))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from string import Template
 
 from rewardsmith.resources import PROMPTS_DIR
@@ -17,7 +16,8 @@ def render(name: str, **variables) -> str:
     try:
         return template.substitute(**variables).strip() + "\n"
     except KeyError as err:
-        raise PromptError(f"prompt template {name}.md needs variable {err.args[0]!r}; given: {sorted(variables)}") from None
+        raise PromptError(f"prompt template {name}.md needs variable {err.args[0]!r}; "
+                          f"given: {sorted(variables)}") from None
 
 
 def chat(system: str, user: str) -> list[dict]:

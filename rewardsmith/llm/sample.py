@@ -15,7 +15,7 @@ from rewardsmith.records import Candidate, Sample
 from rewardsmith.runs.store import read_json, write_json
 
 
-def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: list[dict] | None,
+def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: list[dict[str, str]] | None,
            parent: Candidate | None) -> list[Sample]:
     path = ctx.store.round_path(gen, round_index)
     if path.is_file():
@@ -29,7 +29,8 @@ def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: li
     return samples
 
 
-def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int, messages: list[dict]) -> list[Sample]:
+def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
+              messages: list[dict[str, str]]) -> list[Sample]:
     from rewardsmith.llm import client  # litellm takes seconds to import; the LLM-free mode never needs it
 
     assert ctx.cfg.model is not None

@@ -18,8 +18,9 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -160,7 +161,7 @@ def _check_load(source: str, errors: list[str]) -> Any:
             return load_reward(source)
     except _CallTimeout:
         errors.append(f"loading the module took more than {CALL_LIMIT_S:g} s; top-level code must be constants only")
-    except Exception as exc:  # noqa: BLE001 - any failure becomes a message
+    except Exception as exc:
         errors.append(f"the program failed to load: {_describe(exc, source)}")
     return None
 
@@ -184,7 +185,7 @@ def _call(loaded: Any, s: dict, action: np.ndarray, errors: list[str], label: st
     except _CallTimeout:
         errors.append(f"reward_terms did not return within {CALL_LIMIT_S:g} s on {label}; avoid long Python loops "
                       "and compute with array operations")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.append(f"reward_terms failed with numpy on {label}: {_describe(exc, loaded.source, s)}")
     return _FAILED
 
@@ -270,7 +271,7 @@ def _check_jax(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> N
     except _CallTimeout:
         errors.append(f"tracing reward_terms with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
         return
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         errors.append(f"reward_terms fails under jax.jit(jax.vmap(...)) on single states: "
                       f"{_describe(exc, loaded.source, s)}")
         return

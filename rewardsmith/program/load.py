@@ -17,8 +17,9 @@ import dis
 import math
 import sys
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ def _no_print(*args: Any, **kwargs: Any) -> None:
     """print() is a no-op: a debugging print must not flood the worker's output."""
 
 
-def _import_guard(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002 - __import__ signature
+def _import_guard(name, globals=None, locals=None, fromlist=(), level=0):
     """The program's `__import__`. An `import` statement in the program (the frame's current opcode is
     IMPORT_NAME) may import only math. numpy's C code also calls `__import__` through the calling frame's builtins
     for its lazy imports (`x.mean()` imports numpy._core._methods); those may load array-library modules only.
@@ -131,7 +132,7 @@ def load_reward(source: str) -> LoadedReward:
         raise RewardProgramError("; ".join(f"line {v.line}: {v.message}" for v in violations[:10]))
     namespace: dict[str, Any] = {"__builtins__": safe_builtins(), "__name__": "reward_program"}
     code = compile(source, "<reward>", "exec")
-    exec(code, namespace)  # noqa: S102 - the point of this module; runs only inside the sandboxed worker
+    exec(code, namespace)
     scales = namespace.get("SCALES")
     fn = namespace.get("reward_terms")
     if not isinstance(scales, dict):

@@ -16,6 +16,7 @@ from rewardsmith.records import Candidate, CheckReport, Sample, Status
 from rewardsmith.runs.store import write_text
 from rewardsmith.sandbox.runner import Limits, SandboxResult, run_job
 
+
 def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:
     return tuple(str(v)[:2000] for v in value[:limit]) if isinstance(value, list) else ()
 

@@ -111,8 +111,9 @@ def _root_name(node: ast.AST) -> str | None:
 def _range_length(call: ast.Call) -> int | None:
     if call.keywords or not 1 <= len(call.args) <= 3:
         return None
-    values = [_const_int(a) for a in call.args]
-    if any(v is None for v in values):
+    maybe = [_const_int(a) for a in call.args]
+    values = [v for v in maybe if v is not None]
+    if len(values) != len(maybe):
         return None
     if len(values) == 3 and values[2] == 0:
         return None
@@ -174,14 +175,14 @@ class _Checker:
             return
         if len(assigns) > 1:
             self.add(assigns[1], "SCALES is assigned more than once; define it exactly once")
-        value = assigns[0].value
+        value = assigns[0].value  # type: ignore[attr-defined]  # _is_scales_assign admits only assignments
         if not isinstance(value, ast.Dict):
             self.add(value, "SCALES must be a dict literal of string keys to numbers, e.g. {\"upright\": 1.0}")
             return
         if len(value.keys) > MAX_TERMS:
             self.add(value, f"SCALES has {len(value.keys)} terms (limit {MAX_TERMS}); use fewer reward terms")
         seen = set()
-        for key, val in zip(value.keys, value.values):
+        for key, val in zip(value.keys, value.values, strict=True):
             if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
                 self.add(key or value, "every SCALES key must be a string literal (the term's name); no `**` spreads")
                 continue
@@ -210,7 +211,8 @@ class _Checker:
 
     def _check_depth(self, tree: ast.Module) -> None:
         blocks = (ast.FunctionDef, ast.For, ast.If, ast.With, ast.Try, ast.Lambda, ast.Match, ast.While)
-        stack = [(tree, 0, 0)]  # iterative: a deeply nested program must not overflow this checker's stack
+        # iterative: a deeply nested program must not overflow this checker's stack
+        stack: list[tuple[ast.AST, int, int]] = [(tree, 0, 0)]
         while stack:
             node, blocks_deep, expr_deep = stack.pop()
             if blocks_deep > MAX_BLOCK_DEPTH:
@@ -369,7 +371,7 @@ class _Checker:
 
     def _check_loop_products(self, tree: ast.Module) -> None:
         """Nested constant loops multiply: three nested range(1000) loops are rejected even though each is small."""
-        stack = [(tree, 1)]
+        stack: list[tuple[ast.AST, int]] = [(tree, 1)]
         while stack:
             node, product = stack.pop()
             inner = product
@@ -387,7 +389,7 @@ class _Checker:
             for child in ast.iter_child_nodes(node):
                 stack.append((child, inner))
 
-    def _check_function(self, node: ast.AST) -> None:
+    def _check_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
         args = node.args
         for default in args.defaults + [d for d in args.kw_defaults if d is not None]:
             if not _is_constant_expr(default):
@@ -410,7 +412,7 @@ def _literal_number(node: ast.AST) -> float | None:
         node = node.operand
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
         try:
-            return sign * float(node.value)
+            return sign * float(node.value)  # type: ignore[arg-type]  # an int or float, checked above
         except OverflowError:
             return math.inf
     return None

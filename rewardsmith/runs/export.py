@@ -44,7 +44,7 @@ def _chosen(store: RunStore, candidate_id: str | None) -> Candidate:
             raise ExportError(f"run {store.root} has no evaluated candidate yet; name one with --candidate")
         candidate_id = best
     cand = store.find_candidate(candidate_id)
-    if not cand.source:
+    if cand.source is None or not cand.source.strip():
         raise ExportError(f"candidate {candidate_id} has no reward program ({cand.status.value}: {cand.reason})")
     return cand
 
@@ -62,5 +62,5 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
         if evaluation and fitness is not None else ""
     header = _HEADER.format(run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                             score=score, module=output.stem)
-    write_text(output, header + cand.source.strip() + "\n" + _FOOTER)
+    write_text(output, header + (cand.source or "").strip() + "\n" + _FOOTER)
     return output

@@ -124,8 +124,19 @@ class RunStore:
         store = cls(path)
         if not (store.root / "config.json").is_file():
             raise StoreError(f"{path} is not a rewardsmith run (no config.json); runs live in runs/<run-id>/")
-        store.config()  # a run from a newer schema is refused here, before anything is read or written
+        store.check_records()  # a run from a newer schema is refused here, before anything is read or written
         return store
+
+    def check_records(self) -> None:
+        """Every record of the run is of a schema this code reads; StoreError naming the first that is not."""
+        self.config()
+        paths = [*self.root.glob("gen_*/selection.json"), *self.root.glob("gen_*/cand_*/candidate.json"),
+                 self.root / "result.json"]
+        for path in sorted(p for p in paths if p.is_file()):
+            try:
+                check_schema(read_json(path), str(path.relative_to(self.root)))
+            except (SchemaError, json.JSONDecodeError) as err:
+                raise StoreError(f"run {self.root}: {err}") from None
 
     def config(self) -> RunConfig:
         return config_from_dict(read_json(self.root / "config.json"), f"run {self.root}")

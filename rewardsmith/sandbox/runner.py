@@ -38,13 +38,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
 
 from rewardsmith.resources import PACKAGE_DIR
+from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
 
 PACKAGE_ROOT = PACKAGE_DIR.parent  # on the child's PYTHONPATH: the directory that holds the package
 _ENV_ALLOW = frozenset(

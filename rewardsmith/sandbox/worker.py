@@ -1,14 +1,11 @@
-"""The sandboxed child's entry point: `python -P -s -m rewardsmith.sandbox.worker JOBFILE` (started by sandbox.run_job).
+"""The sandboxed child's entry point: `python -P -s -m rewardsmith.sandbox.worker JOBFILE` (started by runner.run_job).
 
-The worker first confines itself, while it is still single-threaded and before any untrusted code exists in the
-process, then runs one job (sandbox/jobs/, found by name) and writes its JSON result atomically. Confinement happens here rather than in
-a Popen `preexec_fn` because preexec_fn is not safe in a multi-threaded parent (the evolve loop checks candidates
-from a thread pool) and because some steps (Landlock, unshare) only bind the calling thread: they must run before
-numpy/jax start their thread pools. So this module imports only the standard library at the top.
-
-Order matters: join the cgroups (needs write access to cgroupfs) → rlimits → new network namespace (needs
-CAP_SYS_ADMIN, or a user namespace) → Landlock (no writes outside the workdir, reads only where Python, the package
-and the system libraries live, no TCP, no signals to or sockets with processes outside the sandbox).
+The worker first confines itself (confine.py), while it is still single-threaded and before any untrusted code
+exists in the process, then runs one job (sandbox/jobs/, found by name) and writes its JSON result atomically.
+Confinement happens here rather than in a Popen `preexec_fn` because preexec_fn is not safe in a multi-threaded
+parent (the evolve loop checks candidates from a thread pool) and because some steps (Landlock, unshare) only bind
+the calling thread: they must run before numpy/jax start their thread pools. So this module and confine.py import
+only the standard library (and rewardsmith's stdlib-only modules) at the top; a job's imports happen after.
 """
 
 
@@ -19,8 +16,8 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rewardsmith.sandbox.confine import confine, libc
 from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
@@ -86,7 +83,7 @@ def main(argv: list[str]) -> int:
         result = job(spec.get("payload", {}), workdir, progress)
         if not isinstance(result, dict):
             raise TypeError(f"job {spec['job']!r} returned {type(result).__name__}, not a dict")
-    except BaseException as exc:  # noqa: BLE001 - every failure of the job becomes a result the parent can read
+    except BaseException as exc:
         result = _error_result(exc, spec.get("memory_mb"))
     _write_result(workdir, result)
     return 0

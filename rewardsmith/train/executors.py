@@ -8,12 +8,12 @@ stop weak ones early; the records it returns are the same.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from rewardsmith.registry import Registry
 from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox
 
-OnProgress = Callable[[TrainRequest, dict], None]
+OnProgress = Callable[[TrainRequest, dict[str, Any]], None]
 
 
 class Executor(Protocol):
@@ -27,8 +27,15 @@ class LocalExecutor:
 
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         for request in requests:
-            yield train_in_sandbox(request, lambda metrics, request=request: on_progress(request, metrics))
+            def forward(metrics: dict[str, Any], request: TrainRequest = request) -> None:
+                on_progress(request, metrics)
+
+            yield train_in_sandbox(request, forward)
 
 
 EXECUTORS: Registry[Callable[[], Executor]] = Registry("--executor")
-EXECUTORS.register("local", lambda: LocalExecutor)
+def _local() -> Callable[[], Executor]:
+    return LocalExecutor
+
+
+EXECUTORS.register("local", _local)

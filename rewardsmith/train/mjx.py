@@ -20,10 +20,10 @@ from mujoco import mjx
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.program.load import LoadedReward
 from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
+from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 
@@ -53,7 +53,7 @@ def _install_jax_compat() -> None:
         return jax.pmap(lambda t: t, devices=devices)(stacked)
 
     jax.device_put_replicated = device_put_replicated
-    jax._rewardsmith_replicated = True
+    jax._rewardsmith_replicated = True  # type: ignore[attr-defined]
 
 
 def _brax():
@@ -72,7 +72,7 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
     slices = sensor_slices(mj_model)
     scales = dict(reward.scales)
 
-    class MjxTaskEnv(brax_base.Env):
+    class MjxTaskEnv(brax_base.Env):  # type: ignore[name-defined]  # brax_base is imported lazily
         def __init__(self):
             self.sys = mjx.put_model(mj_model)
             self._qpos0, self._qvel0 = jnp.asarray(qpos0, jnp.float32), jnp.asarray(qvel0, jnp.float32)
@@ -99,7 +99,8 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             i = jax.random.randint(rng, (), 0, INIT_BANK)
             data = mjx.make_data(self.sys).replace(qpos=self._qpos0[i], qvel=self._qvel0[i])
             data = mjx.forward(self.sys, data)
-            metrics = {term_key(k): jnp.zeros(()) for k in scales} | {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
+            metrics = {term_key(k): jnp.zeros(()) for k in scales}
+            metrics |= {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
             return brax_base.State(data, self._obs(data), jnp.zeros(()), jnp.zeros(()), metrics, {})
 
         def step(self, state, action):

@@ -29,9 +29,11 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.program.load import LoadedReward
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
+from rewardsmith.program.load import LoadedReward
+from rewardsmith.records import CurvePoint
+from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.ppo import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -46,8 +48,6 @@ from rewardsmith.train.ppo import (
     params_finite,
     to_numpy,
 )
-from rewardsmith.records import CurvePoint
-from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.stats import EpisodeStats, reward_step
 
 
@@ -92,7 +92,7 @@ def save_state(path: Path, state: _State) -> None:
             "obs_rms": state.obs_rms.state(), "ret_rms": state.ret_rms.state(),
             "curve": [dataclasses.asdict(p) for p in state.curve]}
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)  # type: ignore[arg-type]  # numpy's stub
     tmp.replace(path)
 
 
@@ -101,11 +101,12 @@ def load_state(path: Path, fresh: _State) -> _State:
     with np.load(path) as data:
         meta = json.loads(str(data["meta"]))
         treedef = jax.tree_util.tree_structure((fresh.params, fresh.opt_state))
-        count = treedef.num_leaves
+        count = len(jax.tree_util.tree_leaves((fresh.params, fresh.opt_state)))
         if sum(1 for k in data.files if k.startswith("leaf_")) != count:
             raise TrainingStopped(f"the checkpoint {path.name} was made with other network settings; it cannot be "
                                   "continued")
-        params, opt_state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(data[f"leaf_{i}"]) for i in range(count)])
+        leaves = [jnp.asarray(data[f"leaf_{i}"]) for i in range(count)]
+        params, opt_state = jax.tree_util.tree_unflatten(treedef, leaves)
     fresh.rng.bit_generator.state = meta["rng"]
     for rms, saved in ((fresh.obs_rms, meta["obs_rms"]), (fresh.ret_rms, meta["ret_rms"])):
         rms.mean, rms.var, rms.count = np.asarray(saved["mean"]), np.asarray(saved["var"]), saved["count"]
@@ -191,12 +192,15 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
         params, opt_state, losses = update(params, opt_state, flatten_batch(batch), key)
         p = to_numpy(params)  # waits for the update
         if not params_finite(p):
-            raise TrainingStopped(f"policy parameters became NaN/Inf at step {(it + 1) * n * T} (reward scale too large or non-finite rewards)")
+            raise TrainingStopped(f"policy parameters became NaN/Inf at step {(it + 1) * n * T} (reward scale too "
+                                  "large or non-finite rewards)")
         elapsed = time.monotonic() - start
         if elapsed > cfg.time_budget_s:
-            raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step {(it + 1) * n * T}")
+            raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step "
+                                  f"{(it + 1) * n * T}")
         if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
-            point = stats.checkpoint((it + 1) * n * T, elapsed, {k: float(v) for k, v in losses.items()})
+            loss_values: dict[str, float | None] = {k: float(v) for k, v in losses.items()}
+            point = stats.checkpoint((it + 1) * n * T, elapsed, loss_values)
             curve.append(point)
             progress(point.step, point)
     if checkpoint is not None:

@@ -20,8 +20,8 @@ import optax
 from rewardsmith.config import TrainConfig
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 1.0
-_BLAS_SET_THREADS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-                     "openblas_set_num_threads", "MKL_Set_Num_Threads")
+_BLAS_SET_THREADS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+                     "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
 
 
 def limit_blas_threads(n: int = 1) -> bool:
@@ -52,7 +52,7 @@ def limit_blas_threads(n: int = 1) -> bool:
 def _init_mlp(key, sizes, last_scale):
     layers = []
     keys = jax.random.split(key, len(sizes) - 1)
-    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:])):
+    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
         scale = last_scale if i == len(sizes) - 2 else np.sqrt(2.0)
         w = jax.nn.initializers.orthogonal(scale)(k, (n_in, n_out), jnp.float32)
         layers.append({"w": w, "b": jnp.zeros(n_out, jnp.float32)})
@@ -176,7 +176,8 @@ def _make_update(learning_rate, max_grad_norm, clip, value_coef, entropy_coef, e
         params, opt_state, data = carry
         n = data["obs"].shape[0]
         perm = jax.random.permutation(key, n)
-        shuffled = jax.tree_util.tree_map(lambda a: a[perm].reshape(cfg.minibatches, n // cfg.minibatches, *a.shape[1:]), data)
+        shuffled = jax.tree_util.tree_map(
+            lambda a: a[perm].reshape(cfg.minibatches, n // cfg.minibatches, *a.shape[1:]), data)
         (params, opt_state), metrics = jax.lax.scan(minibatch_step, (params, opt_state), shuffled)
         return (params, opt_state, data), metrics
 

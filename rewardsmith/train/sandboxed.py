@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.records import Evaluation, TrainResult
@@ -40,7 +41,8 @@ class TrainReport:
     evaluation: Evaluation | None
 
 
-def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict], None] | None = None) -> TrainReport:
+def train_in_sandbox(request: TrainRequest,
+                     on_progress: Callable[[dict[str, Any]], None] | None = None) -> TrainReport:
     payload = {"env": request.env, "task": request.task, "source": request.source,
                "train": dataclasses.asdict(request.cfg), "trainer": request.trainer, "eval_seed": request.eval_seed,
                "checkpoint": request.checkpoint}
@@ -57,7 +59,8 @@ def report_of(key: str, result: SandboxResult) -> TrainReport:
         reason = job.get("reason") or job.get("error") or "the training job returned nothing"
         return TrainReport(key, False, str(reason), None, None)
     try:
-        return TrainReport(key, True, None, TrainResult.from_dict(job["train"]), Evaluation.from_dict(job["evaluation"]))
+        train, evaluation = TrainResult.from_dict(job["train"]), Evaluation.from_dict(job["evaluation"])
     except (KeyError, TypeError, ValueError, AttributeError) as err:
         return TrainReport(key, False, f"the training job returned a malformed result ({type(err).__name__}: {err})",
                            None, None)
+    return TrainReport(key, True, None, train, evaluation)

@@ -4,9 +4,9 @@ candidate (Eureka's multi-seed re-evaluation of the winner) use this same code."
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rewardsmith.context import RunContext
 from rewardsmith.records import Candidate, Status
 from rewardsmith.train.executors import Executor
@@ -26,7 +28,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     by_id = {c.id: c for c in candidates}
     requests = [request_for(ctx, c) for c in candidates if c.status is Status.CHECKED]
 
-    def on_progress(request: TrainRequest, metrics: dict) -> None:
+    def on_progress(request: TrainRequest, metrics: dict[str, Any]) -> None:
         ctx.report({"event": "train", "id": request.key, "total": request.cfg.steps, **metrics})
 
     for report in executor.run(requests, on_progress):

@@ -66,7 +66,7 @@ class EpisodeStats:
             for v in sums.values():
                 v[i] = 0.0
 
-    def checkpoint(self, step: int, wall_s: float, losses: dict[str, float]) -> CurvePoint:
+    def checkpoint(self, step: int, wall_s: float, losses: dict[str, float | None]) -> CurvePoint:
         """Means over the episodes finished since the last checkpoint (or the running ones if none finished)."""
         episodes = self._finished
         if not episodes and self._sums is not None:

@@ -8,9 +8,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+from rewardsmith.config import RunConfig
 from rewardsmith.env.registry import get_env
 from rewardsmith.evaluate.film import RenderError, film, film_candidate, thumbnail_strip
-from rewardsmith.config import RunConfig
 from rewardsmith.runs.store import RunStore
 
 

@@ -10,7 +10,9 @@ import threading
 import time
 
 import pytest
+from builders import evaluated, failed
 
+from rewardsmith.config import RunConfig
 from rewardsmith.feedback.ranking import (
     Ranking,
     RankingError,
@@ -25,9 +27,6 @@ from rewardsmith.feedback.ranking import (
     wait_for_ranking,
 )
 from rewardsmith.feedback.review.cli import parse_comments, rank_command
-from builders import evaluated, failed
-
-from rewardsmith.config import RunConfig
 from rewardsmith.records import Status
 from rewardsmith.runs.store import RunStore
 

@@ -14,11 +14,11 @@ from urllib.request import Request, urlopen
 import numpy as np
 import pytest
 
-from rewardsmith.env.registry import get_env
-from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
-from rewardsmith.evaluate.film import film, thumbnail_strip
-from rewardsmith.feedback.review.server import serve
 from rewardsmith.config import RunConfig
+from rewardsmith.env.registry import get_env
+from rewardsmith.evaluate.film import film, thumbnail_strip
+from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
+from rewardsmith.feedback.review.server import serve
 from rewardsmith.records import Candidate, Evaluation, Status, TermStats, TrainResult
 from rewardsmith.runs.store import RunStore
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from rewardsmith.program.check import check_reward
+from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.program.preflight import check_in_sandbox, report_from_result
 from rewardsmith.records import CheckReport
-from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.sandbox.runner import Limits, SandboxResult
 
 REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"

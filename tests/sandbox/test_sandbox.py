@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from rewardsmith.program.preflight import check_in_sandbox
-from rewardsmith.sandbox.runner import Limits, SandboxResult, _read_file, run_job, scrubbed_env
 from rewardsmith.program.static import static_check
+from rewardsmith.sandbox.runner import Limits, SandboxResult, _read_file, run_job, scrubbed_env
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"

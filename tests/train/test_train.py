@@ -14,8 +14,8 @@ import pytest
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
 from rewardsmith.program.load import load_reward
-from rewardsmith.train.ppo import gae, params_finite
 from rewardsmith.train.policy import TrainingStopped
+from rewardsmith.train.ppo import gae, params_finite
 
 NAN_REWARD = '''
 SCALES = {"upright": 1.0, "broken": 0.5}
@@ -146,3 +146,45 @@ def test_mjx_env_ends_a_diverged_episode_with_nothing_paid():
     assert float(healthy.done) == 0.0 and float(healthy.reward) != 0.0 and float(healthy.metrics["diverged"]) == 0.0
     assert float(diverged.done) == 1.0 and float(diverged.reward) == 0.0 and float(diverged.metrics["diverged"]) == 1.0
     assert np.all(np.isfinite(np.asarray(diverged.obs)))
+
+
+def test_a_native_training_continues_from_its_checkpoint(tmp_path):
+    """What successive halving needs: train a while, save policy, value function, optimizer and normalizer state;
+    later continue the same training to a larger budget."""
+    from rewardsmith.train.native import train_native
+
+    env, task, reward = _cartpole()
+    path = tmp_path / "checkpoint.npz"
+    short = train_config_for(env.ppo, steps=4 * 64 * 32, checkpoints=2, seed=3)
+    first = train_native(env, task, reward, short, checkpoint=path)
+    assert path.is_file() and first.steps == 4 * 64 * 32 and len(first.curve) == 2
+    saved_at = path.stat().st_mtime_ns
+
+    longer = dataclasses.replace(short, steps=8 * 64 * 32, checkpoints=4)
+    continued = train_native(env, task, reward, longer, checkpoint=path)
+    # the first call's statistics are kept and the new ones follow; the steps count both calls
+    assert continued.steps == 8 * 64 * 32
+    assert [p.step for p in continued.curve[:2]] == [p.step for p in first.curve]
+    assert [p.step for p in continued.curve[2:]] == [6 * 64 * 32, 8 * 64 * 32]
+    assert path.stat().st_mtime_ns != saved_at  # saved again at the end
+    # it went on from the saved parameters and normalizer: not a fresh training, not the old policy
+    fresh = train_native(env, task, reward, dataclasses.replace(longer, steps=4 * 64 * 32))
+    assert not np.allclose(continued.policy.obs_mean, first.policy.obs_mean)
+    assert not np.allclose(continued.policy.params["policy"][0]["w"], fresh.policy.params["policy"][0]["w"])
+
+    # asking for no more than was trained changes nothing
+    again = train_native(env, task, reward, longer, checkpoint=path)
+    np.testing.assert_array_equal(again.policy.params["policy"][0]["w"], continued.policy.params["policy"][0]["w"])
+    np.testing.assert_array_equal(again.policy.obs_var, continued.policy.obs_var)
+
+
+def test_a_checkpoint_of_other_network_settings_is_refused(tmp_path):
+    from rewardsmith.train.native import train_native
+
+    env, task, reward = _cartpole()
+    path = tmp_path / "checkpoint.npz"
+    cfg = train_config_for(env.ppo, steps=64 * 32, checkpoints=1)
+    train_native(env, task, reward, cfg, checkpoint=path)
+    wider = dataclasses.replace(cfg, steps=2 * 64 * 32, hidden=(32, 32, 32))
+    with pytest.raises(TrainingStopped, match="made with other network settings"):
+        train_native(env, task, reward, wider, checkpoint=path)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rewardsmith.feedback.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
 from rewardsmith.feedback.review.server import serve

@@ -112,7 +112,7 @@ def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Pat
     return resolved
 
 
-def _parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
+def _parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     """(start, end inclusive) of a single 'bytes=' range; None for no/ignored range; False if unsatisfiable."""
     match = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header or "")
     if not match or (not match[1] and not match[2]):
@@ -193,7 +193,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.NOT_FOUND, "not found")
         except OSError:  # the browser dropped the connection (it does that with media all the time)
             pass
-        except Exception as err:  # noqa: BLE001 - one bad request must not kill the server
+        except Exception as err:
             log.exception("GET %s failed", self.path)
             self._try_error(err)
 
@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(HTTPStatus.OK, ranking.to_dict())
         except OSError:
             pass
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:
             log.exception("POST %s failed", self.path)
             self._try_error(err)
 
@@ -252,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         if byte_range is False:
             return self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", MEDIA_FILES[name],
                               {"Content-Range": f"bytes */{size}", "Accept-Ranges": "bytes"})
-        start, end = byte_range or (0, size - 1)
+        start, end = byte_range if isinstance(byte_range, tuple) else (0, size - 1)
         self.send_response(HTTPStatus.PARTIAL_CONTENT if byte_range else HTTPStatus.OK)
         self.send_header("Content-Type", MEDIA_FILES[name])
         self.send_header("Accept-Ranges", "bytes")

@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
 
 def _try(action: Callable[[], Any]) -> str:
     try:
         value = action()
         return "ok" if value is None else str(value)
-    except Exception as exc:  # noqa: BLE001 - the probe reports what the OS refused
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
 

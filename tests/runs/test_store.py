@@ -1,0 +1,94 @@
+"""The run store: records written with a schema version, runs written before records existed (schema 1, the
+fixture tests/fixtures/run_v1 made by the previous main) load and resume, and a future schema is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from builders import evaluated, failed
+
+from rewardsmith.config import RunConfig
+from rewardsmith.records import SCHEMA_VERSION, Candidate, Status
+from rewardsmith.runs.store import RunStore, StoreError
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_v1"
+
+
+def test_records_round_trip_with_a_schema_version(tmp_path):
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
+    cand, broken = evaluated(0, 1, 0.5), failed(0, 2)
+    store.save_candidate(cand)
+    store.save_candidate(broken)
+    data = json.loads((store.cand_dir(0, 1) / "candidate.json").read_text())
+    assert data["schema"] == SCHEMA_VERSION and data["status"] == "evaluated"
+    assert store.load_candidate(0, 1) == cand and store.load_candidate(0, 2) == broken
+    assert store.candidates(0) == [cand, broken] and store.find_candidate("g0c02") == broken
+    assert json.loads((store.root / "config.json").read_text())["schema"] == SCHEMA_VERSION
+    assert store.config() == RunConfig(env="cartpole", task="balance")
+    with pytest.raises(StoreError, match="unknown candidate 'g0c07'; candidates of this run: g0c01, g0c02"):
+        store.find_candidate("g0c07")
+
+
+def test_a_nan_fitness_is_stored_as_null_and_never_scores(tmp_path):
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
+    store.save_candidate(evaluated(0, 0, float("nan")))
+    loaded = store.load_candidate(0, 0)
+    assert loaded.evaluation.fitness_mean is None and loaded.fitness is None
+    assert '"fitness_mean": null' in (store.cand_dir(0, 0) / "candidate.json").read_text()
+
+
+def test_a_run_from_before_the_records_loads(tmp_path):
+    store = RunStore.open(FIXTURE)
+    cfg = store.config()
+    assert (cfg.env, cfg.task, cfg.iterations, cfg.samples, cfg.executor) == ("cartpole", "balance", 2, 2, "local")
+    cands = store.candidates(0)
+    assert [c.id for c in cands] == ["g0c00", "g0c01"] and all(c.status is Status.EVALUATED for c in cands)
+    assert all(c.train.curve and c.evaluation.terms for c in cands)
+    selection = store.load_selection(0)
+    assert selection.best == "g0c01" and selection.ranking == ("g0c01", "g0c00")
+    assert selection.fitness["g0c01"] == cands[1].fitness
+
+
+def test_a_run_from_before_the_records_resumes(tmp_path):
+    """The fixture stopped after generation 0 of 2; resuming with this code runs generation 1 and finishes,
+    without retraining generation 0."""
+    run = tmp_path / "run_v1"
+    shutil.copytree(FIXTURE, run)
+    before = {p: p.stat().st_mtime_ns for p in run.glob("gen_00/cand_*/work/policy.npz")}
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(run)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in before} == before, "generation 0 was retrained"
+    store = RunStore.open(run)
+    assert store.generations() == [0, 1]
+    gen1 = store.candidates(1)
+    assert len(gen1) == 2 and all(c.status is Status.EVALUATED for c in gen1)
+    assert all(json.loads((store.cand_dir(1, c.index) / "candidate.json").read_text())["schema"] == SCHEMA_VERSION
+               for c in gen1)
+    result = store.load_result()
+    assert result["best"] in {"g0c00", "g0c01", "g1c00", "g1c01"} and result["generations"] == 2
+
+
+@pytest.mark.parametrize("where", ["config.json", "gen_00/cand_00/candidate.json", "gen_00/selection.json"])
+def test_a_run_from_a_future_schema_is_refused_in_one_line(tmp_path, where):
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURE, run)
+    path = run / where
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "schema": SCHEMA_VERSION + 1}))
+    snapshot = sorted(p.relative_to(run) for p in run.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(run)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"schema version {SCHEMA_VERSION + 1}" in lines[0], proc.stderr
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == snapshot  # nothing written
+
+
+def test_candidate_ids_name_generation_and_index():
+    assert Candidate.make_id(3, 7) == "g3c07"

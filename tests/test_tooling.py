@@ -1,0 +1,26 @@
+"""Lint and type check, run by the default test command: ruff (rules in pyproject.toml) over the repository and
+mypy over the package (strict on the records and the stages, see [tool.mypy] in pyproject.toml)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def test_ruff_passes():
+    proc = _run(str(BIN / "ruff"), "check", ".")
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+
+
+def test_mypy_passes():
+    proc = _run(str(BIN / "mypy"))
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert "Success" in proc.stdout
