@@ -75,6 +75,6 @@ def _run(sim, env, task, reward, policy, trace_envs):
         return_mean=float(ret.mean()),
         episode_length_mean=float(length.mean()),
         terms=terms,
-        fitness_version=getattr(task, "fitness_version", 1) if has_fitness else None,
+        fitness_version=task.fitness_version if has_fitness else None,
     )
     return evaluation, {"qpos": np.stack(trace, axis=1), "dt": float(sim.model.opt.timestep * env.frame_skip)}

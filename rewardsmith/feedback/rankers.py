@@ -44,16 +44,21 @@ class Ranker(Protocol):
         ...
 
 
-def score(cand: Candidate | None) -> float:
-    """The candidate's task score for comparisons: -inf when it has none (failed, unevaluated, NaN)."""
+def score(cand: Candidate | None, fitness_version: int | None = None) -> float:
+    """The candidate's task score for comparisons: -inf when it has none (failed, unevaluated, NaN) or, given the
+    task's current `fitness_version`, when it was measured by another version of the fitness (a resumed run that
+    crosses a fitness change never ranks old scores against new ones)."""
     value = cand.fitness if cand is not None else None
-    return value if value is not None and math.isfinite(value) else -math.inf
+    if value is None or not math.isfinite(value):
+        return -math.inf
+    measured = (cand.evaluation.fitness_version if cand and cand.evaluation else None) or 1  # None: before versions
+    return value if fitness_version is None or measured == fitness_version else -math.inf
 
 
-def _by_fitness(candidates: list[Candidate], noise: float = 0.0,
+def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
                 rng: np.random.Generator | None = None) -> list[Candidate]:
-    scored = [(score(c) + (noise * rng.standard_normal() if noise and rng is not None else 0.0), c)
-              for c in candidates if score(c) > -math.inf]
+    scored = [(score(c, version) + (noise * rng.standard_normal() if noise and rng is not None else 0.0), c)
+              for c in candidates if score(c, version) > -math.inf]
     return [c for _, c in sorted(scored, key=lambda pair: pair[0], reverse=True)]
 
 
@@ -87,8 +92,10 @@ class MetricsRanker:
         self.ctx = ctx
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
-        ranked = _by_fitness(candidates)
-        best = ranked[0] if ranked and (parent is None or score(ranked[0]) > score(parent)) else parent
+        version = self.ctx.task.fitness_version
+        ranked = _by_fitness(candidates, version)
+        best = ranked[0] if ranked and (parent is None or score(ranked[0], version) > score(parent, version)) \
+            else parent
         return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates)
 
     def close(self) -> None:
@@ -106,8 +113,9 @@ class SyntheticRanker:
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
         cfg, store = self.ctx.cfg, self.ctx.store
-        scored = _by_fitness(candidates, cfg.synthetic_noise, np.random.default_rng(cfg.seed * 7919 + gen))
-        unscored = [c for c in candidates if c.status is Status.EVALUATED and score(c) == -math.inf]
+        version = self.ctx.task.fitness_version
+        scored = _by_fitness(candidates, version, cfg.synthetic_noise, np.random.default_rng(cfg.seed * 7919 + gen))
+        unscored = [c for c in candidates if c.status is Status.EVALUATED and score(c, version) == -math.inf]
         if not scored or len(scored) + len(unscored) < 2:  # nothing to compare, or nothing measured that could win
             return selection(gen, "synthetic", [c.id for c in scored], scored[0] if scored else parent, None,
                              candidates)

@@ -60,7 +60,19 @@ def _read_paths(extra: list[str]) -> list[str]:
     paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", "/proc/cpuinfo",
              "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
              sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR), str(ENVS_DIR)]
-    return paths + list(site.getsitepackages()) + list(extra)
+    return paths + list(site.getsitepackages()) + _import_paths(PACKAGE_DIR) + list(extra)
+
+
+def _import_paths(package: Path) -> list[str]:
+    """The directories Python imports from (sys.path, .pth additions included: a venv may take its dependencies
+    from another installation), except the one that holds this package: in a source checkout that is the
+    repository root, whose runs/ and secrets the jobs must not read (the package itself is allowed above)."""
+    found = []
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if path.is_dir() and not package.resolve().is_relative_to(path):
+            found.append(str(path))
+    return found
 
 
 def _read_write_paths() -> list[str]:

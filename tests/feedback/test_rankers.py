@@ -15,7 +15,7 @@ from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.feedback import reflect
-from rewardsmith.feedback.rankers import RANKERS, HumanRanker, SyntheticRanker, score
+from rewardsmith.feedback.rankers import RANKERS, HumanRanker, MetricsRanker, SyntheticRanker, score
 from rewardsmith.feedback.ranking import awaiting_path, load_ranking, ranking_path, submit_ranking
 from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.records import Candidate, Selection, Status
@@ -275,3 +275,17 @@ def test_ranked_prompt_without_a_second_program(tmp_path):
     assert "judged BEST (g0c00)" in prompt and "judged WORST (none)" in prompt
     assert "# (no second program could be compared)" in prompt and broken.reason in prompt
     assert "Task score" not in prompt
+
+
+def test_scores_of_another_fitness_version_are_never_compared(tmp_path):
+    """A run resumed across a change of the task's fitness: the old generation's scores were measured by version 1;
+    the metrics ranker ranks only scores of the task's current version, so the old parent does not stay best."""
+    ctx = _ctx(tmp_path, "metrics")
+    version = ctx.task.fitness_version
+    old = evaluated(0, 0, 0.99)
+    old = old.replace(evaluation=dataclasses.replace(old.evaluation, fitness_version=version + 1))
+    new = evaluated(1, 0, 0.2)
+    new = new.replace(evaluation=dataclasses.replace(new.evaluation, fitness_version=version))
+    assert score(old) == 0.99 and score(old, version) == -math.inf and score(new, version) == 0.2
+    selection = MetricsRanker(ctx).rank(1, [new], old)
+    assert selection.best_overall == "g1c00" and selection.best_overall_fitness == 0.2

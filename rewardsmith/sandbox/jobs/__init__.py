@@ -9,13 +9,8 @@ Each job module is imported only when its job runs (the train job pulls in jax a
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-
 from rewardsmith.registry import Registry
-
-Progress = Callable[[dict], None]
-Job = Callable[[dict, Path, Progress], dict]
+from rewardsmith.sandbox.protocol import Job
 
 JOBS: Registry[Job] = Registry("sandbox job")
 

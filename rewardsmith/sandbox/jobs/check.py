@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 from rewardsmith.program.check import check_reward
-from rewardsmith.sandbox.jobs import Progress
+from rewardsmith.sandbox.protocol import Progress
 
 
 def run(payload: dict, workdir: Path, progress: Progress) -> dict:

@@ -19,7 +19,7 @@ from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import CurvePoint, TrainResult
-from rewardsmith.sandbox.jobs import Progress
+from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.trainers import TRAINERS
 
