@@ -41,21 +41,22 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def resolve_model(model: str | None, api_base: str | None, llm_free: bool) -> str | None:
-    """The litellm model string to use, or None for the LLM-free mode."""
+def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_free: bool) -> tuple[str, ...]:
+    """The litellm model strings to use (several split each round's samples), or () for the LLM-free mode."""
     if llm_free:
-        if model or api_base:
+        if models or api_bases:
             fail("--llm-free cannot be combined with --model or --api-base; choose one")
-        return None
-    model = model or os.environ.get("REWARDSMITH_MODEL")
-    if model:
-        return model
-    if api_base:
-        return "openai/default"  # a local OpenAI-compatible server usually serves whatever model it has loaded
+        return ()
+    if models:
+        return tuple(models)
+    if os.environ.get("REWARDSMITH_MODEL"):
+        return (os.environ["REWARDSMITH_MODEL"],)
+    if api_bases:
+        return ("openai/default",)  # a local OpenAI-compatible server usually serves whatever model it has loaded
     if os.environ.get("OPENAI_API_KEY"):
-        return "openai/gpt-4o-mini"
+        return ("openai/gpt-4o-mini",)
     if os.environ.get("ANTHROPIC_API_KEY"):
-        return "anthropic/claude-3-5-haiku-latest"
+        return ("anthropic/claude-3-5-haiku-latest",)
     fail("no LLM configured: pass --model MODEL (with its API key in the environment), --api-base URL for a local "
          "OpenAI-compatible server, or --llm-free to evolve the reference reward's scales without an LLM")
 
@@ -125,9 +126,16 @@ def _num(value) -> str:
 def evolve(
     env: str = typer.Option(None, help="environment name (see `rewardsmith envs`)"),
     task: str = typer.Option(None, help="a task name of the env, or a description of a new task"),
-    model: str | None = typer.Option(None, help="litellm model string, e.g. openai/gpt-4o-mini "
-                                     "[env: REWARDSMITH_MODEL]"),
-    api_base: str | None = typer.Option(None, help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
+    model: list[str] | None = typer.Option(
+        None, help="litellm model string, e.g. openai/gpt-4o-mini [env: REWARDSMITH_MODEL]; repeat it to split each "
+                   "round's samples across models (evenly, earlier models take the remainder)"),
+    api_base: list[str] | None = typer.Option(
+        None, help="base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1; once for every model, or "
+                   "once per --model in the same order"),
+    init: Path | None = typer.Option(None, help="your own reward module: a candidate of generation 0 and the LLM's "
+                                     "starting point (Eureka's human initialisation)"),
+    train_seeds: int = typer.Option(RunConfig.train_seeds, help="train each candidate on this many seeds; rank by "
+                                    "the mean task score"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
@@ -162,14 +170,15 @@ def evolve(
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
             cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
-                            model=resolve_model(model, api_base, llm_free), api_base=api_base,
+                            models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
+                            init_source=_init_source(init), train_seeds=train_seeds,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds)
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
-        console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else cfg.model})")
+        console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)})")
         result = run_evolve(store, cfg, _print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
@@ -180,6 +189,26 @@ def evolve(
     if final and final.get("fitness_mean_std"):
         mean, std = final["fitness_mean_std"]
         console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
+
+
+def _init_source(path: Path | None) -> str | None:
+    """The --init reward's source, checked before anything is written (extraction and the static policy)."""
+    if path is None:
+        return None
+    if not path.is_file():
+        fail(f"--init {path} is not a file")
+    from rewardsmith.program.extract import ExtractError, extract_program
+    from rewardsmith.program.static import static_check
+
+    text = path.read_text()
+    try:
+        program = extract_program(f"```python\n{text}\n```")
+    except ExtractError as err:
+        fail(f"--init {path}: {err}")
+    violations = static_check(program.source)
+    if violations:
+        fail(f"--init {path}: line {violations[0].line}: {violations[0].message}")
+    return program.source
 
 
 def _print_summary(store) -> None:
@@ -197,7 +226,7 @@ def _print_summary(store) -> None:
 @app.command()
 def show(run: Path = typer.Argument(..., help="run directory")) -> None:
     """Generations, candidates, status, fitness, failure reasons and cost of a run."""
-    from rewardsmith.runs.show import candidate_rows
+    from rewardsmith.runs.show import candidate_rows, model_rows
     from rewardsmith.runs.store import RunStore, StoreError
 
     try:
@@ -206,15 +235,22 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
         fail(str(err))
     cfg = store.config()
     console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
-                  f"{'LLM-free' if cfg.model is None else cfg.model}")
+                  f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
     _print_summary(store)
     table = Table(title="candidates")
-    for column in ("id", "status", "task score", "success", "return", "train s", "reason"):
+    for column in ("id", "source", "status", "task score", "seeds", "success", "return", "train s", "reason"):
         table.add_column(column, overflow="fold")
     for row in candidate_rows(store):
-        table.add_row(row["id"], row["status"], _num(row["fitness"]), _num(row["success"]), _num(row["return"]),
-                      _num(row["train_s"]), row["reason"] or "")
+        table.add_row(row["id"], row["source"], row["status"], _num(row["fitness"]), str(row["seeds"]),
+                      _num(row["success"]), _num(row["return"]), _num(row["train_s"]), row["reason"] or "")
     console.print(table)
+    by_model = Table(title="by source of programs")
+    for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
+        by_model.add_column(column)
+    for row in model_rows(store):
+        by_model.add_row(row["source"], str(row["programs"]), str(row["passed_check"]), str(row["evaluated"]),
+                         _num(row["mean_fitness"]), _num(row["best_fitness"]))
+    console.print(by_model)
 
 
 @app.command()

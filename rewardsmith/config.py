@@ -52,8 +52,11 @@ class RunConfig:
     task: str  # a task name of the env, or free text
     iterations: int = 3
     samples: int = 4  # K reward programs per generation
-    model: str | None = None  # a litellm model string; None = LLM-free mode
-    api_base: str | None = None
+    # litellm model strings; the samples of a round are split across them (split_samples); none = LLM-free mode
+    models: tuple[str, ...] = ()
+    # base URLs of OpenAI-compatible servers: none (each provider's default), one for every model, or one per model
+    # in the order of `models`
+    api_bases: tuple[str, ...] = ()
     temperature: float = 1.0
     feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human (feedback/rankers.py)
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
@@ -65,11 +68,28 @@ class RunConfig:
     seed: int = 0
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
     final_seeds: int = 0  # retrain the best reward on this many seeds at the end
+    train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
+    init_source: str | None = None  # the user's own reward (--init): a candidate of generation 0, shown to the LLM
     train: dict = field(default_factory=dict)  # extra TrainConfig overrides
+
+    def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
+        object.__setattr__(self, "models", tuple(self.models))
+        object.__setattr__(self, "api_bases", tuple(self.api_bases))
 
     @property
     def llm_free(self) -> bool:
-        return self.model is None
+        return not self.models
+
+    @property
+    def model(self) -> str | None:
+        """The first model (what a one-model run uses), or None in the LLM-free mode."""
+        return self.models[0] if self.models else None
+
+    def api_base_for(self, index: int) -> str | None:
+        """The server of models[index]: one base for all, or the one paired with it."""
+        if not self.api_bases:
+            return None
+        return self.api_bases[0] if len(self.api_bases) == 1 else self.api_bases[index]
 
     def validate(self) -> None:
         for name in ("iterations", "samples", "max_sample_rounds"):
@@ -79,6 +99,17 @@ class RunConfig:
             raise ValueError(f"--train-steps must be a positive integer, got {self.train_steps}")
         if self.final_seeds < 0:
             raise ValueError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
+        if self.train_seeds < 1:
+            raise ValueError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
+        if self.api_bases and len(self.api_bases) not in (1, len(self.models)):
+            raise ValueError(f"--api-base was given {len(self.api_bases)} times for {len(self.models)} --model(s); "
+                             "give it once (every model uses that server) or once per --model, in the same order")
         if not self.task.strip():
             raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
+
+
+def split_samples(count: int, parts: int) -> list[int]:
+    """`count` samples over `parts` models as evenly as possible, the earlier models taking the remainder
+    (7 over 3 -> [3, 2, 2]); a model may get none when count < parts."""
+    return [count // parts + (1 if i < count % parts else 0) for i in range(parts)]

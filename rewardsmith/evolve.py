@@ -46,9 +46,9 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     if needs_fitness(cfg.feedback) and not task.has_fitness:
         raise ValueError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
-    if cfg.llm_free and not env.reference_reward_path(task.name).is_file():
+    if cfg.llm_free and not cfg.init_source and not env.reference_reward_path(task.name).is_file():
         raise ValueError(f"--llm-free evolves a task's reference reward, and {cfg.task!r} has none; "
-                         "use a named task (see `rewardsmith envs`) or an LLM")
+                         "use a named task (see `rewardsmith envs`), an LLM, or start from your reward with --init")
     return env, task
 
 

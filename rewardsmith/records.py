@@ -208,6 +208,24 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class SeedEvaluation:
+    """One training seed's result, for candidates trained on several seeds (--train-seeds)."""
+
+    seed: int
+    fitness_mean: float | None
+    success_rate: float | None
+    return_mean: float | None
+    steps: int
+    wall_s: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SeedEvaluation:
+        return cls(seed=int(data["seed"]), fitness_mean=_num(data.get("fitness_mean")),
+                   success_rate=_num(data.get("success_rate")), return_mean=_num(data.get("return_mean")),
+                   steps=int(data.get("steps") or 0), wall_s=float(data.get("wall_s") or 0.0))
+
+
+@dataclass(frozen=True)
 class Film:
     """The rollout video and thumbnail strip of an evaluated candidate (file names inside its directory)."""
 
@@ -237,8 +255,9 @@ class Candidate:
     model: str | None = None  # the LLM that wrote it (None: LLM-free)
     check: CheckReport | None = None
     train: TrainResult | None = None
-    evaluation: Evaluation | None = None
+    evaluation: Evaluation | None = None  # of the first training seed (its policy is the one filmed)
     film: Film | None = None
+    seeds: tuple[SeedEvaluation, ...] = ()  # every training seed, when trained on more than one
 
     @staticmethod
     def make_id(generation: int, index: int) -> str:
@@ -246,8 +265,23 @@ class Candidate:
 
     @property
     def fitness(self) -> float | None:
-        """The task score when evaluated and finite, else None (a NaN or a failure never wins)."""
-        return self.evaluation.fitness_mean if self.status is Status.EVALUATED and self.evaluation else None
+        """The task score when evaluated and finite, else None (a NaN or a failure never wins); the mean over the
+        training seeds when there are several (None if any seed has none)."""
+        if self.status is not Status.EVALUATED or self.evaluation is None:
+            return None
+        if len(self.seeds) > 1:
+            values = [s.fitness_mean for s in self.seeds]
+            return None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
+        return self.evaluation.fitness_mean
+
+    @property
+    def success_rate(self) -> float | None:
+        if self.status is not Status.EVALUATED or self.evaluation is None:
+            return None
+        if len(self.seeds) > 1:
+            values = [s.success_rate for s in self.seeds]
+            return None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
+        return self.evaluation.success_rate
 
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
@@ -267,6 +301,7 @@ class Candidate:
             train=TrainResult.from_dict(data["train"]) if data.get("train") else None,
             evaluation=Evaluation.from_dict(data["evaluation"]) if data.get("evaluation") else None,
             film=Film.from_dict(data["film"]) if data.get("film") else None,
+            seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
         )
 
 

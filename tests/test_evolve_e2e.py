@@ -97,7 +97,7 @@ def _candidates(run_dir: Path, gen: int) -> list[dict]:
 
 def test_run_directory_holds_every_stage(llm_run):
     run_dir, _, _ = llm_run
-    assert json.loads((run_dir / "config.json").read_text())["model"] == "openai/fake"
+    assert json.loads((run_dir / "config.json").read_text())["models"] == ["openai/fake"]
     for gen in (0, 1):
         gen_dir = run_dir / f"gen_{gen:02d}"
         assert json.loads((gen_dir / "messages.json").read_text())[0]["role"] == "system"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from rewardsmith.config import split_samples
 from rewardsmith.context import RunContext
 from rewardsmith.llm.mutate import mutated_programs
 from rewardsmith.program.extract import extract_program
@@ -20,34 +21,51 @@ def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: li
     path = ctx.store.round_path(gen, round_index)
     if path.is_file():
         return [Sample.from_dict(entry) for entry in read_json(path)]
-    if ctx.cfg.llm_free or messages is None:
-        samples = [Sample(text=f"```python\n{src}```\n", error=None, origin="mutation")
-                   for src in _mutations(ctx, gen, round_index, count, parent)]
-    else:
-        samples = _from_llm(ctx, gen, round_index, count, messages)
+    samples = []
+    if gen == 0 and round_index == 0 and ctx.cfg.init_source:  # the user's own reward competes (Eureka's init)
+        samples.append(Sample(text=fenced(ctx.cfg.init_source), error=None, origin="init"))
+        count -= 1
+    if count > 0 and (ctx.cfg.llm_free or messages is None):
+        samples += [Sample(text=fenced(src), error=None, origin="mutation")
+                    for src in _mutations(ctx, gen, round_index, count, parent)]
+    elif count > 0 and messages is not None:
+        samples += _from_llm(ctx, gen, round_index, count, messages)
     write_json(path, [dataclasses.asdict(s) for s in samples])
     return samples
 
 
 def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
               messages: list[dict[str, str]]) -> list[Sample]:
+    """The round's samples split across the run's models (config.split_samples), each model asked once."""
     from rewardsmith.llm import client  # litellm takes seconds to import; the LLM-free mode never needs it
 
-    assert ctx.cfg.model is not None
-    config = client.LLMConfig(model=ctx.cfg.model, api_base=ctx.cfg.api_base, temperature=ctx.cfg.temperature)
-    ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": count})
-    completions = client.sample(config, messages, count, log_dir=ctx.store.llm_log_dir(gen))
-    write_json(ctx.store.usage_path(gen, round_index), client.usage_totals(completions))
+    cfg = ctx.cfg
+    completions = []
+    for index, (model, n) in enumerate(zip(cfg.models, split_samples(count, len(cfg.models)), strict=True)):
+        if n == 0:
+            continue
+        config = client.LLMConfig(model=model, api_base=cfg.api_base_for(index), temperature=cfg.temperature)
+        ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": n, "model": model})
+        completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen))
+    by_model = {m: client.usage_totals([c for c in completions if c.model == m]) for m in cfg.models}
+    write_json(ctx.store.usage_path(gen, round_index), {**client.usage_totals(completions), "by_model": by_model})
     return [Sample(text=c.text, error=c.error, origin="llm", model=c.model) for c in completions]
 
 
+def fenced(source: str) -> str:
+    return f"```python\n{source.rstrip()}\n```\n"
+
+
 def _mutations(ctx: RunContext, gen: int, round_index: int, count: int, parent: Candidate | None) -> list[str]:
-    reference = ctx.env.reference_reward_path(ctx.task.name).read_text()
-    ref_program = extract_program(f"```python\n{reference}```")
+    """Mutations of the parent's SCALES; in generation 0 the starting program (the user's --init reward, else the
+    task's reference reward) competes unchanged unless it is already in the round as the init candidate."""
+    init = ctx.cfg.init_source
+    reference = init or ctx.env.reference_reward_path(ctx.task.name).read_text()
+    ref_program = extract_program(fenced(reference))
     source = parent.source if parent and parent.source else reference
     scales = parent.scales if parent and parent.scales else ref_program.scales
     seed = ctx.cfg.seed * 1000 + gen * 10 + round_index
     programs = mutated_programs(source, scales, count, seed, reference=ref_program.scales)
-    if gen == 0 and round_index == 0:  # the reference itself competes, so evolution can only improve on it
+    if gen == 0 and round_index == 0 and not init:  # the reference itself competes: evolution can only improve on it
         programs[0] = reference
     return programs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rewardsmith.records import Status
+from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import RunStore, read_json
 
 
@@ -38,10 +38,37 @@ def candidate_rows(store: RunStore) -> list[dict[str, Any]]:
             rows.append({
                 "id": cand.id,
                 "status": cand.status.value,
-                "fitness": evaluation.fitness_mean if evaluation else None,
-                "success": evaluation.success_rate if evaluation else None,
+                "source": cand.model or _origin_label(cand.origin),
+                "fitness": cand.fitness,  # the mean over training seeds when there are several
+                "seeds": len(cand.seeds) or (1 if evaluation else 0),
+                "success": cand.success_rate,
                 "return": evaluation.return_mean if evaluation else None,
                 "train_s": cand.train.wall_s if cand.train else None,
                 "reason": cand.reason,
             })
     return rows
+
+
+def model_rows(store: RunStore) -> list[dict[str, Any]]:
+    """Per source of programs (each LLM, the LLM-free mutations, the user's --init reward): how many it wrote, how
+    many passed the check and were evaluated, and their task scores — to compare models on one task."""
+    groups: dict[str, list[Candidate]] = {}
+    for gen in store.generations():
+        for cand in store.candidates(gen):
+            groups.setdefault(cand.model or _origin_label(cand.origin), []).append(cand)
+    rows = []
+    for source, cands in groups.items():
+        scores = [c.fitness for c in cands if c.fitness is not None]
+        rows.append({
+            "source": source,
+            "programs": len(cands),
+            "passed_check": sum(c.status.passed_check for c in cands),
+            "evaluated": sum(c.status is Status.EVALUATED for c in cands),
+            "mean_fitness": sum(scores) / len(scores) if scores else None,
+            "best_fitness": max(scores) if scores else None,
+        })
+    return rows
+
+
+def _origin_label(origin: str) -> str:
+    return {"mutation": "LLM-free mutations", "init": "your --init reward"}.get(origin, origin)

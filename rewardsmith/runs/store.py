@@ -11,6 +11,7 @@ Layout of a run:
   gen_00/cand_00/response.md        the raw LLM text it came from
   gen_00/cand_00/check/             the check job's sandbox directory
   gen_00/cand_00/work/              the train job's sandbox directory: policy.npz, trace.npz, checkpoint.npz
+  gen_00/cand_00/work_seed1000/     the same for a further training seed (--train-seeds)
   gen_00/cand_00/video.mp4, strip.png   the film of the evaluation rollout
   gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
@@ -100,6 +101,11 @@ def config_from_dict(data: dict[str, Any], what: str) -> RunConfig:
     except SchemaError as err:
         raise StoreError(str(err)) from None
     fields = {f.name for f in dataclasses.fields(RunConfig)}
+    data = dict(data)
+    if "model" in data or "api_base" in data:  # schema 1: one model and one server
+        model, api_base = data.pop("model", None), data.pop("api_base", None)
+        data.setdefault("models", [model] if model else [])
+        data.setdefault("api_bases", [api_base] if api_base else [])
     unknown = sorted(set(data) - fields - {"schema"})
     if unknown:
         raise StoreError(f"{what} has unknown setting(s) {unknown}; valid: {sorted(fields)}")
@@ -179,6 +185,10 @@ class RunStore:
     def work_dir(self, gen: int, index: int) -> Path:
         """The train job's sandbox directory; it writes policy.npz, trace.npz and checkpoint.npz there."""
         return self.cand_dir(gen, index) / "work"
+
+    def seed_work_dir(self, gen: int, index: int, seed: int) -> Path:
+        """The train job's directory for a further training seed (--train-seeds); the first seed uses work/."""
+        return self.cand_dir(gen, index) / f"work_seed{seed}"
 
     def trace_path(self, gen: int, index: int) -> Path:
         return self.work_dir(gen, index) / "trace.npz"

@@ -32,7 +32,7 @@ def _candidate(gen: int, index: int, fitness, scales: dict | None = None, marker
 
 
 def _ctx(tmp_path, feedback_mode: str, events: list | None = None, **overrides) -> RunContext:
-    cfg = RunConfig(env="cartpole", task="balance", feedback=feedback_mode, model="openai/fake", review_port=0,
+    cfg = RunConfig(env="cartpole", task="balance", feedback=feedback_mode, models=("openai/fake",), review_port=0,
                     **overrides)
     store = RunStore.create(tmp_path, "run", cfg)
     env = get_env("cartpole")
