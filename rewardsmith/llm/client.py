@@ -105,7 +105,7 @@ def sample(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | None
     if n < 1:
         raise LLMError(f"n must be at least 1; got {n}")
     _provider(config)  # fail on a bad model string before any request
-    if n == 1 or not _supports_n(config):
+    if n == 1 or not supports_n(config):
         return _sample_singles(config, messages, range(n), log_dir)
     outcome = _request(config, messages, n, log_dir)
     if outcome.response is None:
@@ -134,7 +134,7 @@ def _provider(config: LLMConfig) -> tuple[str, str]:
     return model, provider
 
 
-def _supports_n(config: LLMConfig) -> bool:
+def supports_n(config: LLMConfig) -> bool:
     """Whether one request can return several choices (a seam tests monkeypatch to force the concurrent path)."""
     model, provider = _provider(config)
     return "n" in (litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or [])

@@ -103,7 +103,7 @@ def scrubbed_env(workdir: Path, parent: dict[str, str] | None = None) -> dict[st
 # --- cgroups (v1) -------------------------------------------------------------------------------------------------
 
 
-def _own_cgroup_dir(controller: str) -> Path | None:
+def own_cgroup_dir(controller: str) -> Path | None:
     try:
         lines = Path("/proc/self/cgroup").read_text().splitlines()
     except OSError:
@@ -133,7 +133,7 @@ class _Cgroups:
         self.name = f"rewardsmith-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.paths: dict[str, Path] = {}
         for ctrl, settings in (("pids", {"pids.max": max_tasks}), ("memory", {"memory.limit_in_bytes": memory_bytes})):
-            base = _own_cgroup_dir(ctrl)
+            base = own_cgroup_dir(ctrl)
             if base is None:
                 continue
             _sweep_stale(base)
@@ -273,7 +273,7 @@ def _read_nonblocking(fd: int) -> bytes | None:
     return data or None
 
 
-def _read_file(path: Path, limit: int, tail: bool = False) -> bytes | None:
+def read_untrusted_file(path: Path, limit: int, tail: bool = False) -> bytes | None:
     """A regular file written by the child, without following links or blocking on FIFOs; None if absent/odd."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -291,7 +291,7 @@ def _read_file(path: Path, limit: int, tail: bool = False) -> bytes | None:
 
 
 def _load_json(path: Path, limit: int) -> object:
-    data = _read_file(path, limit)
+    data = read_untrusted_file(path, limit)
     if data is None:
         return None
     try:
@@ -373,7 +373,8 @@ def run_job(
             cg.kill_all()
             rc = proc.wait()
         wall = time.monotonic() - start
-        stderr = (_read_file(workdir / "stderr.txt", _STDERR_TAIL, tail=True) or b"").decode("utf-8", "replace")
+        stderr_bytes = read_untrusted_file(workdir / "stderr.txt", _STDERR_TAIL, tail=True) or b""
+        stderr = stderr_bytes.decode("utf-8", "replace")
         result = _load_json(workdir / RESULT_FILE, MAX_RESULT_BYTES + 1024)
         status, reason = _classify(rc, timed_out, result, limits, cg, stderr)
         isolation = ["new-session", "scrubbed-env", "tmp-cwd", "safe-sys-path"] + _isolation(workdir)

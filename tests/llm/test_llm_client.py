@@ -148,7 +148,7 @@ def test_usage_totals_sums_tokens_cost_and_requests(serve):
 
 
 def test_providers_without_n_get_concurrent_single_requests(serve, monkeypatch):
-    monkeypatch.setattr(llm, "_supports_n", lambda config: False)
+    monkeypatch.setattr(llm, "supports_n", lambda config: False)
     # Every reply waits until all four requests are in flight, which only concurrent requests achieve.
     all_in_flight = threading.Barrier(4)
 
@@ -182,8 +182,8 @@ def test_a_timeout_then_success_returns_the_text(serve):
 
 
 def test_supports_n_follows_litellm():
-    assert llm._supports_n(LLMConfig(model="openai/fake", api_base="http://127.0.0.1:1/v1"))
-    assert not llm._supports_n(LLMConfig(model="ollama/llama3"))
+    assert llm.supports_n(LLMConfig(model="openai/fake", api_base="http://127.0.0.1:1/v1"))
+    assert not llm.supports_n(LLMConfig(model="ollama/llama3"))
 
 
 def test_configuration_errors_raise():

@@ -20,7 +20,7 @@ import pytest
 
 from rewardsmith.program.preflight import check_in_sandbox
 from rewardsmith.program.static import static_check
-from rewardsmith.sandbox.runner import Limits, SandboxResult, _read_file, run_job, scrubbed_env
+from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_job, scrubbed_env
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"
@@ -240,7 +240,7 @@ def test_fork_bomb_without_cgroups_dies_with_its_process_group(tmp_path, monkeyp
     """Where no cgroup can be made (non-root, GPU boxes here), the process-group kill still reaps a fork bomb."""
     import rewardsmith.sandbox.runner as sandbox
 
-    monkeypatch.setattr(sandbox, "_own_cgroup_dir", lambda controller: None)
+    monkeypatch.setattr(sandbox, "own_cgroup_dir", lambda controller: None)
     res = selftest(tmp_path, "fork_bomb", Limits(wall_s=20), n=100)
     assert res.status == "ok" and not {"cgroup-pids", "cgroup-memory"} & set(res.isolation)
     time.sleep(0.2)
@@ -322,9 +322,9 @@ def test_child_files_are_read_without_following_links(tmp_path):
     (tmp_path / "target").write_text("secret")
     (tmp_path / "link").symlink_to(tmp_path / "target")
     os.mkfifo(tmp_path / "fifo")
-    assert _read_file(tmp_path / "link", 100) is None
-    assert _read_file(tmp_path / "fifo", 100) is None  # and does not block
-    assert _read_file(tmp_path / "target", 100) == b"secret"
+    assert read_untrusted_file(tmp_path / "link", 100) is None
+    assert read_untrusted_file(tmp_path / "fifo", 100) is None  # and does not block
+    assert read_untrusted_file(tmp_path / "target", 100) == b"secret"
 
 
 def test_sandbox_start_is_fast(tmp_path):
