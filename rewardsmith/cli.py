@@ -215,11 +215,12 @@ def _print_summary(store) -> None:
     from rewardsmith.runs.show import generation_rows
 
     table = Table(title=f"run {store.root.name}")
-    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "LLM cost $"):
+    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens", "LLM cost $"):
         table.add_column(column)
     for row in generation_rows(store):
+        tokens = "—" if row["prompt_tokens"] is None else str(row["prompt_tokens"])
         table.add_row(str(row["gen"]), str(row["candidates"]), str(row["evaluated"]), str(row["failed"]),
-                      row["best"] or "—", _num(row["best_fitness"]), f"{row['cost_usd']:.4f}")
+                      row["best"] or "—", _num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
     console.print(table)
 
 

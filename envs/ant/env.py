@@ -56,20 +56,25 @@ TASKS = [
         fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends if the ant turns upside down",
         success_threshold=2.0,
         terminate=_flipped,
+        termination_doc="the ant turns upside down (s['torso_up'] < 0)",
+        score_doc="the mean forward (+x) speed of the torso in m/s over the episode",
     ),
     Task(
         name="lie_down",
-        description="Lie down flat on the belly with the legs spread out, and stay there.",
+        description="Lie down flat on the belly, torso level, with all four legs spread out wide, and stay there for "
+        "the rest of the episode.",
         episode_steps=200,
         train_steps=5_000_000,
         fitness=_lying,
         fitness_doc="fraction of the episode with the torso on the floor, upright (up axis z > 0.8), and the feet "
         "more than 1.0 m from the torso centre on average (legs spread; 0.95 when standing)",
         success_threshold=0.6,
+        score_doc="the fraction of the episode's steps (0 to 1) spent lying level on the belly with the legs spread",
     ),
     Task(
         name="jump",
-        description="Jump as high as possible, again and again, landing on the feet.",
+        description="Jump as high as possible, again and again, landing on the feet: the whole ant leaves the "
+        "floor and the torso rises well above its standing height.",
         episode_steps=300,
         train_steps=10_000_000,
         fitness=_jump_height,
@@ -78,6 +83,9 @@ TASKS = [
         "turns upside down. Version 1 also counted the height while standing (tiptoe, rearing up)",
         success_threshold=0.25,
         terminate=_flipped,
+        termination_doc="the ant turns upside down (s['torso_up'] < 0)",
+        score_doc="the mean height (m) of the torso above its standing height per step, counted only while the whole "
+        "ant is in the air (0 while anything touches the floor)",
         fitness_version=2,
     ),
 ]

@@ -44,15 +44,20 @@ TASKS = [
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright and |cart_x| < 1.5",
         success_threshold=0.9,
         terminate=_fell,
+        termination_doc="the pole tips more than about 45 degrees from upright (s['pole_upright'] < 0.7) or the cart "
+        "goes further than 1.8 m from the centre (|s['cart_x']| > 1.8)",
+        score_doc="the fraction of the episode's steps (0 to 1) with the pole upright and the cart near the centre",
     ),
     Task(
         name="swingup",
-        description="The pole starts hanging down. Swing it up and keep it balanced upright above the cart.",
+        description="The pole starts hanging down. Swing it up and keep it balanced upright above the cart for the "
+        "rest of the episode (spinning it round and round is not balancing).",
         episode_steps=500,
         train_steps=400_000,
         fitness=_upright,
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright",
         success_threshold=0.5,
+        score_doc="the fraction of the episode's steps (0 to 1) with the pole upright",
     ),
 ]
 

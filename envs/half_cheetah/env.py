@@ -70,7 +70,8 @@ def _backflip(s, xp):
 TASKS = [
     Task(
         name="run",
-        description="Run forward (toward +x) as fast as possible.",
+        description="Run forward (toward +x) as fast as possible, on the feet and right side up (not flipped onto "
+        "its back).",
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_forward,
@@ -78,17 +79,22 @@ TASKS = [
         "off the floor); upside down or on its back only backward motion counts (against). Version 1 counted any "
         "velocity, so a cheetah flipped onto its back and wriggling forward scored",
         success_threshold=3.0,
+        score_doc="the mean forward (+x) speed of the torso in m/s over the episode, counted while right side up "
+        "(upside down, only moving the wrong way counts, against)",
         fitness_version=2,
     ),
     Task(
         name="run_backwards",
-        description="Run backwards (toward -x, the back leg leading) as fast as possible.",
+        description="Run backwards (toward -x, the back leg leading) as fast as possible, on the feet and right side "
+        "up (not flipped onto its back).",
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_backward,
         fitness_doc="mean backward (-x) velocity of the torso (m/s) while upright (not upside down, torso and head "
         "off the floor); upside down or on its back only forward motion counts (against)",
         success_threshold=2.0,
+        score_doc="the mean backward (-x) speed of the torso in m/s over the episode, counted while right side up "
+        "(upside down, only moving the wrong way counts, against)",
         fitness_version=2,
     ),
     Task(
@@ -103,6 +109,8 @@ TASKS = [
         "counts against. 2.5 = one backflip in the air per 2.5 s; rolling over the back along the floor scores <= 0 "
         "(version 1 paid any backward rotation, on the floor too)",
         success_threshold=2.5,
+        score_doc="the mean backward rotation rate of the torso in rad/s over the episode, counted only while the whole "
+        "cheetah is in the air; forward rotation always counts against (6.3 = one full backflip per second)",
         fitness_version=2,
     ),
 ]

@@ -52,6 +52,9 @@ TASKS = [
         "0.7 m or tilts more than 0.2 rad",
         success_threshold=1.0,
         terminate=_fell,
+        termination_doc="the torso centre drops below 0.7 m (s['torso_height'], 1.25 m standing) or the torso tilts "
+        "more than 0.2 rad (about 11 degrees) from vertical (|s['torso_pitch']| > 0.2)",
+        score_doc="the mean forward (+x) speed of the torso in m/s over the episode",
     ),
     Task(
         name="backflip",
@@ -65,6 +68,8 @@ TASKS = [
         "against. 0.63 = one full backflip in the air per 10 s episode; rolling or tumbling along the floor scores "
         "<= 0 (version 1 paid any backward rotation, and a hopper tumbling along the floor scored 7.2)",
         success_threshold=1.0,
+        score_doc="the mean backward rotation rate of the torso in rad/s over the episode, counted only while the whole "
+        "hopper is in the air; forward rotation always counts against (6.3 = one full backflip per second)",
         fitness_version=2,
     ),
 ]

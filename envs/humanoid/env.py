@@ -109,11 +109,15 @@ def _fell(s, xp):
 
 
 _FELL = "; the episode ends when the chest drops below 0.8 m"
+_FELL_LLM = ("the chest (s['torso_pos'][..., 2], 1.29 m standing) drops below 0.8 m: fallen, sitting, lying, "
+             "crouching low or walking on the knees")
 
 TASKS = [
     Task(
         name="kneel",
-        description="Kneel down: both knees on the floor, upper body upright.",
+        description="Kneel down and stay kneeling: both knees on the floor, the upper body upright above them and "
+        "the head high (not bent forward onto the hands, not sitting or lying); get there quickly and hold the pose "
+        "for the rest of the episode.",
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_kneeling,
@@ -121,20 +125,27 @@ TASKS = [
         "above 0.8 m (VLM-RM's kneel); the episode ends when the torso tips more than ~70 degrees from vertical",
         success_threshold=0.5,
         terminate=_toppled,
+        termination_doc="the upper body tips more than about 70 degrees from vertical (s['torso_up'] < 0.3): "
+        "fallen over, or bent face down onto the hands",
+        score_doc="the fraction of the episode's steps (0 to 1) spent kneeling upright on both knees",
     ),
     Task(
         name="stand",
-        description="Stand up straight and stay standing.",
+        description="Stand up straight and stay standing for the whole episode: upright, head at full standing "
+        "height, feet on the floor.",
         episode_steps=400,
         train_steps=20_000_000,
         fitness=_standing,
         fitness_doc="fraction of the episode with the head above 1.4 m and torso up axis z > 0.9" + _FELL,
         success_threshold=0.8,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the fraction of the episode's steps (0 to 1) spent standing up straight",
     ),
     Task(
         name="run",
-        description="Run forward (toward +x) as fast as possible without falling.",
+        description="Run forward (toward +x) as fast as possible on the feet, upright with the head high, without "
+        "falling; crawling, walking on the knees or sliding along the floor is not running.",
         episode_steps=400,
         train_steps=50_000_000,
         fitness=_forward,
@@ -143,41 +154,51 @@ TASKS = [
         "counted any velocity: walking on the knees (chest ~0.9 m) was not ended and scored",
         success_threshold=2.0,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the mean forward (+x) speed in m/s over the episode, counted only while running upright on the "
+        "feet (moving backward always counts against)",
         fitness_version=2,
     ),
     Task(
         name="sit",
-        description="Sit down on the floor or in a deep squat, with the upper body upright and both feet on the floor.",
+        description="Sit down on the floor or in a deep squat, with the upper body upright, both feet on the floor "
+        "and the knees off the floor, and hold it for the rest of the episode.",
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_sitting,
         fitness_doc="fraction of the episode with the pelvis below 0.5 m, torso up axis z > 0.7, both feet on the "
         "floor and neither knee on the floor",
         success_threshold=0.5,
+        score_doc="the fraction of the episode's steps (0 to 1) spent sitting or squatting low, upright, feet down",
     ),
     Task(
         name="lie_down",
-        description="Lie down flat on the floor.",
+        description="Lie down flat on the floor (on the back, front or side: head, chest and hips all down) and "
+        "stay lying for the rest of the episode.",
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_lying,
         fitness_doc="fraction of the episode with the chest, head and pelvis all below 0.3 m",
         success_threshold=0.5,
+        score_doc="the fraction of the episode's steps (0 to 1) spent lying flat on the floor",
     ),
     Task(
         name="splits",
-        description="Do the splits: one leg forward and one leg back, feet far apart, pelvis low.",
+        description="Do the splits: one leg stretched forward and the other back, feet far apart along the "
+        "floor, pelvis down near the floor, upper body upright; hold it for the rest of the episode.",
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_splits,
         fitness_doc="fraction of the episode with the feet more than 1.2 m apart along x, the pelvis below 0.5 m and "
         "torso up axis z > 0.5 (version 1 had no torso condition: lying on the side, legs scissored, scored 1.0)",
         success_threshold=0.5,
+        score_doc="the fraction of the episode's steps (0 to 1) spent in the splits with the upper body up",
         fitness_version=2,
     ),
     Task(
         name="arms_raised",
-        description="Stand and raise both arms above the head.",
+        description="Stand upright and raise both arms high above the head, and hold that pose for the rest of "
+        "the episode.",
         episode_steps=200,
         train_steps=10_000_000,
         fitness=_arms_raised,
@@ -185,6 +206,8 @@ TASKS = [
         "1.35 m and torso up axis z > 0.8" + _FELL,
         success_threshold=0.6,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the fraction of the episode's steps (0 to 1) spent standing upright with both hands above the head",
     ),
     Task(
         name="jump",
@@ -196,10 +219,14 @@ TASKS = [
         "(0.85 m)" + _FELL,
         success_threshold=0.15,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the fraction of the episode's steps (0 to 1) spent high in the air, the centre of mass well above "
+        "its standing height",
     ),
     Task(
         name="stand_on_one_leg",
-        description="Stand on one leg: lift one foot well off the floor and balance on the other.",
+        description="Stand on one leg: lift one foot well off the floor and balance upright on the other foot, "
+        "for as much of the episode as possible.",
         episode_steps=300,
         train_steps=20_000_000,
         fitness=_one_leg,
@@ -207,6 +234,9 @@ TASKS = [
         "head above 1.3 m" + _FELL,
         success_threshold=0.5,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the fraction of the episode's steps (0 to 1) spent standing upright on one foot, the other foot "
+        "well off the floor",
     ),
 ]
 

@@ -27,12 +27,14 @@ def _upright(s, xp):
 TASKS = [
     Task(
         name="swingup",
-        description="The pendulum starts hanging down. Swing it up and keep it balanced upright.",
+        description="The pendulum starts hanging down. Swing it up and keep it balanced upright for the rest of the "
+        "episode (spinning it round and round is not balancing).",
         episode_steps=500,
         train_steps=3_000_000,
         fitness=_upright,
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright",
         success_threshold=0.6,
+        score_doc="the fraction of the episode's steps (0 to 1) with the pendulum upright",
     ),
 ]
 

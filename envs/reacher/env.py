@@ -38,12 +38,14 @@ def _on_target(s, xp):
 TASKS = [
     Task(
         name="reach",
-        description="Move the fingertip onto the target and keep it there.",
+        description="Move the fingertip onto the target (a new target position every episode) quickly and keep it "
+        "there, still, for the rest of the episode.",
         episode_steps=150,
         train_steps=1_000_000,
         fitness=_on_target,
         fitness_doc="fraction of the episode with the fingertip within 2 cm of the target (centre to centre)",
         success_threshold=0.6,
+        score_doc="the fraction of the episode's steps (0 to 1) with the fingertip on the target",
     ),
 ]
 

@@ -33,6 +33,8 @@ def _fell(s, xp):
 
 
 _FELL_DOC = "; the episode ends when the torso centre leaves 0.8-2.0 m height or tilts more than 1 rad"
+_FELL_LLM = ("the torso centre (s['torso_height'], 1.25 m standing) leaves the band 0.8-2.0 m, or the torso tilts "
+             "more than 1 rad (about 57 degrees) from vertical (|s['torso_pitch']| > 1)")
 
 TASKS = [
     Task(
@@ -44,6 +46,8 @@ TASKS = [
         fitness_doc="mean forward (+x) velocity of the torso (m/s)" + _FELL_DOC,
         success_threshold=1.0,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the mean forward (+x) speed of the torso in m/s over the episode",
     ),
     Task(
         name="run_backwards",
@@ -54,6 +58,8 @@ TASKS = [
         fitness_doc="mean backward (-x) velocity of the torso (m/s)" + _FELL_DOC,
         success_threshold=0.8,
         terminate=_fell,
+        termination_doc=_FELL_LLM,
+        score_doc="the mean backward (-x) speed of the torso in m/s over the episode",
     ),
 ]
 

@@ -21,6 +21,12 @@ class Task:
     fitness_doc: str = ""  # what the fitness measures, for people (never for the LLM)
     success_threshold: float | None = None  # an episode succeeds when its fitness >= this
     terminate: Callable | None = None  # (s, xp) -> bool [...]: end the episode (e.g. fell over)
+    # For the LLM (unlike fitness_doc): when `terminate` ends an episode, in words that complete "An episode ends
+    # early when ...". Must say what `terminate` does, no more; required for every task with a `terminate`.
+    termination_doc: str = ""
+    # For the LLM in the follow-up prompt (metrics mode): what the task score measures, with its units and range
+    # per episode, in plain words, without the thresholds or implementation details of the fitness.
+    score_doc: str = ""
     # Bump whenever this task's fitness, success_threshold or terminate changes (and say why in the change), so that
     # scores measured before and after the change are never compared or ranked together. 1 = the original metric.
     fitness_version: int = 1

@@ -1,7 +1,9 @@
 """Evaluation + ranking -> feedback text for the next prompt (Eureka's reward reflection). Pure functions.
 
-The text tells the LLM, for the chosen program: the task score, episode lengths, and every term's scaled
-contribution per episode over training (so it can see which terms grew, stalled or dominated), and for the
+The text tells the LLM, for every program of the last generation: one row of a table (status, task score and
+success rate, or the reviewer's rank when people rank; episode length; the terms that weighed most), so it can
+compare the K programs it wrote; for the chosen program: the task score, episode lengths, and every term's scaled
+contribution per episode over training (so it can see which terms grew, stalled or dominated); and for the
 programs that failed: why, in the words of the check or the trainer.
 """
 
@@ -51,6 +53,35 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f"- {term} (scale {_fmt(stats.scale)}): {history}; raw per step "
             f"{_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}{note}"
         )
+    return "\n".join(lines)
+
+
+def top_terms(candidate: Candidate, count: int = 3) -> str:
+    """The terms with the largest |scaled contribution per episode| at the evaluation, signed, largest first."""
+    terms = candidate.evaluation.terms if candidate.evaluation else {}
+    sums = [(k, t.episode_sum) for k, t in terms.items() if t.episode_sum is not None]
+    sums.sort(key=lambda item: -abs(item[1]))
+    return ", ".join(f"{k} {v:+.3g}" for k, v in sums[:count]) or "—"
+
+
+def generation_table(candidates: list[Candidate], selection: Selection | None, show_score: bool = True) -> str:
+    """One row per candidate of a generation, failed ones included, in id order. With `show_score` the task score
+    and success rate; without (people rank) the reviewer's rank instead, as ICPL hides the scores."""
+    ranks = {cid: i + 1 for i, cid in enumerate(selection.ranking)} if selection else {}
+    middle = "task score | success" if show_score else "reviewer's rank"
+    lines = [f"| id | status | {middle} | episode length | largest terms, scaled, per episode |",
+             f"|---|---|{'---|---' if show_score else '---'}|---|---|"]
+    for cand in sorted(candidates, key=lambda c: c.index):
+        evaluated = cand.status is Status.EVALUATED and cand.evaluation is not None
+        if show_score:
+            success = "n/a" if cand.success_rate is None else f"{cand.success_rate:.0%}"
+            middle = f"{_fmt(cand.fitness)} | {success}" if evaluated else "— | —"
+        else:
+            rank = ranks.get(cand.id)
+            middle = (f"{rank} of {len(ranks)}" if rank else "not ranked") if evaluated else "—"
+        length = _fmt(cand.evaluation.episode_length_mean) if evaluated and cand.evaluation else "—"
+        lines.append(f"| {cand.id} | {cand.status.value} | {middle} | {length} | "
+                     f"{top_terms(cand) if evaluated else '—'} |")
     return "\n".join(lines)
 
 

@@ -12,6 +12,12 @@ def _cost(store: RunStore, gen: int) -> float:
     return sum(float(read_json(p).get("cost_usd", 0.0)) for p in store.usage_paths(gen))
 
 
+def _prompt_tokens(store: RunStore, gen: int) -> int | None:
+    """The size of the generation's prompt (llm/prompting.py counts it); None when no prompt was sent (LLM-free)."""
+    path = store.prompt_tokens_path(gen)
+    return int(read_json(path)["prompt_tokens"]) if path.is_file() else None
+
+
 def generation_rows(store: RunStore) -> list[dict[str, Any]]:
     rows = []
     for gen in store.generations():
@@ -26,6 +32,7 @@ def generation_rows(store: RunStore) -> list[dict[str, Any]]:
             "best": best,
             "best_fitness": selection.fitness.get(best) if selection and best else None,
             "cost_usd": _cost(store, gen),
+            "prompt_tokens": _prompt_tokens(store, gen),
         })
     return rows
 

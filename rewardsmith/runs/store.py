@@ -3,6 +3,7 @@
 Layout of a run:
   config.json                       the RunConfig (resume reads it back)
   gen_00/messages.json              the prompt sent to the LLM (chat messages)
+  gen_00/prompt_tokens.json         that prompt's size in tokens and how it was counted
   gen_00/llm/                       every LLM request and response (see llm/client.py)
   gen_00/round_0.json               the completions of one sampling round
   gen_00/usage_0.json               tokens and cost of that round
@@ -160,6 +161,9 @@ class RunStore:
 
     def messages_path(self, gen: int) -> Path:
         return self.gen_dir(gen) / "messages.json"
+
+    def prompt_tokens_path(self, gen: int) -> Path:
+        return self.gen_dir(gen) / "prompt_tokens.json"
 
     def llm_log_dir(self, gen: int) -> Path:
         return self.gen_dir(gen) / "llm"

@@ -246,7 +246,8 @@ def test_ranked_prompt_carries_best_and_worst_but_no_score(tmp_path, mode):
     # the headers name the ids, so the LLM can tell which program the reviewer's comments are about
     assert prompt.index(f"judged BEST ({best}):") < prompt.index(f"program {best}") \
         < prompt.index(f"judged WORST ({worst}):") < prompt.index(f"program {worst}")
-    assert "Task score" not in prompt and "success rate" not in prompt and "0.9" not in prompt
+    feedback = prompt.split("## What your programs did")[1]  # the first prompt's facts hold numbers such as gamma 0.99
+    assert "Task score" not in prompt and "success rate" not in prompt and "0.9" not in feedback
     assert cands["g1c02"].reason in prompt  # the failures still reach the LLM
     first = "- generation 0: g0c01" if mode == "synthetic" else "- generation 0: g0c00"
     assert first in prompt and f"- generation 1: {best}" in prompt  # the history of chosen programs
