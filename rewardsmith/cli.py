@@ -24,7 +24,7 @@ console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False)
 
 BAD_INPUT = 2
-TRAINER_HELP = f"{' or '.join(TRAINERS.names())} [default: mjx when JAX sees a GPU, else native]"
+TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: mjx where JAX sees a GPU, else native)"
 
 
 @app.callback()
