@@ -72,6 +72,8 @@ def test_the_users_reward_is_candidate_zero_as_written(run):
     assert init.id == "g0c00" and init.status is Status.EVALUATED
     assert init.source.strip() == MINE.strip()
     assert store.config().init_source.strip() == MINE.strip()  # kept in the run: a resume needs no file
+    # the LLM sees it as a starting point, in the prompt every model got
+    assert len(prompts) == 1 and "## A starting point" in prompts[0] and "# the user's own reward" in prompts[0]
 
 
 def test_each_candidate_is_trained_on_every_seed_and_ranked_by_the_mean(run):

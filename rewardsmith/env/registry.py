@@ -119,4 +119,5 @@ def resolve_task(env: EnvSpec, text: str) -> Task:
         fitness=None,
         success_threshold=None,
         terminate=default.terminate,
+        termination_doc=default.termination_doc,
     )

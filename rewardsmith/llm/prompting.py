@@ -61,6 +61,8 @@ def first_prompt(ctx: RunContext) -> str:
 def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None) -> str:
     first = first_prompt(ctx)
     if gen == 0:
+        if ctx.cfg.init_source:  # the user's own reward as a starting point (it is also candidate g0c00)
+            return prompts.render("init", first_prompt=first, init_source=ctx.cfg.init_source.strip())
         return first
     last = ctx.store.candidates(gen - 1)
     failures = reflect.failure_list(last)
