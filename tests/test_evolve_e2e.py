@@ -100,7 +100,7 @@ def test_run_directory_holds_every_stage(llm_run):
     assert json.loads((run_dir / "config.json").read_text())["models"] == ["openai/fake"]
     for gen in (0, 1):
         gen_dir = run_dir / f"gen_{gen:02d}"
-        assert json.loads((gen_dir / "messages.json").read_text())[0]["role"] == "system"
+        assert json.loads((gen_dir / "messages.json").read_text())["messages"][0]["role"] == "system"
         assert list((gen_dir / "llm").glob("*.json")), "every LLM request is logged"
         selection = json.loads((gen_dir / "selection.json").read_text())
         assert selection["best"] in selection["ranking"]
@@ -132,7 +132,7 @@ def test_candidate_ids_are_stable_and_failures_carry_reasons(llm_run):
 
 def test_second_prompt_carries_errors_and_reflection(llm_run):
     run_dir, _, requests = llm_run
-    prompt = json.loads((run_dir / "gen_01" / "messages.json").read_text())[1]["content"]
+    prompt = json.loads((run_dir / "gen_01" / "messages.json").read_text())["messages"][1]["content"]
     gen0 = {c["id"]: c for c in _candidates(run_dir, 0)}
     for cid in ("g0c02", "g0c03", "g0c04"):
         assert gen0[cid]["reason"] in prompt

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from rewardsmith.records import Status
-from rewardsmith.runs.store import RunStore, read_json, write_json
+from rewardsmith.records import SCHEMA_VERSION, Status
+from rewardsmith.runs.store import RunStore, read_json, write_record
 
 SOURCES = ("human", "synthetic", "metrics")
 MAX_COMMENT_CHARS = 10_000
@@ -98,7 +98,7 @@ def mark_awaiting(store: RunStore, gen: int) -> dict:
     if len(rankable) < 2:
         raise RankingError(f"generation {gen} has {len(rankable)} evaluated candidate(s); a ranking needs at least 2")
     record = {"generation": gen, "candidates": rankable, "since": _now()}
-    write_json(awaiting_path(store, gen), record)
+    write_record(awaiting_path(store, gen), record)
     _notify()
     return record
 
@@ -234,7 +234,7 @@ def submit_ranking(store: RunStore, gen: int, data, require_waiting: bool = True
         ranking = validate_ranking(store, gen, data, require_waiting=require_waiting)
         if not ranking.submitted_at:
             ranking = dataclasses.replace(ranking, submitted_at=_now())
-        if not _write_once(ranking_path(store, gen), ranking.to_dict()):  # another process won the race
+        if not _write_once(ranking_path(store, gen), {"schema": SCHEMA_VERSION, **ranking.to_dict()}):  # lost a race
             winner = load_ranking(store, gen)
             assert winner is not None, "the file that refused the write holds the other process's ranking"
             return _same_or_refuse(winner, ranking, gen)

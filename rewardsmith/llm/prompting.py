@@ -18,7 +18,7 @@ from rewardsmith.context import RunContext
 from rewardsmith.feedback import reflect
 from rewardsmith.llm import facts, prompts
 from rewardsmith.records import Candidate
-from rewardsmith.runs.store import read_json, write_json
+from rewardsmith.runs.store import write_record
 
 FOLLOW_UP_BUDGET = 12_000  # tokens, as counted by count_tokens
 TOKENIZER = "cl100k_base"
@@ -27,15 +27,13 @@ TOKEN_METHOD = (f"litellm.token_counter with tiktoken {TOKENIZER} (bundled with 
 
 
 def messages_for(ctx: RunContext, gen: int, parent: Candidate | None) -> list[dict[str, str]]:
-    path = ctx.store.messages_path(gen)
-    if path.is_file():
-        messages = list(read_json(path))
-    else:
+    messages = ctx.store.load_messages(gen)
+    if messages is None:
         messages = prompts.chat(prompts.render("system"), user_prompt(ctx, gen, parent))
-        write_json(path, messages)
+        ctx.store.save_messages(gen, messages)
     tokens_path = ctx.store.prompt_tokens_path(gen)
     if not tokens_path.is_file():
-        write_json(tokens_path, {"prompt_tokens": count_tokens(messages), "counted_with": TOKEN_METHOD})
+        write_record(tokens_path, {"prompt_tokens": count_tokens(messages), "counted_with": TOKEN_METHOD})
     return messages
 
 

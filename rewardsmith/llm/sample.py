@@ -6,21 +6,19 @@ asking (and paying) again.
 
 from __future__ import annotations
 
-import dataclasses
-
 from rewardsmith.config import split_samples
 from rewardsmith.context import RunContext
 from rewardsmith.llm.mutate import mutated_programs
 from rewardsmith.program.extract import extract_program
 from rewardsmith.records import Candidate, Sample
-from rewardsmith.runs.store import read_json, write_json
+from rewardsmith.runs.store import write_record
 
 
 def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: list[dict[str, str]] | None,
            parent: Candidate | None) -> list[Sample]:
-    path = ctx.store.round_path(gen, round_index)
-    if path.is_file():
-        return [Sample.from_dict(entry) for entry in read_json(path)]
+    saved = ctx.store.load_samples(gen, round_index)
+    if saved is not None:
+        return saved
     samples = []
     if gen == 0 and round_index == 0 and ctx.cfg.init_source:  # the user's own reward competes (Eureka's init)
         samples.append(Sample(text=fenced(ctx.cfg.init_source), error=None, origin="init"))
@@ -30,7 +28,7 @@ def sample(ctx: RunContext, gen: int, round_index: int, count: int, messages: li
                     for src in _mutations(ctx, gen, round_index, count, parent)]
     elif count > 0 and messages is not None:
         samples += _from_llm(ctx, gen, round_index, count, messages)
-    write_json(path, [dataclasses.asdict(s) for s in samples])
+    ctx.store.save_samples(gen, round_index, samples)
     return samples
 
 
@@ -48,7 +46,7 @@ def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
         ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": n, "model": model})
         completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen))
     by_model = {m: client.usage_totals([c for c in completions if c.model == m]) for m in cfg.models}
-    write_json(ctx.store.usage_path(gen, round_index), {**client.usage_totals(completions), "by_model": by_model})
+    write_record(ctx.store.usage_path(gen, round_index), {**client.usage_totals(completions), "by_model": by_model})
     return [Sample(text=c.text, error=c.error, origin="llm", model=c.model) for c in completions]
 
 

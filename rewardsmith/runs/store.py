@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import RunConfig
-from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, SchemaError, Selection, check_schema
+from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaError, Selection, check_schema
 
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
@@ -80,6 +80,11 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
+
+
+def write_record(path: Path, data: dict[str, Any]) -> None:
+    """A JSON record of the run, stamped with the schema version it was written in."""
+    write_json(path, {"schema": SCHEMA_VERSION, **data})
 
 
 def new_run_id(env: str, task: str) -> str:
@@ -137,11 +142,13 @@ class RunStore:
     def check_records(self) -> None:
         """Every record of the run is of a schema this code reads; StoreError naming the first that is not."""
         self.config()
-        paths = [*self.root.glob("gen_*/selection.json"), *self.root.glob("gen_*/cand_*/candidate.json"),
+        paths = [*self.root.glob("gen_*/*.json"), *self.root.glob("gen_*/cand_*/candidate.json"),
                  self.root / "result.json"]
         for path in sorted(p for p in paths if p.is_file()):
             try:
-                check_schema(read_json(path), str(path.relative_to(self.root)))
+                data = read_json(path)
+                if isinstance(data, dict):  # schema 1 kept rounds and messages as bare lists
+                    check_schema(data, str(path.relative_to(self.root)))
             except (SchemaError, json.JSONDecodeError) as err:
                 raise StoreError(f"run {self.root}: {err}") from None
 
@@ -253,6 +260,29 @@ class RunStore:
 
     def save_selection(self, selection: Selection) -> None:
         write_json(self.gen_dir(selection.generation) / "selection.json", selection.to_dict())
+
+    def load_samples(self, gen: int, round_index: int) -> list[Sample] | None:
+        """A saved sampling round; schema 1 stored the bare list."""
+        path = self.round_path(gen, round_index)
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        entries = data if isinstance(data, list) else data["samples"]
+        return [Sample.from_dict(entry) for entry in entries]
+
+    def save_samples(self, gen: int, round_index: int, samples: list[Sample]) -> None:
+        write_record(self.round_path(gen, round_index), {"samples": [dataclasses.asdict(s) for s in samples]})
+
+    def load_messages(self, gen: int) -> list[dict[str, str]] | None:
+        """The prompt sent for a generation (chat messages); schema 1 stored the bare list."""
+        path = self.messages_path(gen)
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        return list(data if isinstance(data, list) else data["messages"])
+
+    def save_messages(self, gen: int, messages: list[dict[str, str]]) -> None:
+        write_record(self.messages_path(gen), {"messages": messages})
 
     def load_result(self) -> dict[str, Any] | None:
         path = self.root / "result.json"

@@ -221,7 +221,7 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
             selection = json.loads((run / "gen_00" / "selection.json").read_text())
             assert (selection["mode"], selection["best"], selection["worst"]) == ("human", "g0c01", "g0c02")
             assert not (run / "gen_00" / "awaiting_ranking.json").exists()
-            prompt = json.loads((run / "gen_01" / "messages.json").read_text())[1]["content"]
+            prompt = json.loads((run / "gen_01" / "messages.json").read_text())["messages"][1]["content"]
             assert [r["messages"][1]["content"] for r in fake.requests][-1] == prompt  # what the LLM received
             for text in (BEST_COMMENT, GEN_COMMENT, gen0["g0c01"]["source"].strip(),
                          gen0["g0c02"]["source"].strip()):

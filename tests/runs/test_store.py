@@ -92,3 +92,19 @@ def test_a_run_from_a_future_schema_is_refused_in_one_line(tmp_path, where):
 
 def test_candidate_ids_name_generation_and_index():
     assert Candidate.make_id(3, 7) == "g3c07"
+
+
+def test_every_json_file_a_run_writes_carries_the_schema(tmp_path):
+    """An LLM-free run end to end: every JSON file it leaves (config, rounds, candidates, selection, result) is a
+    record stamped with the schema version."""
+    out = tmp_path / "runs"
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task",
+                           "balance", "--llm-free", "--iterations", "1", "--samples", "2", "--train-steps", "2048",
+                           "--no-video", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    (run,) = out.iterdir()
+    records = [p for p in run.rglob("*.json") if "work" not in p.parent.name and p.parent.name != "check"]
+    assert {p.name for p in records} >= {"config.json", "round_0.json", "candidate.json", "selection.json",
+                                         "result.json"}
+    for path in records:
+        assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION, path
