@@ -93,6 +93,8 @@ TASKS = [
 # PPO settings (overrides of rewardsmith.config.TrainConfig), tuned on the native CPU trainer. Run (reference reward,
 # seed 0): 5.1 m/s, success 0.97 after 5M steps (5 min on 2 cores). gamma 0.97 and entropy 1e-2 (Brax's) flipped the
 # ant over in half of the episodes (a flip ends the episode): 1.3 m/s, success 0.16 after 5M steps.
+# Jump (reference reward, seed 1, 10M steps, 15 min): fitness version 2 0.29, success 0.52 (version 1: 0.30, 0.56);
+# episodes last 182 of 300 steps on average (landings upside down end them).
 PPO = {
     "num_envs": 256,
     "rollout_steps": 32,
