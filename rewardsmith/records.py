@@ -267,21 +267,20 @@ class Candidate:
     def fitness(self) -> float | None:
         """The task score when evaluated and finite, else None (a NaN or a failure never wins); the mean over the
         training seeds when there are several (None if any seed has none)."""
-        if self.status is not Status.EVALUATED or self.evaluation is None:
-            return None
-        if len(self.seeds) > 1:
-            values = [s.fitness_mean for s in self.seeds]
-            return None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
-        return self.evaluation.fitness_mean
+        return self._over_seeds("fitness_mean")
 
     @property
     def success_rate(self) -> float | None:
+        return self._over_seeds("success_rate")
+
+    def _over_seeds(self, name: str) -> float | None:
         if self.status is not Status.EVALUATED or self.evaluation is None:
             return None
-        if len(self.seeds) > 1:
-            values = [s.success_rate for s in self.seeds]
-            return None if any(v is None for v in values) else sum(v for v in values if v is not None) / len(values)
-        return self.evaluation.success_rate
+        if len(self.seeds) <= 1:
+            value: float | None = getattr(self.evaluation, name)
+            return value
+        values = [getattr(s, name) for s in self.seeds]
+        return None if any(v is None for v in values) else sum(values) / len(values)
 
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
