@@ -5,12 +5,19 @@
         (needs the `bench` extra: scripts/setup.sh test bench)
     python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
         raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
+    python -m rewardsmith.bench quality --tasks cartpole/balance,hopper/hop:300000 (--model M [--model M2] | --llm-free)
+            [--api-base URL] [--iterations 3 --samples 4 --seeds 3 --train-steps N --out runs/quality]
+        per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
+        a random policy; prints and writes (quality.json, quality.md) fitness, success, the human-normalised score
+        and the share of tasks where evolved beats reference (rewardsmith/evaluate/quality.py states the rules)
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -158,9 +165,53 @@ def gpu(args) -> None:
             print(f"  MJX training / raw MJX stepping    {steady / raw:10.2f}")
 
 
+def _quality_event(event: dict) -> None:
+    """Progress of the quality benchmark: one line per candidate, selection and retrain seed (not per update)."""
+    kind = event["event"]
+    if kind == "task":
+        print(f"\n== {event['task']}", flush=True)
+    elif kind == "generation":
+        print(f"generation {event['gen'] + 1}/{event['of']}", flush=True)
+    elif kind == "candidate":
+        print(f"  {event['id']} {event['status']}" + (f": {event['reason']}" if event.get("reason") else ""),
+              flush=True)
+    elif kind == "selection":
+        print(f"  selected {event['best'] or 'none'}; best so far {event['best_overall'] or 'none'}", flush=True)
+    elif kind == "retrain":
+        print(f"retraining {event['which']} on seeds {event['seeds']}", flush=True)
+    elif kind == "seed":
+        fitness = "—" if event["fitness"] is None else f"{event['fitness']:.3f}"
+        print(f"  seed {event['seed']}: {event['status']}  task score {fitness}  "
+              f"{event['wall_s'] or 0:.0f} s {event['reason'] or ''}", flush=True)
+
+
+def quality(args) -> None:
+    from rewardsmith.config import RunConfig
+    from rewardsmith.env.registry import UnknownNameError
+    from rewardsmith.evaluate.quality import markdown, run_benchmark
+    from rewardsmith.runs.store import StoreError
+
+    if args.llm_free == bool(args.model):
+        sys.exit("error: give --llm-free or at least one --model (repeat --model to split samples across models)")
+    if args.llm_free and args.api_base:
+        sys.exit("error: --llm-free cannot be combined with --api-base")
+    base = RunConfig(env="-", task="-", iterations=args.iterations, samples=args.samples,
+                     models=tuple(args.model or ()), api_bases=tuple(args.api_base or ()), feedback="metrics",
+                     video=False, trainer=args.trainer, train_steps=args.train_steps, seed=args.seed,
+                     train={"time_budget_s": args.time_budget_s} if args.time_budget_s else {})
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    try:
+        results = run_benchmark(base, tasks, args.seeds, args.out, _quality_event)
+    except (UnknownNameError, StoreError, ValueError) as err:
+        sys.exit(f"error: {err}")
+    print()
+    print(markdown(results, base))
+    print(f"written: {args.out / 'quality.json'} and {args.out / 'quality.md'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu"))
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality"))
     parser.add_argument("--env", default="humanoid")
     parser.add_argument("--task", default="run")
     parser.add_argument("--steps", type=int, default=None)
@@ -169,7 +220,28 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=50,
                         help="gpu mode: control steps of the raw MJX timing (0: skip)")
     parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
+    quality_args = parser.add_argument_group("quality mode")
+    quality_args.add_argument("--tasks", default="", help="env/task pairs, comma-separated, each with an optional "
+                              ":steps budget (cartpole/balance,hopper/hop:300000)")
+    quality_args.add_argument("--model", action="append", help="litellm model string; repeat for several models")
+    quality_args.add_argument("--api-base", action="append",
+                              help="OpenAI-compatible server: once for every model, or once per --model in order")
+    quality_args.add_argument("--llm-free", action="store_true", help="evolve the reference reward's scales")
+    quality_args.add_argument("--iterations", type=int, default=3, help="generations of each evolve")
+    quality_args.add_argument("--samples", type=int, default=4, help="reward programs per generation")
+    quality_args.add_argument("--seeds", type=int, default=3, help="fresh seeds of the retrains")
+    quality_args.add_argument("--train-steps", type=int, default=None,
+                              help="env steps of every training (evolve and retrains) [default: each task's budget]")
+    quality_args.add_argument("--trainer", default="native", help="native (CPU) or mjx (GPU)")
+    quality_args.add_argument("--seed", type=int, default=0, help="the evolve's seed; the retrains use seed+1...")
+    quality_args.add_argument("--time-budget-s", type=float, default=None,
+                              help="wall limit of one training [default: TrainConfig's]; raise it for big budgets")
+    quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
+                              help="where the runs, the retrains and quality.json / quality.md go")
     args = parser.parse_args()
+    if args.mode == "quality":
+        quality(args)
+        return
     if args.steps is None:
         args.steps = 65_536 if args.mode == "cpu" else 20_000_000
     (cpu if args.mode == "cpu" else gpu)(args)
