@@ -1,4 +1,5 @@
-"""Training-throughput benchmark: numbers measured side by side in one run, printed as ratios.
+"""Benchmarks: training throughput (cpu, gpu; numbers measured side by side in one run, printed as ratios) and reward
+quality (quality: evolved vs reference vs random policy, rewardsmith/evaluate/quality.py).
 
     python -m rewardsmith.bench cpu [--env humanoid --task run --steps 65536]
         raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
