@@ -89,8 +89,13 @@ def _print_event(event: dict) -> None:
         console.print(f"[bold]generation {event['gen'] + 1}/{event['of']}[/]")
     elif kind == "llm":
         console.print(f"  asking the LLM for {event['n']} program(s) (round {event['round'] + 1})")
+    elif kind == "rung":
+        console.print(f"  halving rung {event['rung']}/{event['of']}: {len(event['candidates'])} candidate(s) to "
+                      f"{event['steps']:,} steps")
     elif kind == "candidate":
         reason = f": {event['reason']}" if event.get("reason") else ""
+        if event.get("stopped_at"):
+            reason = f", stopped at {event['stopped_at']:,} steps by halving"
         console.print(f"  {event['id']} {event['status']}{reason}", soft_wrap=True)
     elif kind == "train":
         fitness = event.get("fitness")
@@ -136,6 +141,9 @@ def evolve(
                                      "starting point (Eureka's human initialisation)"),
     train_seeds: int = typer.Option(RunConfig.train_seeds, help="train each candidate on this many seeds; rank by "
                                     "the mean task score"),
+    halving: bool | None = typer.Option(
+        None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
+        "better half goes on (default: on for metrics and synthetic feedback with the native trainer)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
@@ -171,7 +179,7 @@ def evolve(
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
             cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
                             models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
-                            init_source=_init_source(init), train_seeds=train_seeds,
+                            init_source=_init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,

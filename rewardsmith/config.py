@@ -69,6 +69,9 @@ class RunConfig:
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
     final_seeds: int = 0  # retrain the best reward on this many seeds at the end
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
+    # successive halving of a generation's training budget (train/stage.py); None = on where it can be (a ranker
+    # with a fitness and a trainer that continues from checkpoints), off otherwise
+    halving: bool | None = None
     init_source: str | None = None  # the user's own reward (--init): a candidate of generation 0, shown to the LLM
     train: dict = field(default_factory=dict)  # extra TrainConfig overrides
 

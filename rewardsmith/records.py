@@ -258,6 +258,7 @@ class Candidate:
     evaluation: Evaluation | None = None  # of the first training seed (its policy is the one filmed)
     film: Film | None = None
     seeds: tuple[SeedEvaluation, ...] = ()  # every training seed, when trained on more than one
+    stopped_at: int | None = None  # env steps at which successive halving stopped its training (None: full budget)
 
     @staticmethod
     def make_id(generation: int, index: int) -> str:
@@ -282,6 +283,13 @@ class Candidate:
         values = [getattr(s, name) for s in self.seeds]
         return None if any(v is None for v in values) else sum(values) / len(values)
 
+    @property
+    def status_text(self) -> str:
+        """The status as people and the LLM read it: a candidate stopped by successive halving says where."""
+        if self.status is Status.EVALUATED and self.stopped_at is not None:
+            return f"stopped at {self.stopped_at:,} steps"
+        return self.status.value
+
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
 
@@ -301,6 +309,7 @@ class Candidate:
             evaluation=Evaluation.from_dict(data["evaluation"]) if data.get("evaluation") else None,
             film=Film.from_dict(data["film"]) if data.get("film") else None,
             seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
+            stopped_at=data.get("stopped_at"),
         )
 
 

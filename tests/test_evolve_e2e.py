@@ -83,7 +83,7 @@ def llm_run(tmp_path_factory):
     with FakeLLM(SCRIPT) as fake:
         proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/fake",
                             "--api-base", fake.base_url, "--iterations", "2", "--samples", "3",
-                            "--train-steps", "8192", "--out", str(out),
+                            "--train-steps", "8192", "--no-halving", "--out", str(out),
                             env={"OPENAI_API_KEY": "sk-e2e-SECRET-never-logged"})
         requests = list(fake.requests)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -57,9 +57,11 @@ def score(cand: Candidate | None, fitness_version: int | None = None) -> float:
 
 def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
                 rng: np.random.Generator | None = None) -> list[Candidate]:
-    scored = [(score(c, version) + (noise * rng.standard_normal() if noise and rng is not None else 0.0), c)
+    """Candidates with a comparable score, best first; those trained to the full budget rank above those that
+    successive halving stopped earlier (a score at a smaller budget is not the same measurement)."""
+    scored = [(c.stopped_at is None, score(c, version) + (noise * rng.standard_normal() if noise and rng else 0.0), c)
               for c in candidates if score(c, version) > -math.inf]
-    return [c for _, c in sorted(scored, key=lambda pair: pair[0], reverse=True)]
+    return [c for *_, c in sorted(scored, key=lambda item: (item[0], item[1]), reverse=True)]
 
 
 def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ranking: Ranking | None,

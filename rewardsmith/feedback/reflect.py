@@ -80,7 +80,7 @@ def generation_table(candidates: list[Candidate], selection: Selection | None, s
             rank = ranks.get(cand.id)
             middle = (f"{rank} of {len(ranks)}" if rank else "not ranked") if evaluated else "—"
         length = _fmt(cand.evaluation.episode_length_mean) if evaluated and cand.evaluation else "—"
-        lines.append(f"| {cand.id} | {cand.status.value} | {middle} | {length} | "
+        lines.append(f"| {cand.id} | {cand.status_text} | {middle} | {length} | "
                      f"{top_terms(cand) if evaluated else '—'} |")
     return "\n".join(lines)
 

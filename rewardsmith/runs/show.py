@@ -44,7 +44,7 @@ def candidate_rows(store: RunStore) -> list[dict[str, Any]]:
             evaluation = cand.evaluation
             rows.append({
                 "id": cand.id,
-                "status": cand.status.value,
+                "status": cand.status_text,
                 "source": cand.model or _origin_label(cand.origin),
                 "fitness": cand.fitness,  # the mean over training seeds when there are several
                 "seeds": len(cand.seeds) or (1 if evaluation else 0),

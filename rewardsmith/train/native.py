@@ -208,5 +208,5 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     wall = time.monotonic() - start
     policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
     trained_now = max(0, iterations - first) * n * T  # a continued training counts only this call's steps per second
-    return TrainOutcome(policy=policy, curve=curve, steps=iterations * n * T, wall_s=wall,
+    return TrainOutcome(policy=policy, curve=curve, steps=max(first, iterations) * n * T, wall_s=wall,
                         steps_per_s=trained_now / wall)

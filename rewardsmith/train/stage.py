@@ -1,5 +1,12 @@
 """The train stage: every checked candidate of a generation trained and evaluated through an executor.
 
+Successive halving (--halving; on by default where a fitness ranks and the trainer continues from checkpoints):
+the budget B is split into rungs B/2^(R-1), ..., B/2, B with R = ceil(log2 K) + 1 for K candidates. Every
+candidate trains to the first rung; after each rung the better half by task score continues from its checkpoint
+to the next, the others stop there (Candidate.stopped_at) with their curves and evaluation at that budget. Ties at
+the cut continue together: on a hard task where every score is still 0 at the first rung nobody is dropped at
+random. K = 8 costs 2.5 B of env steps instead of 8 B. A failed training stops its candidate at once.
+
 With --train-seeds N each candidate is trained on N seeds (N requests, all handed to the executor at once); the
 candidate is ranked by the mean task score over its seeds, and its first seed's policy is the one evaluated in
 detail, reflected on and filmed. A candidate whose training fails on any seed fails (the reward is at fault or
@@ -8,6 +15,8 @@ unstable), with the seed named in the reason.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
 
 from rewardsmith.context import RunContext
@@ -22,13 +31,50 @@ def seeds_of(ctx: RunContext) -> list[int]:
     return [ctx.cfg.seed + k * SEED_STRIDE for k in range(ctx.cfg.train_seeds)]
 
 
-def request_for(ctx: RunContext, cand: Candidate, k: int = 0) -> TrainRequest:
+def request_for(ctx: RunContext, cand: Candidate, k: int = 0, steps: int | None = None) -> TrainRequest:
+    """Seed k's training of the candidate; with `steps` (a halving rung) to that budget, continuing from and saving
+    its checkpoint."""
     assert cand.source is not None, "only checked candidates are trained"
     seed = seeds_of(ctx)[k]
     workdir = ctx.store.work_dir(cand.generation, cand.index) if k == 0 else \
         ctx.store.seed_work_dir(cand.generation, cand.index, seed)
+    cfg = ctx.training_config(seed)
+    if steps is not None:
+        cfg = cfg.with_overrides(steps=steps)
     return TrainRequest(key=f"{cand.id}#{k}", env=ctx.env.name, task=ctx.cfg.task, source=cand.source,
-                        cfg=ctx.training_config(seed), workdir=workdir, trainer=ctx.cfg.trainer)
+                        cfg=cfg, workdir=workdir, trainer=ctx.cfg.trainer, checkpoint=steps is not None)
+
+
+def halving_on(ctx: RunContext) -> bool:
+    return ctx.cfg.halving if ctx.cfg.halving is not None else halving_default(ctx.cfg.feedback, ctx.cfg.trainer)
+
+
+def halving_default(feedback: str, trainer: str) -> bool:
+    """On where halving can work: a ranker with a task fitness to halve on, a trainer that continues a training."""
+    return feedback in ("metrics", "synthetic") and trainer in CONTINUING_TRAINERS
+
+
+CONTINUING_TRAINERS = ("native",)  # trainers that continue from a checkpoint (mjx: Brax restores no optimizer state)
+
+
+def rung_budgets(full: int, count: int) -> list[int]:
+    """The env-step budgets of the halving rungs for `count` candidates, the last one the full budget."""
+    rungs = math.ceil(math.log2(count)) + 1 if count > 1 else 1
+    return [full // 2 ** (rungs - 1 - r) for r in range(rungs)]
+
+
+def survivors(candidates: list[Candidate]) -> list[Candidate]:
+    """The better half (rounded up) by task score; every candidate tied with the last one kept keeps going too."""
+    ranked = sorted(candidates, key=_score, reverse=True)
+    keep = math.ceil(len(ranked) / 2)
+    if not ranked:
+        return []
+    cut = _score(ranked[keep - 1])
+    return [c for c in ranked if _score(c) >= cut]
+
+
+def _score(cand: Candidate) -> float:
+    return cand.fitness if cand.fitness is not None else -math.inf
 
 
 def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Candidate:
@@ -47,13 +93,50 @@ def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Ca
 
 
 def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) -> list[Candidate]:
-    """Trains the CHECKED candidates (a resumed run skips those already trained); saves each as soon as all its
-    seeds are done."""
+    """Trains the CHECKED candidates (a resumed run skips those already trained, and a resumed halving goes on
+    from the survivors' checkpoints); saves each candidate as soon as its training is final."""
     by_id = {c.id: c for c in candidates}
-    seeds = seeds_of(ctx)
     todo = [c for c in candidates if c.status is Status.CHECKED]
-    requests = [request_for(ctx, c, k) for c in todo for k in range(len(seeds))]
+
+    def final(cand: Candidate) -> None:
+        ctx.store.save_candidate(cand)
+        ctx.report({"event": "candidate", "id": cand.id, "status": cand.status.value, "reason": cand.reason,
+                    "stopped_at": cand.stopped_at})
+        by_id[cand.id] = cand
+
+    if not halving_on(ctx) or len(todo) < 2:
+        _train_rung(ctx, todo, executor, None, on_done=final)
+        return [by_id[c.id] for c in candidates]
+    budgets = rung_budgets(ctx.training_config().steps, len(todo))
+    for rung, budget in enumerate(budgets):
+        last = rung == len(budgets) - 1
+        ctx.report({"event": "rung", "rung": rung + 1, "of": len(budgets), "steps": budget,
+                    "candidates": [c.id for c in todo]})
+        # on the last rung each candidate is final when done; before it, a failure is final at once
+        def on_done(cand: Candidate, last: bool = last) -> None:
+            if last or cand.status is not Status.EVALUATED:
+                final(cand)
+
+        results = _train_rung(ctx, todo, executor, budget, on_done=on_done)
+        if last:
+            break
+        keep = {c.id for c in survivors([c for c in results if c.status is Status.EVALUATED])}
+        for cand in results:
+            if cand.status is Status.EVALUATED and cand.id not in keep:
+                final(cand.replace(stopped_at=budget))
+        todo = [c for c in todo if c.id in keep]
+    return [by_id[c.id] for c in candidates]
+
+
+def _train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, steps: int | None,
+                on_done: Callable[[Candidate], None]) -> list[Candidate]:
+    """Every seed of every candidate in `todo` trained (to `steps`, continuing, on a halving rung); `on_done` gets
+    each candidate as soon as all its seeds are done; returns them in `todo`'s order."""
+    seeds = seeds_of(ctx)
+    requests = [request_for(ctx, c, k, steps) for c in todo for k in range(len(seeds))]
     done: dict[str, dict[int, TrainReport]] = {c.id: {} for c in todo}
+    results: dict[str, Candidate] = {}
+    by_id = {c.id: c for c in todo}
 
     def on_progress(request: TrainRequest, metrics: dict[str, Any]) -> None:
         ctx.report({"event": "train", "id": request.key.removesuffix("#0"), "total": request.cfg.steps, **metrics})
@@ -61,10 +144,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     for report in executor.run(requests, on_progress):
         cand_id, k = report.key.rsplit("#", 1)
         done[cand_id][int(k)] = report
-        if len(done[cand_id]) < len(seeds):
-            continue
-        cand = trained(by_id[cand_id], [done[cand_id][i] for i in range(len(seeds))], seeds)
-        ctx.store.save_candidate(cand)
-        ctx.report({"event": "candidate", "id": cand.id, "status": cand.status.value, "reason": cand.reason})
-        by_id[cand.id] = cand
-    return [by_id[c.id] for c in candidates]
+        if len(done[cand_id]) == len(seeds):
+            results[cand_id] = trained(by_id[cand_id], [done[cand_id][i] for i in range(len(seeds))], seeds)
+            on_done(results[cand_id])
+    return [results[c.id] for c in todo]
