@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -201,7 +201,7 @@ def random_policy_fitness(env: EnvSpec, task: Task, reference_source: str, episo
     per_seed = []
     for seed in seeds:
         # rollouts.evaluate is annotated with the trained Policy; it only calls .act(obs, action_dim)
-        evaluation, _ = evaluate(env, task, reward, cast(Any, RandomPolicy(seed)), episodes, EVAL_SEED_BASE + seed)
+        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED_BASE + seed)
         per_seed.append(evaluation.fitness_mean)
     stat = Stat.of([v for v in per_seed if v is not None])
     if stat is None:

@@ -6,6 +6,8 @@ remaining steps add nothing (fitness counts them as 0), exactly as the fitness c
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 
 from rewardsmith.env.registry import EnvSpec
@@ -13,11 +15,17 @@ from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import Evaluation, TermStats
-from rewardsmith.train.policy import Policy
 from rewardsmith.train.stats import reward_step
 
 
-def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Policy, episodes: int, seed: int,
+class Actor(Protocol):
+    """What an evaluation needs of a policy: the deterministic action for a batch of observations (a trained
+    Policy, or the quality benchmark's random policy)."""
+
+    def act(self, obs: np.ndarray, action_dim: int) -> np.ndarray: ...
+
+
+def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Actor, episodes: int, seed: int,
              trace_envs: int = 1) -> tuple[Evaluation, dict]:
     """Runs `episodes` episodes in parallel; returns the Evaluation and a trace (qpos per step of the first
     `trace_envs` episodes, for filming)."""
