@@ -129,3 +129,9 @@ def test_a_built_wheel_carries_envs_and_prompts_and_runs_from_anywhere(tmp_path)
                          timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert "best: g0c0" in run.stdout and list((elsewhere / "runs").glob("*/gen_00/cand_01/candidate.json"))
+
+
+def test_test_files_have_unique_names():
+    """pytest imports test modules by basename (rootdir mode): two tests/**/test_x.py would collide."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py") if "hostile" not in p.parts]
+    assert len(names) == len(set(names)), sorted(n for n in names if names.count(n) > 1)

@@ -1,7 +1,7 @@
 """Quality checks of the native CPU trainer with the reference rewards, at the tasks' own training budgets and the
 envs' own PPO settings (what `rewardsmith train` and `rewardsmith evolve` use). Slow (minutes each):
 
-    .venv/bin/python -m pytest -m slow tests/test_quality.py
+    .venv/bin/python -m pytest -m slow tests/train/test_trainer_quality.py
 
 Each test trains one seed (seed 1: the settings were tuned on seed 0), evaluates the deterministic policy on
 EVAL_EPISODES fresh episodes (the evaluation code of the product, rewardsmith.evaluate.rollouts) and checks the task's own
