@@ -76,6 +76,7 @@ def generation_detail(store: RunStore, gen: int) -> dict | None:
         train = cand.train
         candidates.append({
             "id": cand.id, "index": cand.index, "status": cand.status.value, "reason": cand.reason,
+            "status_text": cand.status_text, "stopped_at": cand.stopped_at,  # "stopped at N steps" under halving
             "rankable": cand.status is Status.EVALUATED,
             "metrics": {k: evaluation.get(k) for k in ("fitness_mean", "fitness_std", "success_rate", "return_mean",
                                                        "episode_length_mean", "episodes")},

@@ -169,7 +169,7 @@ function card(c) {
 
   return el("article", { class: `card ${c.rankable ? "" : "failed"} ${isBest ? "is-best" : ""} ${isWorst ? "is-worst" : ""}`,
                          "data-id": c.id },
-    el("header", {}, el("h3", { text: c.id }), el("span", { class: `badge ${c.status}`, text: c.status })),
+    el("header", {}, el("h3", { text: c.id }), el("span", { class: `badge ${c.status}`, text: c.status_text || c.status })),
     media,
     c.reason ? el("p", { class: "reason", text: c.reason }) : null,
     picks, metrics, terms, strip, code, comment);
