@@ -6,6 +6,8 @@ quality (quality: evolved vs reference vs random policy, rewardsmith/evaluate/qu
         (needs the `bench` extra: scripts/setup.sh test bench)
     python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
         raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
+    python -m rewardsmith.bench evolve [--env hopper --task hop --samples 8 --steps 5000000 --seed 0]
+        one LLM-free generation without and with successive halving: env steps, wall time, best task score
     python -m rewardsmith.bench quality --tasks cartpole/balance,hopper/hop:300000 (--model M [--model M2] | --llm-free)
             [--api-base URL] [--iterations 3 --samples 4 --seeds 3 --train-steps N --out runs/quality]
         per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
@@ -210,11 +212,41 @@ def quality(args) -> None:
     print(f"written: {args.out / 'quality.json'} and {args.out / 'quality.md'}")
 
 
+def evolve_budget(args: argparse.Namespace) -> None:
+    """One LLM-free generation of K candidates trained twice, without and with successive halving (the same K
+    programs both times: the mutations are seeded), side by side: env steps simulated, wall time, best score."""
+    import tempfile
+
+    from rewardsmith.config import RunConfig
+    from rewardsmith.evolve import evolve
+    from rewardsmith.runs.store import RunStore, new_run_id
+
+    rows = []
+    out = Path(tempfile.mkdtemp(prefix="rewardsmith-bench-evolve-"))
+    for halving in (False, True):
+        cfg = RunConfig(env=args.env, task=args.task, iterations=1, samples=args.samples, train_steps=args.steps,
+                        seed=args.seed, video=False, halving=halving)
+        store = RunStore.create(out, f"{'halving' if halving else 'full'}-{new_run_id(cfg.env, cfg.task)}", cfg)
+        start = time.monotonic()
+        result = evolve(store, cfg)
+        wall = time.monotonic() - start
+        cands = store.candidates(0)
+        steps = sum(c.train.steps for c in cands if c.train)  # a continued training is counted once
+        rows.append((halving, steps, wall, result["fitness"], result["best"]))
+        print(f"  {'with' if halving else 'without'} halving: {steps:,} env steps, {wall:.0f} s, best "
+              f"{result['best']} task score {result['fitness']}", flush=True)
+    (_, steps_full, wall_full, fit_full, _), (_, steps_half, wall_half, fit_half, _) = rows
+    print(f"{args.env}/{args.task}, K = {args.samples}, {args.steps:,} steps per full training, runs in {out}")
+    print(f"env steps: {steps_full:,} without / {steps_half:,} with halving = {steps_full / steps_half:.2f}x fewer")
+    print(f"wall time: {wall_full:.0f} s / {wall_half:.0f} s = {wall_full / wall_half:.2f}x")
+    print(f"best task score: {fit_full} without, {fit_half} with halving")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu", "quality"))
-    parser.add_argument("--env", default="humanoid")
-    parser.add_argument("--task", default="run")
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve"))
+    parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
+    parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=16_384)
     parser.add_argument("--no-sb3", action="store_true")
@@ -229,7 +261,8 @@ def main() -> None:
                               help="OpenAI-compatible server: once for every model, or once per --model in order")
     quality_args.add_argument("--llm-free", action="store_true", help="evolve the reference reward's scales")
     quality_args.add_argument("--iterations", type=int, default=3, help="generations of each evolve")
-    quality_args.add_argument("--samples", type=int, default=4, help="reward programs per generation")
+    quality_args.add_argument("--samples", type=int, default=None,
+                              help="reward programs per generation [default: 4; evolve mode: 8]")
     quality_args.add_argument("--seeds", type=int, default=3, help="fresh seeds of the retrains")
     quality_args.add_argument("--train-steps", type=int, default=None,
                               help="env steps of every training (evolve and retrains) [default: each task's budget]")
@@ -240,6 +273,13 @@ def main() -> None:
     quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
                               help="where the runs, the retrains and quality.json / quality.md go")
     args = parser.parse_args()
+    if args.mode == "evolve":
+        args.env, args.task = args.env or "hopper", args.task or "hop"
+        args.steps, args.samples = args.steps or 5_000_000, args.samples or 8
+        evolve_budget(args)
+        return
+    args.samples = args.samples or 4
+    args.env, args.task = args.env or "humanoid", args.task or "run"
     if args.mode == "quality":
         quality(args)
         return
