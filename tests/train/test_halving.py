@@ -14,18 +14,19 @@ from rewardsmith.train.stage import halving_default, rung_budgets, survivors
 
 
 def test_rungs_halve_the_budget_down_from_the_full_one():
-    assert rung_budgets(8_000_000, 8) == [1_000_000, 2_000_000, 4_000_000, 8_000_000]
-    assert rung_budgets(8_000_000, 5) == [1_000_000, 2_000_000, 4_000_000, 8_000_000]
+    # never below a quarter of the budget: earlier rungs ranked hoppers by noise (train/stage.py)
+    assert rung_budgets(8_000_000, 16) == [2_000_000, 4_000_000, 8_000_000]
+    assert rung_budgets(8_000_000, 8) == [2_000_000, 4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 4) == [2_000_000, 4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 3) == [2_000_000, 4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 2) == [4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 1) == [8_000_000]
-    # K = 8: 8 x 1M + 4 x 1M more + 2 x 2M more + 1 x 4M more = 20M env steps instead of 64M (3.2x fewer)
+    # K = 8: 8 x 2M + 4 x 2M more + 2 x 4M more = 32M env steps instead of 64M (2x fewer)
     budgets, alive, spent, reached = rung_budgets(8_000_000, 8), 8, 0, 0
     for budget in budgets:
         spent += alive * (budget - reached)
         reached, alive = budget, (alive + 1) // 2
-    assert spent == 20_000_000
+    assert spent == 32_000_000
 
 
 def test_the_better_half_goes_on_and_ties_at_the_cut_go_on_together():
