@@ -31,7 +31,7 @@ from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
 from rewardsmith.train.executors import EXECUTORS, Executor
 from rewardsmith.train.seeds import train_seeds
-from rewardsmith.train.stage import CONTINUING_TRAINERS, train_all
+from rewardsmith.train.stage import CONTINUING_TRAINERS, halving_default, train_all
 from rewardsmith.train.trainers import TRAINERS
 
 
@@ -43,7 +43,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     EXECUTORS.check(cfg.executor)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
-    if cfg.halving and not (needs_fitness(cfg.feedback) and cfg.trainer in CONTINUING_TRAINERS):
+    if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
         raise ValueError(f"--halving needs a ranker with a task fitness (metrics, synthetic; not {cfg.feedback!r}) "
                          f"and a trainer that continues from checkpoints ({', '.join(CONTINUING_TRAINERS)}; not "
                          f"{cfg.trainer!r}); use --no-halving")

@@ -4,6 +4,19 @@ from __future__ import annotations
 
 from rewardsmith.records import Candidate, CurvePoint, Evaluation, Status, TermStats, TrainResult
 
+# a cart-pole reward that passes the check and learns (the fake LLM's "good" answer in the end-to-end tests)
+GOOD = '''SCALES = {"upright": 1.0, "centred": 0.2, "alive": 0.5, "effort": -0.01}
+
+
+def reward_terms(s, action, xp):
+    return {
+        "upright": s["pole_upright"],
+        "centred": xp.exp(-s["cart_x"] ** 2),
+        "alive": xp.ones_like(s["cart_x"]),
+        "effort": xp.sum(action ** 2, axis=-1),
+    }
+'''
+
 SOURCE = '''SCALES = {scales!r}
 
 

@@ -10,22 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import GOOD
 from fake_llm import FakeLLM
 
 from rewardsmith.env.registry import get_env
 from rewardsmith.env.sim import NativeBatch
 
-GOOD = '''SCALES = {"upright": 1.0, "centred": 0.2, "alive": 0.5, "effort": -0.01}
-
-
-def reward_terms(s, action, xp):
-    return {
-        "upright": s["pole_upright"],
-        "centred": xp.exp(-s["cart_x"] ** 2),
-        "alive": xp.ones_like(s["cart_x"]),
-        "effort": xp.sum(action ** 2, axis=-1),
-    }
-'''
 VARIANT = GOOD.replace('"centred": 0.2', '"centred": 0.5').replace('"alive": 0.5', '"alive": 1.0')
 TWO_BLOCKS = '''First the weights:
 ```python

@@ -128,7 +128,7 @@ class RunStore:
         store = cls(out_dir / run_id)
         if store.root.exists():
             raise StoreError(f"run directory {store.root} already exists")
-        write_json(store.root / "config.json", {"schema": SCHEMA_VERSION, **dataclasses.asdict(config)})
+        store.save_config(config)
         return store
 
     @classmethod

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rewardsmith.context import RunContext
+from rewardsmith.feedback.rankers import needs_fitness
 from rewardsmith.records import Candidate, SeedEvaluation, Status
 from rewardsmith.train.executors import Executor
 from rewardsmith.train.sandboxed import TrainReport, TrainRequest
@@ -57,7 +58,7 @@ def halving_on(ctx: RunContext) -> bool:
 
 def halving_default(feedback: str, trainer: str) -> bool:
     """On where halving can work: a ranker with a task fitness to halve on, a trainer that continues a training."""
-    return feedback in ("metrics", "synthetic") and trainer in CONTINUING_TRAINERS
+    return needs_fitness(feedback) and trainer in CONTINUING_TRAINERS
 
 
 CONTINUING_TRAINERS = ("native",)  # trainers that continue from a checkpoint (mjx: Brax restores no optimizer state)

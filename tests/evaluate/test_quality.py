@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import GOOD
 from fake_llm import FakeLLM
 
 from rewardsmith.config import RunConfig
@@ -189,17 +190,6 @@ def test_llm_free_quality_benchmark_on_two_tasks(tmp_path):
     assert "LLM-free" in md and "wall time" in md
 
 
-GOOD = '''SCALES = {"upright": 1.0, "centred": 0.2, "alive": 0.5, "effort": -0.01}
-
-
-def reward_terms(s, action, xp):
-    return {
-        "upright": s["pole_upright"],
-        "centred": xp.exp(-s["cart_x"] ** 2),
-        "alive": xp.ones_like(s["cart_x"]),
-        "effort": xp.sum(action ** 2, axis=-1),
-    }
-'''
 UPRIGHT = '''SCALES = {"upright": 2.0, "still": 0.1}
 
 
