@@ -201,6 +201,11 @@ class RunStore:
         """The train job's directory for a further training seed (--train-seeds); the first seed uses work/."""
         return self.cand_dir(gen, index) / f"work_seed{seed}"
 
+    def population_dir(self, gen: int) -> Path:
+        """The population trainer's sandbox directory for a generation (one job trains its candidates together);
+        each candidate's checkpoint stays in a folder of its own there across halving rungs."""
+        return self.gen_dir(gen) / "population"
+
     def trace_path(self, gen: int, index: int) -> Path:
         return self.work_dir(gen, index) / "trace.npz"
 
