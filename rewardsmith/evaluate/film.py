@@ -174,13 +174,64 @@ def _tmp_for(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}.tmp{path.suffix}")
 
 
+class _Encoder:
+    """ffmpeg (imageio-ffmpeg's bundled binary, which has libx264) reading raw RGB frames on stdin.
+
+    Started with start_new_session (Ctrl-C in the terminal reaches rewardsmith, not the encoder) instead of
+    imageio-ffmpeg's `preexec_fn=os.setpgrp`: a preexec_fn makes Python run the at-fork hooks, and JAX's hook
+    warns "os.fork() was called ... will likely lead to a deadlock" in any process where JAX is initialised.
+    start_new_session is done by the C fork-exec code with no Python in the child."""
+
+    def __init__(self, path: Path, width: int, height: int, rate: Fraction, keyframe_every: str):
+        import imageio_ffmpeg
+
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-vcodec", "rawvideo",
+               "-s", f"{width}x{height}", "-pix_fmt", "rgb24", "-r", f"{rate.numerator}/{rate.denominator}",
+               "-i", "-", "-an", "-vcodec", "libx264", "-pix_fmt", "yuv420p", "-preset", "veryfast", "-crf", "23",
+               "-g", keyframe_every, "-movflags", "+faststart", "-f", "mp4", str(path)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      start_new_session=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        assert self._proc.stdin is not None
+        try:
+            self._proc.stdin.write(frame.tobytes())
+        except BrokenPipeError:
+            raise RenderError(f"ffmpeg stopped while encoding: {self._stop()}") from None
+
+    def finish(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        code = self._proc.wait(timeout=120)
+        message = self._stop()
+        if code != 0:
+            raise RenderError(f"ffmpeg failed (exit {code}): {message}")
+
+    def kill(self) -> None:
+        self._stop()
+
+    def _stop(self) -> str:
+        """Ends the process (if it still runs), closes its pipes and returns the end of what it printed."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        text = ""
+        if self._proc.stderr is not None and not self._proc.stderr.closed:
+            text = self._proc.stderr.read().decode(errors="replace")
+            self._proc.stderr.close()
+        if self._proc.stdin is not None and not self._proc.stdin.closed:
+            try:
+                self._proc.stdin.close()
+            except BrokenPipeError:
+                pass
+        return " ".join(text.split())[-300:] or "no message"
+
+
 def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480, height: int = 480,
          fps: float | None = None) -> dict:
     """Films a trace (qpos [T, nq], one row per control step of `dt` seconds) as an H.264 mp4 in real time,
     keeping every k-th step so the video runs at about `fps` (default ~30). Written atomically.
     Returns {"frames", "seconds", "width", "height", "fps"}."""
-    import imageio_ffmpeg
-
     qpos = _check_qpos(qpos)
     if not dt > 0:
         raise ValueError(f"dt must be positive, got {dt}")
@@ -194,19 +245,14 @@ def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480
     keyframe_every = str(max(1, round(float(rate))))  # a keyframe a second: quick seeks when videos are synced
     with _Camera(env, width, height) as camera:
         camera.check(env, rows)
-        writer = imageio_ffmpeg.write_frames(
-            str(tmp), (width, height), fps=rate, codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1,
-            output_params=["-preset", "veryfast", "-crf", "23", "-g", keyframe_every, "-movflags", "+faststart"],
-            ffmpeg_log_level="error",
-        )
+        encoder = _Encoder(tmp, width, height, rate, keyframe_every)
         try:
-            writer.send(None)  # start the encoder
             for row in rows:
-                writer.send(np.ascontiguousarray(camera.frame(row)))
-            writer.close()
+                encoder.write(np.ascontiguousarray(camera.frame(row)))
+            encoder.finish()
             os.replace(tmp, path)
         except BaseException:
-            writer.close()
+            encoder.kill()
             tmp.unlink(missing_ok=True)
             raise
     return {"frames": len(rows), "seconds": len(rows) / float(rate), "width": width, "height": height,
