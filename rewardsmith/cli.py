@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from rewardsmith.config import RunConfig
+from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.train.trainers import TRAINERS
 
@@ -148,6 +148,10 @@ def evolve(
     iterations: int = typer.Option(RunConfig.iterations, help="generations"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
     train_steps: int | None = typer.Option(None, help="env steps per training [default: the task's budget]"),
+    stop_at_success: bool = typer.Option(
+        TrainConfig.stop_at_success, "--stop-at-success",
+        help=f"stop a candidate's training once a deterministic evaluation at a checkpoint has a task success rate of "
+             f"at least {TrainConfig.stop_success_rate} (tasks with a success threshold only)"),
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
@@ -183,7 +187,8 @@ def evolve(
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,
-                            trainer=trainer or default_trainer(), final_seeds=final_seeds)
+                            trainer=trainer or default_trainer(), final_seeds=final_seeds,
+                            train={"stop_at_success": True} if stop_at_success else {})
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
         console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)})")

@@ -26,6 +26,11 @@ class TrainConfig:
     hidden: tuple[int, ...] = (64, 64)
     checkpoints: int = 10  # how many times per training to record per-term statistics
     eval_episodes: int = 16
+    # Early stop at success: at each checkpoint, a deterministic evaluation of eval_episodes episodes (the train
+    # job's, on its own seed); training stops when the task's success rate (the share of episodes whose task score
+    # reaches the task's success_threshold) is at least stop_success_rate. No effect on a task without a threshold.
+    stop_at_success: bool = False
+    stop_success_rate: float = 0.8
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
     seed: int = 0
 
@@ -73,6 +78,9 @@ class RunConfig:
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None
     init_source: str | None = None  # the user's own reward (--init): a candidate of generation 0, shown to the LLM
+    max_cost: float | None = None  # USD the run may spend on the LLM (worst case checked before each request)
+    llm_timeout_s: float = 120.0  # per HTTP request to the LLM
+    max_tokens: int | None = None  # output cap per completion; None = the provider's default
     train: dict = field(default_factory=dict)  # extra TrainConfig overrides
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
@@ -95,6 +103,7 @@ class RunConfig:
         return self.api_bases[0] if len(self.api_bases) == 1 else self.api_bases[index]
 
     def validate(self) -> None:
+        _check_types(self)
         for name in ("iterations", "samples", "max_sample_rounds"):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
@@ -109,7 +118,56 @@ class RunConfig:
                              "give it once (every model uses that server) or once per --model, in the same order")
         if not self.task.strip():
             raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
+        if not 0.0 <= self.temperature <= 2.0:
+            raise ValueError(f"--temperature must be between 0 and 2, got {self.temperature}")
+        if self.synthetic_noise < 0:
+            raise ValueError(f"--synthetic-noise must be 0 or more, got {self.synthetic_noise}")
+        if not 0 <= self.review_port <= 65535:
+            raise ValueError(f"--review-port must be a TCP port, 0 to 65535 (0 = any free one), got {self.review_port}")
+        if self.max_cost is not None and not self.max_cost > 0:
+            raise ValueError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
+        if not self.llm_timeout_s > 0:
+            raise ValueError(f"--llm-timeout must be a positive number of seconds, got {self.llm_timeout_s}")
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"--max-tokens must be a positive integer, got {self.max_tokens}")
+        for model in self.models:
+            if not model.strip() or model != model.strip() or any(c.isspace() for c in model):
+                raise ValueError(f"--model {model!r} is not a litellm model string (provider/model, no spaces), e.g. "
+                                 "openai/gpt-4o-mini")
+        for base in self.api_bases:
+            if not _is_url(base):
+                raise ValueError(f"--api-base {base!r} is not an http(s) URL; give the server's base URL, e.g. "
+                                 "http://127.0.0.1:8000/v1")
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
+
+
+def _is_url(text: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
+
+
+def _check_types(cfg: RunConfig) -> None:
+    """A hand-edited config.json can hold any JSON: each setting must be of its field's kind."""
+    kinds = {"env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
+             "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
+             "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
+             "final_seeds": int, "train_seeds": int, "halving": (bool, type(None)), "init_source": (str, type(None)),
+             "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
+             "train": dict}
+    for name, kind in kinds.items():
+        value = getattr(cfg, name)
+        bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)
+        if not isinstance(value, kind) or (isinstance(value, bool) and not bool_allowed):
+            raise ValueError(f"setting {name!r} has the wrong kind of value: {value!r}")
+    for name in ("models", "api_bases"):
+        if not all(isinstance(v, str) for v in getattr(cfg, name)):
+            raise ValueError(f"setting {name!r} must be a list of strings, got {list(getattr(cfg, name))!r}")
 
 
 def split_samples(count: int, parts: int) -> list[int]:

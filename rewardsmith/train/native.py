@@ -31,6 +31,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
+from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
@@ -83,12 +84,13 @@ class _State:
     rng: np.random.Generator
     iteration: int
     curve: list[CurvePoint]
+    succeeded: bool = False  # stopped early at success (cfg.stop_at_success): a continued training stays stopped
 
 
 def save_state(path: Path, state: _State) -> None:
     leaves = jax.tree_util.tree_leaves((state.params, state.opt_state))
     arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
-    meta = {"iteration": state.iteration, "rng": state.rng.bit_generator.state,
+    meta = {"iteration": state.iteration, "succeeded": state.succeeded, "rng": state.rng.bit_generator.state,
             "obs_rms": state.obs_rms.state(), "ret_rms": state.ret_rms.state(),
             "curve": [dataclasses.asdict(p) for p in state.curve]}
     tmp = path.with_name(path.name + ".tmp.npz")
@@ -111,7 +113,8 @@ def load_state(path: Path, fresh: _State) -> _State:
     for rms, saved in ((fresh.obs_rms, meta["obs_rms"]), (fresh.ret_rms, meta["ret_rms"])):
         rms.mean, rms.var, rms.count = np.asarray(saved["mean"]), np.asarray(saved["var"]), saved["count"]
     curve = [CurvePoint.from_dict(p) for p in meta["curve"]]
-    return _State(params, opt_state, fresh.obs_rms, fresh.ret_rms, fresh.rng, int(meta["iteration"]), curve)
+    return _State(params, opt_state, fresh.obs_rms, fresh.ret_rms, fresh.rng, int(meta["iteration"]), curve,
+                  bool(meta.get("succeeded", False)))
 
 
 def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
@@ -133,6 +136,8 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
         state = load_state(checkpoint, state)
     params, opt_state, obs_rms, ret_rms, rng = state.params, state.opt_state, state.obs_rms, state.ret_rms, state.rng
     first = state.iteration
+    judge = success_judge(env, task, reward, cfg)
+    succeeded = state.succeeded and judge is not None
     stats = EpisodeStats(reward.scales, task)
     ep_len = np.zeros(n, dtype=np.int64)
     discounted = np.zeros(n)
@@ -146,7 +151,8 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     truncated = np.zeros((T, n), dtype=bool)
     raw_obs = np.zeros((T, n, obs_dim))
     p = to_numpy(params)
-    for it in range(first, iterations):
+    done = first if succeeded else max(first, iterations)  # iterations done when the loop ends
+    for it in range(first, done):
         log_std = np.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
         std = np.exp(log_std)
         logp_const = -float(np.sum(log_std)) - 0.5 * act_dim * np.log(2 * np.pi)
@@ -201,12 +207,42 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
         if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
             loss_values: dict[str, float | None] = {k: float(v) for k, v in losses.items()}
             point = stats.checkpoint((it + 1) * n * T, elapsed, loss_values)
+            if judge is not None:
+                point, succeeded = judge(point, Policy(params=p, obs_mean=obs_rms.mean.copy(),
+                                                       obs_var=obs_rms.var.copy()))
             curve.append(point)
             progress(point.step, point)
+            if succeeded:
+                done = it + 1
+                break
     if checkpoint is not None:
-        save_state(checkpoint, _State(params, opt_state, obs_rms, ret_rms, rng, max(first, iterations), curve))
+        save_state(checkpoint, _State(params, opt_state, obs_rms, ret_rms, rng, done, curve, succeeded))
     wall = time.monotonic() - start
     policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
-    trained_now = max(0, iterations - first) * n * T  # a continued training counts only this call's steps per second
-    return TrainOutcome(policy=policy, curve=curve, steps=max(first, iterations) * n * T, wall_s=wall,
-                        steps_per_s=trained_now / wall)
+    trained_now = max(0, done - first) * n * T  # a continued training counts only this call's steps per second
+    return TrainOutcome(policy=policy, curve=curve, steps=done * n * T, wall_s=wall, steps_per_s=trained_now / wall)
+
+
+STOP_EVAL_SEED = 20_000  # + cfg.seed: the stop decision's episodes are not the final evaluation's (seed 10_000)
+EVAL_SUCCESS, EVAL_FITNESS, STOPPED_AT_SUCCESS = "eval_success", "eval_fitness", "stopped_at_success"
+
+
+def success_judge(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig):
+    """With cfg.stop_at_success and a task that has a success threshold: judge(point, policy) -> (point, stop)
+    runs a deterministic evaluation (rewardsmith.evaluate.rollouts.evaluate, cfg.eval_episodes episodes), adds its
+    success rate and task score to the point's extra (eval_success, eval_fitness, and stopped_at_success = 1 where
+    it stops) and says whether the success rate reached cfg.stop_success_rate. None otherwise (nothing to judge)."""
+    if not cfg.stop_at_success or task.fitness is None or task.success_threshold is None:
+        return None
+
+    def judge(point: CurvePoint, policy: Policy) -> tuple[CurvePoint, bool]:
+        evaluation, _ = evaluate(env, task, reward, policy, cfg.eval_episodes, STOP_EVAL_SEED + cfg.seed,
+                                 trace_envs=0)
+        rate = evaluation.success_rate or 0.0
+        stop = rate >= cfg.stop_success_rate
+        extra = {EVAL_SUCCESS: rate, EVAL_FITNESS: evaluation.fitness_mean}
+        if stop:
+            extra[STOPPED_AT_SUCCESS] = 1.0
+        return dataclasses.replace(point, extra={**point.extra, **extra}), stop
+
+    return judge
