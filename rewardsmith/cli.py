@@ -7,24 +7,30 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 import typer
-from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.train.trainers import TRAINERS
+from rewardsmith.ui import (
+    STOPPED,
+    WRITE_ERRNOS,
+    OneLineErrors,
+    console,
+    errors,
+    fail,
+    num,
+    print_event,
+    print_summary,
+    read_source,
+)
 
 # No locals in tracebacks: they could hold API keys.
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
-# Piped or captured output gets wide lines instead of tables folded at 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-errors = Console(stderr=True, highlight=False)
-
-BAD_INPUT = 2
-TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: mjx where JAX sees a GPU, else native)"
+app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
+TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: population where JAX sees a GPU, else native)"
 
 
 @app.callback()
@@ -33,12 +39,6 @@ def _exit_cleanly_on_sigterm() -> None:
     does: they kill the sandboxed training's process group; a plain SIGTERM death would leave it running."""
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-
-
-def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
-    """One clear line on stderr and a non-zero exit: the only way commands report bad input."""
-    errors.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(code)
 
 
 def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_free: bool) -> tuple[str, ...]:
@@ -62,10 +62,10 @@ def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_fr
 
 
 def default_trainer() -> str:
-    """mjx where JAX sees a GPU, else the native CPU trainer."""
+    """The population trainer where JAX sees a GPU, else the native CPU trainer."""
     import jax
 
-    return "mjx" if jax.default_backend() == "gpu" else "native"
+    return "population" if jax.default_backend() == "gpu" else "native"
 
 
 @app.command()
@@ -83,52 +83,14 @@ def envs() -> None:
     console.print(table)
 
 
-def _print_event(event: dict) -> None:
-    kind = event["event"]
-    if kind == "generation":
-        console.print(f"[bold]generation {event['gen'] + 1}/{event['of']}[/]")
-    elif kind == "llm":
-        console.print(f"  asking the LLM for {event['n']} program(s) (round {event['round'] + 1})")
-    elif kind == "rung":
-        console.print(f"  halving rung {event['rung']}/{event['of']}: {len(event['candidates'])} candidate(s) to "
-                      f"{event['steps']:,} steps")
-    elif kind == "candidate":
-        reason = f": {event['reason']}" if event.get("reason") else ""
-        if event.get("stopped_at"):
-            reason = f", stopped at {event['stopped_at']:,} steps by halving"
-        console.print(f"  {event['id']} {event['status']}{reason}", soft_wrap=True)
-    elif kind == "train":
-        fitness = event.get("fitness")
-        fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
-        console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
-                      f"return {event['episode_return']:.1f}  length {event['episode_length']:.0f}{fitness_text}")
-    elif kind == "review":
-        console.print(f"review page: {event['url']}")
-    elif kind == "awaiting_ranking":
-        gen = event["gen"]  # the header counts generations from 1; ids, the page and `rank` count from 0
-        console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
-                      f"{event['url']} (or: rewardsmith rank {event['run']} --best g{gen}cNN --worst g{gen}cNN); "
-                      "waiting. Ctrl-C stops; --resume continues.", soft_wrap=True)
-    elif kind == "film_failed":
-        console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
-    elif kind == "seed":
-        console.print(f"  seed {event['seed']}: {event['status']}  task score {_num(event['fitness'])}  "
-                      f"success {_num(event['success_rate'])}  {event['steps'] or 0:,} steps  "
-                      f"{_num(event['wall_s'])} s {event['reason'] or ''}")
-    elif kind == "final":
-        console.print(f"[bold]final evaluation[/] of {event['id']} on seeds {event['seeds']}")
-    elif kind == "selection":
-        best = event["best"] or "none"
-        console.print(f"  selected {best}; best so far {event['best_overall'] or 'none'} "
-                      f"(task score {_num(event['best_overall_fitness'])})")
-
-
-def _num(value) -> str:
-    return "—" if value is None else f"{value:.3f}"
+# What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
+RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
+                    "review_port": "review_port"}
 
 
 @app.command()
 def evolve(
+    ctx: typer.Context,
     env: str = typer.Option(None, help="environment name (see `rewardsmith envs`)"),
     task: str = typer.Option(None, help="a task name of the env, or a description of a new task"),
     model: list[str] | None = typer.Option(
@@ -145,7 +107,7 @@ def evolve(
         None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
         "better half goes on (default: on for metrics and synthetic feedback with the native trainer)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
-    iterations: int = typer.Option(RunConfig.iterations, help="generations"),
+    iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
     train_steps: int | None = typer.Option(None, help="env steps per training [default: the task's budget]"),
     stop_at_success: bool = typer.Option(
@@ -163,6 +125,12 @@ def evolve(
     final_seeds: int = typer.Option(RunConfig.final_seeds,
                                     help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
+    max_cost: float | None = typer.Option(
+        None, help="USD the run may spend on the LLM: before each request its worst case (prompt + --max-tokens x "
+                   "samples at litellm's prices) is checked and the run stops rather than pass the cap; --resume "
+                   "with a higher cap continues [default: no cap]"),
+    llm_timeout: float = typer.Option(RunConfig.llm_timeout_s, help="seconds one LLM request may take"),
+    max_tokens: int | None = typer.Option(None, help="output cap per LLM reply [default: the provider's]"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
 ) -> None:
@@ -170,14 +138,16 @@ def evolve(
     from rewardsmith.env.registry import UnknownNameError
     from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.evolve import prepare
+    from rewardsmith.llm.budget import CostCapReached
+    from rewardsmith.runs.lock import run_lock
     from rewardsmith.runs.store import RunStore, StoreError, new_run_id
 
+    store = None
     try:
         if resume is not None:
             store = RunStore.open(resume)
-            cfg = store.config()
-            if review_port is not None:  # the run's port may be taken by now: the one setting a resume may change
-                cfg = dataclasses.replace(cfg, review_port=review_port)
+            cfg = _resumed_config(ctx, store.config(), locals())
+            prepare(cfg)
         else:
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
@@ -187,16 +157,33 @@ def evolve(
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,
-                            trainer=trainer or default_trainer(), final_seeds=final_seeds,
+                            trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
+                            llm_timeout_s=llm_timeout, max_tokens=max_tokens,
                             train={"stop_at_success": True} if stop_at_success else {})
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
-        console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)})")
-        result = run_evolve(store, cfg, _print_event)
+        with run_lock(store):
+            if resume is not None and cfg != store.config():
+                store.save_config(cfg)  # the settings a resume may change (see RESUME_OVERRIDES)
+            console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)})")
+            result = run_evolve(store, cfg, print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
-    _print_summary(store)
-    console.print(f"best: {result['best'] or 'none'}  task score {_num(result['fitness'])}  "
+    except CostCapReached as stop:
+        assert store is not None
+        print_summary(store)
+        errors.print(f"stopped: {escape(str(stop))}. Continue with: rewardsmith evolve --resume {store.root} "
+                     f"--max-cost {_higher_cap(stop)}", soft_wrap=True)
+        raise typer.Exit(STOPPED) from None
+    except OSError as err:  # a full disk, a read-only run directory: what was saved stays valid
+        if err.errno not in WRITE_ERRNOS:
+            raise
+        where = store.root if store is not None else out
+        fail(f"cannot write the run in {where}: {err.strerror or err}"
+             f"{f' ({err.filename})' if err.filename else ''}; make room (or fix the permissions), then "
+             f"rewardsmith evolve --resume {where}", code=1)
+    print_summary(store)
+    console.print(f"best: {result['best'] or 'none'}  task score {num(result['fitness'])}  "
                   f"export with: rewardsmith export {store.root} -o reward.py")
     final = result.get("final")
     if final and final.get("fitness_mean_std"):
@@ -204,16 +191,38 @@ def evolve(
         console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
 
 
+def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfig:
+    """The run's saved settings with the few a resume may change; any other option given is refused."""
+    def given_here(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    on_command_line = [name for name in ctx.params if given_here(name) and name != "resume"]
+    refused = [name for name in on_command_line if name not in RESUME_OVERRIDES]
+    if refused:
+        names = ", ".join("--" + name.replace("_", "-") for name in refused)
+        allowed = ", ".join("--" + name.replace("_", "-") for name in RESUME_OVERRIDES)
+        fail(f"--resume continues a run with its saved settings; {names} cannot change (a resume may give only "
+             f"{allowed})")
+    changes = {RESUME_OVERRIDES[name]: given[name] for name in on_command_line}
+    return dataclasses.replace(cfg, **changes)
+
+
+def _higher_cap(stop) -> str:
+    """A cap that lets at least the refused request through, rounded up to a cent."""
+    import math
+
+    return f"{math.ceil((stop.spent + stop.needed) * 100 + 1) / 100:.2f}"
+
+
 def _init_source(path: Path | None) -> str | None:
     """The --init reward's source, checked before anything is written (extraction and the static policy)."""
     if path is None:
         return None
-    if not path.is_file():
-        fail(f"--init {path} is not a file")
+    text = read_source(path, "--init")
     from rewardsmith.program.extract import ExtractError, extract_program
     from rewardsmith.program.static import static_check
 
-    text = path.read_text()
     try:
         program = extract_program(f"```python\n{text}\n```")
     except ExtractError as err:
@@ -222,19 +231,6 @@ def _init_source(path: Path | None) -> str | None:
     if violations:
         fail(f"--init {path}: line {violations[0].line}: {violations[0].message}")
     return program.source
-
-
-def _print_summary(store) -> None:
-    from rewardsmith.runs.show import generation_rows
-
-    table = Table(title=f"run {store.root.name}")
-    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens", "LLM cost $"):
-        table.add_column(column)
-    for row in generation_rows(store):
-        tokens = "—" if row["prompt_tokens"] is None else str(row["prompt_tokens"])
-        table.add_row(str(row["gen"]), str(row["candidates"]), str(row["evaluated"]), str(row["failed"]),
-                      row["best"] or "—", _num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
-    console.print(table)
 
 
 @app.command()
@@ -250,20 +246,20 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
     cfg = store.config()
     console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
                   f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
-    _print_summary(store)
+    print_summary(store)
     table = Table(title="candidates")
     for column in ("id", "source", "status", "task score", "seeds", "success", "return", "train s", "reason"):
         table.add_column(column, overflow="fold")
     for row in candidate_rows(store):
-        table.add_row(row["id"], row["source"], row["status"], _num(row["fitness"]), str(row["seeds"]),
-                      _num(row["success"]), _num(row["return"]), _num(row["train_s"]), row["reason"] or "")
+        table.add_row(row["id"], row["source"], row["status"], num(row["fitness"]), str(row["seeds"]),
+                      num(row["success"]), num(row["return"]), num(row["train_s"]), row["reason"] or "")
     console.print(table)
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
         by_model.add_column(column)
     for row in model_rows(store):
         by_model.add_row(row["source"], str(row["programs"]), str(row["passed_check"]), str(row["evaluated"]),
-                         _num(row["mean_fitness"]), _num(row["best_fitness"]))
+                         num(row["mean_fitness"]), num(row["best_fitness"]))
     console.print(by_model)
 
 
@@ -292,11 +288,9 @@ def _reward_source(env, task, reward: Path | None) -> str:
         if not path.is_file():
             fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
         return path.read_text()
-    if not reward.is_file():
-        fail(f"--reward {reward} is not a file")
+    text = read_source(reward, "--reward")
     from rewardsmith.program.extract import ExtractError, extract_program
 
-    text = reward.read_text()
     try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
         extract_program(f"```python\n{text}```")
     except ExtractError as err:
@@ -338,7 +332,7 @@ def train(
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
                   f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
-    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, _print_event, trainer_name)
+    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, print_event, trainer_name)
     from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())

@@ -124,6 +124,8 @@ class RunConfig:
             raise ValueError(f"--synthetic-noise must be 0 or more, got {self.synthetic_noise}")
         if not 0 <= self.review_port <= 65535:
             raise ValueError(f"--review-port must be a TCP port, 0 to 65535 (0 = any free one), got {self.review_port}")
+        if self.max_cost is not None and self.llm_free:
+            raise ValueError("--max-cost caps what a run spends on an LLM, and an --llm-free run asks none; drop it")
         if self.max_cost is not None and not self.max_cost > 0:
             raise ValueError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
         if not self.llm_timeout_s > 0:
@@ -154,12 +156,13 @@ def _is_url(text: str) -> bool:
 
 def _check_types(cfg: RunConfig) -> None:
     """A hand-edited config.json can hold any JSON: each setting must be of its field's kind."""
-    kinds = {"env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
-             "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
-             "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
-             "final_seeds": int, "train_seeds": int, "halving": (bool, type(None)), "init_source": (str, type(None)),
-             "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
-             "train": dict}
+    kinds: dict[str, type | tuple[type, ...]] = {
+        "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
+        "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
+        "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
+        "final_seeds": int, "train_seeds": int, "halving": (bool, type(None)), "init_source": (str, type(None)),
+        "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
+        "train": dict}
     for name, kind in kinds.items():
         value = getattr(cfg, name)
         bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)

@@ -25,7 +25,7 @@ from rewardsmith.env.task import Task
 from rewardsmith.evaluate.film import film_all
 from rewardsmith.feedback.rankers import RANKERS, Ranker, needs_fitness
 from rewardsmith.llm.prompting import messages_for
-from rewardsmith.llm.sample import sample
+from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.program.preflight import check_all
 from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
@@ -38,6 +38,7 @@ from rewardsmith.train.trainers import TRAINERS
 def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     """Resolves and cross-checks a run's configuration; raises ValueError (one line) before anything is written."""
     cfg.validate()
+    check_llm(cfg)
     TRAINERS.check(cfg.trainer)
     RANKERS.check(cfg.feedback)
     EXECUTORS.check(cfg.executor)

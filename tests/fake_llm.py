@@ -8,7 +8,13 @@ Script: a list of replies consumed in order, one per choice.
 - {"status": 429, "body": {...}, "headers": {"Retry-After": "0"}}: the whole HTTP request fails with that status
   (the entry is consumed; choices taken earlier in the same request are consumed too); "delay_s" may slow it;
 - {"delay_s": 3, "content": "..."}: a slow choice; the response is sent after the longest delay in the request.
-  Without "content" the choice's text comes from the fall-back below.
+  Without "content" the choice's text comes from the fall-back below;
+- {"content": "...", "finish_reason": "length"}: a choice that ends for another reason ("content_filter" may come
+  with "content": None, as providers send a filtered choice);
+- {"raw": "<html>...", "status": 502, "content_type": "text/html"}: the whole request is answered with that body as
+  it is (a truncated or non-JSON body, an HTML error page from a proxy; status 200 unless given);
+- {"choices": 0}: a well-formed response with no choices.
+Faults (raw, choices 0, status) end the request: later replies stay for the next request.
 When the script runs out, a choice is `default(request_json)` if a default was given, else the last scripted text.
 With neither, the request fails with HTTP 500 so a test that under-scripts finds out loudly.
 
@@ -44,6 +50,10 @@ class _Plan:
     status: int | None = None
     error_body: dict[str, Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    finish_reasons: list[str] = field(default_factory=list)
+    raw: str | None = None  # a body sent as it is
+    content_type: str = "application/json"
+    no_choices: bool = False
 
 
 def _words(text: str) -> int:
@@ -110,12 +120,25 @@ class FakeLLM:
         for reply in replies:
             if isinstance(reply, dict):
                 plan.delay_s = max(plan.delay_s, float(reply.get("delay_s", 0.0)))
+            if isinstance(reply, dict) and "raw" in reply:
+                plan.raw, plan.status = str(reply["raw"]), int(reply.get("status", 200))
+                plan.content_type = str(reply.get("content_type", "application/json"))
+                return plan
+            if isinstance(reply, dict) and reply.get("choices") == 0:
+                plan.no_choices = True
+                return plan
             if isinstance(reply, dict) and "status" in reply:
                 plan.status = int(reply["status"])
                 plan.error_body = reply.get("body") or _error_body(plan.status, f"scripted HTTP {plan.status}")
                 plan.headers = {str(k): str(v) for k, v in reply.get("headers", {}).items()}
                 return plan
+            finish_reason = "stop"
             if isinstance(reply, dict):
+                finish_reason = str(reply.get("finish_reason", "stop"))
+                if "content" in reply and reply["content"] is None:  # a filtered choice: no text at all
+                    plan.texts.append(None)  # type: ignore[arg-type]
+                    plan.finish_reasons.append(finish_reason)
+                    continue
                 reply = reply.get("content")
             text = reply if reply is not None else self._default(request) if self._default is not None else last_text
             if text is None:
@@ -123,6 +146,7 @@ class FakeLLM:
                 plan.error_body = _error_body(500, "fake script exhausted and no default reply")
                 return plan
             plan.texts.append(text)
+            plan.finish_reasons.append(finish_reason)
         return plan
 
     def _take(self, choices: int) -> list[Reply | None]:
@@ -131,23 +155,25 @@ class FakeLLM:
         for _ in range(choices):
             reply = self._replies.popleft() if self._replies else None
             replies.append(reply)
-            if isinstance(reply, dict) and "status" in reply:
+            if isinstance(reply, dict) and ("status" in reply or "raw" in reply or reply.get("choices") == 0):
                 break  # the request fails here; later replies stay for the next request
             text = reply.get("content") if isinstance(reply, dict) else reply
             if text is not None:
                 self._last_text = text
         return replies
 
-    def _answer(self, request: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str], float]:
+    def _answer(self, request: dict[str, Any]) -> tuple[int, dict[str, Any] | str, dict[str, str], float]:
         plan = self._plan(request)
+        if plan.raw is not None:
+            return plan.status or 200, plan.raw, {"Content-Type": plan.content_type}, plan.delay_s
         if plan.status is not None:
             return plan.status, plan.error_body or {}, plan.headers, plan.delay_s
         choices = [
-            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            for i, text in enumerate(plan.texts)
+            {"index": i, "message": {"role": "assistant", "content": text}, "finish_reason": reason}
+            for i, (text, reason) in enumerate(zip(plan.texts, plan.finish_reasons, strict=True))
         ]
         prompt_tokens = _prompt_words(request)
-        completion_tokens = sum(_words(text) for text in plan.texts)
+        completion_tokens = sum(_words(text or "") for text in plan.texts)
         body = {
             "id": f"chatcmpl-{uuid.uuid4().hex}",
             "object": "chat.completion",
@@ -185,11 +211,11 @@ class FakeLLM:
                     return
                 self._send(status, body, headers)
 
-            def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-                payload = json.dumps(body).encode()
+            def _send(self, status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> None:
+                payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                headers = {"Content-Type": "application/json", **headers}
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(payload)))
                     for name, value in headers.items():
                         self.send_header(name, value)

@@ -52,7 +52,7 @@ def test_unwritable_out(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
     proc = _evolve("--env", "cartpole", "--task", "balance", "--llm-free", out=blocker / "runs")
-    assert proc.returncode == 2 and "is not writable" in proc.stderr
+    assert proc.returncode == 2 and "is a file, not a directory" in proc.stderr
     assert blocker.read_text() == "not a directory"
 
 

@@ -16,7 +16,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,8 @@ from typing import Any
 
 import litellm
 import openai
+
+from rewardsmith.llm.budget import Budget, ResponseCache
 
 # litellm prints provider lists and help banners to stdout on every error; we report errors ourselves.
 litellm.suppress_debug_info = True
@@ -47,8 +49,20 @@ _SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 _MIN_SECRET_CHARS = 8  # shorter env values ("1", "true") would redact ordinary words from the logs
 
 
-class LLMError(Exception):
+class LLMError(ValueError):
     """A configuration error (no model, unknown provider, bad numbers). Per-sample failures are Completion.error."""
+
+
+Retry = Callable[[dict[str, Any]], None]  # told of each failed attempt that will be retried (for the terminal)
+
+
+@dataclass(frozen=True)
+class Guards:
+    """What a run puts around its requests: the spending cap, the response cache, a listener for retries."""
+
+    budget: Budget | None = None
+    cache: ResponseCache | None = None
+    on_retry: Retry | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +98,7 @@ class Completion:
     cost_usd: float  # 0.0 where litellm has no price for the model
     latency_s: float
     request_id: str | None = None  # the logical request (log files <request_id>-<attempt>.json); None if hand-made
+    finish_reason: str | None = None  # why the choice ended: "stop", "length" (cut by max_tokens), "content_filter"
 
 
 @dataclass(frozen=True)
@@ -97,21 +112,33 @@ class _Outcome:
     error: str | None
 
 
-def sample(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | None = None) -> list[Completion]:
+def sample(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | None = None,
+           guards: Guards = Guards()) -> list[Completion]:
     """Returns exactly n Completions, in index order, failures included as records.
 
     One request with n choices where the provider supports `n`; choices it did not return (some servers ignore or
-    cap `n`) are requested as single requests. Otherwise n concurrent single requests."""
+    cap `n`) are requested as single requests. Otherwise n concurrent single requests. Raises CostCapReached
+    (llm/budget.py) instead of sending a request that could take the run past its cap."""
     if n < 1:
         raise LLMError(f"n must be at least 1; got {n}")
     _provider(config)  # fail on a bad model string before any request
     if n == 1 or not supports_n(config):
-        return _sample_singles(config, messages, range(n), log_dir)
-    outcome = _request(config, messages, n, log_dir)
+        return _sample_singles(config, messages, range(n), log_dir, guards)
+    outcome = _request(config, messages, n, log_dir, guards, slot=f"n{n}")
     if outcome.response is None:
         return [_failed(config, outcome, index, outcome.error) for index in range(n)]
     completions = _from_choices(config, outcome, outcome.response, range(n))
-    return completions + _sample_singles(config, messages, range(len(completions), n), log_dir)
+    return completions + _sample_singles(config, messages, range(len(completions), n), log_dir, guards)
+
+
+def check_model(model: str, api_base: str | None = None) -> None:
+    """LLMError in one line when litellm cannot tell which provider serves `model`."""
+    try:
+        _provider(LLMConfig(model=model, api_base=api_base))
+    except LLMError:
+        raise LLMError(f"--model {model!r}: litellm knows no provider for it; write provider/model, e.g. "
+                       "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest, ollama/llama3, or openai/<name> with "
+                       "--api-base for a local server (providers: https://docs.litellm.ai/docs/providers)") from None
 
 
 def usage_totals(completions: Iterable[Completion]) -> dict[str, Any]:
@@ -141,13 +168,13 @@ def supports_n(config: LLMConfig) -> bool:
 
 
 def _sample_singles(
-    config: LLMConfig, messages: list[dict], indices: Sequence[int], log_dir: Path | None
+    config: LLMConfig, messages: list[dict], indices: Sequence[int], log_dir: Path | None, guards: Guards
 ) -> list[Completion]:
     if not indices:
         return []
     workers = min(len(indices), _MAX_CONCURRENT_REQUESTS)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(lambda _: _request(config, messages, 1, log_dir), indices))
+        outcomes = list(pool.map(lambda i: _request(config, messages, 1, log_dir, guards, slot=f"single{i}"), indices))
     return [_single(config, outcome, index) for index, outcome in zip(indices, outcomes, strict=True)]
 
 
@@ -158,32 +185,59 @@ def _single(config: LLMConfig, outcome: _Outcome, index: int) -> Completion:
     return completions[0] if completions else _failed(config, outcome, index, "response had no choices")
 
 
-def _request(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | None) -> _Outcome:
-    """One logical request with bounded retries and backoff; every HTTP attempt is logged."""
+def _request(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | None, guards: Guards,
+             slot: str) -> _Outcome:
+    """One logical request with bounded retries and backoff; every HTTP attempt is logged. A response cached by an
+    earlier, interrupted try of the same round is replayed (and logged as cached) instead of paid for again."""
     request_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:8]}"
     kwargs = _completion_kwargs(config, messages, n)
     params = {key: value for key, value in kwargs.items() if key not in ("messages", "api_key")}
     logged = {"request_id": request_id, "request": {"messages": messages, "params": params}}
+    cache_key = None
+    if guards.cache is not None:
+        fingerprint = {k: v for k, v in params.items() if k not in ("timeout", "num_retries", "max_retries")}
+        cache_key = guards.cache.key({**fingerprint, "messages": messages}, slot)
+        hit = guards.cache.get(cache_key)
+        if hit is not None:
+            response = litellm.ModelResponse(**hit["response"])
+            cost = float(hit.get("cost_usd") or 0.0)
+            _log(log_dir, {**logged, "attempt": 0, "started_at": time.time(), "latency_s": 0.0, "cached": True,
+                           "response": hit["response"], "usage": _usage(response), "cost_usd": cost})
+            return _Outcome(request_id, 0.0, response, cost, None)
     first_started = time.monotonic()
     attempt = 0
     while True:
+        reserved = guards.budget.worst_case(config.model, messages, n) if guards.budget else 0.0
+        if guards.budget is not None:
+            guards.budget.reserve(reserved)  # CostCapReached: nothing is sent
         started_at, started = time.time(), time.monotonic()
         timing = {"attempt": attempt, "started_at": started_at}
         try:
             response = litellm.completion(**kwargs)
         except openai.APIError as exc:  # every litellm exception derives from it
+            if guards.budget is not None:
+                guards.budget.settle(reserved, 0.0)  # a failed request is not billed
             retry = _is_retryable(exc) and attempt < config.max_retries
             error = {"type": type(exc).__name__, "status_code": getattr(exc, "status_code", None), "message": str(exc)}
             result = {"error": error, "retried": retry}
             _log(log_dir, {**logged, **timing, "latency_s": time.monotonic() - started, **result})
             if not retry:
                 return _Outcome(request_id, time.monotonic() - first_started, None, 0.0, _reason(exc, attempt))
-            time.sleep(_backoff_s(config, attempt, exc))
+            wait_s = _backoff_s(config, attempt, exc)
+            if guards.on_retry is not None:
+                guards.on_retry({"event": "llm_retry", "model": config.model, "attempt": attempt + 1,
+                                 "of": config.max_retries, "wait_s": wait_s, "reason": _reason(exc, attempt)})
+            time.sleep(wait_s)
             attempt += 1
             continue
         cost = _cost_usd(response)
-        result = {"response": response.model_dump(), "usage": _usage(response), "cost_usd": cost}
+        if guards.budget is not None:
+            guards.budget.settle(reserved, cost)
+        dumped = response.model_dump()
+        result = {"response": dumped, "usage": _usage(response), "cost_usd": cost}
         _log(log_dir, {**logged, **timing, "latency_s": time.monotonic() - started, **result})
+        if guards.cache is not None and cache_key is not None:
+            guards.cache.put(cache_key, dumped, cost)
         return _Outcome(request_id, time.monotonic() - first_started, response, cost, None)
 
 
@@ -230,6 +284,7 @@ def _from_choices(
     for index, choice, prompt_tokens, completion_tokens in shares:
         text = choice.message.content
         error = None if text is not None else f"choice has no text content (finish_reason={choice.finish_reason})"
+        finish_reason = str(choice.finish_reason) if choice.finish_reason else None
         completions.append(
             Completion(
                 index=index,
@@ -241,6 +296,7 @@ def _from_choices(
                 cost_usd=outcome.cost_usd / len(choices),
                 latency_s=outcome.latency_s,
                 request_id=outcome.request_id,
+                finish_reason=finish_reason,
             )
         )
     return completions

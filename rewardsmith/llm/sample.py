@@ -6,8 +6,9 @@ asking (and paying) again.
 
 from __future__ import annotations
 
-from rewardsmith.config import split_samples
+from rewardsmith.config import RunConfig, split_samples
 from rewardsmith.context import RunContext
+from rewardsmith.llm.budget import Budget, ResponseCache, prices, spent_usd
 from rewardsmith.llm.mutate import mutated_programs
 from rewardsmith.program.extract import extract_program
 from rewardsmith.records import Candidate, Sample
@@ -38,16 +39,52 @@ def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
     from rewardsmith.llm import client  # litellm takes seconds to import; the LLM-free mode never needs it
 
     cfg = ctx.cfg
+    budget = run_budget(ctx)
     completions = []
     for index, (model, n) in enumerate(zip(cfg.models, split_samples(count, len(cfg.models)), strict=True)):
         if n == 0:
             continue
-        config = client.LLMConfig(model=model, api_base=cfg.api_base_for(index), temperature=cfg.temperature)
+        config = client.LLMConfig(model=model, api_base=cfg.api_base_for(index), temperature=cfg.temperature,
+                                  timeout_s=cfg.llm_timeout_s, max_tokens=cfg.max_tokens)
         ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": n, "model": model})
-        completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen))
+        cache = ResponseCache(ctx.store.llm_cache_dir(gen), f"g{gen}r{round_index}m{index}")
+        guards = client.Guards(budget=budget, cache=cache, on_retry=ctx.report)
+        completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen), guards=guards)
     by_model = {m: client.usage_totals([c for c in completions if c.model == m]) for m in cfg.models}
     write_record(ctx.store.usage_path(gen, round_index), {**client.usage_totals(completions), "by_model": by_model})
-    return [Sample(text=c.text, error=c.error, origin="llm", model=c.model) for c in completions]
+    return [Sample(text=c.text, error=c.error or _cut_note(c.finish_reason, cfg.max_tokens), origin="llm",
+                   model=c.model) for c in completions]
+
+
+def _cut_note(finish_reason: str | None, max_tokens: int | None) -> str | None:
+    """Why a reply that arrived may be incomplete: the LLM's business (its next prompt says so), unlike transport
+    errors. A program that still extracts and checks is used as it is."""
+    if finish_reason == "length":
+        limit = f" of {max_tokens} tokens (--max-tokens)" if max_tokens else ""
+        return f"the reply was cut at the output limit{limit} before it ended; write a shorter reply"
+    if finish_reason == "content_filter":
+        return "the provider's content filter stopped the reply before it ended"
+    return None
+
+
+def run_budget(ctx: RunContext) -> Budget:
+    """The run's spending so far (every paid answer in the LLM logs) under its --max-cost."""
+    cfg = ctx.cfg
+    model_prices = {m: prices(m, cfg.max_tokens) for m in cfg.models} if cfg.max_cost is not None else {}
+    return Budget(cfg.max_cost, spent_usd(ctx.store.llm_log_dirs()), model_prices)
+
+
+def check_llm(cfg: RunConfig) -> None:
+    """ValueError in one line, before anything is written, for a model litellm cannot resolve or a cap that
+    cannot be kept (a model without a price)."""
+    if cfg.llm_free:
+        return
+    from rewardsmith.llm import client
+
+    for index, model in enumerate(cfg.models):
+        client.check_model(model, cfg.api_base_for(index))
+        if cfg.max_cost is not None:
+            prices(model, cfg.max_tokens)
 
 
 def fenced(source: str) -> str:

@@ -81,8 +81,9 @@ def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate
     else:
         try:
             program = extract_program(sample.text)
-        except ExtractError as err:
-            cand = cand.replace(status=Status.EXTRACT_FAILED, reason=str(err))
+        except ExtractError as err:  # a reply cut short says so: that is what the LLM has to fix
+            note = f" ({sample.error})" if sample.error else ""
+            cand = cand.replace(status=Status.EXTRACT_FAILED, reason=f"{err}{note}")
         else:
             write_text(store.reward_path(gen, index), program.source)
             report = check_in_sandbox(ctx.env.name, ctx.cfg.task, program.source, store.check_dir(gen, index))

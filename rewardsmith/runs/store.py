@@ -5,6 +5,7 @@ Layout of a run:
   gen_00/messages.json              the prompt sent to the LLM (chat messages)
   gen_00/prompt_tokens.json         that prompt's size in tokens and how it was counted
   gen_00/llm/                       every LLM request and response (see llm/client.py)
+  gen_00/llm_cache/                 the answers paid for, replayed by a resumed round (llm/budget.py)
   gen_00/round_0.json               the completions of one sampling round
   gen_00/usage_0.json               tokens and cost of that round
   gen_00/cand_00/candidate.json     the Candidate record: status, reason, check, training, evaluation, film
@@ -18,6 +19,7 @@ Layout of a run:
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
   result.json                       the best candidate over the run, written when the run finishes
+  run.lock                          the pid of the evolve that holds the run (runs/lock.py)
 
 JSON records carry a schema version (rewardsmith.records); files from a newer version are refused with one line.
 """
@@ -29,6 +31,7 @@ import json
 import math
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -69,8 +72,12 @@ def _finite_or_null(value: Any) -> Any:
 def write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk or a kill mid-write: the old file (if any) stays whole, no leftover
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -94,11 +101,35 @@ def new_run_id(env: str, task: str) -> str:
 
 def check_writable(out_dir: Path) -> None:
     """Fails before anything is written when the output directory cannot hold a run."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise StoreError(f"--out {out_dir} is a file; give a directory (it is created if missing)")
     probe = out_dir
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir():
+        raise StoreError(f"--out {out_dir} cannot be created: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise StoreError(f"--out {out_dir} is not writable (nearest existing parent: {probe})")
+
+
+def make_dirs(path: Path, what: str) -> list[Path]:
+    """mkdir -p that undoes its own partial work on failure and raises StoreError with one line; returns the
+    folders it made, outermost first."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    made = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir()
+            made.append(folder)
+    except OSError as err:
+        for folder in reversed(made):
+            folder.rmdir()
+        raise StoreError(f"{what} cannot be created: {err.strerror or err} ({err.filename or path})") from None
+    return made
 
 
 def config_from_dict(data: dict[str, Any], what: str) -> RunConfig:
@@ -118,6 +149,24 @@ def config_from_dict(data: dict[str, Any], what: str) -> RunConfig:
     return RunConfig(**{k: v for k, v in data.items() if k in fields})
 
 
+def _one_line(value: object) -> str:
+    return " ".join(str(value).split())[:200]
+
+
+def _parse_record(path: Path, data: Any) -> None:
+    """Reads a record the way the run will (raising what its from_dict raises on a field of the wrong kind)."""
+    if path.name == "candidate.json":
+        Candidate.from_dict(data)
+    elif path.name == "selection.json":
+        Selection.from_dict(data)
+    elif path.name.startswith("round_"):
+        entries = data if isinstance(data, list) else data["samples"]
+        for entry in entries:
+            Sample.from_dict(entry)
+    elif not isinstance(data, (dict, list)):
+        raise TypeError(f"a JSON object was expected, not {type(data).__name__}")
+
+
 class RunStore:
     def __init__(self, root: Path):
         self.root = Path(root)
@@ -128,7 +177,14 @@ class RunStore:
         store = cls(out_dir / run_id)
         if store.root.exists():
             raise StoreError(f"run directory {store.root} already exists")
-        store.save_config(config)
+        made = make_dirs(store.root, f"--out {out_dir}")
+        try:
+            store.save_config(config)
+        except OSError as err:  # a full disk or a read-only mount: leave nothing behind
+            shutil.rmtree(store.root, ignore_errors=True)
+            for folder in reversed(made[:-1]):
+                folder.rmdir()
+            raise StoreError(f"--out {out_dir}: cannot write the run's config: {err.strerror or err}") from None
         return store
 
     @classmethod
@@ -140,7 +196,8 @@ class RunStore:
         return store
 
     def check_records(self) -> None:
-        """Every record of the run is of a schema this code reads; StoreError naming the first that is not."""
+        """Every record of the run is readable and of a schema this code reads; StoreError naming the first file
+        that is not (truncated or hand-edited JSON, a field of the wrong type, a newer schema)."""
         self.config()
         paths = [*self.root.glob("gen_*/*.json"), *self.root.glob("gen_*/cand_*/candidate.json"),
                  self.root / "result.json"]
@@ -149,11 +206,25 @@ class RunStore:
                 data = read_json(path)
                 if isinstance(data, dict):  # schema 1 kept rounds and messages as bare lists
                     check_schema(data, str(path.relative_to(self.root)))
-            except (SchemaError, json.JSONDecodeError) as err:
+                _parse_record(path, data)
+            except SchemaError as err:
                 raise StoreError(f"run {self.root}: {err}") from None
+            except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
+                raise StoreError(f"run {self.root}: {path.relative_to(self.root)} is damaged "
+                                 f"({type(err).__name__}: {_one_line(err)}); restore it, or delete it and "
+                                 "--resume to redo that step") from None
 
     def config(self) -> RunConfig:
-        return config_from_dict(read_json(self.root / "config.json"), f"run {self.root}")
+        path = self.root / "config.json"
+        try:
+            config = config_from_dict(read_json(path), f"run {self.root}")
+            config.validate()
+            return config
+        except StoreError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise StoreError(f"run {self.root}: config.json is damaged ({type(err).__name__}: {_one_line(err)}); "
+                             "restore it (the run cannot go on without its settings)") from None
 
     def save_config(self, config: RunConfig) -> None:
         write_json(self.root / "config.json", {"schema": SCHEMA_VERSION, **dataclasses.asdict(config)})
@@ -174,6 +245,13 @@ class RunStore:
 
     def llm_log_dir(self, gen: int) -> Path:
         return self.gen_dir(gen) / "llm"
+
+    def llm_log_dirs(self) -> list[Path]:
+        return [self.llm_log_dir(gen) for gen in self.generations()]
+
+    def llm_cache_dir(self, gen: int) -> Path:
+        """Paid LLM answers, replayed when a round interrupted before round_N.json was written is asked again."""
+        return self.gen_dir(gen) / "llm_cache"
 
     def round_path(self, gen: int, round_index: int) -> Path:
         return self.gen_dir(gen) / f"round_{round_index}.json"

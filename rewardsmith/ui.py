@@ -1,0 +1,147 @@
+"""Terminal output of the `rewardsmith` command: the consoles, one-line errors, progress events, run summaries."""
+
+from __future__ import annotations
+
+import errno
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+# Piped or captured output gets wide lines instead of tables folded at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+errors = Console(stderr=True, highlight=False)
+
+BAD_INPUT = 2
+STOPPED = 3  # the run stopped cleanly before its end (the --max-cost cap); --resume continues it
+# what a full disk, a quota, a read-only mount or a file-size limit raise while the run writes its records
+WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO)
+
+
+def _click_class(name: str) -> type[Exception]:
+    """click's exception classes as typer uses them (typer >= 0.2x vendors its own click; older ones use click)."""
+    return next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == name)
+
+
+UsageError = _click_class("UsageError")
+ClickException = _click_class("ClickException")
+
+
+class OneLineErrors(typer.Typer):
+    """A typer app whose usage errors (an option of the wrong type, a missing or unknown option) are one line on
+    stderr with exit code 2, like every other bad input, instead of click's usage box."""
+
+    def __call__(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().__call__(*args, **kwargs)
+        except UsageError as err:
+            context = getattr(err, "ctx", None)
+            if type(err).__name__ == "NoArgsIsHelpError":  # `rewardsmith` alone: the help, as before
+                console.print(context.get_help() if context is not None else str(err), soft_wrap=True, markup=False)
+                sys.exit(0)
+            where = context.command_path if context is not None else "rewardsmith"
+            fail_line(f"{err.format_message()} (see `{where} --help`)")
+            sys.exit(BAD_INPUT)
+        except ClickException as err:
+            fail_line(err.format_message())
+            sys.exit(getattr(err, "exit_code", 1))
+        except (typer.Abort, KeyboardInterrupt):
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def fail_line(message: str) -> None:
+    errors.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+
+
+def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
+    """One clear line on stderr and a non-zero exit: the only way commands report bad input."""
+    fail_line(message)
+    raise typer.Exit(code)
+
+
+def print_event(event: dict) -> None:
+    kind = event["event"]
+    if kind == "generation":
+        console.print(f"[bold]generation {event['gen'] + 1}/{event['of']}[/]")
+    elif kind == "llm":
+        console.print(f"  asking the LLM for {event['n']} program(s) (round {event['round'] + 1})")
+    elif kind == "llm_retry":
+        console.print(f"  LLM {event['model']}: {event['reason'][:160]}; retry {event['attempt']}/{event['of']} "
+                      f"in {event['wait_s']:.1f} s", soft_wrap=True, markup=False)
+    elif kind == "rung":
+        console.print(f"  halving rung {event['rung']}/{event['of']}: {len(event['candidates'])} candidate(s) to "
+                      f"{event['steps']:,} steps")
+    elif kind == "candidate":
+        reason = f": {event['reason']}" if event.get("reason") else ""
+        if event.get("stopped_at"):
+            reason = f", stopped at {event['stopped_at']:,} steps by halving"
+        console.print(f"  {event['id']} {event['status']}{reason}", soft_wrap=True)
+    elif kind == "train":
+        fitness = event.get("fitness")
+        fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
+        console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
+                      f"return {event['episode_return']:.1f}  length {event['episode_length']:.0f}{fitness_text}")
+    elif kind == "review":
+        console.print(f"review page: {event['url']}")
+    elif kind == "awaiting_ranking":
+        gen = event["gen"]  # the header counts generations from 1; ids, the page and `rank` count from 0
+        console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
+                      f"{event['url']} (or: rewardsmith rank {event['run']} --best g{gen}cNN --worst g{gen}cNN); "
+                      "waiting. Ctrl-C stops; --resume continues.", soft_wrap=True)
+    elif kind == "film_failed":
+        console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
+    elif kind == "seed":
+        console.print(f"  seed {event['seed']}: {event['status']}  task score {num(event['fitness'])}  "
+                      f"success {num(event['success_rate'])}  {event['steps'] or 0:,} steps  "
+                      f"{num(event['wall_s'])} s {event['reason'] or ''}")
+    elif kind == "final":
+        console.print(f"[bold]final evaluation[/] of {event['id']} on seeds {event['seeds']}")
+    elif kind == "selection":
+        best = event["best"] or "none"
+        console.print(f"  selected {best}; best so far {event['best_overall'] or 'none'} "
+                      f"(task score {num(event['best_overall_fitness'])})")
+
+
+def num(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def print_summary(store) -> None:
+    from rewardsmith.runs.show import generation_rows
+
+    table = Table(title=f"run {store.root.name}")
+    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens", "LLM cost $"):
+        table.add_column(column)
+    for row in generation_rows(store):
+        tokens = "—" if row["prompt_tokens"] is None else str(row["prompt_tokens"])
+        table.add_row(str(row["gen"]), str(row["candidates"]), str(row["evaluated"]), str(row["failed"]),
+                      row["best"] or "—", num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
+    console.print(table)
+
+
+MAX_SOURCE_BYTES = 1_000_000
+
+
+def read_source(path: Path, flag: str) -> str:
+    """A reward module's text, or one line saying why it cannot be one (missing, a folder, huge, not UTF-8)."""
+    if not path.is_file():
+        fail(f"{flag} {path} is not a file; give a Python module such as reward.py")
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        fail(f"{flag} {path} cannot be read: {err.strerror or err}")
+    if len(data) > MAX_SOURCE_BYTES:
+        fail(f"{flag} {path} is {len(data):,} bytes; a reward module is Python source under {MAX_SOURCE_BYTES:,}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        fail(f"{flag} {path} is not UTF-8 text (byte {err.start} is {data[err.start]:#04x}); give a Python module "
+             "saved as UTF-8")
+
+
