@@ -7,16 +7,18 @@ the child does (a failure, a timeout, a crash, a forged result) comes back as a 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.records import Evaluation, TrainResult
-from rewardsmith.sandbox.runner import Limits, SandboxResult, run_job
+from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_job
 
 EXTRA_WALL_S = 300  # the sandbox's wall limit over the training's own time budget: evaluation and start-up
+COPIED_FILES = ("policy.npz", "trace.npz")  # what the population job leaves for each request's own workdir
+MAX_COPIED_BYTES = 256 * 2**20  # the sandbox's own file-size limit
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,9 @@ class TrainRequest:
     trainer: str = "native"
     eval_seed: int = 10_000
     checkpoint: bool = False  # continue from workdir/checkpoint.npz if there, and save it at the end
+    # the population trainer's job directory (a generation's requests trained together; each keeps its
+    # checkpoint in a folder of its own there); None for the other trainers
+    group_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -64,3 +69,57 @@ def report_of(key: str, result: SandboxResult) -> TrainReport:
         return TrainReport(key, False, f"the training job returned a malformed result ({type(err).__name__}: {err})",
                            None, None)
     return TrainReport(key, True, None, train, evaluation)
+
+
+def train_together(requests: Sequence[TrainRequest],
+                   on_progress: Callable[[TrainRequest, dict[str, Any]], None] | None = None) -> list[TrainReport]:
+    """The population trainer: every request (same env, task, settings and group_dir; seeds may differ) trained in
+    ONE sandboxed job; reports in the requests' order. Each request's policy and trace are copied into its own
+    workdir, where the rest of the run looks for them."""
+    first = requests[0]
+    assert first.group_dir is not None, "population requests carry their job directory"
+    by_key = {r.key: r for r in requests}
+    # the job's time budget is its members' together: each would have had cfg.time_budget_s trained alone
+    cfg = dataclasses.replace(first.cfg, time_budget_s=first.cfg.time_budget_s * len(requests))
+    payload = {"env": first.env, "task": first.task, "train": dataclasses.asdict(cfg),
+               "eval_seed": first.eval_seed, "checkpoint": first.checkpoint,
+               "members": [{"key": r.key, "source": r.source, "seed": r.cfg.seed, "folder": member_folder(r)}
+                           for r in requests]}
+
+    def forward(event: dict[str, Any]) -> None:
+        request = by_key.get(str(event.get("key")))
+        if request is not None and on_progress is not None:
+            on_progress(request, {k: v for k, v in event.items() if k != "key"})
+
+    limits = Limits(wall_s=cfg.time_budget_s + EXTRA_WALL_S)
+    result = run_job("population", payload, first.group_dir, limits, on_progress=forward)
+    if result.status != "ok" or not isinstance((result.result or {}).get("members"), dict):
+        whole = report_of(first.key, result)
+        reason = whole.reason if not whole.ok else "the population job returned no member results"
+        return [TrainReport(r.key, False, reason, None, None) for r in requests]
+    members = (result.result or {})["members"]
+    reports = []
+    for request in requests:
+        member = members.get(request.key)
+        report = report_of(request.key, SandboxResult("ok", None, member, 0, 0.0, "", ())) if isinstance(
+            member, dict) else TrainReport(request.key, False, "the population job did not report it", None, None)
+        if report.ok:
+            report = copy_outputs(request, first.group_dir / member_folder(request), report)
+        reports.append(report)
+    return reports
+
+
+def member_folder(request: TrainRequest) -> str:
+    return request.key.replace("#", "_seed")
+
+
+def copy_outputs(request: TrainRequest, folder: Path, report: TrainReport) -> TrainReport:
+    request.workdir.mkdir(parents=True, exist_ok=True)
+    for name in COPIED_FILES:
+        data = read_untrusted_file(folder / name, MAX_COPIED_BYTES)
+        if data is None:
+            return TrainReport(request.key, False, f"the population job left no {name}", None, None)
+        tmp = request.workdir / (name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(request.workdir / name)
+    return report

@@ -4,9 +4,11 @@ Successive halving (--halving; on by default where a fitness ranks and the train
 the budget B is split into rungs B/2^(R-1), ..., B/2, B with R = min(ceil(log2 K) + 1, MAX_RUNGS) for K
 candidates, so the first rung is never below B/4. Every candidate trains to the first rung; after each rung the
 better half by task score continues from its checkpoint to the next, the others stop there (Candidate.stopped_at)
-with their curves and evaluation at that budget. Ties at the cut continue together: on a hard task where every
-score is still 0 at the first rung nobody is dropped at random. K = 4 costs 2 B of env steps instead of 4 B, K = 8
-4 B instead of 8 B. A failed training stops its candidate at once.
+with their curves and evaluation at that budget. The native trainer runs a rung's candidates in turns; the
+population trainer trains each rung's candidates together in one job, the survivors of a rung re-laid as a new,
+smaller population that continues from their checkpoints (one compile per rung). Ties at the cut continue
+together: on a hard task where every score is still 0 at the first rung nobody is dropped at random. K = 4 costs
+2 B of env steps instead of 4 B, K = 8 4 B instead of 8 B. A failed training stops its candidate at once.
 
 Why no rung below B/4: measured with `python -m rewardsmith.bench evolve --env hopper --task hop --samples 8
 --steps 1000000`, a first rung at B/8 (125k steps) ranked the eight hoppers by noise (0.105-0.13, all standing
@@ -48,8 +50,10 @@ def request_for(ctx: RunContext, cand: Candidate, k: int = 0, steps: int | None 
     cfg = ctx.training_config(seed)
     if steps is not None:
         cfg = cfg.with_overrides(steps=steps)
+    together = ctx.cfg.trainer == POPULATION  # one job trains the generation: its directory
     return TrainRequest(key=f"{cand.id}#{k}", env=ctx.env.name, task=ctx.cfg.task, source=cand.source,
-                        cfg=cfg, workdir=workdir, trainer=ctx.cfg.trainer, checkpoint=steps is not None)
+                        cfg=cfg, workdir=workdir, trainer=ctx.cfg.trainer, checkpoint=steps is not None,
+                        group_dir=ctx.store.population_dir(cand.generation) if together else None)
 
 
 def halving_on(ctx: RunContext) -> bool:
@@ -61,7 +65,9 @@ def halving_default(feedback: str, trainer: str) -> bool:
     return needs_fitness(feedback) and trainer in CONTINUING_TRAINERS
 
 
-CONTINUING_TRAINERS = ("native",)  # trainers that continue from a checkpoint (mjx: Brax restores no optimizer state)
+# trainers that continue from a checkpoint (mjx: Brax restores no optimizer state)
+CONTINUING_TRAINERS = ("native", "population")
+POPULATION = "population"  # the trainer whose requests are trained together, in one job per generation (and rung)
 
 
 MAX_RUNGS = 3  # the first rung is at least a quarter of the budget (see the module's docstring)

@@ -2,6 +2,7 @@
 
   check     the pre-flight check of a reward program (jobs/check.py)
   train     train a policy on a reward program, evaluate it, save policy and trace (jobs/train.py)
+  population  train a generation's reward programs together on MJX, evaluate them together (jobs/population.py)
   selftest  trusted probes for the sandbox's own tests (jobs/selftest.py)
 
 Each job module is imported only when its job runs (the train job pulls in jax and MuJoCo).
@@ -27,6 +28,12 @@ def _train() -> Job:
     return train.run
 
 
+def _population() -> Job:
+    from rewardsmith.sandbox.jobs import population
+
+    return population.run
+
+
 def _selftest() -> Job:
     from rewardsmith.sandbox.jobs import selftest
 
@@ -35,4 +42,5 @@ def _selftest() -> Job:
 
 JOBS.register("check", _check)
 JOBS.register("train", _train)
+JOBS.register("population", _population)
 JOBS.register("selftest", _selftest)
