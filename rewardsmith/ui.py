@@ -123,6 +123,12 @@ def print_summary(store) -> None:
         table.add_row(str(row["gen"]), str(row["candidates"]), str(row["evaluated"]), str(row["failed"]),
                       row["best"] or "—", num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
     console.print(table)
+    cfg = store.config()
+    if not cfg.llm_free:
+        from rewardsmith.llm.budget import spent_usd
+
+        cap = f" of --max-cost ${cfg.max_cost:.4f}" if cfg.max_cost is not None else " (no --max-cost)"
+        console.print(f"LLM spend: ${spent_usd(store.llm_log_dirs()):.4f} paid{cap}")
 
 
 MAX_SOURCE_BYTES = 1_000_000
