@@ -220,8 +220,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "send the ranking as application/json")
             try:
                 data = json.loads(body or b"null")
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return self._error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON")
+            except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5000-digit number, [[[[... 100k deep
+                return self._error(HTTPStatus.BAD_REQUEST, "the body is not valid JSON (or nests or numbers too big)")
             try:
                 ranking = submit_ranking(self.store, int(match[1]), data)
             except RankingError as err:
