@@ -75,7 +75,10 @@ def write_text(path: Path, text: str) -> None:
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
-    except BaseException:  # a full disk or a kill mid-write: the old file (if any) stays whole, no leftover
+    except OSError as err:  # a full disk: the old file (if any) stays whole, no leftover; the error names the file
+        tmp.unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from err
+    except BaseException:  # Ctrl-C mid-write
         tmp.unlink(missing_ok=True)
         raise
 
