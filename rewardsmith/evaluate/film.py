@@ -287,6 +287,8 @@ def film_candidate(store: RunStore, gen: int, index: int, width: int = 480, heig
     trace (the first traced episode). Idempotent: files already there are kept. Returns
     {"video": Path, "strip": Path, "filmed": bool (False when both existed), "seconds": wall time spent}."""
     video, strip = store.video_path(gen, index), store.strip_path(gen, index)
+    for leftover in (*video.parent.glob(f".{video.stem}.*.tmp*"), *strip.parent.glob(f".{strip.stem}.*.tmp*")):
+        leftover.unlink(missing_ok=True)  # from a process killed mid-film (kill -9 skips the cleanup in film())
     if video.is_file() and strip.is_file():
         return {"video": video, "strip": strip, "filmed": False, "seconds": 0.0}
     source = store.trace_path(gen, index)
