@@ -1,7 +1,7 @@
 """A disk that fills up mid-run: the run stops with one line naming the file and the way to go on, leaves nothing
 half-written (every record is whole JSON, no temporary files), and resumes once there is room again. The child
 process is the real command with one change: the write of the first evaluated candidate record fails with ENOSPC
-after half of it reached the disk."""
+after half of it reached the disk. Then the finished run is extended with `--resume RUN --iterations 2`."""
 
 from __future__ import annotations
 
@@ -51,3 +51,13 @@ def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert json.loads(record.read_text())["status"] == "evaluated"
     assert json.loads((run / "result.json").read_text())["best"] == "g0c00"
+
+    # a finished run is extended by resuming it with more generations; generation 0 is kept as it was
+    before = record.read_text()
+    extended = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(run),
+                               "--iterations", "2"], capture_output=True, text=True, timeout=600)
+    assert extended.returncode == 0, extended.stdout + extended.stderr
+    assert "generation 2/2" in extended.stdout and record.read_text() == before
+    assert json.loads((run / "config.json").read_text())["iterations"] == 2
+    assert json.loads((run / "gen_01" / "cand_00" / "candidate.json").read_text())["status"] == "evaluated"
+    assert json.loads((run / "result.json").read_text())["generations"] == 2
