@@ -282,13 +282,13 @@ def export(
     console.print(f"wrote {written}")
 
 
-def _reward_source(env, task, reward: Path | None) -> str:
+def _reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str:
     if reward is None:
         path = env.reference_reward_path(task.name)
         if not path.is_file():
             fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
         return path.read_text()
-    text = read_source(reward, "--reward")
+    text = read_source(reward, flag)
     from rewardsmith.program.extract import ExtractError, extract_program
 
     try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
@@ -366,7 +366,7 @@ def check(
         task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
     except (UnknownNameError, ValueError) as err:
         fail(str(err))
-    source = _reward_source(env_spec, task_spec, reward)
+    source = _reward_source(env_spec, task_spec, reward, flag="REWARD")
     with tempfile.TemporaryDirectory(prefix="rewardsmith-check-") as tmp:
         report = check_in_sandbox(env_spec.name, task_spec.name, source, Path(tmp) / "check")
     for warning in report.warnings:

@@ -82,7 +82,7 @@ CASES = [
     (["review", "{folder}", "--port", "0"], "is not a rewardsmith run"),
     (["rank", "{folder}", "--best", "g0c00", "--worst", "g0c01"], "is not a rewardsmith run"),
     (["rank", "{run}", "--best", "g0c00", "--worst", "g0c01"], "is not waiting for a ranking"),
-    (["check", "{latin1.py}", "--env", "cartpole"], "is not UTF-8 text"),
+    (["check", "{latin1.py}", "--env", "cartpole"], "error: REWARD "),
     (["check", "{nowhere}", "--env", "cartpole"], "is not a file"),
     (["check", "{prose.py}", "--env", "nope"], "unknown env 'nope'"),
     (["train", "--env", "cartpole", "--task", "balance", "--reward", "{latin1.py}", "--out", "{folder}"], "is not UTF-8"),
