@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Must precede any litellm import: otherwise importing it fetches a model cost map from the network.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 PROMPT_MARGIN = 1.1  # the offline count uses cl100k; other providers' tokenizers count somewhat differently
 PROMPT_EXTRA_TOKENS = 16  # chat framing per request
 

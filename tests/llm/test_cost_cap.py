@@ -4,11 +4,14 @@ instead of asking again. Through the real litellm path to the fake server, with 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 from builders import GOOD
 from fake_llm import FakeLLM
@@ -30,6 +33,11 @@ def test_the_worst_case_counts_the_prompt_and_every_choice_at_the_output_cap():
     one, four = worst_case_usd(price, messages, 1), worst_case_usd(price, messages, 4)
     assert four - one == pytest.approx(3 * 1000 * 2e-6)
     assert one >= prompt_tokens(messages) * 1e-6 + 1000 * 2e-6
+    png = iio.imwrite("<bytes>", np.zeros((512, 512, 3), dtype=np.uint8), extension=".png")
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}
+    with_image = [{"role": "user", "content": [{"type": "text", "text": "word " * 500}, image]}]
+    assert prompt_tokens(with_image) >= prompt_tokens(messages) + 85, "an image is counted (85+ tokens at any size)"
+    assert worst_case_usd(price, with_image, 1) > one
     budget = Budget(cap=0.01, spent=0.004, model_prices={"m": price})
     budget.reserve(0.005)
     with pytest.raises(CostCapReached, match=r"spent \$0.0090 of --max-cost \$0.0100"):
