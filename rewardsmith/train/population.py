@@ -161,6 +161,10 @@ class Program:
 
     # -- setting up --------------------------------------------------------------------------------------------
     def start(self) -> tuple[Learner, Envs]:
+        """Fresh learners and envs: one compiled call (eagerly, its dozens of small ops compiled one by one)."""
+        return jax.jit(self._start)()
+
+    def _start(self) -> tuple[Learner, Envs]:
         K, N = self.K, self.N
         data = self.sim.draw(jax.vmap(lambda k: jax.random.randint(k, (N,), 0, self.sim.bank_size))(self._keys(0)))
         obs = self.sim.observe(data).reshape(K, N, -1)
