@@ -72,6 +72,16 @@ class Sim:
     def start_state(self, qpos, qvel):
         return mjx.forward(self.model, mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel))
 
+    def reset_where(self, ends, index, data):
+        """`data` with the envs where `ends` restarted from bank states `index`. Only what the next step and the
+        observation read is copied (mjx.step recomputes every derived quantity from qpos/qvel): gathering whole
+        mjx.Data rows (contacts, constraint Jacobians) each step would move far more memory than the step itself."""
+        ends = ends.reshape(-1)
+        fields = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "sensordata", "time")
+        fresh = {f: getattr(self.bank, f)[index.reshape(-1)] for f in fields}
+        return data.replace(**{f: jnp.where(ends.reshape(ends.shape + (1,) * (fresh[f].ndim - 1)), fresh[f],
+                                            getattr(data, f)) for f in fields})
+
     def draw(self, index):
         """Bank states at `index` (any batch shape flattened to one axis)."""
         return jax.tree_util.tree_map(lambda a: a[index.reshape(-1)], self.bank)
@@ -92,12 +102,6 @@ class Sim:
 
 def diverged(data):
     return ~(jnp.all(jnp.isfinite(data.qpos), axis=-1) & jnp.all(jnp.isfinite(data.qvel), axis=-1))
-
-
-def where_batch(mask, new, old):
-    """Per-env choice between two batched pytrees (mask over the leading axis)."""
-    return jax.tree_util.tree_map(lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b),
-                                  new, old)
 
 
 def slice_view(s: dict, k: int, K: int, N: int) -> dict:
@@ -234,7 +238,7 @@ class Program:
             learner.params["value"], jax.vmap(normalize)(next_obs, learner.obs_mean, learner.obs_var))[..., 0]
         sums, finished = self._episode_sums(envs.sums, finished, total, fitness, scaled, ends)
         index = jax.vmap(lambda k: jax.random.randint(k, (N,), 0, self.sim.bank_size))(keys[:, 1])
-        data = where_batch(ends.reshape(-1), self.sim.draw(index), data)
+        data = self.sim.reset_where(ends, index, data)
         obs = jnp.where(ends[..., None], self.sim.observe(data).reshape(K, N, -1), next_obs)
         discounted = envs.discounted * self.cfg.gamma + total
         raw_obs = envs.obs
@@ -355,9 +359,11 @@ def bad_reason(member: Member, code: int, step: int) -> str:
 def run_chunks(program: Program, learner: Learner, envs: Envs, iterations: int, checkpoints: int,
                on_chunk: Callable[[Learner, list[CurvePoint]], Learner], time_budget_s: float,
                start: float) -> tuple[Learner, Envs]:
-    """Trains until every member has done `iterations` iterations (from where each is), `checkpoints` times
-    calling on_chunk(learner, points) (which may stop members by clearing their `live` flag)."""
-    done = int(np.min(np.asarray(learner.iteration)))
+    """Trains the live members (all at the same iteration: a population starts together, or continues together
+    from one halving rung) to `iterations` iterations in `checkpoints` chunks, calling on_chunk(learner, points)
+    after each (which may stop members by clearing their `live` flag)."""
+    live = np.asarray(learner.live)  # members stopped at success in an earlier rung stay where they are
+    done = int(np.max(np.asarray(learner.iteration)[live])) if live.any() else iterations
     per_chunk = max(1, (iterations - done) // max(1, checkpoints))
     key_base = done
     while done < iterations and bool(np.any(np.asarray(learner.live))):
