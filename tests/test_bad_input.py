@@ -149,7 +149,7 @@ def test_a_second_evolve_on_a_running_run_refuses_naming_the_pid(place, capsys):
     finally:
         holder.kill()
         holder.wait()
-    # the kernel released the killed holder's lock: the run can be taken again (run.lock stays as it was)
+    # the kernel released the killed holder's lock: the run can be taken again
     from rewardsmith.runs.lock import lock_holder
 
     assert lock_holder(run) is None

@@ -19,7 +19,6 @@ Layout of a run:
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
   result.json                       the best candidate over the run, written when the run finishes
-  run.lock                          the pid of the evolve that holds the run (runs/lock.py)
 
 JSON records carry a schema version (rewardsmith.records); files from a newer version are refused with one line.
 """
