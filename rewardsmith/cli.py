@@ -165,7 +165,8 @@ def evolve(
         with run_lock(store):
             if resume is not None and cfg != store.config():
                 store.save_config(cfg)  # the settings a resume may change (see RESUME_OVERRIDES)
-            console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)})")
+            console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}; "
+                          f"trainer {cfg.trainer})")
             result = run_evolve(store, cfg, print_event)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
