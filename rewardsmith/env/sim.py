@@ -58,7 +58,8 @@ class NativeBatch:
         self.model = mujoco.MjModel.from_xml_path(str(env.model_path))
         self.num_envs = num_envs
         self.rng = np.random.default_rng(seed)
-        nthread = nthread or min(os.cpu_count() or 1, 8)
+        # the CPUs this process may run on (an executor running several trainings at once pins each to its share)
+        nthread = nthread or min(len(os.sched_getaffinity(0)) or 1, 8)
         self._datas = [mujoco.MjData(self.model) for _ in range(nthread)]
         self._rollout = rollout.Rollout(nthread=nthread)
         self.slices = sensor_slices(self.model)
