@@ -85,7 +85,8 @@ def envs() -> None:
 
 # What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
 RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
-                    "review_port": "review_port"}
+                    "review_port": "review_port", "executor": "executor", "parallel": "parallel",
+                    "ray_address": "ray_address"}
 
 
 @app.command()
@@ -122,6 +123,12 @@ def evolve(
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
     trainer: str | None = typer.Option(None, help=TRAINER_HELP),
+    executor: str = typer.Option(RunConfig.executor, help="where the trainings run: local (this machine) or ray (a "
+                                 "Ray cluster; see README, Running on a cluster)"),
+    parallel: int = typer.Option(RunConfig.parallel, help="--executor local: trainings at once, each on its share "
+                                 "of the CPUs"),
+    ray_address: str | None = typer.Option(None, help="--executor ray: the cluster's address, e.g. 10.0.0.5:6379 "
+                                           "[default: a running cluster, else a new local one]"),
     final_seeds: int = typer.Option(RunConfig.final_seeds,
                                     help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
@@ -141,6 +148,7 @@ def evolve(
     from rewardsmith.llm.budget import CostCapReached
     from rewardsmith.runs.lock import run_lock
     from rewardsmith.runs.store import RunStore, StoreError, new_run_id
+    from rewardsmith.train.executors import ExecutorUnavailable
 
     store = None
     try:
@@ -158,6 +166,7 @@ def evolve(
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
+                            executor=executor, parallel=parallel, ray_address=ray_address,
                             llm_timeout_s=llm_timeout, max_tokens=max_tokens,
                             train={"stop_at_success": True} if stop_at_success else {})
             prepare(cfg)  # bad input fails here, before anything is written
@@ -175,6 +184,11 @@ def evolve(
         print_summary(store)
         errors.print(f"stopped: {escape(str(stop))}. Continue with: rewardsmith evolve --resume {store.root} "
                      f"--max-cost {_higher_cap(stop)}", soft_wrap=True)
+        raise typer.Exit(STOPPED) from None
+    except ExecutorUnavailable as gone:  # a Ray cluster that cannot be reached or went away
+        assert store is not None
+        errors.print(f"stopped: {escape(str(gone))}. Continue with: rewardsmith evolve --resume {store.root}",
+                     soft_wrap=True)
         raise typer.Exit(STOPPED) from None
     except OSError as err:  # a full disk, a read-only run directory: what was saved stays valid
         if err.errno not in WRITE_ERRNOS:

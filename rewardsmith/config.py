@@ -69,6 +69,8 @@ class RunConfig:
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
     trainer: str = "native"  # a trainer's name: native (CPU, batched MuJoCo) | mjx (Brax PPO on MJX, for a GPU)
     executor: str = "local"  # where a generation's trainings run (train/executors.py)
+    parallel: int = 1  # trainings at once on this machine (--executor local), each on its share of the CPUs
+    ray_address: str | None = None  # --executor ray: the cluster (None: a running one, else a new local one)
     train_steps: int | None = None  # None = the task's budget
     seed: int = 0
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
@@ -160,7 +162,8 @@ def _check_types(cfg: RunConfig) -> None:
         "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
         "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
         "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
-        "final_seeds": int, "train_seeds": int, "halving": (bool, type(None)), "init_source": (str, type(None)),
+        "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
+        "halving": (bool, type(None)), "init_source": (str, type(None)),
         "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
         "train": dict}
     for name, kind in kinds.items():

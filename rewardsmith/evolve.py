@@ -29,7 +29,7 @@ from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.program.preflight import check_all
 from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
-from rewardsmith.train.executors import EXECUTORS, Executor
+from rewardsmith.train.executors import Executor, check_executor, make_executor
 from rewardsmith.train.seeds import train_seeds
 from rewardsmith.train.stage import CONTINUING_TRAINERS, halving_default, train_all
 from rewardsmith.train.trainers import TRAINERS
@@ -41,7 +41,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     check_llm(cfg)
     TRAINERS.check(cfg.trainer)
     RANKERS.check(cfg.feedback)
-    EXECUTORS.check(cfg.executor)
+    check_executor(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
@@ -60,7 +60,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
 def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict[str, Any]:
     env, task = prepare(cfg)
     ctx = RunContext(store, cfg, env, task, report)
-    executor = EXECUTORS.get(cfg.executor)()
+    executor = make_executor(cfg)
     ranker = RANKERS.get(cfg.feedback)(ctx)
     try:
         parent = None

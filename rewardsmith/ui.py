@@ -87,6 +87,12 @@ def print_event(event: dict) -> None:
         fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
         console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
                       f"return {event['episode_return']:.1f}  length {event['episode_length']:.0f}{fitness_text}")
+    elif kind == "placed":  # --executor ray: the node that runs a training
+        again = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
+        console.print(f"    {event['id']} on node {event['node']} ({event['ip']}){again}")
+    elif kind == "retry":
+        console.print(f"    {event['id']}: {event['reason']}; trying again (attempt {event['attempt']})",
+                      soft_wrap=True, markup=False)
     elif kind == "review":
         console.print(f"review page: {event['url']}")
     elif kind == "awaiting_ranking":

@@ -15,7 +15,7 @@ from rewardsmith.train.trainers import TRAINERS
 @pytest.mark.parametrize("registry, names, flag", [
     (TRAINERS, ("native", "mjx"), "--trainer"),
     (RANKERS, ("metrics", "synthetic", "human"), "--feedback"),
-    (EXECUTORS, ("local",), "--executor"),
+    (EXECUTORS, ("local", "ray"), "--executor"),
     (JOBS, ("check", "train", "selftest"), "sandbox job"),
 ])
 def test_each_registry_lists_its_names_and_refuses_others(registry, names, flag):

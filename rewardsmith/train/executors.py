@@ -2,19 +2,34 @@
 once and takes the reports as they finish, so an executor may run them one by one, in parallel, remotely, or
 stop weak ones early; the records it returns are the same.
 
-  local  one training at a time, in order, in sandboxed child processes on this machine (with the population
-         trainer: one sandboxed job trains them all together)
+  local  sandboxed child processes on this machine: one training at a time (--parallel 1, the default: each
+         uses every core), or N at once (--parallel N), each pinned to its share of the CPUs (train/cpus.py)
+  ray    one Ray task per training on a Ray cluster (train/ray_executor.py): the task starts the same sandboxed
+         child on its node and ships the artifacts back; the driver keeps the run store and the LLM calls
+
+With the population trainer the whole generation is one sandboxed job, run locally.
+
+Progress and reports reach the caller on its own thread (fan_in): the stage's callbacks print and save without
+locks, whichever thread or node did the work.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import queue
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from rewardsmith.config import RunConfig
 from rewardsmith.registry import Registry
+from rewardsmith.train.cpus import claimed, pinned, share
 from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 
 OnProgress = Callable[[TrainRequest, dict[str, Any]], None]
+# one training as a job for fan_in: (request, emit progress) -> its report
+Job = Callable[[TrainRequest, Callable[[dict[str, Any]], None]], TrainReport]
+RAY_EXTRA = "ray"  # pip install 'rewardsmith[ray]'
 
 
 class Executor(Protocol):
@@ -23,23 +38,110 @@ class Executor(Protocol):
         ...
 
 
+class ExecutorUnavailable(RuntimeError):
+    """Where the trainings should run is not there (a Ray cluster that cannot be reached or went away): the run
+    stops with this one line and continues later with --resume."""
+
+
+def fan_in(requests: Sequence[TrainRequest], job: Job, workers: int,
+           on_progress: OnProgress) -> Iterator[TrainReport]:
+    """Runs `job` for every request on up to `workers` threads; their progress and reports come out here, on the
+    caller's thread, as they happen. A job that raises ends the run with its exception (after the others stop
+    being waited for: their threads finish on their own)."""
+    events: queue.Queue[tuple[str, TrainRequest, Any]] = queue.Queue()
+
+    def work(request: TrainRequest) -> None:
+        try:
+            report = job(request, lambda metrics: events.put(("progress", request, metrics)))
+        except BaseException as err:  # handed to the caller's thread
+            events.put(("error", request, err))
+            return
+        events.put(("report", request, report))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(requests))), thread_name_prefix="train")
+    try:
+        for request in requests:
+            pool.submit(work, request)
+        left = len(requests)
+        while left:
+            kind, request, value = events.get()
+            if kind == "progress":
+                on_progress(request, value)
+            elif kind == "error":
+                raise value
+            else:
+                left -= 1
+                yield value
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
 class LocalExecutor:
-    """One sandboxed training after the other: the whole machine for each (the trainers use every core)."""
+    """Sandboxed trainings on this machine, `parallel` at a time; with parallel > 1 each child runs on its own
+    share of the CPUs, so its trainer's threads are divided, not oversubscribed."""
+
+    def __init__(self, parallel: int = 1) -> None:
+        self.parallel = parallel
 
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         if requests and requests[0].group_dir is not None:  # the population trainer: all of them in one job
             yield from train_together(requests, on_progress)
             return
-        for request in requests:
-            def forward(metrics: dict[str, Any], request: TrainRequest = request) -> None:
-                on_progress(request, metrics)
+        if self.parallel == 1:
+            for request in requests:
+                def forward(metrics: dict[str, Any], request: TrainRequest = request) -> None:
+                    on_progress(request, metrics)
 
-            yield train_in_sandbox(request, forward)
+                yield train_in_sandbox(request, forward)
+            return
+        cpus = share(self.parallel)
+
+        def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
+            with claimed(cpus) as mine, pinned(mine):
+                return train_in_sandbox(request, emit)
+
+        yield from fan_in(requests, job, self.parallel, on_progress)
 
 
-EXECUTORS: Registry[Callable[[], Executor]] = Registry("--executor")
-def _local() -> Callable[[], Executor]:
-    return LocalExecutor
+def check_executor(cfg: RunConfig) -> None:
+    """The executor settings of a run, checked before anything is written; ValueError (one line) otherwise."""
+    EXECUTORS.check(cfg.executor)
+    if cfg.parallel < 1:
+        raise ValueError(f"--parallel must be a positive integer, got {cfg.parallel}")
+    if cfg.executor != "local" and cfg.parallel != 1:
+        raise ValueError(f"--parallel is for --executor local; --executor {cfg.executor} runs as many trainings "
+                         "at once as the cluster has room for")
+    if cfg.executor == "ray":
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError(f"--executor ray needs Ray, which is not installed: pip install "
+                             f"'rewardsmith[{RAY_EXTRA}]' (or scripts/setup.sh test {RAY_EXTRA})")
+        if cfg.trainer == "population":
+            raise ValueError("the population trainer trains a generation as one job on this machine; use "
+                             "--executor local with it (or --trainer native on the cluster)")
+
+
+def make_executor(cfg: RunConfig) -> Executor:
+    return EXECUTORS.get(cfg.executor)(cfg)
+
+
+EXECUTORS: Registry[Callable[..., Executor]] = Registry("--executor")
+
+
+def _local() -> Callable[..., Executor]:
+    def local(cfg: RunConfig | None = None) -> Executor:
+        return LocalExecutor(cfg.parallel if cfg is not None else 1)
+
+    return local
+
+
+def _ray() -> Callable[..., Executor]:
+    from rewardsmith.train.ray_executor import RayExecutor
+
+    def on_ray(cfg: RunConfig | None = None) -> Executor:
+        return RayExecutor(cfg.ray_address if cfg is not None else None)
+
+    return on_ray
 
 
 EXECUTORS.register("local", _local)
+EXECUTORS.register("ray", _ray)

@@ -1,0 +1,210 @@
+"""The Ray executor (`--executor ray [--ray-address HOST:PORT]`): one Ray task per training on a Ray cluster.
+
+What is sent where:
+- The driver (the `rewardsmith evolve` process) keeps the run store and the LLM calls. At connection it ships its
+  own copy of the package, with the env folders inside it (rewardsmith/data/envs, the layout of an installed
+  wheel), as the tasks' runtime environment (`py_modules`), so every node runs the driver's code and envs; the
+  nodes need the dependencies installed (`pip install 'rewardsmith[ray]'`, the same Python).
+- A task gets the training request (env and task names, the reward's source, the PPO settings; no path of the
+  driver's) and, when a halving rung continues a training, its checkpoint's bytes. Nothing of the driver's
+  environment is sent: no API key reaches a node.
+- On its node the task starts the same confined sandbox child as a local training (sandbox/runner.py: scrubbed
+  environment, rlimits, no network, Landlock) in a temporary directory of its own, pinned to as many CPUs as the
+  task declared (train/cpus.py), and streams the child's progress back as it trains.
+- The artifacts (policy.npz, trace.npz, and checkpoint.npz on a halving rung) come back through Ray as bytes with
+  the report; the driver writes them into the candidate's directory of its run, and a placement.json there
+  records which node ran each attempt. Workers never see the driver's file system.
+
+Faults: a task whose worker process or node dies is submitted once more (Ray places it wherever there is room,
+another node if its own is gone); a second death fails the candidate with the reason. A cluster that cannot be
+reached stops the run with one line (ExecutorUnavailable); `--resume` then resubmits only the unfinished
+candidates, as for any interrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import queue
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR
+from rewardsmith.runs.store import write_json
+from rewardsmith.sandbox.runner import read_untrusted_file
+from rewardsmith.train.cpus import claimed, pinned
+from rewardsmith.train.executors import ExecutorUnavailable, OnProgress, fan_in
+from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
+
+ATTEMPTS = 2  # a training whose worker dies is tried once more
+SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
+CHECKPOINT = "checkpoint.npz"  # sent there and back on a halving rung (request.checkpoint)
+PLACEMENT_FILE = "placement.json"  # in the request's workdir: the node of each attempt and how it ended
+
+
+class RayExecutor:
+    def __init__(self, address: str | None = None, cpus_per_task: float = 1.0) -> None:
+        self.address = address  # None: a running cluster if there is one, else a new local one
+        self.cpus_per_task = cpus_per_task
+        self._staged: Path | None = None
+
+    def connect(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            return
+        self._staged = Path(tempfile.mkdtemp(prefix="rewardsmith-ship-"))
+        try:
+            ray.init(address=self.address, runtime_env={"py_modules": [str(stage_package(self._staged))]},
+                     log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
+        except Exception as err:
+            raise ExecutorUnavailable(f"cannot reach the Ray cluster at {self.address or 'auto'}: "
+                                      f"{one_line(err)}") from None
+
+    def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
+        if not requests:
+            return
+        self.connect()
+        import ray
+
+        remote = ray.remote(train_task).options(num_cpus=self.cpus_per_task, max_retries=0)
+
+        def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
+            return train_with_retry(remote, request, emit, max(1, int(self.cpus_per_task)))
+
+        yield from fan_in(requests, job, len(requests), on_progress)  # Ray queues what the cluster has no room for
+
+
+def stage_package(folder: Path) -> Path:
+    """A copy of the package as the tasks import it: the code, plus the env folders in rewardsmith/data/envs
+    (resources.py looks there first)."""
+    target = folder / "rewardsmith"
+    shutil.copytree(PACKAGE_DIR, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    if not (target / "data" / "envs").is_dir():
+        shutil.copytree(ENVS_DIR, target / "data" / "envs", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def worker_lost_errors() -> tuple[type[BaseException], ...]:
+    """Ray's errors for a task whose process or node died under it (not the task's own failure)."""
+    from ray import exceptions as rx
+
+    return (rx.WorkerCrashedError, rx.NodeDiedError, rx.LocalRayletDiedError, rx.ObjectLostError)
+
+
+def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[str, Any]], None],
+                     cpus: int) -> TrainReport:
+    """Driver side: one training on the cluster, tried again once if its worker dies; its artifacts written into
+    request.workdir, every attempt recorded in placement.json there."""
+    import ray
+    from ray import exceptions as rx
+
+    checkpoint = None
+    if request.checkpoint:
+        checkpoint = read_untrusted_file(request.workdir / CHECKPOINT, MAX_COPIED_BYTES)
+    shipped = dataclasses.replace(request, workdir=Path("work"))  # no path of the driver's goes out
+    attempts: list[dict[str, Any]] = []
+    report = None
+    for attempt in range(1, ATTEMPTS + 1):
+        placed: dict[str, Any] = {"attempt": attempt}
+        attempts.append(placed)
+        try:
+            for ref in remote.remote(shipped, checkpoint, cpus):
+                item = ray.get(ref)
+                if item.get("event") == "placed":
+                    placed.update(item)
+                    placed.pop("event")
+                    emit(item | {"attempt": attempt})
+                elif item.get("event") == "done":
+                    report = item["report"]
+                    write_files(request.workdir, item["files"])
+                    placed["outcome"] = "ok" if report.ok else "failed"
+                    break
+                else:
+                    emit(item)
+        except worker_lost_errors() as err:
+            placed["outcome"] = f"worker lost: {one_line(err)}"
+            if attempt < ATTEMPTS:
+                emit({"event": "retry", "attempt": attempt + 1, "reason": placed["outcome"]})
+                continue
+            report = TrainReport(request.key, False, f"its Ray worker died {ATTEMPTS} times (last: "
+                                 f"{one_line(err)})", None, None)
+        except rx.RayTaskError as err:  # the task itself failed on its node (not the sandboxed training)
+            placed["outcome"] = "error"
+            report = TrainReport(request.key, False, f"the Ray task failed: {one_line(err)}", None, None)
+        except (rx.RaySystemError, ConnectionError) as err:
+            raise ExecutorUnavailable(f"lost the Ray cluster: {one_line(err)}") from None
+        break
+    request.workdir.mkdir(parents=True, exist_ok=True)
+    write_json(request.workdir / PLACEMENT_FILE, {"attempts": attempts})
+    if report is None:
+        report = TrainReport(request.key, False, "the Ray task ended without a report", None, None)
+    return report
+
+
+def write_files(workdir: Path, files: dict[str, bytes]) -> None:
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        tmp = workdir / (name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(workdir / name)
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
+
+
+def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> Iterator[dict[str, Any]]:
+    """On a worker node (a Ray streaming task): the sandboxed training in a temporary directory of this node;
+    yields where it runs, then the child's progress, then the report with the artifacts' bytes."""
+    import ray
+
+    context = ray.get_runtime_context()
+    yield {"event": "placed", "node": context.get_node_id()[:12], "host": socket.gethostname(),
+           "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    root = Path(tempfile.mkdtemp(prefix="rewardsmith-task-"))
+    try:
+        workdir = root / "work"
+        workdir.mkdir()
+        if checkpoint is not None:
+            (workdir / CHECKPOINT).write_bytes(checkpoint)
+        local = dataclasses.replace(request, workdir=workdir)
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def train() -> None:
+            try:
+                with claimed(cpus) as mine, pinned(mine):
+                    report = train_in_sandbox(local, lambda metrics: events.put(("progress", metrics)))
+                events.put(("report", report))
+            except BaseException as err:  # raised again in the task's thread
+                events.put(("error", err))
+
+        threading.Thread(target=train, daemon=True).start()
+        while True:
+            kind, value = events.get()
+            if kind == "progress":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                break
+        report: TrainReport = value
+        names = SHIPPED + ((CHECKPOINT,) if request.checkpoint else ())
+        files: dict[str, bytes] = {}
+        for name in names if report.ok else ():
+            data = read_untrusted_file(workdir / name, MAX_COPIED_BYTES)
+            if data is None:
+                report = TrainReport(request.key, False, f"the training left no {name}", None, None)
+                files = {}
+                break
+            files[name] = data
+        yield {"event": "done", "report": report, "files": files}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
