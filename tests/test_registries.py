@@ -13,10 +13,10 @@ from rewardsmith.train.trainers import TRAINERS
 
 
 @pytest.mark.parametrize("registry, names, flag", [
-    (TRAINERS, ("native", "mjx"), "--trainer"),
+    (TRAINERS, ("native", "mjx", "population"), "--trainer"),
     (RANKERS, ("metrics", "synthetic", "human"), "--feedback"),
     (EXECUTORS, ("local", "ray"), "--executor"),
-    (JOBS, ("check", "train", "selftest"), "sandbox job"),
+    (JOBS, ("check", "train", "population", "selftest"), "sandbox job"),
 ])
 def test_each_registry_lists_its_names_and_refuses_others(registry, names, flag):
     assert registry.names() == names
