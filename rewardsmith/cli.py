@@ -135,9 +135,9 @@ def evolve(
     max_cost: float | None = typer.Option(
         None, help="USD the run may spend on the LLM: before each request its worst case (prompt + --max-tokens x "
                    "samples at litellm's prices) is checked and the run stops rather than pass the cap; --resume "
-                   "with a higher cap continues [default: no cap]"),
+                   "with a higher cap continues (default: no cap)"),
     llm_timeout: float = typer.Option(RunConfig.llm_timeout_s, help="seconds one LLM request may take"),
-    max_tokens: int | None = typer.Option(None, help="output cap per LLM reply [default: the provider's]"),
+    max_tokens: int | None = typer.Option(None, help="output cap per LLM reply (default: the provider's)"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
 ) -> None:
