@@ -1,7 +1,8 @@
 """kill -9 of `evolve` (the parent only) while it samples, checks, trains, films and waits for a ranking; each
 time `--resume` goes on, no candidate that had finished changes, and no sandbox worker or encoder outlives its
 parent. The moments are found from what the run shows (the fake server's requests, job and temporary files,
-progress lines), not from timings."""
+progress lines), not from timings. Slow (six starts of evolve, two trainings, two films: ~1 min on idle cores,
+2 min on busy ones): `.venv/bin/python -m pytest -m slow tests/test_kill_resume.py`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from builders import GOOD
 from fake_llm import FakeLLM
 
@@ -84,6 +86,7 @@ def finished(run: Path) -> dict[str, dict]:
     return out
 
 
+@pytest.mark.slow
 def test_kill_9_at_each_stage_then_resume_loses_nothing(tmp_path):
     out = tmp_path / "runs"
     run_dir = lambda: next(out.iterdir()) if out.is_dir() and any(out.iterdir()) else None  # noqa: E731
