@@ -1,0 +1,151 @@
+"""Executors end to end: `--parallel 2` runs two sandboxed trainings at once on this machine, each on its own CPUs;
+`--executor ray` runs a 1 x 3 cart-pole evolve on a real two-node local Ray cluster (a head and one more node, 1
+CPU each, own temp dirs; the driver's run directory mounted read-only for both nodes), gets artifacts equal to the
+local run's, and retries the candidate whose worker process the test kills."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rewardsmith.train.cpus import available_cpus, claimed, pinned, share
+
+ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
+        "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
+NOISE = ("wall_s", "steps_per_s", "seconds", "per_call_ms")  # how long things took: all that may differ
+
+
+def evolve(out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
+    return subprocess.Popen([sys.executable, "-m", "rewardsmith.cli", *ARGS, "--out", str(out), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**clean, **(env or {})})
+
+
+def finish(proc: subprocess.Popen[str]) -> str:
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stdout + stderr
+    return stdout
+
+
+def cand_dirs(out: Path) -> list[Path]:
+    (run,) = out.iterdir()
+    return sorted(run.glob("gen_00/cand_*"))
+
+
+def without_noise(value):
+    if isinstance(value, dict):
+        return {k: without_noise(v) for k, v in value.items() if k not in NOISE}
+    if isinstance(value, list):
+        return [without_noise(v) for v in value]
+    return value
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("local")
+    return out, finish(evolve(out, "--parallel", "2"))
+
+
+def test_parallel_two_trains_two_candidates_at_once(local_run):
+    out, stdout = local_run
+    dirs = cand_dirs(out)
+    assert [json.loads((d / "candidate.json").read_text())["status"] for d in dirs] == ["evaluated"] * 3
+    # each sandboxed training writes its job file when it starts and its result when it ends
+    spans = [((d / "work" / "job.json").stat().st_mtime, (d / "work" / "result.json").stat().st_mtime) for d in dirs]
+    overlapping = [(a, b) for a in range(3) for b in range(a + 1, 3)
+                   if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+    assert overlapping, f"no two trainings ran at once: {spans}"
+
+
+def test_cpu_claims_divide_the_cpus_and_a_pinned_thread_pins_its_children(tmp_path):
+    assert share(2, cpus=2) == 1 and share(2, cpus=16) == 8 and share(4, cpus=2) == 1
+    cpus = available_cpus()
+    if len(cpus) < 2:
+        pytest.skip("one CPU: nothing to divide")
+    with claimed(1, tmp_path) as first, claimed(1, tmp_path) as second:
+        assert len(first) == len(second) == 1 and first != second
+    with claimed(1, tmp_path) as again:
+        assert again == first  # released when its holder let go
+    with claimed(len(cpus), tmp_path) as whole:
+        assert whole == cpus
+    with pinned([cpus[-1]]):
+        child = subprocess.run([sys.executable, "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                               capture_output=True, text=True, check=True)
+    assert child.stdout.strip() == str([cpus[-1]])
+    assert available_cpus() == cpus  # the thread is unpinned afterwards
+
+
+def sandbox_workers_under(sessions: set[int]) -> list[tuple[int, int]]:
+    """(sandbox child, its parent) for every sandboxed job whose parent runs in one of the cluster's nodes."""
+    from rewardsmith.train.ray_cluster import in_sessions
+
+    cluster = set(in_sessions(sessions))
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"rewardsmith.sandbox.worker" in cmdline and ppid in cluster:
+            found.append((int(entry.name), ppid))
+    return found
+
+
+def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_run, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
+    from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+
+    local_out, _ = local_run
+    out = tmp_path / "runs"
+    out.mkdir()
+    killed = None
+    with LocalCluster(nodes=2, cpus=1, read_only=(out,)) as cluster:  # the nodes cannot write the driver's runs
+        proc = evolve(out, "--executor", "ray", "--ray-address", cluster.address, env=RAY_ENV)
+        deadline = time.monotonic() + 600
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            workers = sandbox_workers_under({p.pid for p in cluster.procs})
+            if workers:
+                time.sleep(1)  # well into its training
+                killed = workers[0][1]
+                os.kill(killed, signal.SIGKILL)  # the Ray worker process running that candidate's task
+            time.sleep(0.2)
+        stdout = finish(proc)
+        print(stdout)
+    assert killed is not None, "no training was seen running on the cluster"
+
+    placements = {}
+    for ray_dir, local_dir in zip(cand_dirs(out), cand_dirs(local_out), strict=True):
+        ray_cand = json.loads((ray_dir / "candidate.json").read_text())
+        local_cand = json.loads((local_dir / "candidate.json").read_text())
+        assert ray_cand["status"] == "evaluated", ray_cand.get("reason")
+        assert without_noise(ray_cand) == without_noise(local_cand)
+        for name in ("policy.npz", "trace.npz"):
+            ray_arrays, local_arrays = arrays(ray_dir / "work" / name), arrays(local_dir / "work" / name)
+            assert ray_arrays.keys() == local_arrays.keys()
+            for key, value in ray_arrays.items():
+                np.testing.assert_array_equal(value, local_arrays[key], err_msg=f"{ray_dir.name}/{name}:{key}")
+        # no sandbox ran in the driver's run directory: only what came back through Ray is there
+        assert not (ray_dir / "work" / "job.json").exists() and not (ray_dir / "work" / "stdout.txt").exists()
+        placements[ray_dir.name] = json.loads((ray_dir / "work" / "placement.json").read_text())["attempts"]
+    print(json.dumps(placements, indent=1))
+    retried = [a for a in placements.values() if len(a) == 2]
+    assert len(retried) == 1 and all(len(a) == 1 for a in placements.values() if a not in retried)
+    first, second = retried[0]
+    assert first["pid"] == killed and first["outcome"].startswith("worker lost")
+    assert second["outcome"] == "ok" and second["pid"] != killed
+    assert len({a["node"] for attempts in placements.values() for a in attempts}) == 2  # both nodes trained
+    assert "trying again (attempt 2)" in stdout and stdout.count(" on node ") == 4
