@@ -2,8 +2,16 @@
 
 One iteration: `rollout_steps` control steps of `num_envs` envs (numpy policy, batched MuJoCo, the reward program
 on numpy arrays), then one jitted PPO update. Metrics reach the caller through `progress(step, metrics)`.
+With cfg.stop_at_success, each checkpoint also runs a deterministic evaluation (success_judge) and training stops
+once the task's success rate reaches cfg.stop_success_rate; the curve's last point says so.
 
-Where the time goes (humanoid, 256 envs, 2 cores): stepping the physics ~75%, the update ~15%, Python ~10%.
+Where the time goes (humanoid, 256 envs, 2 cores; CPU time measured per piece): per control step, the physics
+~34 ms of CPU (~17 ms of wall on 2 threads, what raw stepping measures); Python ~0.5 ms (the policy and value
+forward passes 0.15 ms with 64x64 networks, 0.36 ms with 128x128; state view + reward 0.12; observation 0.05;
+noise 0.05; ~0.03 ms per reset env); the update ~94 ms of CPU per 8,192 samples with 64x64 networks at 5 epochs
+(~2.9 ms per step), ~190 ms with 128x128 networks: the update, not Python, is what separates the trainer from raw
+stepping, and its cost grows with epochs x network size (not with the minibatch count, though small minibatches
+keep XLA on one thread). Other per-update work (GAE, normalizer, copies) is ~2 ms per update.
 What keeps it there:
 - numpy's BLAS is single-threaded (limit_blas_threads): its threads spinning beside MuJoCo's and XLA's made the
   acting forward pass 40x slower and the trainer run at 0.16 of raw stepping speed;
