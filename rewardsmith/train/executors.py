@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import queue
+import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -111,6 +112,9 @@ def check_executor(cfg: RunConfig) -> None:
     if cfg.executor != "local" and cfg.parallel != 1:
         raise ValueError(f"--parallel is for --executor local; --executor {cfg.executor} runs as many trainings "
                          "at once as the cluster has room for")
+    if cfg.ray_address is not None and not re.fullmatch(r"auto|ray://\S+|[^\s:/]+:\d{1,5}", cfg.ray_address):
+        raise ValueError(f"--ray-address {cfg.ray_address!r} is not a Ray address; give the head's HOST:PORT, "
+                         "e.g. 10.0.0.5:6379")
     if cfg.executor == "ray":
         if importlib.util.find_spec("ray") is None:
             raise ValueError(f"--executor ray needs Ray, which is not installed: pip install "

@@ -59,6 +59,7 @@ class RayExecutor:
 
         if ray.is_initialized():
             return
+        reachable(self.address)  # Ray itself would retry an unreachable address for minutes
         self._staged = Path(tempfile.mkdtemp(prefix="rewardsmith-ship-"))
         try:
             ray.init(address=self.address, runtime_env={"py_modules": [str(stage_package(self._staged))]},
@@ -79,6 +80,18 @@ class RayExecutor:
             return train_with_retry(remote, request, emit, max(1, int(self.cpus_per_task)))
 
         yield from fan_in(requests, job, len(requests), on_progress)  # Ray queues what the cluster has no room for
+
+
+def reachable(address: str | None, timeout_s: float = 10) -> None:
+    """A TCP connection to the cluster's address (host:port) opens; ExecutorUnavailable otherwise. None, "auto"
+    and ray:// addresses are left to Ray."""
+    if address is None or address == "auto" or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except (OSError, ValueError) as err:
+        raise ExecutorUnavailable(f"cannot reach the Ray cluster at {address}: {err}") from None
 
 
 def stage_package(folder: Path) -> Path:

@@ -149,3 +149,47 @@ def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_
     assert second["outcome"] == "ok" and second["pid"] != killed
     assert len({a["node"] for attempts in placements.values() for a in attempts}) == 2  # both nodes trained
     assert "trying again (attempt 2)" in stdout and stdout.count(" on node ") == 4
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"parallel": 0}, "--parallel must be a positive integer, got 0"),
+    ({"executor": "ray", "parallel": 2}, "--parallel is for --executor local"),
+    ({"executor": "ray", "ray_address": "nope"}, "--ray-address 'nope' is not a Ray address"),
+    ({"executor": "ray", "trainer": "population"}, "use --executor local with it"),
+    ({"executor": "nope"}, "unknown --executor 'nope'; valid: local, ray"),
+])
+def test_executor_settings_are_refused_in_one_line(settings, message):
+    from rewardsmith.config import RunConfig
+    from rewardsmith.train.executors import check_executor
+
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        check_executor(RunConfig(env="cartpole", task="balance", **settings))
+
+
+def test_without_ray_the_ray_executor_names_the_extra_to_install(monkeypatch):
+    import importlib.util
+
+    from rewardsmith.config import RunConfig
+    from rewardsmith.train.executors import check_executor
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ValueError) as err:
+        check_executor(RunConfig(env="cartpole", task="balance", executor="ray"))
+    assert str(err.value) == ("--executor ray needs Ray, which is not installed: pip install 'rewardsmith[ray]' "
+                              "(or scripts/setup.sh test ray)")
+
+
+def test_an_unreachable_cluster_stops_the_run_in_one_line_and_resume_is_offered(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
+    from rewardsmith.train.ray_cluster import free_port
+
+    address = f"127.0.0.1:{free_port()}"  # nothing listens there
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", *ARGS[:ARGS.index("--samples") + 1], "1",
+                           "--train-steps", "2048", "--no-video", "--out", str(tmp_path), "--executor", "ray",
+                           "--ray-address", address], capture_output=True, text=True, timeout=600)
+    (run,) = tmp_path.iterdir()
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (f"stopped: cannot reach the Ray cluster at {address}: [Errno 111] Connection "
+                                   f"refused. Continue with: rewardsmith evolve --resume {run}")
+    assert json.loads((run / "gen_00" / "cand_00" / "candidate.json").read_text())["status"] == "checked"
