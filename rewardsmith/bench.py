@@ -8,6 +8,9 @@ quality (quality: evolved vs reference vs random policy, rewardsmith/evaluate/qu
         raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
     python -m rewardsmith.bench evolve [--env hopper --task hop --samples 8 --steps 5000000 --seed 0]
         one LLM-free generation without and with successive halving: env steps, wall time, best task score
+    python -m rewardsmith.bench evolve --executor local|ray [--env cartpole --task balance --samples 4 --steps 16384]
+        the same small evolve sequential, with --parallel 2, and (ray) on a local Ray cluster of two 1-CPU nodes:
+        wall times side by side and Ray's overhead per training (rewardsmith/train/executor_bench.py)
     python -m rewardsmith.bench quality --tasks cartpole/balance,hopper/hop:300000 (--model M [--model M2] | --llm-free)
             [--api-base URL] [--iterations 3 --samples 4 --seeds 3 --train-steps N --out runs/quality]
         per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
@@ -258,6 +261,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sb3-steps", type=int, default=16_384)
     parser.add_argument("--no-sb3", action="store_true")
+    parser.add_argument("--executor", choices=("local", "ray"), default=None,
+                        help="evolve mode: compare executors (sequential, --parallel 2, and a 2-node Ray cluster)")
     parser.add_argument("--raw-steps", type=int, default=50,
                         help="gpu mode: control steps of the raw MJX timing (0: skip)")
     parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
@@ -281,6 +286,12 @@ def main() -> None:
     quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
                               help="where the runs, the retrains and quality.json / quality.md go")
     args = parser.parse_args()
+    if args.mode == "evolve" and args.executor:
+        from rewardsmith.train.executor_bench import compare_executors
+
+        compare_executors(args.env or "cartpole", args.task or "balance", args.samples or 4, args.steps or 16_384,
+                          args.seed, with_ray=args.executor == "ray")
+        return
     if args.mode == "evolve":
         args.env, args.task = args.env or "hopper", args.task or "hop"
         args.steps, args.samples = args.steps or 5_000_000, args.samples or 8
