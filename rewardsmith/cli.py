@@ -148,7 +148,7 @@ def evolve(
     from rewardsmith.llm.budget import CostCapReached
     from rewardsmith.runs.lock import run_lock
     from rewardsmith.runs.store import RunStore, StoreError, new_run_id
-    from rewardsmith.train.executors import ExecutorUnavailable
+    from rewardsmith.train.fanin import ExecutorUnavailable
 
     store = None
     try:

@@ -39,7 +39,7 @@ from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR
 from rewardsmith.runs.store import write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
 from rewardsmith.train.cpus import claimed, pinned
-from rewardsmith.train.executors import ExecutorUnavailable, OnProgress, fan_in
+from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress, fan_in
 from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
 
 ATTEMPTS = 2  # a training whose worker dies is tried once more
