@@ -149,6 +149,11 @@ def gpu(args) -> None:
     task = env.task(args.task)
     reward = load_reward(env.reference_reward_path(task.name).read_text())
     cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=args.checkpoints)
+    if args.population:
+        from rewardsmith.train.population_bench import population
+
+        population(env, task, cfg, args.population, args.raw_steps)
+        return
     print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
     raw = None
     if args.raw_steps:
@@ -224,8 +229,9 @@ def quality(args) -> None:
 
 
 def evolve_budget(args: argparse.Namespace) -> None:
-    """One LLM-free generation of K candidates trained twice, without and with successive halving (the same K
-    programs both times: the mutations are seeded), side by side: env steps simulated, wall time, best score."""
+    """One LLM-free generation of K candidates trained three times, without halving, with successive halving, and
+    with halving and --stop-at-success (the same K programs each time: the mutations are seeded), side by side:
+    env steps simulated, wall time, best score."""
     import tempfile
 
     from rewardsmith.config import RunConfig
@@ -234,23 +240,25 @@ def evolve_budget(args: argparse.Namespace) -> None:
 
     rows = []
     out = Path(tempfile.mkdtemp(prefix="rewardsmith-bench-evolve-"))
-    for halving in (False, True):
+    arms: tuple[tuple[str, bool, dict], ...] = (("without halving", False, {}), ("with halving", True, {}),
+            ("with halving and stop at success", True, {"stop_at_success": True}))
+    for name, halving, train in arms:
         cfg = RunConfig(env=args.env, task=args.task, iterations=1, samples=args.samples, train_steps=args.steps,
-                        seed=args.seed, video=False, halving=halving)
-        store = RunStore.create(out, f"{'halving' if halving else 'full'}-{new_run_id(cfg.env, cfg.task)}", cfg)
+                        seed=args.seed, video=False, halving=halving, train=train)
+        store = RunStore.create(out, f"{name.replace(' ', '-')}-{new_run_id(cfg.env, cfg.task)}", cfg)
         start = time.monotonic()
         result = evolve(store, cfg)
         wall = time.monotonic() - start
         cands = store.candidates(0)
         steps = sum(c.train.steps for c in cands if c.train)  # a continued training is counted once
-        rows.append((halving, steps, wall, result["fitness"], result["best"]))
-        print(f"  {'with' if halving else 'without'} halving: {steps:,} env steps, {wall:.0f} s, best "
-              f"{result['best']} task score {result['fitness']}", flush=True)
-    (_, steps_full, wall_full, fit_full, _), (_, steps_half, wall_half, fit_half, _) = rows
+        rows.append((name, steps, wall, result["fitness"]))
+        print(f"  {name}: {steps:,} env steps, {wall:.0f} s, best {result['best']} task score {result['fitness']}",
+              flush=True)
     print(f"{args.env}/{args.task}, K = {args.samples}, {args.steps:,} steps per full training, runs in {out}")
-    print(f"env steps: {steps_full:,} without / {steps_half:,} with halving = {steps_full / steps_half:.2f}x fewer")
-    print(f"wall time: {wall_full:.0f} s / {wall_half:.0f} s = {wall_full / wall_half:.2f}x")
-    print(f"best task score: {fit_full} without, {fit_half} with halving")
+    _, steps_full, wall_full, _ = rows[0]
+    for name, steps, wall, fitness in rows:
+        print(f"  {name:34s} env steps {steps:>12,} ({steps_full / steps:.2f}x fewer)  wall {wall:6.0f} s "
+              f"({wall_full / wall:.2f}x)  best task score {fitness}")
 
 
 def main() -> None:
@@ -266,6 +274,9 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=50,
                         help="gpu mode: control steps of the raw MJX timing (0: skip)")
     parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
+    parser.add_argument("--population", type=int, default=0, metavar="K",
+                        help="gpu mode: K candidates trained together by the population trainer, next to raw MJX "
+                        "stepping of the same batch and one candidate alone (instead of Brax PPO)")
     quality_args = parser.add_argument_group("quality mode")
     quality_args.add_argument("--tasks", default="", help="env/task pairs, comma-separated, each with an optional "
                               ":steps budget (cartpole/balance,hopper/hop:300000)")

@@ -65,12 +65,26 @@ class Sim:
         self.nu, self.nq = int(mj_model.nu), int(mj_model.nq)
         self.dt = float(mj_model.opt.timestep * env.frame_skip)
         self.slices = sensor_slices(mj_model)
+        self.mj_model = mj_model
         qpos, qvel = env.initial_state(np.random.default_rng(seed), mj_model.qpos0.copy(), bank, task.name)
         self.bank_size = bank
-        self.bank = jax.jit(jax.vmap(self.start_state))(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32))
+        self.bank = self.start_states(qpos, qvel)
 
-    def start_state(self, qpos, qvel):
-        return mjx.forward(self.model, mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel))
+    def start_states(self, qpos, qvel):
+        """Batched mjx.Data at these qpos/qvel. Native MuJoCo's mj_forward computes each state's sensors; the rest
+        is mjx.make_data's template, since mjx.step recomputes every derived quantity from qpos/qvel. Compiling a
+        batched mjx.forward instead took 3 minutes for the humanoid on 2 busy cores, longer than whole trainings."""
+        qpos, qvel = np.asarray(qpos, np.float64), np.asarray(qvel, np.float64)
+        native = mujoco.MjData(self.mj_model)
+        sensors = np.zeros((len(qpos), self.mj_model.nsensordata))
+        for i in range(len(qpos)):
+            native.qpos[:], native.qvel[:] = qpos[i], qvel[i]
+            mujoco.mj_forward(self.mj_model, native)
+            sensors[i] = native.sensordata
+        template = mjx.make_data(self.model)
+        batch = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (len(qpos), *jnp.shape(a))), template)
+        return batch.replace(qpos=jnp.asarray(qpos, jnp.float32), qvel=jnp.asarray(qvel, jnp.float32),
+                             sensordata=jnp.asarray(sensors, jnp.float32))
 
     def reset_where(self, ends, index, data):
         """`data` with the envs where `ends` restarted from bank states `index`. Only what the next step and the
@@ -98,6 +112,11 @@ class Sim:
 
     def observe(self, data):
         return self.env.observation(data.qpos, data.qvel, split_sensors(data.sensordata, self.slices), jnp)
+
+
+def strong(tree):
+    """Every leaf with an explicit dtype, which drops JAX's weak type."""
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, dtype=jnp.asarray(a).dtype), tree)
 
 
 def diverged(data):
@@ -165,8 +184,10 @@ class Program:
 
     # -- setting up --------------------------------------------------------------------------------------------
     def start(self) -> tuple[Learner, Envs]:
-        """Fresh learners and envs: one compiled call (eagerly, its dozens of small ops compiled one by one)."""
-        return jax.jit(self._start)()
+        """Fresh learners and envs: one compiled call (eagerly, its dozens of small ops compiled one by one),
+        strongly typed so that the chunk compiles once (a weak-typed input on the first call and the same leaf
+        strongly typed on every later one compiles it twice, as Brax's evaluation was)."""
+        return strong(jax.jit(self._start)())
 
     def _start(self) -> tuple[Learner, Envs]:
         K, N = self.K, self.N

@@ -132,6 +132,8 @@ def _train(sim: Sim, members: list[Member], cfg: TrainConfig, progress: MemberPr
         learner = learner._replace(live=jnp.asarray([not results[m.key].stopped_early for m in members]))
     first_iteration = np.asarray(learner.iteration).copy()
     evaluator = Evaluator(program, cfg.eval_episodes)
+    final_starts = evaluator.starts(eval_seed)
+    evaluator.compile_in_background(learner, final_starts)
     judge = judge_success(evaluator, members, results, cfg, sim.task)
     per_iteration = program.N * program.T
 
@@ -154,7 +156,7 @@ def _train(sim: Sim, members: list[Member], cfg: TrainConfig, progress: MemberPr
     iterations = max(1, cfg.steps // per_iteration)
     learner, _ = run_chunks(program, learner, envs, iterations, cfg.checkpoints, on_chunk, cfg.time_budget_s, start)
     wall = time.monotonic() - start
-    evaluations = evaluator(learner, evaluator.starts(eval_seed))
+    evaluations = evaluator(learner, final_starts)
     done = np.asarray(learner.iteration)
     for k, member in enumerate(members):
         result = results[member.key]

@@ -4,7 +4,8 @@ candidate (Eureka's multi-seed re-evaluation of the winner) use this same code."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
+from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,25 @@ class MultiSeedSummary:
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
                 out_dir: Path, report: Callable[[dict], None], trainer: str = "native") -> MultiSeedSummary:
+    """The reward trained on each seed (one after the other; with the population trainer, all seeds together as
+    one population, evaluated on the first seed's evaluation episodes)."""
+    requests = [TrainRequest(f"seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
+                             out_dir / f"seed_{seed}", trainer, 10_000 + seed) for seed in seeds]
+
+    def on_progress(request: TrainRequest, metrics: dict) -> None:
+        report({"event": "train", "id": request.key, "total": request.cfg.steps, **metrics})
+
+    def one_by_one() -> Iterator[TrainReport]:
+        for request in requests:
+            yield train_in_sandbox(request, functools.partial(on_progress, request))
+
+    if trainer == "population":
+        together = [dataclasses.replace(r, group_dir=out_dir / "population") for r in requests]
+        reports: Iterator[TrainReport] = iter(train_together(together, on_progress))
+    else:
+        reports = one_by_one()
     results = []
-    for seed in seeds:
-        cfg = dataclasses.replace(train_cfg, seed=seed)
-        key = f"seed {seed}"
-        on_progress = lambda m, key=key, cfg=cfg: report({"event": "train", "id": key, "total": cfg.steps, **m})  # noqa: E731
-        request = TrainRequest(key, env.name, task_text, source, cfg, out_dir / f"seed_{seed}", trainer, 10_000 + seed)
-        outcome = train_in_sandbox(request, on_progress)
+    for seed, outcome in zip(seeds, reports, strict=True):
         if not outcome.ok or outcome.evaluation is None or outcome.train is None:
             results.append(SeedResult(seed, "failed", outcome.reason, None, None, None, None, None))
             continue

@@ -130,3 +130,26 @@ def test_evolve_trains_a_generation_as_one_population_with_halving(tmp_path):
         work = run_dir / "gen_00" / f"cand_{cand['index']:02d}" / "work"
         assert (work / "policy.npz").is_file() and (work / "trace.npz").is_file()
     assert len(list((run_dir / "gen_00" / "population").glob("*/checkpoint.npz"))) == 2
+
+
+def test_multi_seed_training_on_the_population_trainer_is_one_population(tmp_path, monkeypatch):
+    """`rewardsmith train --trainer population --seeds N` and the final re-evaluation: the N seeds go to one
+    population job (its directory under the output), not N jobs that would each compile the program."""
+    from rewardsmith.train import seeds as seeds_module
+    from rewardsmith.train.sandboxed import TrainReport
+
+    calls = []
+
+    def together(requests, on_progress):
+        calls.append(requests)
+        return [TrainReport(r.key, False, f"not trained (seed {r.cfg.seed})", None, None) for r in requests]
+
+    monkeypatch.setattr(seeds_module, "train_together", together)
+    env, _, source, cfg = _setup()
+    summary = seeds_module.train_seeds(env, "balance", source, cfg, [3, 4], tmp_path, lambda event: None,
+                                       "population")
+    [requests] = calls
+    assert [r.cfg.seed for r in requests] == [3, 4]
+    assert {r.group_dir for r in requests} == {tmp_path / "population"}
+    assert [(s.seed, s.status, s.reason) for s in summary.seeds] == [(3, "failed", "not trained (seed 3)"),
+                                                                     (4, "failed", "not trained (seed 4)")]
