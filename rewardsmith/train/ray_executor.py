@@ -52,7 +52,6 @@ class RayExecutor:
     def __init__(self, address: str | None = None, cpus_per_task: float = 1.0) -> None:
         self.address = address  # None: a running cluster if there is one, else a new local one
         self.cpus_per_task = cpus_per_task
-        self._staged: Path | None = None
 
     def connect(self) -> None:
         import ray
@@ -60,13 +59,15 @@ class RayExecutor:
         if ray.is_initialized():
             return
         reachable(self.address)  # Ray itself would retry an unreachable address for minutes
-        self._staged = Path(tempfile.mkdtemp(prefix="rewardsmith-ship-"))
-        try:
-            ray.init(address=self.address, runtime_env={"py_modules": [str(stage_package(self._staged))]},
+        staged = Path(tempfile.mkdtemp(prefix="rewardsmith-ship-"))
+        try:  # ray.init uploads the package to the cluster: the copy is not needed afterwards
+            ray.init(address=self.address, runtime_env={"py_modules": [str(stage_package(staged))]},
                      log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
         except Exception as err:
             raise ExecutorUnavailable(f"cannot reach the Ray cluster at {self.address or 'auto'}: "
                                       f"{one_line(err)}") from None
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
 
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         if not requests:
@@ -74,7 +75,10 @@ class RayExecutor:
         self.connect()
         import ray
 
-        remote = ray.remote(train_task).options(num_cpus=self.cpus_per_task, max_retries=0)
+        # the GPU trainer takes a GPU where the cluster has any (Ray sets the task's CUDA_VISIBLE_DEVICES, which the
+        # sandbox passes on); elsewhere it trains on the CPU like the others
+        gpus = 1 if requests[0].trainer == "mjx" and ray.cluster_resources().get("GPU", 0) > 0 else 0
+        remote = ray.remote(train_task).options(num_cpus=self.cpus_per_task, num_gpus=gpus, max_retries=0)
 
         def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
             return train_with_retry(remote, request, emit, max(1, int(self.cpus_per_task)))
@@ -182,7 +186,8 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
     context = ray.get_runtime_context()
     yield {"event": "placed", "node": context.get_node_id()[:12], "host": socket.gethostname(),
            "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
-    root = Path(tempfile.mkdtemp(prefix="rewardsmith-task-"))
+    sweep_stale_task_dirs()
+    root = Path(tempfile.mkdtemp(prefix=f"rewardsmith-task-{os.getpid()}-"))
     try:
         workdir = root / "work"
         workdir.mkdir()
@@ -221,3 +226,17 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
         yield {"event": "done", "report": report, "files": files}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def sweep_stale_task_dirs() -> None:
+    """Removes the temporary directories of tasks whose worker process died (a killed worker cannot clean up)."""
+    for path in Path(tempfile.gettempdir()).glob("rewardsmith-task-*-*"):
+        pid = path.name.split("-")[2]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            pass
