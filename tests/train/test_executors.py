@@ -193,3 +193,33 @@ def test_an_unreachable_cluster_stops_the_run_in_one_line_and_resume_is_offered(
     assert proc.stderr.strip() == (f"stopped: cannot reach the Ray cluster at {address}: [Errno 111] Connection "
                                    f"refused. Continue with: rewardsmith evolve --resume {run}")
     assert json.loads((run / "gen_00" / "cand_00" / "candidate.json").read_text())["status"] == "checked"
+
+
+def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tmp_path):
+    import threading
+
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.train.fanin import fan_in
+    from rewardsmith.train.sandboxed import TrainReport, TrainRequest
+
+    requests = [TrainRequest(f"g0c0{i}#0", "cartpole", "balance", "", TrainConfig(), tmp_path) for i in range(2)]
+    together = threading.Barrier(2)
+    seen = []
+
+    def job(request, emit):
+        together.wait(timeout=60)  # both jobs are running at once, or this breaks
+        emit({"step": 1})
+        return TrainReport(request.key, True, None, None, None)
+
+    def on_progress(request, metrics):
+        seen.append((request.key, threading.get_ident()))
+
+    reports = list(fan_in(requests, job, 2, on_progress))
+    assert sorted(r.key for r in reports) == ["g0c00#0", "g0c01#0"]
+    assert sorted(seen) == [("g0c00#0", threading.get_ident()), ("g0c01#0", threading.get_ident())]
+
+    def failing(request, emit):
+        raise RuntimeError(f"{request.key} broke")
+
+    with pytest.raises(RuntimeError, match="broke"):
+        list(fan_in(requests, failing, 2, on_progress))
