@@ -223,3 +223,29 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
 
     with pytest.raises(RuntimeError, match="broke"):
         list(fan_in(requests, failing, 2, on_progress))
+
+
+def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attempts_recorded(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
+    from ray import exceptions as rx
+
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.train.ray_executor import train_with_retry
+    from rewardsmith.train.sandboxed import TrainRequest
+
+    deaths = iter([rx.WorkerCrashedError(), rx.NodeDiedError("node 3a5e8214284b died")])
+
+    class Dying:  # a task whose worker dies before it yields anything, twice
+        def remote(self, request, checkpoint, cpus):
+            assert request.workdir == Path("work") and checkpoint is None  # no path of the driver's goes out
+            raise next(deaths)
+            yield
+
+    emitted = []
+    request = TrainRequest("g0c01#0", "cartpole", "balance", "", TrainConfig(), tmp_path / "work")
+    report = train_with_retry(Dying(), request, emitted.append, 1)
+    assert not report.ok and report.reason == ("its Ray worker died 2 times (last: NodeDiedError: node 3a5e8214284b "
+                                               "died)")
+    assert [e["event"] for e in emitted] == ["retry"] and emitted[0]["attempt"] == 2
+    attempts = json.loads((tmp_path / "work" / "placement.json").read_text())["attempts"]
+    assert [a["outcome"].split(":")[0] for a in attempts] == ["worker lost", "worker lost"]
