@@ -166,8 +166,12 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
 
 
 def write_files(workdir: Path, files: dict[str, bytes]) -> None:
+    """The artifacts a task sent back, into the candidate's directory: only the names expected, never a path."""
     workdir.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
+    for name in (*SHIPPED, CHECKPOINT):
+        data = files.get(name)
+        if not isinstance(data, bytes):
+            continue
         tmp = workdir / (name + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(workdir / name)

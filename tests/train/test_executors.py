@@ -249,3 +249,10 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
     assert [e["event"] for e in emitted] == ["retry"] and emitted[0]["attempt"] == 2
     attempts = json.loads((tmp_path / "work" / "placement.json").read_text())["attempts"]
     assert [a["outcome"].split(":")[0] for a in attempts] == ["worker lost", "worker lost"]
+
+
+def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
+    from rewardsmith.train.ray_executor import write_files
+
+    write_files(tmp_path / "work", {"policy.npz": b"p", "../escaped": b"x", "trace.npz": "not bytes"})
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["policy.npz", "work"]
