@@ -85,8 +85,11 @@ def print_event(event: dict) -> None:
     elif kind == "train":
         fitness = event.get("fitness")
         fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
+        # a statistic can be None (no finite value at this checkpoint): shown as "-", never a crash of the run
+        ret, length = event.get("episode_return"), event.get("episode_length")
         console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
-                      f"return {event['episode_return']:.1f}  length {event['episode_length']:.0f}{fitness_text}")
+                      f"return {'-' if ret is None else f'{ret:.1f}'}  "
+                      f"length {'-' if length is None else f'{length:.0f}'}{fitness_text}")
     elif kind == "placed":  # --executor ray: the node that runs a training
         again = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
         console.print(f"    {event['id']} on node {event['node']} ({event['ip']}){again}")
