@@ -128,7 +128,7 @@ def evolve(
     parallel: int = typer.Option(RunConfig.parallel, help="--executor local: trainings at once, each on its share "
                                  "of the CPUs"),
     ray_address: str | None = typer.Option(None, help="--executor ray: the cluster's address, e.g. 10.0.0.5:6379 "
-                                           "[default: a running cluster, else a new local one]"),
+                                           "(default: a running cluster, else a new local one)"),
     final_seeds: int = typer.Option(RunConfig.final_seeds,
                                     help="retrain the best reward on this many new seeds at the end"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
