@@ -42,8 +42,10 @@ def in_sessions(sessions: set[int]) -> list[int]:
 
 
 class LocalCluster:
-    def __init__(self, nodes: int = 2, cpus: int = 1, read_only: tuple[Path, ...] = ()) -> None:
+    def __init__(self, nodes: int = 2, cpus: int = 1, read_only: tuple[Path, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
         self.nodes, self.cpus, self.read_only = nodes, cpus, read_only
+        self.env = {**os.environ, **RAY_ENV, **(env or {})}  # the nodes' environment (their workers inherit it)
         self.root = Path(tempfile.mkdtemp(prefix="rsray", dir="/tmp"))  # short: Ray's unix sockets live there
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
@@ -84,7 +86,7 @@ class LocalCluster:
             command = f"unshare -m sh -c {shlex.quote(f'{mounts} && {probes} && exec {command}')}"
         log = open(self.root / f"n{index}.log", "wb")  # the node outlives this call
         self.procs.append(subprocess.Popen(command, shell=True, stdout=log, stderr=subprocess.STDOUT,
-                                           env={**os.environ, **RAY_ENV}, start_new_session=True))
+                                           env=self.env, start_new_session=True))
         log.close()
 
     def wait_for(self, count: int, timeout_s: float) -> None:

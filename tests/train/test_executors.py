@@ -1,7 +1,8 @@
 """Executors end to end: `--parallel 2` runs two sandboxed trainings at once on this machine, each on its own CPUs;
 `--executor ray` runs a 1 x 3 cart-pole evolve on a real two-node local Ray cluster (a head and one more node, 1
 CPU each, own temp dirs; the driver's run directory mounted read-only for both nodes), gets artifacts equal to the
-local run's, and retries the candidate whose worker process the test kills."""
+local run's, keeps the nodes' secrets out of the sandboxed children, and retries the candidate whose worker process
+the test kills."""
 
 from __future__ import annotations
 
@@ -113,14 +114,18 @@ def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_
     out = tmp_path / "runs"
     out.mkdir()
     killed = None
-    with LocalCluster(nodes=2, cpus=1, read_only=(out,)) as cluster:  # the nodes cannot write the driver's runs
+    secret = "sk-node-secret-4f1e2d"  # in the nodes' environment, so in their Ray workers'
+    with LocalCluster(nodes=2, cpus=1, read_only=(out,), env={"OPENAI_API_KEY": secret}) as cluster:
         proc = evolve(out, "--executor", "ray", "--ray-address", cluster.address, env=RAY_ENV)
         deadline = time.monotonic() + 600
         while killed is None and proc.poll() is None and time.monotonic() < deadline:
             workers = sandbox_workers_under({p.pid for p in cluster.procs})
             if workers:
                 time.sleep(1)  # well into its training
-                killed = workers[0][1]
+                child, killed = workers[0]
+                # the sandbox's scrubbed environment applies on the node too
+                assert secret.encode() in Path(f"/proc/{killed}/environ").read_bytes()
+                assert secret.encode() not in Path(f"/proc/{child}/environ").read_bytes()
                 os.kill(killed, signal.SIGKILL)  # the Ray worker process running that candidate's task
             time.sleep(0.2)
         stdout = finish(proc)
