@@ -261,3 +261,39 @@ def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
 
     write_files(tmp_path / "work", {"policy.npz": b"p", "../escaped": b"x", "trace.npz": "not bytes"})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["policy.npz", "work"]
+
+
+@pytest.mark.slow
+def test_a_killed_driver_resumed_on_the_cluster_trains_only_the_unfinished(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
+    from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+
+    out = tmp_path / "runs"
+    out.mkdir()
+    with LocalCluster(nodes=2, cpus=1, read_only=(out,)) as cluster:
+        sessions = {p.pid for p in cluster.procs}
+        proc = evolve(out, "--executor", "ray", "--ray-address", cluster.address, env=RAY_ENV)
+        deadline = time.monotonic() + 600
+        while proc.poll() is None and time.monotonic() < deadline:  # until one candidate is evaluated
+            records = [json.loads(p.read_text()) for p in out.glob("*/gen_00/cand_*/candidate.json")]
+            if any(r["status"] == "evaluated" for r in records):
+                break
+            time.sleep(0.3)
+        proc.kill()
+        proc.communicate()
+        (run,) = out.iterdir()
+        finished = {d.name: (d / "work" / "policy.npz").stat().st_mtime_ns for d in cand_dirs(out)
+                    if json.loads((d / "candidate.json").read_text())["status"] == "evaluated"}
+        assert 1 <= len(finished) < 3
+        gone = time.monotonic() + 60  # the dead driver's tasks end with it, their sandboxed children too
+        while sandbox_workers_under(sessions) and time.monotonic() < gone:
+            time.sleep(0.5)
+        assert not sandbox_workers_under(sessions)
+        resumed = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(run)],
+                                 capture_output=True, text=True, timeout=900, env={**os.environ, **RAY_ENV})
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert resumed.stdout.count(" on node ") == 3 - len(finished)  # only the unfinished were submitted
+    for d in cand_dirs(out):
+        assert json.loads((d / "candidate.json").read_text())["status"] == "evaluated"
+        if d.name in finished:
+            assert (d / "work" / "policy.npz").stat().st_mtime_ns == finished[d.name]
