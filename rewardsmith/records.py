@@ -285,9 +285,13 @@ class Candidate:
 
     @property
     def status_text(self) -> str:
-        """The status as people and the LLM read it: a candidate stopped by successive halving says where."""
+        """The status as people and the LLM read it: a candidate stopped by successive halving, or by
+        --stop-at-success (its last curve point says so), says where."""
         if self.status is Status.EVALUATED and self.stopped_at is not None:
             return f"stopped at {self.stopped_at:,} steps"
+        train = self.train if self.status is Status.EVALUATED else None
+        if train is not None and train.curve and train.curve[-1].extra.get("stopped_at_success"):  # native.py's key
+            return f"reached the success rate at {train.steps:,} steps (stopped early)"
         return self.status.value
 
     def replace(self, **changes: Any) -> Candidate:

@@ -174,7 +174,7 @@ def test_first_prompt_carries_the_facts_of_env_task_and_training(tmp_path):
     prompt = first_prompt(_ctx(tmp_path))
     task = get_env("humanoid").task("kneel")
     assert task.description in prompt and task.termination_doc in prompt
-    assert "10,000,000 env steps" in prompt and "256 envs in parallel" in prompt and "gamma 0.99" in prompt
+    assert f"{task.train_steps:,} env steps" in prompt and "256 envs in parallel" in prompt and "gamma 0.99" in prompt
     assert "clipped to [-1, 1]" in prompt and "`s` is the state AFTER the step" in prompt
     assert "Not in the observation: root x, root y." in prompt
     assert "- [6] right_knee: -160 to 2 deg, motor up to 80 N m" in prompt  # the action order and the range

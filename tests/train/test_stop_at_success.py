@@ -78,3 +78,18 @@ def test_evolve_flag_reaches_the_trainer(tmp_path):
     train = cand["train"]
     assert train["steps"] < BUDGET and train["curve"][-1]["step"] == train["steps"]
     assert train["curve"][-1]["extra"][STOPPED_AT_SUCCESS] == 1.0
+
+
+def test_a_candidate_stopped_at_success_says_so_where_people_and_the_llm_read_its_status():
+    """show, the review page and the next prompt print Candidate.status_text."""
+    from builders import evaluated
+
+    from rewardsmith.records import CurvePoint
+
+    cand = evaluated(0, 1, 0.9)
+    assert cand.status_text == "evaluated"
+    assert cand.train is not None
+    last = CurvePoint(step=2000, episode_return=1.0, episode_length=9.0, fitness=0.9, terms={}, wall_s=1.0,
+                      extra={STOPPED_AT_SUCCESS: 1.0, EVAL_SUCCESS: 0.875})
+    stopped = cand.replace(train=dataclasses.replace(cand.train, curve=(*cand.train.curve, last)))
+    assert stopped.status_text == "reached the success rate at 2,000 steps (stopped early)"
