@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -62,10 +63,12 @@ def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_fr
 
 
 def default_trainer() -> str:
-    """The population trainer where JAX sees a GPU, else the native CPU trainer."""
-    import jax
-
-    return "population" if jax.default_backend() == "gpu" else "native"
+    """The population trainer where JAX sees a GPU, else the native CPU trainer. Asked in a child process: starting
+    JAX's GPU backend here would hold, for the whole run, the GPU memory XLA preallocates (75% of it) that the
+    sandboxed trainer needs, and would make every later fork in this process warn."""
+    probe = subprocess.run([sys.executable, "-c", "import jax; print(jax.default_backend())"], capture_output=True,
+                           text=True, timeout=300, check=False)
+    return "population" if probe.stdout.strip().endswith("gpu") else "native"
 
 
 @app.command()
