@@ -62,13 +62,14 @@ class Sim:
         self.env, self.task = env, task
         mj_model = mujoco.MjModel.from_xml_path(str(env.model_path))
         self.model = mjx.put_model(mj_model)
-        self.nu, self.nq = int(mj_model.nu), int(mj_model.nq)
+        self.nu = int(mj_model.nu)
         self.dt = float(mj_model.opt.timestep * env.frame_skip)
         self.slices = sensor_slices(mj_model)
         self.mj_model = mj_model
         qpos, qvel = env.initial_state(np.random.default_rng(seed), mj_model.qpos0.copy(), bank, task.name)
         self.bank_size = bank
         self.bank = self.start_states(qpos, qvel)
+        self.bank_obs = self.observe(self.bank)  # what a reset env observes first: no observation pass per step
 
     def start_states(self, qpos, qvel):
         """Batched mjx.Data at these qpos/qvel. Native MuJoCo's mj_forward computes each state's sensors; the rest
@@ -260,7 +261,7 @@ class Program:
         sums, finished = self._episode_sums(envs.sums, finished, total, fitness, scaled, ends)
         index = jax.vmap(lambda k: jax.random.randint(k, (N,), 0, self.sim.bank_size))(keys[:, 1])
         data = self.sim.reset_where(ends, index, data)
-        obs = jnp.where(ends[..., None], self.sim.observe(data).reshape(K, N, -1), next_obs)
+        obs = jnp.where(ends[..., None], self.sim.bank_obs[index.reshape(-1)].reshape(K, N, -1), next_obs)
         discounted = envs.discounted * self.cfg.gamma + total
         raw_obs = envs.obs
         envs = Envs(data, obs, jnp.where(ends, 0, length), jnp.where(ends, 0.0, discounted), sums)

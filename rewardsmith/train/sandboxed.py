@@ -59,7 +59,11 @@ def report_of(key: str, result: SandboxResult) -> TrainReport:
     """A sandbox result -> TrainReport. The child's JSON is untrusted: a malformed result is a failure."""
     if result.status != "ok":
         return TrainReport(key, False, result.reason, None, None)
-    job = result.result or {}
+    return report_of_job(key, result.result or {})
+
+
+def report_of_job(key: str, job: dict[str, Any]) -> TrainReport:
+    """A training's JSON (the train job's result, or one member of the population job's) -> TrainReport."""
     if job.get("status") != "ok":
         reason = job.get("reason") or job.get("error") or "the training job returned nothing"
         return TrainReport(key, False, str(reason), None, None)
@@ -101,8 +105,8 @@ def train_together(requests: Sequence[TrainRequest],
     reports = []
     for request in requests:
         member = members.get(request.key)
-        report = report_of(request.key, SandboxResult("ok", None, member, 0, 0.0, "", ())) if isinstance(
-            member, dict) else TrainReport(request.key, False, "the population job did not report it", None, None)
+        report = report_of_job(request.key, member) if isinstance(member, dict) else \
+            TrainReport(request.key, False, "the population job did not report it", None, None)
         if report.ok:
             report = copy_outputs(request, first.group_dir / member_folder(request), report)
         reports.append(report)
