@@ -12,10 +12,17 @@
         parent     <- selection.best_overall
 
 Every product is saved as soon as it exists; a resumed run reloads finished work instead of redoing it.
+
+Filming runs aside: a ranker that does not look at the videos (metrics, synthetic) ranks as soon as the trainings
+are done, and the generation is filmed on a thread while the next generation's prompt, LLM call and checks go on
+(mostly waiting on the network); the loop waits for it only before the next trainings (so filming never competes
+with training for the CPU cores) and, after the last generation, while the winner's final re-evaluation trains.
+A run killed with filming unfinished films the rest when resumed.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from rewardsmith.config import RunConfig
@@ -62,11 +69,16 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     ctx = RunContext(store, cfg, env, task, report)
     executor = make_executor(cfg)
     ranker = RANKERS.get(cfg.feedback)(ctx)
+    filming = FilmingAside(ctx)
     try:
         parent = None
         for gen in range(cfg.iterations):
             report({"event": "generation", "gen": gen, "of": cfg.iterations})
-            selection = store.load_selection(gen) or run_generation(ctx, gen, parent, executor, ranker)
+            selection = store.load_selection(gen)
+            if selection is None:
+                selection = run_generation(ctx, gen, parent, executor, ranker, filming)
+            else:  # finished before a resume; a run killed while filming it left some candidates unfilmed
+                filming.start(store.candidates(gen))
             parent = store.find_candidate(selection.best_overall) if selection.best_overall else parent
             report({"event": "selection", **selection.to_dict()})
     finally:
@@ -75,12 +87,46 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
                               "fitness": parent.fitness if parent else None, "generations": cfg.iterations}
     if parent and cfg.final_seeds:
         result["final"] = final_evaluation(ctx, parent)
+    filming.join()
     store.save_result(result)
     return result
 
 
+class FilmingAside:
+    """One generation filmed at a time on a daemon thread (a killed or interrupted run does not wait for it; its
+    half-written files are temporary and cleared when filmed again). join() waits and re-raises what filming raised
+    (a RenderError never gets here: film_all records it on the candidate)."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, candidates: list[Candidate]) -> None:
+        self.join()
+        if not self.ctx.cfg.video:
+            return
+
+        def work() -> None:
+            try:
+                film_all(self.ctx, candidates)
+            except BaseException as err:  # handed to the loop's thread by join()
+                self.error = err
+
+        self.thread = threading.Thread(target=work, name="film", daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
 def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor: Executor,
-                   ranker: Ranker) -> Selection:
+                   ranker: Ranker, filming: FilmingAside) -> Selection:
     messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent)
     candidates: list[Candidate] = []
     for round_index in range(ctx.cfg.max_sample_rounds):
@@ -89,8 +135,12 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
             break
         samples = sample(ctx, gen, round_index, missing, messages, parent)
         candidates += check_all(ctx, gen, len(candidates), samples)
+    filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
-    candidates = film_all(ctx, candidates)
+    if ranker.needs_videos:
+        candidates = film_all(ctx, candidates)
+    else:
+        filming.start(candidates)
     selection = ranker.rank(gen, candidates, parent)
     ctx.store.save_selection(selection)
     return selection

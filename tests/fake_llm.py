@@ -80,6 +80,7 @@ class FakeLLM:
     ):
         """max_choices caps the choices per response, like servers that ignore or cap `n`."""
         self.requests: list[dict[str, Any]] = []  # JSON bodies received, in arrival order, failed ones included
+        self.arrivals: list[float] = []  # time.time() of each request's arrival, in the same order
         self._replies: deque[Reply] = deque(script)
         self._default = default
         self._last_text: str | None = None
@@ -113,6 +114,7 @@ class FakeLLM:
             choices = min(choices, self._max_choices)
         with self._lock:
             self.requests.append(request)
+            self.arrivals.append(time.time())
             replies = self._take(choices)
             last_text = self._last_text
         # The default callable runs outside the lock: it is test code and may be slow or wait for other requests.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,9 @@ SCRIPT = [
     # round 2 (one more needed): a syntax error; round 3: a term of the wrong shape
     SYNTAX_ERROR,
     WRONG_SHAPE,
-    # generation 1, round 1 (n=3): Python `if` on an array, and two good programs; round 2: one more good one
-    PYTHON_IF,
+    # generation 1, round 1 (n=3): Python `if` on an array, and two good programs; round 2: one more good one.
+    # The slow answer leaves generation 0's filming (which runs aside) time to overlap the call visibly.
+    {"delay_s": 3, "content": PYTHON_IF},
     f"```python\n{VARIANT}```",
     f"Keep it simple:\n```python\n{GOOD}```",
     f"```python\n{GOOD.replace('0.2', '0.3')}```",
@@ -76,9 +78,10 @@ def llm_run(tmp_path_factory):
                             "--train-steps", "8192", "--no-halving", "--out", str(out),
                             env={"OPENAI_API_KEY": "sk-e2e-SECRET-never-logged"})
         requests = list(fake.requests)
+        arrivals = list(fake.arrivals)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = out.iterdir()
-    return run_dir, proc, requests
+    return run_dir, proc, requests, arrivals
 
 
 def _candidates(run_dir: Path, gen: int) -> list[dict]:
@@ -86,7 +89,7 @@ def _candidates(run_dir: Path, gen: int) -> list[dict]:
 
 
 def test_run_directory_holds_every_stage(llm_run):
-    run_dir, _, _ = llm_run
+    run_dir, _, _, _ = llm_run
     assert json.loads((run_dir / "config.json").read_text())["models"] == ["openai/fake"]
     for gen in (0, 1):
         gen_dir = run_dir / f"gen_{gen:02d}"
@@ -106,8 +109,21 @@ def test_run_directory_holds_every_stage(llm_run):
     assert json.loads((run_dir / "result.json").read_text())["best"]
 
 
+def test_filming_runs_alongside_the_next_generations_llm_call(llm_run):
+    """The metrics ranker needs no video: generation 0 is filmed while generation 1's prompt is already out."""
+    run_dir, _, requests, arrivals = llm_run
+    assert len(requests) == 5  # generation 0 asks in rounds of 3, 1 and 1 choices, generation 1 of 3 and 1
+    gen1_call = arrivals[3]
+    videos = [run_dir / "gen_00" / f"cand_{c['index']:02d}" / "video.mp4"
+              for c in _candidates(run_dir, 0) if c["status"] == "evaluated"]
+    assert len(videos) == 2 and all(v.stat().st_size > 1000 for v in videos)
+    assert max(v.stat().st_mtime for v in videos) > gen1_call, "the last video was done before the next LLM call"
+    # and every evaluated candidate carries its Film record, written by the filming thread
+    assert all(c["film"]["video"] == "video.mp4" for c in _candidates(run_dir, 0) if c["status"] == "evaluated")
+
+
 def test_candidate_ids_are_stable_and_failures_carry_reasons(llm_run):
-    run_dir, _, _ = llm_run
+    run_dir, _, _, _ = llm_run
     gen0 = {c["id"]: c for c in _candidates(run_dir, 0)}
     assert list(gen0) == ["g0c00", "g0c01", "g0c02", "g0c03", "g0c04"]
     assert [gen0[i]["status"] for i in gen0] == ["evaluated", "evaluated", "extract_failed", "extract_failed",
@@ -121,7 +137,7 @@ def test_candidate_ids_are_stable_and_failures_carry_reasons(llm_run):
 
 
 def test_second_prompt_carries_errors_and_reflection(llm_run):
-    run_dir, _, requests = llm_run
+    run_dir, _, requests, _ = llm_run
     prompt = json.loads((run_dir / "gen_01" / "messages.json").read_text())["messages"][1]["content"]
     gen0 = {c["id"]: c for c in _candidates(run_dir, 0)}
     for cid in ("g0c02", "g0c03", "g0c04"):
@@ -134,21 +150,21 @@ def test_second_prompt_carries_errors_and_reflection(llm_run):
 
 
 def test_secret_never_reaches_the_run_directory(llm_run):
-    run_dir, _, _ = llm_run
+    run_dir, _, _, _ = llm_run
     for path in run_dir.rglob("*"):
         if path.is_file() and path.suffix in (".json", ".md", ".py", ".txt", ".log"):
             assert "sk-e2e-SECRET" not in path.read_text(errors="replace"), path
 
 
 def test_show_lists_candidates_and_reasons(llm_run):
-    run_dir, _, _ = llm_run
+    run_dir, _, _, _ = llm_run
     proc = _rewardsmith("show", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     assert "g0c03" in proc.stdout and "extract_failed" in proc.stdout and "evaluated" in proc.stdout
 
 
 def test_export_is_standalone_and_computes_the_same_reward(llm_run, tmp_path):
-    run_dir, _, _ = llm_run
+    run_dir, _, _, _ = llm_run
     target = tmp_path / "exported_reward.py"
     proc = _rewardsmith("export", str(run_dir), "-o", str(target))
     assert proc.returncode == 0, proc.stderr
@@ -180,3 +196,22 @@ def test_export_is_standalone_and_computes_the_same_reward(llm_run, tmp_path):
     terms = namespace["reward_terms"](s, action, np)
     expected = sum(scale * terms[k] for k, scale in namespace["SCALES"].items())
     np.testing.assert_allclose(np.load(tmp_path / "total.npy"), expected)
+
+
+def test_resume_films_what_a_killed_run_left_unfilmed(llm_run, tmp_path):
+    """A run killed while generation 0 was being filmed aside: the resumed run films the rest, trains nothing."""
+    run_dir, _, _, _ = llm_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    cand_dir = copy / "gen_00" / "cand_00"
+    (cand_dir / "video.mp4").unlink()
+    (cand_dir / "strip.png").unlink()
+    record = json.loads((cand_dir / "candidate.json").read_text())
+    record["film"] = None
+    (cand_dir / "candidate.json").write_text(json.dumps(record))
+    policy_mtime = (cand_dir / "work" / "policy.npz").stat().st_mtime_ns
+    proc = _rewardsmith("evolve", "--resume", str(copy))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (cand_dir / "video.mp4").stat().st_size > 1000 and (cand_dir / "strip.png").is_file()
+    assert json.loads((cand_dir / "candidate.json").read_text())["film"]["video"] == "video.mp4"
+    assert (cand_dir / "work" / "policy.npz").stat().st_mtime_ns == policy_mtime, "nothing was retrained"

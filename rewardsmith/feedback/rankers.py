@@ -34,6 +34,7 @@ from rewardsmith.registry import Registry
 
 class Ranker(Protocol):
     needs_fitness: bool  # ranks by the task metric, so a task without one cannot use it
+    needs_videos: bool  # ranks what it sees: the generation is filmed before it ranks (else filming runs aside)
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
         """The Selection of generation `gen`; `parent` is the best candidate of the run so far (or None)."""
@@ -89,6 +90,7 @@ def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candid
 
 class MetricsRanker:
     needs_fitness = True
+    needs_videos = False
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -109,6 +111,7 @@ class SyntheticRanker:
     candidate, as a person's does) and never wins."""
 
     needs_fitness = True
+    needs_videos = False
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -136,6 +139,7 @@ class HumanRanker:
     generation; a resumed run that already has the ranking does not wait."""
 
     needs_fitness = False
+    needs_videos = True
 
     def __init__(self, ctx: RunContext, stop_event: threading.Event | None = None) -> None:
         from rewardsmith.feedback.review.server import serve
