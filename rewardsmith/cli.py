@@ -285,16 +285,23 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
 def export(
     run: Path = typer.Argument(..., help="run directory"),
     candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
-    output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py"),
+    output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py (policy.npz with --policy)"),
+    format: str = typer.Option("numpy", "--format", help="numpy | gymnasium | jax | torch | isaaclab"),
+    policy: bool = typer.Option(False, "--policy", help="export the trained policy (.npz + a numpy .py) instead"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
-    """Write a reward as a standalone Python module (no rewardsmith import)."""
-    from rewardsmith.runs.export import ExportError, export_reward
+    """Write a reward as a standalone Python module (no rewardsmith import), or the trained policy."""
+    from rewardsmith.exports import ExportError, export_reward
+    from rewardsmith.exports.policy import export_policy
     from rewardsmith.runs.store import RunStore, StoreError
 
     try:
         store = RunStore.open(run)
-        written = export_reward(store, candidate, output, force=force)
+        if policy:
+            npz, script = export_policy(store, candidate, output, force=force)
+            console.print(f"wrote {npz} and {script}")
+            return
+        written = export_reward(store, candidate, output, force=force, fmt=format)
     except (StoreError, ExportError) as err:
         fail(str(err))
     console.print(f"wrote {written}")
