@@ -37,6 +37,8 @@ def load_reward_module(path: Path) -> tuple[Any, dict[str, float]]:
 
 
 class RewardsmithEnv(gymnasium.Env):
+    """One rewardsmith env/task; see the module docstring."""
+
     metadata = {"render_modes": []}
 
     def __init__(self, env_name: str, task: str, reward: str | Path | None = None):
@@ -65,7 +67,7 @@ class RewardsmithEnv(gymnasium.Env):
         obs = self.spec_env.observation(self.data.qpos.copy(), self.data.qvel.copy(), self._sensors(), np)
         return np.asarray(obs, dtype=np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         if seed is not None or self._steps == 0:
             self._rng = np.random.default_rng(self.np_random.integers(2**63))
@@ -76,7 +78,7 @@ class RewardsmithEnv(gymnasium.Env):
         self._steps = 0
         return self._observation(), {}
 
-    def step(self, action):
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         action = np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0)
         self.data.ctrl[:] = action
         for _ in range(self.spec_env.frame_skip):

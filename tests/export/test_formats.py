@@ -6,7 +6,7 @@ import types
 
 import numpy as np
 import pytest
-from conftest import import_file, sampled_states
+from conftest import import_file, make_store, sampled_states
 
 from rewardsmith.exports import FORMATS, export_reward
 
@@ -52,7 +52,6 @@ def test_jax_export_equals_numpy_under_jit_on_mjx_data(tmp_path):
     from rewardsmith.env.registry import get_env
     from rewardsmith.env.sim import sensor_slices, split_sensors
 
-    from conftest import make_store
     env_name, task = "humanoid", "kneel"
     store = make_store(tmp_path, env_name, task)
     _, ref = _export(store, tmp_path, "numpy")
@@ -153,3 +152,20 @@ def test_gymnasium_wrapper_replaces_the_reward_and_reports_terms(case, tmp_path)
         assert info["reward_terms"] == pytest.approx({k: float(v) for k, v in terms_np.items()}, rel=1e-12)
         if terminated or truncated:
             env.reset()
+
+
+@pytest.mark.slow
+def test_torch_export_type_checks_with_mypy(tmp_path):
+    """The exported torch module's IsaacGymEnvs-style hints (Dict[str, Tensor] -> Tuple[Tensor, Dict]) check (~20 s)."""
+    import subprocess
+    import sys
+
+    store = make_store(tmp_path, "humanoid", "kneel")
+    path = export_reward(store, "g0c00", tmp_path / "kneel_torch.py", fmt="torch")
+    (tmp_path / "use_it.py").write_text(
+        "import torch\nfrom kneel_torch import compute_reward\n\n\n"
+        "def step(states: dict[str, torch.Tensor], actions: torch.Tensor) -> torch.Tensor:\n"
+        "    total, terms = compute_reward(states, actions)\n    return total + sum(terms.values())\n")
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", "--no-incremental",
+                           path.name, "use_it.py"], cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
