@@ -47,6 +47,8 @@ class _TorchXP:
     _NAMES = {"clip": "clamp", "concatenate": "cat", "arctan2": "atan2", "arccos": "acos", "arcsin": "asin",
               "arctan": "atan", "absolute": "abs", "power": "pow", "asarray": "as_tensor", "array": "tensor"}
 
+    _SCALAR_OK = {"clip", "maximum", "minimum", "where", "arctan2", "power", "fmax", "fmin", "hypot"}
+
     float32 = torch.float32
     float64 = torch.float64
     pi = math.pi
@@ -62,9 +64,12 @@ class _TorchXP:
                 kwargs["dim"] = kwargs.pop("axis")
             if "keepdims" in kwargs:
                 kwargs["keepdim"] = kwargs.pop("keepdims")
-            if name == "clip":
-                args = tuple(torch.as_tensor(a, dtype=args[0].dtype) if i and isinstance(a, (int, float)) else a
-                             for i, a in enumerate(args))
+            if name in self._SCALAR_OK:  # numpy takes Python numbers where these torch functions want tensors
+                tensors = [a for a in args if isinstance(a, torch.Tensor)]
+                ref = next((a for a in tensors if a.is_floating_point()), tensors[0] if tensors else None)
+                if ref is not None:
+                    args = tuple(torch.as_tensor(a, dtype=ref.dtype, device=ref.device)
+                                 if isinstance(a, (int, float)) else a for a in args)
             return fn(*args, **kwargs)
         return call
 

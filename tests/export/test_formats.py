@@ -169,3 +169,33 @@ def test_torch_export_type_checks_with_mypy(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "mypy", "--ignore-missing-imports", "--no-incremental",
                            path.name, "use_it.py"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_torch_export_equals_numpy_for_every_reference_reward(tmp_path):
+    """All reference rewards of all envs (the shim covers the xp calls they make), plus numpy-style scalar args."""
+    torch = pytest.importorskip("torch")
+    from rewardsmith.env.registry import env_names, get_env
+
+    count = 0
+    for env_name in env_names():
+        for task in get_env(env_name).tasks:
+            if not get_env(env_name).reference_reward_path(task.name).is_file():
+                continue
+            (tmp_path / f"{env_name}_{task.name}").mkdir()
+            store = make_store(tmp_path / f"{env_name}_{task.name}", env_name, task.name)
+            _, ref = _export(store, tmp_path, "numpy")
+            _, mod = _export(store, tmp_path, "torch")
+            _, _, s, action = sampled_states(env_name, task.name, n=8, steps=3)
+            total_np, _ = ref.reward(s, action, np)
+            total, _ = mod.compute_reward({k: torch.as_tensor(np.asarray(v)) for k, v in s.items()},
+                                          torch.as_tensor(action))
+            np.testing.assert_allclose(total.numpy(), total_np, rtol=1e-9, atol=1e-9, err_msg=f"{env_name}/{task.name}")
+            count += 1
+    assert count >= 20
+    x = torch.linspace(-2, 2, 5, dtype=torch.float64)
+    xp = mod.torch_xp
+    np.testing.assert_allclose(xp.maximum(x, 0.0).numpy(), np.maximum(x.numpy(), 0.0))
+    np.testing.assert_allclose(xp.where(x > 0, x, 0.5).numpy(), np.where(x.numpy() > 0, x.numpy(), 0.5))
+    np.testing.assert_allclose(xp.clip(x, -1, 1).numpy(), np.clip(x.numpy(), -1, 1))
+    np.testing.assert_allclose(xp.sum(xp.stack([x, x], axis=-1), axis=-1, keepdims=True).numpy(),
+                               np.sum(np.stack([x.numpy()] * 2, axis=-1), axis=-1, keepdims=True))
