@@ -69,6 +69,25 @@ def _split_docstring(source: str) -> str:
     return source.strip()
 
 
+class _AstypeToTorch(ast.NodeTransformer):
+    """x.astype(T) -> torch_xp.astype(x, T): torch tensors have no .astype."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "astype" and len(node.args) == 1:
+            func = ast.Attribute(value=ast.Name("torch_xp", ast.Load()), attr="astype", ctx=ast.Load())
+            return ast.copy_location(ast.Call(func=func, args=[node.func.value, *node.args], keywords=[]), node)
+        return node
+
+
+def _for_torch(body: str) -> str:
+    """The program with its .astype calls rewritten (re-printed by ast only when it has any: comments then go)."""
+    tree = ast.parse(body)
+    if not any(isinstance(n, ast.Attribute) and n.attr == "astype" for n in ast.walk(tree)):
+        return body
+    return ast.unparse(ast.fix_missing_locations(_AstypeToTorch().visit(tree)))
+
+
 def control_dt(env_name: str) -> float:
     env = get_env(env_name)
     return float(mujoco.MjModel.from_xml_path(str(env.model_path)).opt.timestep) * env.frame_skip
@@ -86,6 +105,7 @@ def render(fmt: str, source: str, *, run: str, cand: str, env: str, task: str, s
     prelude = _IMPORTS[fmt]
     if fmt in ("torch", "isaaclab"):
         prelude += templates.TORCH_XP
+        body = _for_torch(body)
     if fmt == "isaaclab":
         footer = templates.isaaclab_footer(_scale_names(source), dt)
     else:

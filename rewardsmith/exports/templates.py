@@ -54,6 +54,11 @@ class _TorchXP:
     pi = math.pi
     linalg = torch.linalg
 
+    @staticmethod
+    def astype(x, dtype):
+        """numpy's x.astype(dtype); the export rewrites the program's .astype calls into this one."""
+        return torch.as_tensor(x).to(dtype)
+
     def __getattr__(self, name):
         fn = getattr(torch, self._NAMES.get(name, name))
         if not callable(fn):

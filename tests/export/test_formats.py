@@ -199,3 +199,37 @@ def test_torch_export_equals_numpy_for_every_reference_reward(tmp_path):
     np.testing.assert_allclose(xp.clip(x, -1, 1).numpy(), np.clip(x.numpy(), -1, 1))
     np.testing.assert_allclose(xp.sum(xp.stack([x, x], axis=-1), axis=-1, keepdims=True).numpy(),
                                np.sum(np.stack([x.numpy()] * 2, axis=-1), axis=-1, keepdims=True))
+
+
+NUMPY_STYLE = '''"""An LLM-style program: .astype, Python-number arguments, keepdims, where."""
+import math
+
+SCALES = {"up": 1.0, "band": 0.5, "effort": -0.01}
+
+
+def reward_terms(s, action, xp):
+    up = (s["pole_upright"] > 0.9).astype(xp.float32)  # a comment the rewrite drops
+    band = xp.where(xp.abs(s["cart_x"]) < 0.5, 1.0, xp.maximum(1.0 - s["cart_x"] ** 2, 0.0))
+    effort = xp.sum(xp.clip(action, -0.5, 0.5) ** 2, axis=-1, keepdims=True)[..., 0] * math.pi
+    return {"up": up, "band": band, "effort": effort}
+'''
+
+
+def test_torch_export_runs_numpy_style_programs(tmp_path):
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from builders import evaluated
+
+    store = make_store(tmp_path, "cartpole", "balance")
+    store.save_candidate(dataclasses.replace(evaluated(0, 1, 0.4), source=NUMPY_STYLE))
+    ref_path = export_reward(store, "g0c01", tmp_path / "style_np.py")
+    torch_path = export_reward(store, "g0c01", tmp_path / "style_torch.py", fmt="torch")
+    ref, mod = import_file(ref_path, "style_np"), import_file(torch_path, "style_torch")
+    _, _, s, action = sampled_states("cartpole", "balance", n=64, steps=40)
+    total_np, terms_np = ref.reward(s, action, np)
+    total, terms = mod.compute_reward({k: torch.as_tensor(np.asarray(v)) for k, v in s.items()}, torch.as_tensor(action))
+    assert 0 < terms_np["up"].mean() < 1  # both branches of the comparisons are exercised
+    np.testing.assert_allclose(total.numpy(), total_np, rtol=1e-6, atol=1e-6)
+    for k in terms_np:
+        np.testing.assert_allclose(terms[k].numpy(), terms_np[k], rtol=1e-6, atol=1e-6, err_msg=k)
