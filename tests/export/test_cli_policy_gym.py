@@ -101,3 +101,23 @@ def test_gym_env_matches_the_trainers_episode_rules():
     for t in range(1, 501):
         _, _, terminated, truncated, _ = env.step(np.zeros(1))
         assert not terminated and truncated == (t == 500)
+
+
+def test_gym_make_takes_a_reward_file(tmp_path):
+    gymnasium = pytest.importorskip("gymnasium")
+    import rewardsmith.env.gym_env  # noqa: F401
+    from rewardsmith.exports import export_reward
+
+    store = make_store(tmp_path, "humanoid", "kneel")
+    path = export_reward(store, "g0c00", tmp_path / "kneel_np.py")
+    ref = import_file(path, "kneel_np")
+    env = gymnasium.make("rewardsmith/humanoid-kneel-v0", reward=str(path))
+    env.reset(seed=4)
+    for _ in range(5):
+        action = env.action_space.sample()
+        _, reward, _, _, info = env.step(action)
+        total, terms = ref.reward(info["state_view"], action.astype(np.float64), np)
+        assert reward == pytest.approx(float(total)) and set(info["reward_terms"]) == set(terms)
+    with pytest.raises(ValueError, match="is not a reward module"):
+        (tmp_path / "nothing.py").write_text("X = 1\n")
+        gymnasium.make("rewardsmith/humanoid-kneel-v0", reward=str(tmp_path / "nothing.py"))
