@@ -21,3 +21,12 @@ def _data_dir(name: str) -> Path:
 
 ENVS_DIR = _data_dir("envs")
 PROMPTS_DIR = _data_dir("prompts")
+
+
+def user_envs_dir() -> Path | None:
+    """The user's own envs folder, from the REWARDSMITH_ENVS environment variable (None when unset). The sandboxed
+    child inherits this variable (it is a path, not a secret), so it resolves the same user envs as its parent."""
+    import os
+
+    value = os.environ.get("REWARDSMITH_ENVS", "").strip()
+    return Path(value).expanduser().resolve() if value else None

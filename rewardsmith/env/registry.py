@@ -22,7 +22,7 @@ from types import ModuleType
 
 from rewardsmith.env.task import Task
 from rewardsmith.registry import UnknownNameError
-from rewardsmith.resources import ENVS_DIR
+from rewardsmith.resources import ENVS_DIR, user_envs_dir
 
 
 @dataclass(frozen=True)
@@ -69,16 +69,39 @@ def _load_module(path: Path, name: str) -> ModuleType:
     return module
 
 
+def _folder_names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if (p / "env.py").is_file()) if folder.is_dir() else []
+
+
 def env_names(envs_dir: Path = ENVS_DIR) -> list[str]:
-    return sorted(p.name for p in envs_dir.iterdir() if (p / "env.py").is_file())
+    """Built-in env names plus, for the default folder, those in the user's folder (REWARDSMITH_ENVS)."""
+    names = _folder_names(envs_dir)
+    user = user_envs_dir() if envs_dir == ENVS_DIR else None
+    return sorted(set(names) | set(_folder_names(user))) if user is not None else names
+
+
+def _env_folder(name: str, envs_dir: Path) -> Path:
+    user = user_envs_dir() if envs_dir == ENVS_DIR else None
+    builtin = name in _folder_names(envs_dir)
+    if user is not None and name in _folder_names(user):
+        if builtin:
+            raise ValueError(
+                f"env {name!r} in {user} clashes with a built-in env of that name; rename the user env folder"
+                f" (built-in envs: {', '.join(_folder_names(envs_dir))})"
+            )
+        return user / name
+    if builtin:
+        return envs_dir / name
+    raise UnknownNameError(f"unknown env {name!r}; valid envs: {', '.join(env_names(envs_dir))}")
+
+
+def get_env(name: str, envs_dir: Path = ENVS_DIR) -> EnvSpec:
+    return _get_env(name, envs_dir, user_envs_dir() if envs_dir == ENVS_DIR else None)
 
 
 @cache
-def get_env(name: str, envs_dir: Path = ENVS_DIR) -> EnvSpec:
-    names = env_names(envs_dir)
-    if name not in names:
-        raise UnknownNameError(f"unknown env {name!r}; valid envs: {', '.join(names)}")
-    folder = envs_dir / name
+def _get_env(name: str, envs_dir: Path, user: Path | None) -> EnvSpec:
+    folder = _env_folder(name, envs_dir)
     env_module = _load_module(folder / "env.py", f"rewardsmith_env_{name}")
     view_module = _load_module(folder / "state_view.py", f"rewardsmith_env_{name}_view")
     return EnvSpec(

@@ -55,11 +55,14 @@ def _landlock_handled_fs(abi: int) -> int:
 def _read_paths(extra: list[str]) -> list[str]:
     """Read-only: system dirs, the Python install, this package and envs/. Not /proc as a whole (other processes'
     environ, the parent's API keys included), not /tmp, /home, /root or the rest of the repository (runs/, .env)."""
-    from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR
+    from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
 
+    user = user_envs_dir()  # the user's own envs folder (REWARDSMITH_ENVS), read-only like envs/
     paths = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt", "/sys", "/proc/cpuinfo",
              "/proc/meminfo", "/proc/stat", "/proc/sys", "/proc/driver",
              sys.prefix, sys.base_prefix, sys.exec_prefix, str(PACKAGE_DIR), str(ENVS_DIR)]
+    if user is not None and user.is_dir():
+        paths.append(str(user))
     return paths + list(site.getsitepackages()) + _import_paths(PACKAGE_DIR) + list(extra)
 
 
