@@ -3,8 +3,9 @@
 Protections (each one that took effect is named in SandboxResult.isolation):
 - "new-session": the child leads a new session/process group; the whole group is SIGKILLed on timeout and again
   after the child ends, so helpers it left behind die with it.
-- "scrubbed-env": the child's environment is an allow-list (PATH, locale, MuJoCo/JAX/XLA/thread settings); names
-  that look like secrets (KEY, TOKEN, SECRET, AWS_, OPENAI_, ...) are never passed, even if allow-listed.
+- "scrubbed-env": the child's environment is an allow-list (PATH, locale, MuJoCo/JAX/XLA/thread
+  settings, REWARDSMITH_ENVS: the user's envs folder); names that look like secrets (KEY, TOKEN, SECRET, AWS_,
+  OPENAI_, ...) are never passed, even if allow-listed.
 - "tmp-cwd": cwd, HOME and TMPDIR are the job's own workdir.
 - "safe-sys-path": `python -P -s`: the workdir is not on sys.path (a planted numpy.py is never imported) and the
   user site is ignored.
@@ -51,7 +52,7 @@ _ENV_ALLOW = frozenset(
     "JAX_ENABLE_X64 JAX_DEFAULT_MATMUL_PRECISION XLA_FLAGS XLA_PYTHON_CLIENT_PREALLOCATE "
     "XLA_PYTHON_CLIENT_MEM_FRACTION XLA_PYTHON_CLIENT_ALLOCATOR TF_CPP_MIN_LOG_LEVEL OMP_NUM_THREADS "
     "MKL_NUM_THREADS OPENBLAS_NUM_THREADS NUMEXPR_NUM_THREADS CUDA_VISIBLE_DEVICES NVIDIA_VISIBLE_DEVICES "
-    "NVIDIA_DRIVER_CAPABILITIES LD_LIBRARY_PATH CUDA_HOME PYTHONHASHSEED".split()
+    "NVIDIA_DRIVER_CAPABILITIES LD_LIBRARY_PATH CUDA_HOME PYTHONHASHSEED REWARDSMITH_ENVS".split()
 )
 _ENV_DENY = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|CERT|^AWS_|^OPENAI|^ANTHROPIC|^AZURE|^GOOGLE|"

@@ -27,3 +27,10 @@ def test_user_env_name_clashing_with_builtin_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="clashes with a built-in env") as err:
         get_env("cartpole")
     assert "\n" not in str(err.value)
+
+
+def test_sandboxed_child_sees_the_user_envs_folder_but_not_secrets(tmp_path):
+    from rewardsmith.sandbox.runner import scrubbed_env
+
+    env = scrubbed_env(tmp_path, {"REWARDSMITH_ENVS": "/data/my_envs", "OPENAI_API_KEY": "sk-secret-123456"})
+    assert env["REWARDSMITH_ENVS"] == "/data/my_envs" and "OPENAI_API_KEY" not in env
