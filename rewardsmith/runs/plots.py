@@ -1,0 +1,74 @@
+"""Run plots (issue 14 item 1, first part): fitness per generation, and per-candidate term curves, as PNGs.
+
+The data functions are pure (a RunStore in, numbers out) so tests check exactly what matplotlib is given.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from rewardsmith.records import Candidate
+from rewardsmith.runs.store import RunStore
+
+
+@dataclass(frozen=True)
+class FitnessSeries:
+    """Per generation: every finite candidate fitness (gen, id, value) and the generation's best (None: none)."""
+    points: tuple[tuple[int, str, float], ...]
+    best: tuple[tuple[int, float | None], ...]
+
+
+def fitness_series(store: RunStore) -> FitnessSeries:
+    points: list[tuple[int, str, float]] = []
+    best: list[tuple[int, float | None]] = []
+    for gen in store.generations():
+        values = []
+        for cand in store.candidates(gen):
+            f = cand.fitness
+            if f is not None and math.isfinite(f):
+                points.append((gen, cand.id, f))
+                values.append(f)
+        best.append((gen, max(values) if values else None))
+    return FitnessSeries(points=tuple(points), best=tuple(best))
+
+
+def term_curves(cand: Candidate) -> dict[str, list[tuple[int, float]]]:
+    """Per term: (training step, scaled contribution per episode) from the candidate's training curve."""
+    curves: dict[str, list[tuple[int, float]]] = {}
+    if cand.train is None:
+        return curves
+    for point in cand.train.curve:
+        for term, value in point.terms.items():
+            if value is not None and math.isfinite(value):
+                curves.setdefault(term, []).append((point.step, float(value)))
+    return curves
+
+
+def plots_dir(store: RunStore) -> Path:
+    return store.root / "plots"
+
+
+def write_fitness_plot(store: RunStore) -> Path:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = fitness_series(store)
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    if series.points:
+        ax.scatter([p[0] for p in series.points], [p[2] for p in series.points], s=18, alpha=0.6, label="candidates")
+    best = [(g, b) for g, b in series.best if b is not None]
+    if best:
+        ax.plot([g for g, _ in best], [b for _, b in best], "o-", color="C3", label="best")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("fitness")
+    ax.set_title("fitness per generation")
+    if series.points:
+        ax.legend()
+    out = plots_dir(store) / "fitness.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewardsmith.config import RunConfig
+from rewardsmith.runs.plots import fitness_series, term_curves, write_fitness_plot
+from rewardsmith.runs.store import RunStore
+from tests.builders import evaluated, failed
+
+
+def _store(tmp_path: Path) -> RunStore:
+    store = RunStore.create(tmp_path, "run1", RunConfig(env="cartpole", task="balance"))
+    for cand in (evaluated(0, 0, 0.25), evaluated(0, 1, 0.5), failed(0, 2), evaluated(1, 0, 0.75), failed(1, 1)):
+        store.save_candidate(cand)
+    return store
+
+
+def test_fitness_series_is_the_runs_fitness(tmp_path: Path) -> None:
+    series = fitness_series(_store(tmp_path))
+    assert [(g, f) for g, _, f in series.points] == [(0, 0.25), (0, 0.5), (1, 0.75)]
+    assert series.best == ((0, 0.5), (1, 0.75))
+
+
+def test_term_curves_come_from_the_training_curve() -> None:
+    assert term_curves(evaluated(0, 0, 0.1)) == {"upright": [(1000, 9.0), (1000, 9.0)],
+                                                "alive": [(1000, 3.5), (1000, 3.5)],
+                                                "effort": [(1000, -0.25), (1000, -0.25)]}
+    assert term_curves(failed(0, 1)) == {}
+
+
+def test_fitness_png_is_written(tmp_path: Path) -> None:
+    out = write_fitness_plot(_store(tmp_path))
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert int.from_bytes(data[16:20], "big") == 600 and int.from_bytes(data[20:24], "big") == 400
