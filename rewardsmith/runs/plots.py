@@ -72,3 +72,37 @@ def write_fitness_plot(store: RunStore) -> Path:
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def write_term_plot(store: RunStore, cand: Candidate) -> Path | None:
+    """plots/<candidate id>-terms.png: each term's scaled contribution per episode over training (None: no curve)."""
+    curves = term_curves(cand)
+    if not curves:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    for term, points in sorted(curves.items()):
+        ax.plot([s for s, _ in points], [v for _, v in points], label=term)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("scaled contribution per episode")
+    ax.set_title(f"{cand.id}: reward terms over training")
+    ax.legend()
+    out = plots_dir(store) / f"{cand.id}-terms.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def write_plots(store: RunStore) -> list[Path]:
+    """Every plot of the run; the fitness plot first."""
+    paths = [write_fitness_plot(store)]
+    for gen in store.generations():
+        for cand in store.candidates(gen):
+            path = write_term_plot(store, cand)
+            if path is not None:
+                paths.append(path)
+    return paths

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardsmith.config import RunConfig
-from rewardsmith.runs.plots import fitness_series, term_curves, write_fitness_plot
+from rewardsmith.runs.plots import fitness_series, term_curves, write_fitness_plot, write_plots
 from rewardsmith.runs.store import RunStore
 from tests.builders import evaluated, failed
 
@@ -33,3 +33,12 @@ def test_fitness_png_is_written(tmp_path: Path) -> None:
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert int.from_bytes(data[16:20], "big") == 600 and int.from_bytes(data[20:24], "big") == 400
+
+
+def test_write_plots_writes_fitness_and_one_term_plot_per_trained_candidate(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    paths = write_plots(store)
+    assert [p.name for p in paths] == ["fitness.png", f"{evaluated(0, 0, 0).id}-terms.png",
+                                       f"{evaluated(0, 1, 0).id}-terms.png", f"{evaluated(1, 0, 0).id}-terms.png"]
+    for path in paths:
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
