@@ -252,7 +252,9 @@ def _init_source(path: Path | None) -> str | None:
 
 
 @app.command()
-def show(run: Path = typer.Argument(..., help="run directory")) -> None:
+def show(run: Path = typer.Argument(..., help="run directory"),
+         plot: bool = typer.Option(False, "--plot", help="write PNG plots under RUN/plots, print their paths")
+         ) -> None:
     """Generations, candidates, status, fitness, failure reasons and cost of a run."""
     from rewardsmith.runs.show import candidate_rows, model_rows
     from rewardsmith.runs.store import RunStore, StoreError
@@ -279,6 +281,10 @@ def show(run: Path = typer.Argument(..., help="run directory")) -> None:
         by_model.add_row(row["source"], str(row["programs"]), str(row["passed_check"]), str(row["evaluated"]),
                          num(row["mean_fitness"]), num(row["best_fitness"]))
     console.print(by_model)
+    if plot:
+        from rewardsmith.runs.plots import write_plots
+        for path in write_plots(store):
+            console.print(f"plot: {path}", soft_wrap=True)
 
 
 @app.command()

@@ -42,3 +42,16 @@ def test_write_plots_writes_fitness_and_one_term_plot_per_trained_candidate(tmp_
                                        f"{evaluated(0, 1, 0).id}-terms.png", f"{evaluated(1, 0, 0).id}-terms.png"]
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_show_plot_prints_the_written_paths(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from rewardsmith.cli import app
+
+    store = _store(tmp_path)
+    result = CliRunner().invoke(app, ["show", str(store.root), "--plot"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    printed = [line.removeprefix("plot: ") for line in result.output.splitlines() if line.startswith("plot: ")]
+    assert printed[0] == str(store.root / "plots" / "fitness.png")
+    assert len(printed) == 4 and all(Path(p).read_bytes()[:4] == b"\x89PNG" for p in printed)
