@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.config import RunConfig, TrainConfig
+from rewardsmith.env import commands as env_commands
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.train.trainers import TRAINERS
 from rewardsmith.ui import (
@@ -31,6 +32,7 @@ from rewardsmith.ui import (
 
 # No locals in tracebacks: they could hold API keys.
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
+app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
 TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: population where JAX sees a GPU, else native)"
 
 

@@ -1,0 +1,138 @@
+"""`rewardsmith env check NAME`: validate an env folder, each problem one line that says what to fix (in the style
+of Stable-Baselines3's check_env). The folder's files are the user's own trusted code, so they run in this process.
+
+Checks, in order (a failure stops the checks that depend on it):
+  files        model.xml, env.py, state_view.py exist
+  model        model.xml loads in MuJoCo, has actuators, and mujoco.mjx.put_model accepts it (MJX-compatible)
+  env.py       DESCRIPTION, FRAME_SKIP (int >= 1), CAMERA, observation, initial_state, TASKS are defined
+  camera       CAMERA names a camera of the model (or is "" for the free camera)
+  state view   a dict of finite arrays with the batch dimension first, equal under numpy and jax (float32 tolerance)
+  tasks        at least one; unique names; positive episode_steps/train_steps; each has rewards/<task>.py that
+               passes the reward-program checks
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _states(model, env_module, n: int, task: str):
+    import mujoco
+
+    from rewardsmith.env.sim import sensor_slices, split_sensors
+
+    qpos, qvel = env_module.initial_state(np.random.default_rng(0), model.qpos0.copy(), n, task)
+    data = mujoco.MjData(model)
+    sensordata = np.zeros((n, model.nsensordata))
+    for i in range(n):
+        data.qpos[:], data.qvel[:] = qpos[i], qvel[i]
+        mujoco.mj_forward(model, data)
+        sensordata[i] = data.sensordata
+    return qpos, qvel, split_sensors(sensordata, sensor_slices(model))
+
+
+def check_env_folder(folder: Path) -> list[str]:
+    """Problems found in the env folder, each one line naming what to fix; empty when the env is usable."""
+    import mujoco
+
+    from rewardsmith.env.registry import _load_module
+
+    missing = [f for f in ("model.xml", "env.py", "state_view.py") if not (folder / f).is_file()]
+    if missing:
+        return [f"{folder}: missing {', '.join(missing)}; an env folder needs model.xml, env.py and state_view.py"]
+    try:
+        model = mujoco.MjModel.from_xml_path(str(folder / "model.xml"))
+    except Exception as exc:  # mujoco raises ValueError and others: one line
+        return [f"model.xml does not load in MuJoCo: {str(exc).splitlines()[0]}; fix the MJCF"]
+    problems: list[str] = []
+    if model.nu == 0:
+        problems.append("model.xml has no actuators; add at least one <actuator> for the policy to drive")
+    try:
+        from mujoco import mjx
+
+        mjx.put_model(model)
+    except Exception as exc:  # an MJX-unsupported feature
+        problems.append(f"model.xml is not MJX-compatible (mujoco.mjx.put_model failed: {str(exc).splitlines()[0]});"
+                        " remove or replace that feature")
+    try:
+        env_module = _load_module(folder / "env.py", f"rewardsmith_check_{folder.name}")
+        view_module = _load_module(folder / "state_view.py", f"rewardsmith_check_{folder.name}_view")
+    except Exception as exc:
+        return [*problems, f"env.py or state_view.py does not import: {type(exc).__name__}: {exc}"]
+    needed = ("DESCRIPTION", "FRAME_SKIP", "CAMERA", "observation", "initial_state", "TASKS")
+    absent = [a for a in needed if not hasattr(env_module, a)]
+    if absent:
+        return [*problems, f"env.py does not define {', '.join(absent)}; it must define {', '.join(needed)}"]
+    if not hasattr(view_module, "state_view"):
+        return [*problems, "state_view.py does not define state_view(qpos, qvel, sensor, xp)"]
+    if not (isinstance(env_module.FRAME_SKIP, int) and env_module.FRAME_SKIP >= 1):
+        problems.append(f"env.py FRAME_SKIP is {env_module.FRAME_SKIP!r}; it must be an int >= 1")
+    cameras = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in range(model.ncam)]
+    if env_module.CAMERA and env_module.CAMERA not in cameras:
+        valid = ", ".join(c for c in cameras if c) or "none (set CAMERA = '' for the free camera)"
+        problems.append(f"env.py CAMERA {env_module.CAMERA!r} is not a camera of model.xml; valid cameras: {valid}")
+    tasks = list(env_module.TASKS)
+    names = [getattr(t, "name", None) for t in tasks]
+    if not tasks:
+        problems.append("env.py TASKS is empty; add at least one rewardsmith.env.task.Task")
+    if len(set(names)) != len(names):
+        problems.append(f"env.py TASKS has repeated names ({', '.join(map(str, names))}); task names must be unique")
+    for task in tasks:
+        if task.episode_steps < 1 or task.train_steps < 1:
+            problems.append(f"task {task.name!r}: episode_steps and train_steps must be positive")
+        if not task.description.strip():
+            problems.append(f"task {task.name!r} has an empty description; describe the task for the LLM")
+        if not (folder / "rewards" / f"{task.name}.py").is_file():
+            problems.append(f"task {task.name!r} has no reference reward; write rewards/{task.name}.py "
+                            "(SCALES and reward_terms(s, action, xp))")
+    if problems or not tasks:
+        return problems
+    return _check_view(model, env_module, view_module.state_view, tasks[0].name)
+
+
+def _check_view(model, env_module, state_view, task: str) -> list[str]:
+    import jax.numpy as jnp
+
+    try:
+        qpos, qvel, sensor = _states(model, env_module, 8, task)
+    except Exception as exc:
+        return [f"initial_state(rng, qpos0, n, task) failed: {type(exc).__name__}: {exc}; it must return "
+                f"(qpos [n,{model.nq}], qvel [n,{model.nv}])"]
+    if qpos.shape != (8, model.nq) or qvel.shape != (8, model.nv):
+        return [f"initial_state returned qpos {qpos.shape}, qvel {qvel.shape}; expected ({8}, {model.nq}) and "
+                f"({8}, {model.nv}) for n = 8"]
+    try:
+        view_np = state_view(qpos, qvel, sensor, np)
+        view_jx = state_view(jnp.asarray(qpos, jnp.float32), jnp.asarray(qvel, jnp.float32),
+                             {k: jnp.asarray(v, jnp.float32) for k, v in sensor.items()}, jnp)
+        obs = np.asarray(env_module.observation(qpos, qvel, sensor, np))
+    except Exception as exc:
+        return [f"state_view or observation failed: {type(exc).__name__}: {exc}; use only qpos, qvel, sensor and xp"]
+    problems = []
+    if not isinstance(view_np, dict) or not view_np:
+        return ["state_view must return a non-empty dict of named arrays"]
+    if obs.ndim != 2 or obs.shape[0] != 8 or not np.all(np.isfinite(obs)):
+        problems.append(f"observation returned shape {obs.shape} (or non-finite values); expected finite [n, obs_dim]")
+    for key, value in view_np.items():
+        a = np.asarray(value)
+        if a.shape[:1] != (8,):
+            problems.append(f"state view field {key!r} has shape {a.shape}; the batch dimension must come first "
+                            "(index with [..., i])")
+        elif not np.all(np.isfinite(a)):
+            problems.append(f"state view field {key!r} is not finite at the initial states")
+        elif not np.allclose(a, np.asarray(view_jx[key]), rtol=1e-4, atol=1e-4):
+            problems.append(f"state view field {key!r} differs between numpy and jax; compute it with xp only")
+    return problems
+
+
+def check_reference_rewards(env_name: str, tasks: list[str], folder: Path) -> list[str]:
+    """Run the reward-program checks on each task's reference reward (needs the env registered by name)."""
+    from rewardsmith.program.check import check_reward
+
+    problems = []
+    for task in tasks:
+        report = check_reward(env_name, task, (folder / "rewards" / f"{task}.py").read_text(), samples=64)
+        problems += [f"rewards/{task}.py: {e}" for e in report.errors]
+    return problems
