@@ -209,6 +209,13 @@ def evolve(
     if final and final.get("fitness_mean_std"):
         mean, std = final["fitness_mean_std"]
         console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
+    from rewardsmith.runs.plots import write_plots
+    try:
+        plots = write_plots(store)
+    except (OSError, ValueError) as err:  # plots are a convenience: never fail a finished run over them
+        errors.print(f"plots not written: {escape(str(err))}")
+    else:
+        console.print(f"fitness plot: {plots[0]}  (all plots: rewardsmith show {store.root} --plot)", soft_wrap=True)
 
 
 def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfig:
