@@ -52,7 +52,7 @@ def _landlock_handled_fs(abi: int) -> int:
     return bits
 
 
-def _read_paths(extra: list[str]) -> list[str]:
+def read_paths(extra: list[str]) -> list[str]:
     """Read-only: system dirs, the Python install, this package and envs/. Not /proc as a whole (other processes'
     environ, the parent's API keys included), not /tmp, /home, /root or the rest of the repository (runs/, .env)."""
     from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
@@ -101,7 +101,7 @@ def _landlock(workdir: Path, read_extra: list[str], deny_tcp: bool) -> list[str]
     if ruleset < 0:
         return []
     try:
-        rules = [(p, _FS_READ) for p in _read_paths(read_extra)]
+        rules = [(p, _FS_READ) for p in read_paths(read_extra)]
         rules += [(p, _FS_FILE_RW | _FS_READ) for p in _read_write_paths()] + [(str(workdir), handled)]
         for path, access in rules:
             try:

@@ -9,7 +9,7 @@ import pytest
 
 from rewardsmith.env.registry import env_names, get_env
 from rewardsmith.resources import ENVS_DIR
-from rewardsmith.sandbox.confine import _read_paths
+from rewardsmith.sandbox.confine import read_paths
 
 
 def test_user_env_resolves_and_is_readable_by_the_sandbox(tmp_path, monkeypatch):
@@ -18,7 +18,7 @@ def test_user_env_resolves_and_is_readable_by_the_sandbox(tmp_path, monkeypatch)
     assert "mycart" in env_names() and "cartpole" in env_names()
     env = get_env("mycart")
     assert env.folder == tmp_path.resolve() / "mycart" and env.tasks
-    assert str(tmp_path.resolve()) in _read_paths([])
+    assert str(tmp_path.resolve()) in read_paths([])
 
 
 def test_user_env_name_clashing_with_builtin_is_one_line(tmp_path, monkeypatch):
