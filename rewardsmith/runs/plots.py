@@ -15,7 +15,10 @@ from rewardsmith.runs.store import RunStore
 
 @dataclass(frozen=True)
 class FitnessSeries:
-    """Per generation: every finite candidate fitness (gen, id, value) and the generation's best (None: none)."""
+    """Per generation: every finite candidate fitness (gen, id, value) and the run's best so far after it, as its
+    selection records it (the parent the next generation builds on; None: none yet). Not the highest point: with
+    halving a candidate stopped at a small budget can score above the winner trained to the full one, and the
+    ranking puts full-budget candidates first."""
     points: tuple[tuple[int, str, float], ...]
     best: tuple[tuple[int, float | None], ...]
 
@@ -30,7 +33,11 @@ def fitness_series(store: RunStore) -> FitnessSeries:
             if f is not None and math.isfinite(f):
                 points.append((gen, cand.id, f))
                 values.append(f)
-        best.append((gen, max(values) if values else None))
+        selection = store.load_selection(gen)
+        if selection is not None:
+            best.append((gen, selection.best_overall_fitness))
+        else:  # a generation still running: its best point so far
+            best.append((gen, max(values) if values else None))
     return FitnessSeries(points=tuple(points), best=tuple(best))
 
 
@@ -54,6 +61,7 @@ def write_fitness_plot(store: RunStore) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     series = fitness_series(store)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
@@ -61,7 +69,8 @@ def write_fitness_plot(store: RunStore) -> Path:
         ax.scatter([p[0] for p in series.points], [p[2] for p in series.points], s=18, alpha=0.6, label="candidates")
     best = [(g, b) for g, b in series.best if b is not None]
     if best:
-        ax.plot([g for g, _ in best], [b for _, b in best], "o-", color="C3", label="best")
+        ax.plot([g for g, _ in best], [b for _, b in best], "o-", color="C3", label="best so far (selected)")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # generations are whole numbers
     ax.set_xlabel("generation")
     ax.set_ylabel("fitness")
     ax.set_title("fitness per generation")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardsmith.config import RunConfig
+from rewardsmith.records import Selection
 from rewardsmith.runs.plots import fitness_series, term_curves, write_fitness_plot, write_plots
 from rewardsmith.runs.store import RunStore
 from tests.builders import evaluated, failed
@@ -18,7 +19,18 @@ def _store(tmp_path: Path) -> RunStore:
 def test_fitness_series_is_the_runs_fitness(tmp_path: Path) -> None:
     series = fitness_series(_store(tmp_path))
     assert [(g, f) for g, _, f in series.points] == [(0, 0.25), (0, 0.5), (1, 0.75)]
-    assert series.best == ((0, 0.5), (1, 0.75))
+    assert series.best == ((0, 0.5), (1, 0.75))  # no selection yet: the best point
+
+
+def test_best_line_is_the_selected_parent_not_the_highest_point(tmp_path: Path) -> None:
+    """With halving a candidate stopped early can score above the full-budget winner: the line follows the
+    selection (what evolution builds on)."""
+    store = _store(tmp_path)
+    for gen, best, fitness in ((0, "g0c00", 0.25), (1, "g0c00", 0.25)):
+        store.save_selection(Selection(generation=gen, mode="metrics", ranking=(best,), fitness={best: fitness},
+                                       best=best, worst=None, best_overall=best, best_overall_fitness=fitness,
+                                       failed={}))
+    assert fitness_series(store).best == ((0, 0.25), (1, 0.25))
 
 
 def test_term_curves_come_from_the_training_curve() -> None:
