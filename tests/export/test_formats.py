@@ -28,7 +28,7 @@ def test_every_export_names_its_origin_and_usage(case, tmp_path):
 
 
 def test_torch_export_equals_numpy(case, tmp_path):
-    torch = pytest.importorskip("torch")
+    import torch
     env, task, store = case
     _, ref = _export(store, tmp_path, "numpy")
     _, mod = _export(store, tmp_path, "torch")
@@ -111,7 +111,7 @@ def _isaaclab_stand_ins(monkeypatch):
 
 
 def test_isaaclab_export_equals_numpy_through_the_adapter(case, tmp_path, monkeypatch):
-    torch = pytest.importorskip("torch")
+    import torch
     term_cfg = _isaaclab_stand_ins(monkeypatch)
     env, task, store = case
     _, ref = _export(store, tmp_path, "numpy")
@@ -135,7 +135,8 @@ def test_isaaclab_export_equals_numpy_through_the_adapter(case, tmp_path, monkey
 
 
 def test_gymnasium_wrapper_replaces_the_reward_and_reports_terms(case, tmp_path):
-    gymnasium = pytest.importorskip("gymnasium")
+    import gymnasium
+
     import rewardsmith.env.gym_env  # noqa: F401  (registers the envs)
 
     env_name, task, store = case
@@ -173,7 +174,8 @@ def test_torch_export_type_checks_with_mypy(tmp_path):
 
 def test_torch_export_equals_numpy_for_every_reference_reward(tmp_path):
     """All reference rewards of all envs (the shim covers the xp calls they make), plus numpy-style scalar args."""
-    torch = pytest.importorskip("torch")
+    import torch
+
     from rewardsmith.env.registry import env_names, get_env
 
     count = 0
@@ -216,9 +218,9 @@ def reward_terms(s, action, xp):
 
 
 def test_torch_export_runs_numpy_style_programs(tmp_path):
-    torch = pytest.importorskip("torch")
     import dataclasses
 
+    import torch
     from builders import evaluated
 
     store = make_store(tmp_path, "cartpole", "balance")

@@ -27,7 +27,7 @@ def _mean_return(model, env, episodes: int = 5) -> tuple[float, float]:
 
 @pytest.mark.slow
 def test_sb3_ppo_learns_cartpole_balance_from_an_exported_reward(tmp_path):
-    gymnasium = pytest.importorskip("gymnasium")
+    import gymnasium
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_checker import check_env
 
