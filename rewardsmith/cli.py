@@ -24,10 +24,12 @@ from rewardsmith.ui import (
     console,
     errors,
     fail,
+    higher_cap,
+    init_source,
     num,
     print_event,
     print_summary,
-    read_source,
+    reward_source,
 )
 
 # No locals in tracebacks: they could hold API keys.
@@ -166,7 +168,7 @@ def evolve(
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
             cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
                             models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
-                            init_source=_init_source(init), train_seeds=train_seeds, halving=halving,
+                            init_source=init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video,
                             review_port=RunConfig.review_port if review_port is None else review_port,
@@ -188,7 +190,7 @@ def evolve(
         assert store is not None
         print_summary(store)
         errors.print(f"stopped: {escape(str(stop))}. Continue with: rewardsmith evolve --resume {store.root} "
-                     f"--max-cost {_higher_cap(stop)}", soft_wrap=True)
+                     f"--max-cost {higher_cap(stop)}", soft_wrap=True)
         raise typer.Exit(STOPPED) from None
     except ExecutorUnavailable as gone:  # a Ray cluster that cannot be reached or went away
         assert store is not None
@@ -233,31 +235,6 @@ def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfi
              f"{allowed})")
     changes = {RESUME_OVERRIDES[name]: given[name] for name in on_command_line}
     return dataclasses.replace(cfg, **changes)
-
-
-def _higher_cap(stop) -> str:
-    """A cap that lets at least the refused request through, rounded up to a cent."""
-    import math
-
-    return f"{math.ceil((stop.spent + stop.needed) * 100 + 1) / 100:.2f}"
-
-
-def _init_source(path: Path | None) -> str | None:
-    """The --init reward's source, checked before anything is written (extraction and the static policy)."""
-    if path is None:
-        return None
-    text = read_source(path, "--init")
-    from rewardsmith.program.extract import ExtractError, extract_program
-    from rewardsmith.program.static import static_check
-
-    try:
-        program = extract_program(f"```python\n{text}\n```")
-    except ExtractError as err:
-        fail(f"--init {path}: {err}")
-    violations = static_check(program.source)
-    if violations:
-        fail(f"--init {path}: line {violations[0].line}: {violations[0].message}")
-    return program.source
 
 
 @app.command()
@@ -322,22 +299,6 @@ def export(
     console.print(f"wrote {written}")
 
 
-def _reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str:
-    if reward is None:
-        path = env.reference_reward_path(task.name)
-        if not path.is_file():
-            fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
-        return path.read_text()
-    text = read_source(reward, flag)
-    from rewardsmith.program.extract import ExtractError, extract_program
-
-    try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
-        extract_program(f"```python\n{text}```")
-    except ExtractError as err:
-        fail(f"{reward}: {err}")
-    return text
-
-
 @app.command()
 def train(
     env: str = typer.Option(..., help="environment name"),
@@ -364,7 +325,7 @@ def train(
         check_writable(out)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
-    source = _reward_source(env_spec, task_spec, reward)
+    source = reward_source(env_spec, task_spec, reward)
     run_dir = out / new_run_id(env, task)
     report = check_in_sandbox(env_spec.name, task, source, run_dir / "check")
     if not report.passed:
@@ -406,7 +367,7 @@ def check(
         task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
     except (UnknownNameError, ValueError) as err:
         fail(str(err))
-    source = _reward_source(env_spec, task_spec, reward, flag="REWARD")
+    source = reward_source(env_spec, task_spec, reward, flag="REWARD")
     with tempfile.TemporaryDirectory(prefix="rewardsmith-check-") as tmp:
         report = check_in_sandbox(env_spec.name, task_spec.name, source, Path(tmp) / "check")
     for warning in report.warnings:

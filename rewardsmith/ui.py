@@ -160,3 +160,43 @@ def read_source(path: Path, flag: str) -> str:
              "saved as UTF-8")
 
 
+def higher_cap(stop) -> str:
+    """A cap that lets at least the refused request through, rounded up to a cent."""
+    import math
+
+    return f"{math.ceil((stop.spent + stop.needed) * 100 + 1) / 100:.2f}"
+
+
+def init_source(path: Path | None) -> str | None:
+    """The --init reward's source, checked before anything is written (extraction and the static policy)."""
+    if path is None:
+        return None
+    text = read_source(path, "--init")
+    from rewardsmith.program.extract import ExtractError, extract_program
+    from rewardsmith.program.static import static_check
+
+    try:
+        program = extract_program(f"```python\n{text}\n```")
+    except ExtractError as err:
+        fail(f"--init {path}: {err}")
+    violations = static_check(program.source)
+    if violations:
+        fail(f"--init {path}: line {violations[0].line}: {violations[0].message}")
+    return program.source
+
+
+def reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str:
+    """The reward to train or check: a file given by the user (its contract checked) or the task's reference."""
+    if reward is None:
+        path = env.reference_reward_path(task.name)
+        if not path.is_file():
+            fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
+        return path.read_text()
+    text = read_source(reward, flag)
+    from rewardsmith.program.extract import ExtractError, extract_program
+
+    try:  # an exported module carries a docstring and a `reward()` helper: the contract is what is checked
+        extract_program(f"```python\n{text}```")
+    except ExtractError as err:
+        fail(f"{reward}: {err}")
+    return text

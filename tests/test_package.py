@@ -79,7 +79,7 @@ def test_the_cycle_finder_finds_a_circle():
 
 def test_folders_name_the_pipeline_and_modules_stay_small():
     folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__")
-    assert folders == ["env", "evaluate", "feedback", "llm", "program", "runs", "sandbox", "train"]
+    assert folders == ["env", "evaluate", "exports", "feedback", "llm", "program", "runs", "sandbox", "train"]
     readme = (ROOT / "README.md").read_text()
     for folder in folders:
         assert f"`rewardsmith/{folder}/`" in readme, f"README's layout section misses rewardsmith/{folder}/"

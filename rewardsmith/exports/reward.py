@@ -7,8 +7,8 @@ from pathlib import Path
 
 import mujoco
 
+import rewardsmith.exports.templates as templates
 from rewardsmith.env.registry import get_env
-from rewardsmith.exports import templates
 from rewardsmith.records import Candidate
 from rewardsmith.runs.store import RunStore, write_text
 
