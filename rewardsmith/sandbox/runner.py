@@ -52,7 +52,7 @@ _ENV_ALLOW = frozenset(
     "JAX_ENABLE_X64 JAX_DEFAULT_MATMUL_PRECISION XLA_FLAGS XLA_PYTHON_CLIENT_PREALLOCATE "
     "XLA_PYTHON_CLIENT_MEM_FRACTION XLA_PYTHON_CLIENT_ALLOCATOR TF_CPP_MIN_LOG_LEVEL OMP_NUM_THREADS "
     "MKL_NUM_THREADS OPENBLAS_NUM_THREADS NUMEXPR_NUM_THREADS CUDA_VISIBLE_DEVICES NVIDIA_VISIBLE_DEVICES "
-    "NVIDIA_DRIVER_CAPABILITIES LD_LIBRARY_PATH CUDA_HOME PYTHONHASHSEED REWARDSMITH_ENVS".split()
+    "CUDA_DEVICE_ORDER NVIDIA_DRIVER_CAPABILITIES LD_LIBRARY_PATH CUDA_HOME PYTHONHASHSEED REWARDSMITH_ENVS".split()
 )
 _ENV_DENY = re.compile(
     r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE|SESSION|PRIVATE|CERT|^AWS_|^OPENAI|^ANTHROPIC|^AZURE|^GOOGLE|"
@@ -360,8 +360,10 @@ def run_job(
     workdir: Path,
     limits: Limits = Limits(),
     on_progress: Callable[[dict], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> SandboxResult:
-    """Run `job` (a name in worker.JOBS) in a confined child; never raises for anything the child does."""
+    """Run `job` (a name in worker.JOBS) in a confined child; never raises for anything the child does. `env`:
+    variables set for the child over its scrubbed environment (the GPU a --parallel slot owns)."""
     start = time.monotonic()
     workdir = Path(workdir).resolve()
     cg = _Cgroups(limits.max_processes or _DEFAULT_TASKS, (limits.memory_mb + 512) * 2**20)
@@ -375,7 +377,7 @@ def run_job(
         with _create(workdir / "stdout.txt") as out, _create(workdir / "stderr.txt") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-P", "-s", "-m", "rewardsmith.sandbox.worker", str(jobfile)],
-                cwd=workdir, env=scrubbed_env(workdir), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                cwd=workdir, env=scrubbed_env(workdir) | (env or {}), stdin=subprocess.DEVNULL, stdout=out, stderr=err,
                 pass_fds=(write_fd,), start_new_session=True,
             )
         os.close(write_fd)

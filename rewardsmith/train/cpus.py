@@ -1,4 +1,5 @@
-"""CPU shares for trainings that run side by side on one machine (`--parallel N`, or several Ray tasks on a node).
+"""CPU and GPU shares for trainings that run side by side on one machine (`--parallel N`, or several Ray tasks on a
+node).
 
 A training uses every CPU its process may run on: the native trainer sizes MuJoCo's threads to the process's CPU
 affinity (env/sim.py) and XLA sizes its pool the same way. So dividing the threads between N trainings means
@@ -10,18 +11,28 @@ Which CPUs are free is agreed through lock files, one per CPU, in a directory ev
 run, two runs, or two Ray nodes on one machine (the cluster test) never pin two children to the same CPU while
 another sits idle. When fewer CPUs are free than asked, a claim takes what is free, and none at all leaves the
 child unpinned (sharing, never waiting).
+
+GPUs are claimed the same way, one per training (lock files gpu-<id>.lock): the child sees only its GPU through
+CUDA_VISIBLE_DEVICES, so XLA's memory preallocation and kernels of two trainings never land on one device while
+another idles. With more trainings than GPUs, the ones left over share a GPU, chosen round-robin. (On a Ray
+cluster Ray assigns the GPUs itself and sets CUDA_VISIBLE_DEVICES for its task, which the sandbox passes on.)
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
+import re
+import shutil
+import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "rewardsmith-cpus"
+PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 
 
 def available_cpus() -> list[int]:
@@ -39,27 +50,32 @@ def share(parallel: int, cpus: int | None = None) -> int:
 def claimed(count: int, lock_dir: Path = LOCK_DIR) -> Iterator[list[int]]:
     """Claims up to `count` free CPUs of this process's set and yields them (maybe fewer, maybe none); all of
     them when `count` covers the whole set (nothing to divide)."""
-    cpus = available_cpus()
-    if count >= len(cpus):
+    with _claimed(available_cpus(), count, lock_dir, lambda cpu: f"cpu{cpu}.lock") as cpus:
         yield cpus
+
+
+@contextlib.contextmanager
+def _claimed(items: list, count: int, lock_dir: Path, lock_name) -> Iterator[list]:
+    if count >= len(items):
+        yield items
         return
-    held: list[tuple[int, int]] = []
+    held: list[tuple[object, int]] = []
     try:
         lock_dir.mkdir(parents=True, exist_ok=True)
-        for cpu in cpus:
+        for item in items:
             if len(held) == count:
                 break
-            fd = os.open(lock_dir / f"cpu{cpu}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(lock_dir / lock_name(item), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 os.close(fd)
                 continue
-            held.append((cpu, fd))
+            held.append((item, fd))
     except OSError:
         pass  # no lock directory: the claims are advisory, the training runs unpinned
     try:
-        yield [cpu for cpu, _ in held]
+        yield [item for item, _ in held]
     finally:
         for _, fd in held:
             os.close(fd)  # closing the file releases its flock
@@ -77,3 +93,50 @@ def pinned(cpus: list[int]) -> Iterator[None]:
         yield
     finally:
         os.sched_setaffinity(0, before)
+
+
+def visible_gpus() -> tuple[list[str], dict[str, str]]:
+    """The GPUs this process may hand out, and the variables that make a child's CUDA_VISIBLE_DEVICES name them:
+    the entries of CUDA_VISIBLE_DEVICES when it is set (in the order the user's CUDA_DEVICE_ORDER gives them),
+    else nvidia-smi's indices, which count in PCI bus order. None without an NVIDIA driver."""
+    given = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if given is not None:
+        ids = []
+        for entry in (e.strip() for e in given.split(",")):
+            if not entry or entry.startswith("-"):
+                break  # CUDA stops at the first invalid entry: "-1" or "" hides every GPU
+            ids.append(entry)
+        return ids, {}
+    if shutil.which("nvidia-smi") is None:
+        return [], {}
+    try:
+        listed = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"], capture_output=True,
+                                text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return [], {}
+    ids = [line.strip() for line in listed.stdout.splitlines() if line.strip().isdigit()]
+    return (ids, {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}) if listed.returncode == 0 else ([], {})
+
+
+class GpuSlots:
+    """One GPU per training while there are free ones (claimed by lock file, so two runs on a machine agree),
+    then round-robin sharing; nothing when the machine has no GPU."""
+
+    def __init__(self, gpus: Sequence[str] | None = None, order_env: dict[str, str] | None = None,
+                 lock_dir: Path = LOCK_DIR) -> None:
+        if gpus is None:
+            found, order_env = visible_gpus()
+            gpus = found
+        self.gpus, self.order_env, self.lock_dir = list(gpus), dict(order_env or {}), lock_dir
+        self._spill = itertools.count()
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[tuple[str | None, dict[str, str]]]:
+        """Yields (the GPU, the child's variables for it); (None, {}) without GPUs: the child sees what we see."""
+        if not self.gpus:
+            yield None, {}
+            return
+        name = lambda gpu: "gpu-" + re.sub(r"[^A-Za-z0-9_.-]", "_", gpu) + ".lock"  # noqa: E731 - ids may be UUIDs
+        with _claimed(self.gpus, 1, self.lock_dir, name) as mine:
+            gpu = mine[0] if mine else self.gpus[next(self._spill) % len(self.gpus)]
+            yield gpu, {"CUDA_VISIBLE_DEVICES": gpu, **self.order_env}

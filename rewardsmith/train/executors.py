@@ -3,7 +3,8 @@ once and takes the reports as they finish, so an executor may run them one by on
 stop weak ones early; the records it returns are the same.
 
   local  sandboxed child processes on this machine: one training at a time (--parallel 1, the default: each
-         uses every core), or N at once (--parallel N), each pinned to its share of the CPUs (train/cpus.py)
+         uses every core), or N at once (--parallel N), each pinned to its share of the CPUs and given a GPU of
+         its own where there are GPUs (train/cpus.py); placement.json in its workdir says which
   ray    one Ray task per training on a Ray cluster (train/ray_executor.py): the task starts the same sandboxed
          child on its node and ships the artifacts back; the driver keeps the run store and the LLM calls
 
@@ -17,12 +18,14 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from rewardsmith.config import RunConfig
 from rewardsmith.registry import Registry
-from rewardsmith.train.cpus import claimed, pinned, share
+from rewardsmith.runs.store import write_json
+from rewardsmith.train.cpus import PLACEMENT_FILE, GpuSlots, claimed, pinned, share
 from rewardsmith.train.fanin import OnProgress, fan_in
 from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 
@@ -53,11 +56,17 @@ class LocalExecutor:
 
                 yield train_in_sandbox(request, forward)
             return
-        cpus = share(self.parallel)
+        cpus, gpus = share(self.parallel), GpuSlots()
 
         def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
-            with claimed(cpus) as mine, pinned(mine):
-                return train_in_sandbox(request, emit)
+            with claimed(cpus) as mine, pinned(mine), gpus.one() as (gpu, gpu_env):
+                placed: dict[str, Any] = {"attempt": 1, "host": socket.gethostname(), "cpus": mine, "gpu": gpu}
+                emit({"event": "placed", **placed})
+                report = train_in_sandbox(request, emit, env=gpu_env)
+            request.workdir.mkdir(parents=True, exist_ok=True)
+            placed["outcome"] = "ok" if report.ok else "failed"
+            write_json(request.workdir / PLACEMENT_FILE, {"attempts": [placed]})
+            return report
 
         yield from fan_in(requests, job, self.parallel, on_progress)
 

@@ -38,14 +38,13 @@ from typing import Any
 from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR
 from rewardsmith.runs.store import write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
-from rewardsmith.train.cpus import claimed, pinned
+from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
 from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress, fan_in
 from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
 
 ATTEMPTS = 2  # a training whose worker dies is tried once more
 SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
 CHECKPOINT = "checkpoint.npz"  # sent there and back on a halving rung (request.checkpoint)
-PLACEMENT_FILE = "placement.json"  # in the request's workdir: the node of each attempt and how it ended
 
 
 class RayExecutor:

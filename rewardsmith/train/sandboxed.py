@@ -46,13 +46,15 @@ class TrainReport:
     evaluation: Evaluation | None
 
 
-def train_in_sandbox(request: TrainRequest,
-                     on_progress: Callable[[dict[str, Any]], None] | None = None) -> TrainReport:
+def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict[str, Any]], None] | None = None,
+                     env: dict[str, str] | None = None) -> TrainReport:
+    """`env`: variables for the child over its scrubbed environment (the GPU of a --parallel slot)."""
     payload = {"env": request.env, "task": request.task, "source": request.source,
                "train": dataclasses.asdict(request.cfg), "trainer": request.trainer, "eval_seed": request.eval_seed,
                "checkpoint": request.checkpoint}
     limits = Limits(wall_s=request.cfg.time_budget_s + EXTRA_WALL_S)
-    return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=on_progress))
+    return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=on_progress,
+                                          env=env))
 
 
 def report_of(key: str, result: SandboxResult) -> TrainReport:

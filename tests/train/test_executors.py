@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rewardsmith.train.cpus import available_cpus, claimed, pinned, share
+from rewardsmith.sandbox.runner import Limits, run_job
+from rewardsmith.train.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
         "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
@@ -57,7 +58,9 @@ def arrays(path: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("local")
-    return out, finish(evolve(out, "--parallel", "2"))
+    # two GPU ids to hand out: the native trainer never touches a GPU, so ids this machine lacks are harmless, and
+    # each slot's child must still be given its own
+    return out, finish(evolve(out, "--parallel", "2", env={"CUDA_VISIBLE_DEVICES": "0,1"}))
 
 
 def test_parallel_two_trains_two_candidates_at_once(local_run):
@@ -69,6 +72,41 @@ def test_parallel_two_trains_two_candidates_at_once(local_run):
     overlapping = [(a, b) for a in range(3) for b in range(a + 1, 3)
                    if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
     assert overlapping, f"no two trainings ran at once: {spans}"
+    placed = [json.loads((d / "work" / "placement.json").read_text())["attempts"] for d in dirs]
+    assert all(len(p) == 1 and p[0]["outcome"] == "ok" for p in placed), placed
+    for a, b in overlapping:  # trainings that ran at once had a GPU and CPUs each of their own
+        assert placed[a][0]["gpu"] != placed[b][0]["gpu"], placed
+        assert not set(placed[a][0]["cpus"]) & set(placed[b][0]["cpus"]), placed
+    assert {p[0]["gpu"] for p in placed} == {"0", "1"}
+    assert stdout.count(", GPU ") == 3
+
+
+def test_gpu_slots_give_each_training_its_own_gpu_then_share_round_robin(tmp_path):
+    slots = GpuSlots(["GPU-aa/1", "3"], {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}, lock_dir=tmp_path)
+    with slots.one() as (first, env1), slots.one() as (second, env2), slots.one() as (third, _), \
+            slots.one() as (fourth, _):
+        assert {first, second} == {"GPU-aa/1", "3"}
+        assert env1 == {"CUDA_VISIBLE_DEVICES": first, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"} and env2["CUDA_VISIBLE_DEVICES"] == second
+        assert [third, fourth] == ["GPU-aa/1", "3"]  # none free: shared in turn
+    with GpuSlots([], lock_dir=tmp_path).one() as nothing:
+        assert nothing == (None, {})
+
+
+@pytest.mark.parametrize("given, ids", [("3,7", ["3", "7"]), ("-1", []), ("", []), ("0,-1,2", ["0"]),
+                                        ("GPU-5f3a, 1", ["GPU-5f3a", "1"])])
+def test_visible_gpus_follow_cuda_visible_devices(monkeypatch, given, ids):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", given)
+    assert visible_gpus() == (ids, {})
+
+
+def test_a_slots_gpu_reaches_the_sandboxed_child_and_secrets_do_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret-77aa")
+    res = run_job("selftest", {"probe": "environ"}, tmp_path / "w", Limits(wall_s=30),
+                  env={"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
+    assert res.status == "ok", res.reason
+    environ = res.result["environ"]
+    assert environ["CUDA_VISIBLE_DEVICES"] == "1" and environ["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert "OPENAI_API_KEY" not in environ and "sk-parent-secret-77aa" not in json.dumps(environ)
 
 
 def test_cpu_claims_divide_the_cpus_and_a_pinned_thread_pins_its_children(tmp_path):
@@ -107,7 +145,6 @@ def sandbox_workers_under(sessions: set[int]) -> list[tuple[int, int]]:
 
 
 def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_run, tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
     from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
 
     local_out, _ = local_run
@@ -186,7 +223,6 @@ def test_without_ray_the_ray_executor_names_the_extra_to_install(monkeypatch):
 
 
 def test_an_unreachable_cluster_stops_the_run_in_one_line_and_resume_is_offered(tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
     from rewardsmith.train.ray_cluster import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
@@ -231,7 +267,6 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
 
 
 def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attempts_recorded(tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
     from ray import exceptions as rx
 
     from rewardsmith.config import TrainConfig
@@ -265,7 +300,6 @@ def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_driver_resumed_on_the_cluster_trains_only_the_unfinished(tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed: pip install 'rewardsmith[ray]'")
     from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
 
     out = tmp_path / "runs"
