@@ -90,9 +90,11 @@ def print_event(event: dict) -> None:
         console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
                       f"return {'-' if ret is None else f'{ret:.1f}'}  "
                       f"length {'-' if length is None else f'{length:.0f}'}{fitness_text}")
-    elif kind == "placed":  # --executor ray: the node that runs a training
+    elif kind == "placed":  # where a training runs: a Ray node, or a --parallel slot's CPUs and GPU
         again = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
-        console.print(f"    {event['id']} on node {event['node']} ({event['ip']}){again}")
+        where = f"node {event['node']} ({event['ip']})" if "node" in event else \
+            f"CPUs {','.join(map(str, event['cpus'])) or 'shared'}" + (f", GPU {event['gpu']}" if event["gpu"] else "")
+        console.print(f"    {event['id']} on {where}{again}")
     elif kind == "retry":
         console.print(f"    {event['id']}: {event['reason']}; trying again (attempt {event['attempt']})",
                       soft_wrap=True, markup=False)
