@@ -4,7 +4,9 @@ What is sent where:
 - The driver (the `rewardsmith evolve` process) keeps the run store and the LLM calls. At connection it ships its
   own copy of the package, with the env folders inside it (rewardsmith/data/envs, the layout of an installed
   wheel), as the tasks' runtime environment (`py_modules`), so every node runs the driver's code and envs; the
-  nodes need the dependencies installed (`pip install 'rewardsmith[ray]'`, the same Python).
+  nodes need the dependencies installed (`pip install 'rewardsmith[ray]'`, the same Python). The user's own envs
+  folder (REWARDSMITH_ENVS), when there is one, goes along as a module of its own (rewardsmith_user_envs), and the
+  task points its sandboxed child at that copy.
 - A task gets the training request (env and task names, the reward's source, the PPO settings; no path of the
   driver's) and, when a halving rung continues a training, its checkpoint's bytes. Nothing of the driver's
   environment is sent: no API key reaches a node.
@@ -24,6 +26,7 @@ candidates, as for any interrupted run.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import os
 import queue
@@ -35,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR
+from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
 from rewardsmith.runs.store import write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
 from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
@@ -45,6 +48,7 @@ from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequ
 ATTEMPTS = 2  # a training whose worker dies is tried once more
 SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
 CHECKPOINT = "checkpoint.npz"  # sent there and back on a halving rung (request.checkpoint)
+USER_ENVS_MODULE = "rewardsmith_user_envs"  # the user's envs folder as shipped to the nodes
 
 
 class RayExecutor:
@@ -60,7 +64,8 @@ class RayExecutor:
         reachable(self.address)  # Ray itself would retry an unreachable address for minutes
         staged = Path(tempfile.mkdtemp(prefix="rewardsmith-ship-"))
         try:  # ray.init uploads the package to the cluster: the copy is not needed afterwards
-            ray.init(address=self.address, runtime_env={"py_modules": [str(stage_package(staged))]},
+            modules = [str(stage_package(staged))] + [str(p) for p in [stage_user_envs(staged)] if p is not None]
+            ray.init(address=self.address, runtime_env={"py_modules": modules},
                      log_to_driver=False, logging_level=logging.ERROR, include_dashboard=False)
         except Exception as err:
             raise ExecutorUnavailable(f"cannot reach the Ray cluster at {self.address or 'auto'}: "
@@ -95,6 +100,25 @@ def reachable(address: str | None, timeout_s: float = 10) -> None:
         socket.create_connection((host, int(port)), timeout=timeout_s).close()
     except (OSError, ValueError) as err:
         raise ExecutorUnavailable(f"cannot reach the Ray cluster at {address}: {err}") from None
+
+
+def stage_user_envs(folder: Path) -> Path | None:
+    """A copy of the user's own envs folder (REWARDSMITH_ENVS) as a module of its own, or None without one; on the
+    node the task points its sandboxed child's REWARDSMITH_ENVS at it (shipped_user_envs)."""
+    user = user_envs_dir()
+    if user is None or not user.is_dir():
+        return None
+    target = folder / USER_ENVS_MODULE
+    shutil.copytree(user, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return target
+
+
+def shipped_user_envs() -> dict[str, str]:
+    """On a node: the child's REWARDSMITH_ENVS naming the user's envs the driver shipped (over whatever the node's
+    own environment says), or nothing when none were shipped."""
+    spec = importlib.util.find_spec(USER_ENVS_MODULE)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    return {"REWARDSMITH_ENVS": locations[0]} if locations else {}
 
 
 def stage_package(folder: Path) -> Path:
@@ -202,7 +226,8 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
         def train() -> None:
             try:
                 with claimed(cpus) as mine, pinned(mine):
-                    report = train_in_sandbox(local, lambda metrics: events.put(("progress", metrics)))
+                    report = train_in_sandbox(local, lambda metrics: events.put(("progress", metrics)),
+                                              env=shipped_user_envs())
                 events.put(("report", report))
             except BaseException as err:  # raised again in the task's thread
                 events.put(("error", err))

@@ -331,3 +331,31 @@ def test_a_killed_driver_resumed_on_the_cluster_trains_only_the_unfinished(tmp_p
         assert json.loads((d / "candidate.json").read_text())["status"] == "evaluated"
         if d.name in finished:
             assert (d / "work" / "policy.npz").stat().st_mtime_ns == finished[d.name]
+
+
+def test_the_users_envs_reach_a_node_as_a_module_its_sandboxed_training_resolves(tmp_path, monkeypatch):
+    """What a Ray task does on its node with the user's envs the driver shipped, without Ray: the copy resolves
+    in the sandboxed training even where REWARDSMITH_ENVS points nowhere useful (the node's own environment)."""
+    import shutil
+
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.resources import ENVS_DIR
+    from rewardsmith.train.ray_executor import USER_ENVS_MODULE, shipped_user_envs, stage_user_envs
+    from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
+
+    user = tmp_path / "my_envs"
+    shutil.copytree(ENVS_DIR / "cartpole", user / "mycart")
+    monkeypatch.delenv("REWARDSMITH_ENVS", raising=False)
+    assert stage_user_envs(tmp_path / "ship0") is None  # no user folder: nothing extra ships
+    monkeypatch.setenv("REWARDSMITH_ENVS", str(user))
+    staged = stage_user_envs(tmp_path / "ship")
+    assert staged == tmp_path / "ship" / USER_ENVS_MODULE and (staged / "mycart" / "model.xml").is_file()
+    shutil.rmtree(user)  # the driver's folder is not on the node
+    monkeypatch.setenv("REWARDSMITH_ENVS", str(tmp_path / "node_has_no_such_folder"))
+    monkeypatch.syspath_prepend(str(tmp_path / "ship"))  # as Ray's py_modules puts it on the worker's path
+    assert shipped_user_envs() == {"REWARDSMITH_ENVS": str(staged)}
+    source = (ENVS_DIR / "cartpole" / "rewards" / "balance.py").read_text()
+    request = TrainRequest("g0c00#0", "mycart", "balance", source, TrainConfig(steps=1024), tmp_path / "work")
+    report = train_in_sandbox(request, env=shipped_user_envs())
+    assert report.ok, report.reason
+    assert report.train is not None and report.train.steps >= 1024
