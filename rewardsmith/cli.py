@@ -14,7 +14,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.config import RunConfig, TrainConfig
+from rewardsmith.config_file import ConfigCommand
 from rewardsmith.env import commands as env_commands
+from rewardsmith.evaluate.play import play_command
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.train.trainers import TRAINERS
 from rewardsmith.ui import (
@@ -35,6 +37,7 @@ from rewardsmith.ui import (
 # No locals in tracebacks: they could hold API keys.
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
+app.command("play")(play_command)  # rewardsmith/evaluate/play.py
 TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: population where JAX sees a GPU, else native)"
 
 
@@ -96,9 +99,11 @@ RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_tim
                     "ray_address": "ray_address"}
 
 
-@app.command()
+@app.command(cls=ConfigCommand)
 def evolve(
     ctx: typer.Context,
+    config: Path | None = typer.Option(None, help="a TOML file of these settings by their config names (see README, "
+                                       "Run configs); flags given here override it"),
     env: str = typer.Option(None, help="environment name (see `rewardsmith envs`)"),
     task: str = typer.Option(None, help="a task name of the env, or a description of a new task"),
     model: list[str] | None = typer.Option(
@@ -147,9 +152,10 @@ def evolve(
     max_tokens: int | None = typer.Option(None, help="output cap per LLM reply (default: the provider's)"),
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
+    envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
-    from rewardsmith.env.registry import UnknownNameError
+    from rewardsmith.env.registry import UnknownNameError, use_envs_dir
     from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.evolve import prepare
     from rewardsmith.llm.budget import CostCapReached
@@ -174,7 +180,7 @@ def evolve(
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
                             executor=executor, parallel=parallel, ray_address=ray_address,
-                            llm_timeout_s=llm_timeout, max_tokens=max_tokens,
+                            llm_timeout_s=llm_timeout, max_tokens=max_tokens, envs_dir=use_envs_dir(envs_dir),
                             train={"stop_at_success": True} if stop_at_success else {})
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)

@@ -83,6 +83,7 @@ class RunConfig:
     max_cost: float | None = None  # USD the run may spend on the LLM (worst case checked before each request)
     llm_timeout_s: float = 120.0  # per HTTP request to the LLM
     max_tokens: int | None = None  # output cap per completion; None = the provider's default
+    envs_dir: str | None = None  # the user's own envs folder the run used (--envs-dir or REWARDSMITH_ENVS)
     train: dict = field(default_factory=dict)  # extra TrainConfig overrides
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
@@ -156,17 +157,20 @@ def _is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
 
 
+# the kind of value each setting holds: checks a hand-edited config.json and a --config TOML file (config_file.py)
+FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
+    "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
+    "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
+    "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
+    "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
+    "halving": (bool, type(None)), "init_source": (str, type(None)),
+    "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
+    "train": dict, "envs_dir": (str, type(None))}
+
+
 def _check_types(cfg: RunConfig) -> None:
     """A hand-edited config.json can hold any JSON: each setting must be of its field's kind."""
-    kinds: dict[str, type | tuple[type, ...]] = {
-        "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
-        "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "trainer": str,
-        "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
-        "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
-        "halving": (bool, type(None)), "init_source": (str, type(None)),
-        "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
-        "train": dict}
-    for name, kind in kinds.items():
+    for name, kind in FIELD_KINDS.items():
         value = getattr(cfg, name)
         bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)
         if not isinstance(value, kind) or (isinstance(value, bool) and not bool_allowed):

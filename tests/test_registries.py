@@ -16,7 +16,7 @@ from rewardsmith.train.trainers import TRAINERS
     (TRAINERS, ("native", "mjx", "population"), "--trainer"),
     (RANKERS, ("metrics", "synthetic", "human"), "--feedback"),
     (EXECUTORS, ("local", "ray"), "--executor"),
-    (JOBS, ("check", "train", "population", "selftest"), "sandbox job"),
+    (JOBS, ("check", "train", "population", "play", "selftest"), "sandbox job"),
 ])
 def test_each_registry_lists_its_names_and_refuses_others(registry, names, flag):
     assert registry.names() == names

@@ -73,6 +73,30 @@ def _folder_names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if (p / "env.py").is_file()) if folder.is_dir() else []
 
 
+def use_envs_dir(folder: str | Path | None) -> str | None:
+    """The user's envs folder in effect, as an absolute path (None when there is none). A folder given (--envs-dir,
+    or the one a run recorded) becomes REWARDSMITH_ENVS for this process and the sandboxed children it starts;
+    None keeps what the variable says. ValueError, one line, when the folder given is not a directory."""
+    import os
+
+    if folder is not None:
+        path = Path(folder).expanduser().resolve()
+        if not path.is_dir():
+            raise ValueError(f"--envs-dir {folder} is not a folder; give the folder that holds your envs (each env a "
+                             "subfolder with env.py, made by `rewardsmith env new NAME --model robot.xml`)")
+        os.environ["REWARDSMITH_ENVS"] = str(path)
+    user = user_envs_dir()
+    return str(user) if user is not None else None
+
+
+def use_run_envs_dir(recorded: str | None) -> None:
+    """Makes a run's recorded envs folder the one in effect, so `--resume`, `show`, `review`, `export` and `play`
+    find its env without REWARDSMITH_ENVS; a recorded folder that is gone leaves the variable as it is (set it to
+    the folder's new place)."""
+    if recorded is not None and Path(recorded).is_dir():
+        use_envs_dir(recorded)
+
+
 def env_names(envs_dir: Path = ENVS_DIR) -> list[str]:
     """Built-in env names plus, for the default folder, those in the user's folder (REWARDSMITH_ENVS)."""
     names = _folder_names(envs_dir)

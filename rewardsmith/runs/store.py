@@ -195,6 +195,9 @@ class RunStore:
         if not (store.root / "config.json").is_file():
             raise StoreError(f"{path} is not a rewardsmith run (no config.json); runs live in runs/<run-id>/")
         store.check_records()  # a run from a newer schema is refused here, before anything is read or written
+        from rewardsmith.env.registry import use_run_envs_dir
+
+        use_run_envs_dir(store.config().envs_dir)  # a run on the user's own env finds it without REWARDSMITH_ENVS
         return store
 
     def check_records(self) -> None:

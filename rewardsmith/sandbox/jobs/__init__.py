@@ -3,6 +3,7 @@
   check     the pre-flight check of a reward program (jobs/check.py)
   train     train a policy on a reward program, evaluate it, save policy and trace (jobs/train.py)
   population  train a generation's reward programs together on MJX, evaluate them together (jobs/population.py)
+  play      one filmed episode of a trained policy on a new seed (jobs/play.py)
   selftest  trusted probes for the sandbox's own tests (jobs/selftest.py)
 
 Each job module is imported only when its job runs (the train job pulls in jax and MuJoCo).
@@ -34,6 +35,12 @@ def _population() -> Job:
     return population.run
 
 
+def _play() -> Job:
+    from rewardsmith.sandbox.jobs import play
+
+    return play.run
+
+
 def _selftest() -> Job:
     from rewardsmith.sandbox.jobs import selftest
 
@@ -43,4 +50,5 @@ def _selftest() -> Job:
 JOBS.register("check", _check)
 JOBS.register("train", _train)
 JOBS.register("population", _population)
+JOBS.register("play", _play)
 JOBS.register("selftest", _selftest)

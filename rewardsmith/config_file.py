@@ -1,0 +1,126 @@
+"""`rewardsmith evolve --config run.toml`: a TOML file holding evolve's settings, each by its config field name
+(RunConfig: `iterations`, `samples`, `models`, `llm_timeout_s`, ...; a flag without a field by its own name: `init`,
+`out`, `llm_free`, `stop_at_success`). Flags given on the command line override the file.
+
+The file becomes the command's default map (click's `Context.default_map`): each setting the command line does not
+give takes the file's value, so the config the run records (config.json) is the merged one, and `--resume` still
+tells given flags from the rest by their parameter source. Paths (`init`, `out`, `envs_dir`) are taken relative to
+the file's folder. A key that is no setting, or a value of the wrong kind, is one line naming the key and what is
+valid, before anything is written.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from difflib import get_close_matches
+from pathlib import Path
+from typing import Any
+
+import typer
+from typer.core import TyperCommand
+
+from rewardsmith.config import FIELD_KINDS
+
+# an evolve flag whose RunConfig field has another name
+FIELD_OF_FLAG = {"model": "models", "api_base": "api_bases", "llm_timeout": "llm_timeout_s"}
+NOT_IN_FILE = {"config", "resume", "help"}  # a run config does not name another config or the run to resume
+LLM_GROUP = {"model", "api_base", "llm_free"}  # given together: one of them on the command line replaces all three
+LISTS = {"models", "api_bases"}
+MAX_BYTES = 1_000_000
+
+
+class ConfigError(ValueError):
+    """The --config file cannot be read, is not TOML, or holds a key or value evolve does not take."""
+
+
+def _kind_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    kinds = tuple(k for k in kinds if k is not type(None))  # TOML has no null: leave a setting out for its default
+    if kinds == (bool,):
+        return "true or false"
+    if int in kinds and float in kinds:
+        return "a number"
+    names = {int: "an integer", float: "a number", str: "a string", dict: "a table", list: "a list of strings"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _is_kind(value: Any, kind: Any) -> bool:
+    if kind is list:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds)
+
+
+def _flag_kind(param: Any) -> Any:
+    """What a flag without a RunConfig field takes, from its annotation (str, int, float, bool, Path, list)."""
+    annotation = param.type_descriptor.annotation
+    if getattr(param, "multiple", False) or getattr(annotation, "__origin__", None) is list:
+        return list
+    return {bool: bool, int: int, float: (int, float)}.get(annotation, str)
+
+
+def settings(command: Any) -> dict[str, tuple[str, Any]]:
+    """key in the file -> (the command's parameter name, the kind of value it takes), for every option of
+    `command` but --config and --resume."""
+    table = {}
+    for param in command.params:
+        if param.name in NOT_IN_FILE or getattr(param, "param_type_name", "") != "option":
+            continue
+        key = FIELD_OF_FLAG.get(param.name, param.name)
+        kind = list if key in LISTS else FIELD_KINDS.get(key) or _flag_kind(param)
+        table[key] = (param.name, kind)
+    return table
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path} is not a file; give a TOML file such as run.toml")
+    data = path.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise ConfigError(f"{path} is {len(data):,} bytes; a run config is a short TOML file")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {err.start})") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+
+
+def defaults_from_file(path: Path, command: Any, given: set[str]) -> dict[str, Any]:
+    """The command's default map from the file: parameter name -> value, leaving out what the command line gives
+    (`given`: parameter names). Raises ConfigError, one line."""
+    table = settings(command)
+    found = read_toml(path)
+    defaults: dict[str, Any] = {}
+    for key, value in found.items():
+        if key not in table:
+            near = get_close_matches(key, table, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{path}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(table))}")
+        name, kind = table[key]
+        if not _is_kind(value, kind):
+            raise ConfigError(f"{path}: {key!r} must be {_kind_name(kind)}, got {value!r} "
+                              f"({type(value).__name__})")
+        if name == "model" and value == []:  # models = [] is the LLM-free mode, as in config.json
+            name, value = "llm_free", True
+        if name in ("init", "out", "envs_dir"):
+            value = str((path.parent / Path(value).expanduser()).resolve())
+        defaults[name] = value
+    drop = LLM_GROUP if given & LLM_GROUP else set()
+    return {name: value for name, value in defaults.items() if name not in given | drop}
+
+
+class ConfigCommand(TyperCommand):
+    """A typer command with a --config TOML file: its settings fill in every option the command line leaves out."""
+
+    def parse_args(self, ctx, args):
+        opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))  # which options the command line gives
+        if opts.get("config") is not None:
+            try:
+                found = defaults_from_file(Path(opts["config"]), self, {k for k, v in opts.items() if v is not None})
+            except ConfigError as err:
+                raise typer.BadParameter(str(err), ctx=ctx, param_hint="'--config'") from None
+            ctx.default_map = {**(ctx.default_map or {}), **found}
+        return super().parse_args(ctx, args)

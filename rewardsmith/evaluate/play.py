@@ -1,0 +1,106 @@
+"""`rewardsmith play RUN [--candidate ID] [--seed S] [-o FILE]`: a trained policy re-filmed on a new seed.
+
+The policy is the candidate's policy.npz (as `export --policy` takes it; default: the run's best candidate). The
+episode runs in the sandbox's "play" job, since its return is measured with the candidate's reward, which is
+untrusted code; the job hands back one episode's Evaluation and its qpos trace, filmed here as the film stage
+films a candidate. Everything lands under RUN/play/: the job's folder <id>-seed<S>/ and the video
+<id>-seed<S>.mp4 (or -o FILE).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import typer
+
+from rewardsmith.records import Evaluation
+from rewardsmith.runs.store import RunStore
+
+PLAY_DIR = "play"
+
+
+class PlayError(ValueError):
+    """The candidate cannot be played: no trained policy, the episode failed, the video cannot be made."""
+
+
+@dataclass(frozen=True)
+class Played:
+    candidate: str
+    seed: int
+    video: Path
+    frames: int
+    evaluation: Evaluation  # of the one episode
+
+    def summary(self) -> str:
+        ev = self.evaluation
+        score = "—" if ev.fitness_mean is None else f"{ev.fitness_mean:.3f}"
+        ret = "—" if ev.return_mean is None else f"{ev.return_mean:.2f}"
+        solved = "" if ev.success_rate is None else f" ({'solved' if ev.success_rate >= 1 else 'not solved'})"
+        return (f"{self.candidate} on seed {self.seed}: task score {score}{solved}, return {ret}, "
+                f"{ev.episode_length_mean:.0f} steps\nvideo: {self.video} ({self.frames} frames)")
+
+
+def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | None = None,
+         wall_s: float = 600) -> Played:
+    """Plays one episode of the candidate's trained policy on `seed`, films it and returns what happened."""
+    import numpy as np  # here, not at the top: `rewardsmith --help` imports this module
+
+    from rewardsmith.env.registry import get_env
+    from rewardsmith.evaluate.film import RenderError, film
+    from rewardsmith.exports.reward import chosen_candidate
+    from rewardsmith.sandbox.runner import Limits, run_job
+
+    cand = chosen_candidate(store, candidate_id)
+    policy = store.work_dir(cand.generation, cand.index) / "policy.npz"
+    if not policy.is_file():
+        raise PlayError(f"candidate {cand.id} has no trained policy ({cand.status.value}"
+                        f"{': ' + cand.reason if cand.reason else ''}); play an evaluated candidate (see "
+                        f"`rewardsmith show {store.root}`)")
+    name = f"{cand.id}-seed{seed}"
+    video = Path(output) if output is not None else store.root / PLAY_DIR / f"{name}.mp4"
+    if output is not None:
+        if video.suffix != ".mp4":
+            raise PlayError(f"-o {video}: the video is written as .mp4 (e.g. -o {video.with_suffix('.mp4').name})")
+        if video.exists():
+            raise PlayError(f"-o {video} already exists; remove it or name another file")
+        if not video.parent.is_dir():
+            raise PlayError(f"-o {video}: directory {video.parent} does not exist")
+    workdir = store.root / PLAY_DIR / name
+    workdir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(policy, workdir / "policy.npz")  # the sandbox reads only its own folder, not the run
+    config = store.config()
+    result = run_job("play", {"env": config.env, "task": config.task, "source": cand.source, "seed": seed},
+                     workdir, Limits(wall_s=wall_s))
+    job = result.result or {}
+    if result.status != "ok" or job.get("status") != "ok":
+        raise PlayError(f"the episode of {cand.id} failed in the sandbox ({result.status}): "
+                        f"{result.reason or job.get('reason') or job.get('error') or 'no result'}")
+    try:  # the job's JSON and trace are the sandbox's output: read as data, checked
+        evaluation = Evaluation.from_dict(job["evaluation"])
+        with np.load(workdir / "trace.npz", allow_pickle=False) as trace:
+            qpos, dt = np.asarray(trace["qpos"], dtype=np.float64)[0], float(trace["dt"])
+    except (KeyError, TypeError, ValueError, OSError, IndexError) as err:
+        raise PlayError(f"the episode of {cand.id} came back malformed ({type(err).__name__}: {err})") from None
+    try:
+        made = film(get_env(config.env), qpos, dt, video)
+    except (RenderError, ValueError) as err:
+        raise PlayError(f"cannot film {cand.id}: {err}") from None
+    return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation)
+
+
+def play_command(
+    run: Path = typer.Argument(..., help="run directory"),
+    candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 (default: the best of the run)"),
+    seed: int = typer.Option(0, help="the episode's seed (the run's own evaluation used 10000)"),
+    output: Path | None = typer.Option(None, "-o", "--output", help="the video (default: RUN/play/ID-seedS.mp4)"),
+) -> None:
+    """Re-film a trained policy on a new seed: prints the video's path and the episode's task score and return."""
+    from rewardsmith.ui import console, fail
+
+    try:  # RunStore.open also makes the run's recorded envs folder the one in effect
+        played = play(RunStore.open(run), candidate, seed, output)
+    except ValueError as err:
+        fail(str(err))
+    console.print(played.summary(), soft_wrap=True, markup=False)
