@@ -1,0 +1,144 @@
+"""`rewardsmith evolve --config run.toml`: the file's settings fill in what the command line leaves out, flags given
+override it, the run records the merged config, and a key or value the file gets wrong is one line naming it and
+what is valid, with nothing written.
+
+The merge tests run the real command in-process with the evolve loop itself replaced by a recorder (what is tested
+is which settings the run gets, not the training); tests/evaluate/test_play.py runs a real evolve from a file."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer
+
+import rewardsmith.evolve
+from rewardsmith.cli import app
+from rewardsmith.config import RunConfig
+from rewardsmith.config_file import defaults_from_file
+from rewardsmith.runs.store import RunStore
+
+BASE = """\
+env = "cartpole"
+task = "balance"
+trainer = "native"
+"""
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*")}
+
+
+@pytest.fixture()
+def evolve_runs(monkeypatch, tmp_path):
+    """The evolve loop replaced by a recorder of the configs it is given; returns (configs, run directory)."""
+    configs: list[RunConfig] = []
+
+    def record(store, cfg, report):
+        configs.append(cfg)
+        return {"best": None, "fitness": None}
+
+    monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDSMITH_MODEL", "REWARDSMITH_ENVS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return configs
+
+
+def _run(args: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as stop:
+        app(args, prog_name="rewardsmith")
+    out = capsys.readouterr()
+    return stop.value.code, out.out, out.err
+
+
+def _recorded(out_dir: Path) -> dict:
+    (run,) = out_dir.iterdir()
+    return json.loads((run / "config.json").read_text())
+
+
+def test_the_file_fills_in_settings_and_flags_given_override_it(tmp_path, evolve_runs, capsys):
+    folder = tmp_path / "project"
+    folder.mkdir()
+    (folder / "run.toml").write_text(BASE + textwrap.dedent("""\
+        iterations = 2
+        samples = 3
+        train_steps = 1024
+        feedback = "synthetic"
+        synthetic_noise = 0.1
+        temperature = 1          # an integer is a number
+        models = []              # the LLM-free mode, as config.json writes it
+        video = false
+        halving = false
+        stop_at_success = true
+        out = "runs"             # relative to this file's folder
+        """))
+    code, out, err = _run(["evolve", "--config", str(folder / "run.toml"), "--samples", "5", "--video",
+                           "--temperature", "0.5"], capsys)
+    assert code == 0, err
+    recorded = _recorded(folder / "runs")
+    assert recorded["samples"] == 5 and recorded["video"] is True and recorded["temperature"] == 0.5  # the flags
+    assert recorded["iterations"] == 2 and recorded["train_steps"] == 1024 and recorded["feedback"] == "synthetic"
+    assert recorded["synthetic_noise"] == 0.1 and recorded["models"] == [] and recorded["halving"] is False
+    assert recorded["train"] == {"stop_at_success": True} and recorded["trainer"] == "native"
+    assert recorded["seed"] == RunConfig.seed and recorded["final_seeds"] == RunConfig.final_seeds  # defaults
+    # the config the loop ran with is the one recorded, and the run reads it back as such
+    (run,) = (folder / "runs").iterdir()
+    assert evolve_runs == [RunStore.open(run).config()]
+    assert "LLM-free" in out
+
+
+def test_an_llm_choice_on_the_command_line_replaces_the_files(tmp_path, evolve_runs, capsys):
+    (tmp_path / "llm.toml").write_text(BASE + 'models = ["openai/gpt-4o-mini"]\napi_bases = ["http://127.0.0.1:9/v1"]\n'
+                                       'video = false\nout = "a"\n')
+    code, _, err = _run(["evolve", "--config", str(tmp_path / "llm.toml"), "--llm-free"], capsys)
+    assert code == 0, err
+    assert _recorded(tmp_path / "a")["models"] == [] and _recorded(tmp_path / "a")["api_bases"] == []
+    # the other way round, at the level of the default map (a run with a model would import litellm: slow)
+    evolve = typer.main.get_command(app).commands["evolve"]
+    (tmp_path / "free.toml").write_text(BASE + "llm_free = true\nsamples = 2\n")
+    assert defaults_from_file(tmp_path / "free.toml", evolve, {"model"}) == {
+        "env": "cartpole", "task": "balance", "trainer": "native", "samples": 2}
+    assert defaults_from_file(tmp_path / "llm.toml", evolve, {"out"}) == {
+        "env": "cartpole", "task": "balance", "trainer": "native", "model": ["openai/gpt-4o-mini"],
+        "api_base": ["http://127.0.0.1:9/v1"], "video": False}  # --out given: the file's out is left out
+
+
+# (the file's text after env/task/trainer, the words the one line must contain)
+BAD = [
+    ("generations = 2\n", ["unknown key 'generations' (did you mean 'iterations'?)", "valid keys: ",
+                           "envs_dir", "iterations", "llm_free", "models", "out", "samples", "train_steps"]),
+    ("max_sample_rounds = 2\n", ["unknown key 'max_sample_rounds'", "valid keys: "]),
+    ('samples = "4"\n', ["'samples' must be an integer, got '4' (str)"]),
+    ("samples = 4.0\n", ["'samples' must be an integer, got 4.0 (float)"]),
+    ("train_steps = true\n", ["'train_steps' must be an integer, got True (bool)"]),
+    ("video = 1\n", ["'video' must be true or false, got 1 (int)"]),
+    ("temperature = \"hot\"\n", ["'temperature' must be a number"]),
+    ('models = "openai/gpt-4o-mini"\n', ["'models' must be a list of strings"]),
+    ("models = [1, 2]\n", ["'models' must be a list of strings"]),
+    ("[train]\nnum_envs = 8\n", ["unknown key 'train'"]),
+    ("samples = \n", ["is not valid TOML"]),
+]
+
+
+@pytest.mark.parametrize("text, words", BAD, ids=[t.split("\n")[0][:30] for t, _ in BAD])
+def test_a_bad_key_or_value_is_one_line_naming_it_and_nothing_is_written(tmp_path, evolve_runs, capsys, text, words):
+    (tmp_path / "run.toml").write_text(BASE + text)
+    before = _snapshot(tmp_path)
+    code, _, err = _run(["evolve", "--config", str(tmp_path / "run.toml")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("error: Invalid value for '--config': ") and "Traceback" not in err
+    assert all(w in err for w in words), err
+    assert _snapshot(tmp_path) == before and evolve_runs == []
+
+
+def test_a_missing_file_and_a_resume_with_a_file_are_one_line(tmp_path, evolve_runs, capsys):
+    code, _, err = _run(["evolve", "--config", str(tmp_path / "nope.toml")], capsys)
+    assert code == 2 and "nope.toml is not a file; give a TOML file" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "run.toml").write_text(BASE + 'models = []\nvideo = false\nout = "runs"\n')
+    assert _run(["evolve", "--config", str(tmp_path / "run.toml")], capsys)[0] == 0
+    (run,) = (tmp_path / "runs").iterdir()
+    code, _, err = _run(["evolve", "--resume", str(run), "--config", str(tmp_path / "run.toml")], capsys)
+    assert code == 2 and "--config cannot change" in err, err
