@@ -41,6 +41,21 @@ def in_sessions(sessions: set[int]) -> list[int]:
     return found
 
 
+def sandbox_workers_under(sessions: set[int]) -> list[tuple[int, int]]:
+    """(sandbox child, its parent) for every sandboxed job whose parent runs in one of the cluster's nodes."""
+    cluster = set(in_sessions(sessions))
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if b"rewardsmith.sandbox.worker" in cmdline and ppid in cluster:
+            found.append((int(entry.name), ppid))
+    return found
+
+
 class LocalCluster:
     def __init__(self, nodes: int = 2, cpus: int = 1, read_only: tuple[Path, ...] = (),
                  env: dict[str, str] | None = None) -> None:

@@ -48,6 +48,7 @@ from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequ
 ATTEMPTS = 2  # a training whose worker dies is tried once more
 SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
 CHECKPOINT = "checkpoint.npz"  # sent there and back on a halving rung (request.checkpoint)
+POLL_S = 2.0  # how often a waiting driver checks that the cluster is still there
 USER_ENVS_MODULE = "rewardsmith_user_envs"  # the user's envs folder as shipped to the nodes
 
 
@@ -138,11 +139,14 @@ def worker_lost_errors() -> tuple[type[BaseException], ...]:
     return (rx.WorkerCrashedError, rx.NodeDiedError, rx.LocalRayletDiedError, rx.ObjectLostError)
 
 
-def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[str, Any]], None],
-                     cpus: int) -> TrainReport:
+def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[str, Any]], None], cpus: int,
+                     items: Callable[[Any], Iterator[dict[str, Any]]] | None = None,
+                     cluster_check: Callable[[], None] | None = None) -> TrainReport:
     """Driver side: one training on the cluster, tried again once if its worker dies; its artifacts written into
-    request.workdir, every attempt recorded in placement.json there."""
-    import ray
+    request.workdir, every attempt recorded in placement.json there. `items` (a task's stream -> its items) and
+    `cluster_check` default to the watched stream and the head check; a test of the retry logic swaps them."""
+    items = items or stream
+    cluster_check = cluster_check or check_cluster
     from ray import exceptions as rx
 
     checkpoint = None
@@ -155,8 +159,7 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
         placed: dict[str, Any] = {"attempt": attempt}
         attempts.append(placed)
         try:
-            for ref in remote.remote(shipped, checkpoint, cpus):
-                item = ray.get(ref)
+            for item in items(remote.remote(shipped, checkpoint, cpus)):
                 if item.get("event") == "placed":
                     placed.update(item)
                     placed.pop("event")
@@ -170,6 +173,7 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
                     emit(item)
         except worker_lost_errors() as err:
             placed["outcome"] = f"worker lost: {one_line(err)}"
+            cluster_check()  # a node that died with the whole cluster: nowhere to try again
             if attempt < ATTEMPTS:
                 emit({"event": "retry", "attempt": attempt + 1, "reason": placed["outcome"]})
                 continue
@@ -186,6 +190,43 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
     if report is None:
         report = TrainReport(request.key, False, "the Ray task ended without a report", None, None)
     return report
+
+
+def stream(items: Any) -> Iterator[dict[str, Any]]:
+    """A streaming task's items as they come, checking between them that the cluster still answers: without the
+    check a driver whose cluster vanished waits until Ray's own client gives up and ends the process (60 s, a
+    C++ log line, exit 1) instead of stopping the run in one line."""
+    import ray
+
+    while True:
+        ready, _ = ray.wait([items], timeout=POLL_S)  # the next item is there, or the stream has ended
+        if not ready:
+            check_cluster()
+            continue
+        try:
+            ref = next(items)
+        except StopIteration:
+            return
+        yield ray.get(ref)
+
+
+def check_cluster(tries: int = 3) -> None:
+    """ExecutorUnavailable once the cluster's head (its GCS) refuses connections, or `tries` attempts in a row
+    time out (a loaded head may be slow to accept; a dead one refuses at once)."""
+    import ray
+
+    address = ray.get_runtime_context().gcs_address
+    host, _, port = address.rpartition(":")
+    for _ in range(tries):
+        try:
+            socket.create_connection((host, int(port)), timeout=2).close()
+            return
+        except ConnectionRefusedError as err:
+            raise ExecutorUnavailable(f"lost the Ray cluster at {address}: its head refuses connections "
+                                      f"({err.strerror})") from None
+        except OSError:
+            continue
+    raise ExecutorUnavailable(f"lost the Ray cluster at {address}: its head did not answer {tries} times")
 
 
 def write_files(workdir: Path, files: dict[str, bytes]) -> None:

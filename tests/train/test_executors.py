@@ -19,6 +19,7 @@ import pytest
 
 from rewardsmith.sandbox.runner import Limits, run_job
 from rewardsmith.train.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
+from rewardsmith.train.ray_cluster import sandbox_workers_under
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
         "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
@@ -125,23 +126,6 @@ def test_cpu_claims_divide_the_cpus_and_a_pinned_thread_pins_its_children(tmp_pa
                                capture_output=True, text=True, check=True)
     assert child.stdout.strip() == str([cpus[-1]])
     assert available_cpus() == cpus  # the thread is unpinned afterwards
-
-
-def sandbox_workers_under(sessions: set[int]) -> list[tuple[int, int]]:
-    """(sandbox child, its parent) for every sandboxed job whose parent runs in one of the cluster's nodes."""
-    from rewardsmith.train.ray_cluster import in_sessions
-
-    cluster = set(in_sessions(sessions))
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        if b"rewardsmith.sandbox.worker" in cmdline and ppid in cluster:
-            found.append((int(entry.name), ppid))
-    return found
 
 
 def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_run, tmp_path):
@@ -283,7 +267,10 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
 
     emitted = []
     request = TrainRequest("g0c01#0", "cartpole", "balance", "", TrainConfig(), tmp_path / "work")
-    report = train_with_retry(Dying(), request, emitted.append, 1)
+    checks = []
+    report = train_with_retry(Dying(), request, emitted.append, 1, items=iter,
+                              cluster_check=lambda: checks.append("head answered"))
+    assert checks == ["head answered"] * 2  # a node death first asks whether the whole cluster went
     assert not report.ok and report.reason == ("its Ray worker died 2 times (last: NodeDiedError: node 3a5e8214284b "
                                                "died)")
     assert [e["event"] for e in emitted] == ["retry"] and emitted[0]["attempt"] == 2
@@ -359,3 +346,28 @@ def test_the_users_envs_reach_a_node_as_a_module_its_sandboxed_training_resolves
     report = train_in_sandbox(request, env=shipped_user_envs())
     assert report.ok, report.reason
     assert report.train is not None and report.train.steps >= 1024
+
+
+def test_a_node_death_with_the_head_gone_stops_the_run_instead_of_retrying(tmp_path):
+    from ray import exceptions as rx
+
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.train.fanin import ExecutorUnavailable
+    from rewardsmith.train.ray_executor import train_with_retry
+    from rewardsmith.train.sandboxed import TrainRequest
+
+    submitted = []
+
+    class DiesWithTheCluster:
+        def remote(self, request, checkpoint, cpus):
+            submitted.append(request.key)
+            raise rx.NodeDiedError("node 3a5e8214284b died")
+            yield
+
+    def head_gone() -> None:
+        raise ExecutorUnavailable("lost the Ray cluster at 10.0.0.5:6379: its head refuses connections")
+
+    request = TrainRequest("g0c01#0", "cartpole", "balance", "", TrainConfig(), tmp_path / "work")
+    with pytest.raises(ExecutorUnavailable, match="its head refuses connections"):
+        train_with_retry(DiesWithTheCluster(), request, lambda _: None, 1, items=iter, cluster_check=head_gone)
+    assert submitted == ["g0c01#0"]  # not sent again to a cluster that is gone
