@@ -16,6 +16,10 @@ quality (quality: evolved vs reference vs random policy, rewardsmith/evaluate/qu
         per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
         a random policy; prints and writes (quality.json, quality.md) fitness, success, the human-normalised score
         and the share of tasks where evolved beats reference (rewardsmith/evaluate/quality.py states the rules)
+    python -m rewardsmith.bench judge --run RUN --judge-model M [--api-base URL] [--out DIR]
+        the vision judge (--feedback judge) ranks each generation of a finished run from its films; prints its
+        agreement with the task's fitness ranking (Kendall tau, best/worst hit) per generation and overall
+        (rewardsmith/feedback/agreement.py)
 """
 
 from __future__ import annotations
@@ -261,9 +265,22 @@ def evolve_budget(args: argparse.Namespace) -> None:
               f"({wall_full / wall:.2f}x)  best task score {fitness}")
 
 
+def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from rewardsmith.feedback.agreement import run_agreement
+    from rewardsmith.runs.store import StoreError
+
+    if not args.run or not args.judge_model or len(args.api_base or ()) > 1:
+        parser.error("judge mode needs --run RUN and --judge-model M, and at most one --api-base")
+    out = None if args.out == parser.get_default("out") else args.out  # default: RUN/judge_agreement/<time>
+    try:
+        run_agreement(args.run, args.judge_model, (args.api_base or [None])[0], out)
+    except (StoreError, ValueError) as err:
+        sys.exit(f"error: {err}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve"))
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge"))
     parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
     parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
     parser.add_argument("--steps", type=int, default=None)
@@ -296,7 +313,13 @@ def main() -> None:
                               help="wall limit of one training [default: TrainConfig's]; raise it for big budgets")
     quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
                               help="where the runs, the retrains and quality.json / quality.md go")
+    judge_args = parser.add_argument_group("judge mode (also --api-base: the judge's server; --out)")
+    judge_args.add_argument("--run", type=Path, help="a finished run of a task with a fitness metric")
+    judge_args.add_argument("--judge-model", help="the vision LLM to check, a litellm model string")
     args = parser.parse_args()
+    if args.mode == "judge":
+        judge_agreement(args, parser)
+        return
     if args.mode == "evolve" and args.executor:
         from rewardsmith.train.executor_bench import compare_executors
 

@@ -30,6 +30,7 @@ from rewardsmith.context import Report, RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.evaluate.film import film_all
+from rewardsmith.feedback.judge import check_judge
 from rewardsmith.feedback.rankers import RANKERS, Ranker, needs_fitness
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
@@ -48,6 +49,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     check_llm(cfg)
     TRAINERS.check(cfg.trainer)
     RANKERS.check(cfg.feedback)
+    check_judge(cfg)
     check_executor(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)

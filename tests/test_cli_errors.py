@@ -27,7 +27,7 @@ def _evolve(*args, out, extra_env=None):
         (["--env", "cartpole", "--task", "balance", "--llm-free", "--train-steps", "0"], "--train-steps must be a positive integer"),
         (["--env", "cartpole", "--task", "balance"], "no LLM configured"),
         (["--env", "cartpole", "--task", "balance", "--llm-free", "--model", "openai/x"], "cannot be combined"),
-        (["--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "vibes"], "unknown --feedback 'vibes'; valid: metrics, synthetic, human"),
+        (["--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "vibes"], "unknown --feedback 'vibes'; valid: metrics, synthetic, human, judge"),
             (["--env", "cartpole", "--task", "balance", "--llm-free", "--trainer", "nope"], "unknown --trainer 'nope'; valid: native, mjx"),
     ],
 )

@@ -5,6 +5,10 @@
              person's would be recorded; the next prompt sees no score, only best/worst and the reward traces.
   human      ICPL: a person ranks the generation's videos on the review page (or with `rewardsmith rank`); this
              ranker owns the review server for the length of the run.
+  judge      a vision LLM ranks the generation's filmed episodes from pictures and the task text (feedback/judge.py);
+             its reasons are the comments of the next prompt. Candidates it did not place (a reply still invalid
+             after its tries, a candidate that could not be filmed) follow in task-score order (else candidate order)
+             and the generation comment says so.
 
 Whatever the ranker, the result is one Selection record (gen_XX/selection.json); failed or NaN candidates never win.
 """
@@ -169,11 +173,44 @@ class HumanRanker:
         self.server.close()
 
 
+class JudgeRanker:
+    """Asks the vision judge (feedback/judge.py) once per generation; a resumed run reuses its recorded verdict.
+    Every candidate trains to the full budget: halving needs a fitness (train/stage.halving_default)."""
+
+    needs_fitness = False
+    needs_videos = True
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+        from rewardsmith.feedback.judge import complete, run_judge
+
+        rankable = [c for c in candidates if c.status is Status.EVALUATED]
+        if len(rankable) < 2:  # nothing to compare
+            return selection(gen, "judge", [c.id for c in rankable], rankable[0] if rankable else parent, None,
+                             candidates)
+        verdict = run_judge(self.ctx, gen, rankable)
+        version = self.ctx.task.fitness_version
+        scored = _by_fitness(rankable, version) if self.ctx.task.has_fitness else []
+        fallback = [c.id for c in scored] + [c.id for c in rankable if c.id not in {s.id for s in scored}]
+        basis = "task-score order" if scored else "candidate order"
+        order, note = complete(verdict, fallback, basis)
+        comment = " ".join(part for part in (verdict.summary, f"({note})" if note else "") if part)
+        ranking = Ranking(generation=gen, best=order[0], worst=order[-1], order=tuple(order),
+                          comments=dict(verdict.reasons), generation_comment=comment, source="judge")
+        return _from_ranking(gen, "judge", ranking, candidates)
+
+    def close(self) -> None:
+        pass
+
+
 RankerFactory = Callable[[RunContext], Ranker]
 RANKERS: Registry[RankerFactory] = Registry("--feedback")
 RANKERS.register("metrics", lambda: MetricsRanker)
 RANKERS.register("synthetic", lambda: SyntheticRanker)
 RANKERS.register("human", lambda: HumanRanker)
+RANKERS.register("judge", lambda: JudgeRanker)
 
 
 def needs_fitness(name: str) -> bool:

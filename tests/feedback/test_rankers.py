@@ -60,8 +60,8 @@ def _synthetic(ctx: RunContext, gen: int, candidates: list[Candidate], parent=No
 
 
 def test_registry_lists_the_rankers_and_refuses_unknown_names():
-    assert RANKERS.names() == ("metrics", "synthetic", "human")
-    with pytest.raises(UnknownNameError, match="unknown --feedback 'vibes'; valid: metrics, synthetic, human"):
+    assert RANKERS.names() == ("metrics", "synthetic", "human", "judge")
+    with pytest.raises(UnknownNameError, match="unknown --feedback 'vibes'; valid: metrics, synthetic, human, judge"):
         RANKERS.get("vibes")
 
 
