@@ -96,7 +96,7 @@ def envs() -> None:
 # What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
 RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
                     "review_port": "review_port", "executor": "executor", "parallel": "parallel",
-                    "ray_address": "ray_address"}
+                    "ray_address": "ray_address", "blind": "blind"}
 
 
 @app.command(cls=ConfigCommand)
@@ -130,12 +130,11 @@ def evolve(
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
-    judge_model: str | None = typer.Option(None, help="--feedback judge: the vision LLM that ranks the films"),
-    judge_api_base: str | None = typer.Option(None, help="--feedback judge: its OpenAI-compatible server, if any"),
     review_port: int | None = typer.Option(
         None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
+    blind: bool = typer.Option(False, "--blind", help="the review page hides task scores and success rates"),
     trainer: str | None = typer.Option(None, help=TRAINER_HELP),
     executor: str = typer.Option(RunConfig.executor, help="where the trainings run: local (this machine) or ray (a "
                                  "Ray cluster; see README, Running on a cluster)"),
@@ -178,8 +177,7 @@ def evolve(
                             models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
                             init_source=init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
-                            synthetic_noise=synthetic_noise, video=video,
-                            judge_model=judge_model, judge_api_base=judge_api_base,
+                            synthetic_noise=synthetic_noise, video=video, blind=blind,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
                             executor=executor, parallel=parallel, ray_address=ray_address,
@@ -394,12 +392,13 @@ def check(
 def review(
     run: Path = typer.Argument(..., help="run directory"),
     port: int = typer.Option(8765, help="port on 127.0.0.1 (0 = any free port)"),
+    blind: bool = typer.Option(False, "--blind", help="hide task scores and success rates (a --blind run always)"),
 ) -> None:
     """Open the review page of a run: watch each generation's videos side by side and rank them."""
     from rewardsmith.feedback.review.cli import review_command
 
     try:
-        review_command(run, port, echo=console.print)
+        review_command(run, port, echo=console.print, blind=blind)
     except ValueError as err:
         fail(str(err))
 

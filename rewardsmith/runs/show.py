@@ -44,7 +44,9 @@ def candidate_rows(store: RunStore) -> list[dict[str, Any]]:
             evaluation = cand.evaluation
             rows.append({
                 "id": cand.id,
+                "gen": gen,
                 "status": cand.status_text,
+                "status_code": cand.status.value,  # the bare stage (status says "stopped at N steps" and such)
                 "source": cand.model or _origin_label(cand.origin),
                 "fitness": cand.fitness,  # the mean over training seeds when there are several
                 "seeds": len(cand.seeds) or (1 if evaluation else 0),

@@ -19,13 +19,16 @@ _COMMENT = re.compile(r"\s*(g\d+c\d+)\s*=(.*)", re.DOTALL)
 
 
 def review_command(run: Path, port: int = 8765, echo: Callable[[str], None] = print,
-                   stop: threading.Event | None = None) -> None:
-    """Serves the review page of `run` on 127.0.0.1:`port` until Ctrl-C (or until `stop` is set)."""
+                   stop: threading.Event | None = None, blind: bool = False) -> None:
+    """Serves the review page of `run` on 127.0.0.1:`port` until Ctrl-C (or until `stop` is set); `blind` hides
+    task scores and success rates (a run made with --blind is always reviewed blind)."""
     store = RunStore.open(run)
-    server = serve(store, port)
+    server = serve(store, port, blind=blind)
     try:
         awaiting = awaiting_generation(store)
         echo(f"review {store.root.name} at {server.url}")
+        if server.blind:
+            echo("blind review: the page shows no task score or success rate")
         echo(f"generation {awaiting} is waiting for a ranking" if awaiting is not None
              else "no generation is waiting for a ranking (browse and read earlier ones)")
         echo("press Ctrl-C to stop")

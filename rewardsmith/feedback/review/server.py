@@ -3,16 +3,21 @@
 Standard library only (ThreadingHTTPServer), bound to 127.0.0.1, running in a background thread so the evolve
 loop can serve it in-process while it waits (see rewardsmith.feedback.ranking.wait_for_ranking).
 
-  GET  /                                   the page (static/index.html, app.js, style.css)
+  GET  /                                   the page (static/index.html, app.js, overview.js, style.css)
   GET  /api/run                            config, generations, which generation awaits a ranking
   GET  /api/generation/<g>                 candidates (status, metrics, per-term statistics, code, media URLs),
                                            the saved ranking if any
+  GET  /api/overview                       every generation and candidate: status, task score, failure reason,
+                                           LLM cost, the fitness chart's data (overview.py)
   POST /api/generation/<g>/ranking         body: ranking data -> 200 the saved ranking | 400 {"error": "..."}
   GET  /media/<g>/<candidate id>/<file>    video.mp4 or strip.png of that candidate only (HTTP Range supported)
 
 Requests whose Host is not a loopback name are refused (DNS rebinding), and a POST must be JSON from the page's own
 origin, so other web sites open in the same browser cannot submit rankings. Any port is accepted in Host so the page
 also works through an SSH tunnel (ssh -L 8765:127.0.0.1:8765 host).
+
+Blind review (a --blind run, or `rewardsmith review --blind`): no answer carries a task score or a success rate
+(overview.py says what is taken out).
 """
 
 from __future__ import annotations
@@ -28,12 +33,13 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from rewardsmith.feedback.ranking import RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.feedback.review.overview import blind_candidate, blind_selection, run_overview
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import STRIP_NAME, VIDEO_NAME, RunStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-                "style.css": "text/css; charset=utf-8"}
+                "overview.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 MEDIA_FILES = {VIDEO_NAME: "video/mp4", STRIP_NAME: "image/png"}
 MAX_BODY = 1 << 20
 CHUNK = 1 << 16
@@ -46,7 +52,7 @@ class ReviewServerError(ValueError):
 
 # ---- data for the API -------------------------------------------------------------------------------------------
 
-def run_summary(store: RunStore) -> dict:
+def run_summary(store: RunStore, blind: bool = False) -> dict:
     awaiting = awaiting_generation(store)
     generations = []
     for gen in store.generations():
@@ -56,7 +62,7 @@ def run_summary(store: RunStore) -> dict:
                             "evaluated": sum(c.status is Status.EVALUATED for c in cands),
                             "ranked": ranking is not None, "awaiting": gen == awaiting})
     return {"run": store.root.name, "config": dataclasses.asdict(store.config()), "generations": generations,
-            "awaiting": awaiting}
+            "awaiting": awaiting, "blind": blind}
 
 
 def _media_url(store: RunStore, gen: int, cand: Candidate, name: str) -> str | None:
@@ -65,7 +71,7 @@ def _media_url(store: RunStore, gen: int, cand: Candidate, name: str) -> str | N
     return None
 
 
-def generation_detail(store: RunStore, gen: int) -> dict | None:
+def generation_detail(store: RunStore, gen: int, blind: bool = False) -> dict | None:
     if gen not in store.generations():
         return None
     awaiting = awaiting_generation(store)
@@ -74,7 +80,7 @@ def generation_detail(store: RunStore, gen: int) -> dict | None:
     for cand in store.candidates(gen):
         evaluation = dataclasses.asdict(cand.evaluation) if cand.evaluation else {}
         train = cand.train
-        candidates.append({
+        detail = {
             "id": cand.id, "index": cand.index, "status": cand.status.value, "reason": cand.reason,
             "status_text": cand.status_text, "stopped_at": cand.stopped_at,  # "stopped at N steps" under halving
             "rankable": cand.status is Status.EVALUATED,
@@ -84,11 +90,13 @@ def generation_detail(store: RunStore, gen: int) -> dict | None:
             "train": {"steps": train.steps if train else None, "wall_s": train.wall_s if train else None},
             "scales": cand.scales, "source": cand.source,
             "video": _media_url(store, gen, cand, VIDEO_NAME), "strip": _media_url(store, gen, cand, STRIP_NAME),
-        })
+        }
+        candidates.append(blind_candidate(detail, cand.status.value) if blind else detail)
     selection = store.load_selection(gen)
+    saved = selection.to_dict() if selection else None
     return {"generation": gen, "awaiting": gen == awaiting, "awaiting_generation": awaiting,
             "ranking": ranking.to_dict() if ranking else None,
-            "selection": selection.to_dict() if selection else None, "candidates": candidates}
+            "selection": blind_selection(saved) if blind else saved, "candidates": candidates}
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:
@@ -138,6 +146,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 120  # seconds an idle or stalled connection may hold a thread
     store: RunStore  # set on the subclass made by serve()
+    blind: bool = False  # no task score nor success rate in any answer
 
     def log_message(self, fmt, *args):
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -181,10 +190,12 @@ class _Handler(BaseHTTPRequestHandler):
             if path.startswith("/static/"):
                 return self._static(path[len("/static/"):])
             if path == "/api/run":
-                return self._json(HTTPStatus.OK, run_summary(self.store))
+                return self._json(HTTPStatus.OK, run_summary(self.store, self.blind))
+            if path == "/api/overview":
+                return self._json(HTTPStatus.OK, run_overview(self.store, self.blind))
             match = re.fullmatch(r"/api/generation/(\d{1,4})", path)
             if match:
-                detail = generation_detail(self.store, int(match[1]))
+                detail = generation_detail(self.store, int(match[1]), self.blind)
                 if detail is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"no generation {match[1]} in this run")
                 return self._json(HTTPStatus.OK, detail)
@@ -278,8 +289,9 @@ class _Handler(BaseHTTPRequestHandler):
 class ReviewServer:
     """A running review server: `.url`, `.close()`. Serves from a daemon thread."""
 
-    def __init__(self, httpd: ThreadingHTTPServer):
+    def __init__(self, httpd: ThreadingHTTPServer, blind: bool = False):
         self._httpd = httpd
+        self.blind = blind
         self.port = httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/"
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.5},
@@ -298,16 +310,19 @@ class ReviewServer:
         self.close()
 
 
-def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1", port_flag: str = "--port") -> ReviewServer:
+def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1", port_flag: str = "--port",
+          blind: bool = False) -> ReviewServer:
     """Starts the review app for `store` on 127.0.0.1:`port` (0 = any free port) in a background thread.
-    `port_flag` names the caller's option in the error for a taken port."""
+    `port_flag` names the caller's option in the error for a taken port. Blind review when `blind` or the run's
+    config says so (a --blind run stays blind however its page is opened)."""
     if host not in ("127.0.0.1", "localhost"):
         raise ReviewServerError(f"the review server only binds to 127.0.0.1 (asked for {host})")
-    handler = type("ReviewHandler", (_Handler,), {"store": store})
+    blind = blind or store.config().blind
+    handler = type("ReviewHandler", (_Handler,), {"store": store, "blind": blind})
     try:
         httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as err:
         raise ReviewServerError(f"cannot listen on 127.0.0.1:{port} ({err.strerror or err}); "
                                 f"pass another {port_flag}, or {port_flag} 0 for any free one") from err
     httpd.daemon_threads = True
-    return ReviewServer(httpd)
+    return ReviewServer(httpd, blind)

@@ -9,6 +9,8 @@ const state = {
   editable: false,  // awaiting a ranking and not ranked yet
   order: [],        // rankable ids, best -> worst
   rate: 1,
+  view: "generation",  // or "overview"
+  overview: null,   // /api/overview
 };
 
 const $ = (id) => document.getElementById(id);
@@ -65,7 +67,8 @@ function showNotice(message) {
 async function loadRun() {
   state.run = await getJSON("/api/run");
   const cfg = state.run.config || {};
-  $("run-info").textContent = `${state.run.run} · env ${cfg.env} · task “${cfg.task}” · feedback ${cfg.feedback}`;
+  $("run-info").textContent = `${state.run.run} · env ${cfg.env} · task “${cfg.task}” · feedback ${cfg.feedback}` +
+    (state.run.blind ? " · blind review (no task scores)" : "");
   const picker = $("gen-picker");
   const previous = picker.value;
   picker.replaceChildren(...state.run.generations.map((g) => el("option", {
@@ -132,11 +135,12 @@ function card(c) {
   if (media.tagName === "VIDEO") media.muted = true;  // the attribute alone does not mute before play in all browsers
 
   const m = c.metrics || {};
+  const blind = state.run && state.run.blind;  // the server sends no score then; no empty rows for them either
   const metrics = el("table", { class: "metrics" },
-    el("tr", {}, el("th", { text: "task score" }),
+    blind ? null : el("tr", {}, el("th", { text: "task score" }),
       el("td", { text: m.fitness_mean === null || m.fitness_mean === undefined ? "—"
         : `${fmt(m.fitness_mean)}${m.fitness_std ? ` ± ${fmt(m.fitness_std, 2)}` : ""}` })),
-    el("tr", {}, el("th", { text: "success rate" }), el("td", { text: pct(m.success_rate) })),
+    blind ? null : el("tr", {}, el("th", { text: "success rate" }), el("td", { text: pct(m.success_rate) })),
     el("tr", {}, el("th", { text: "episode length" }), el("td", { text: fmt(m.episode_length_mean) })),
     el("tr", {}, el("th", { text: "return (own reward)" }), el("td", { text: fmt(m.return_mean) })),
     el("tr", {}, el("th", { text: "training" }),
@@ -327,6 +331,7 @@ async function poll() {
     } else {
       banner.hidden = true;
     }
+    if (state.view === "overview") await loadOverview();
     if (state.gen === null && run.generations.length) {
       await showGeneration(run.awaiting ?? run.generations[run.generations.length - 1].generation);
     } else if (state.gen !== null && summaryOf(run, state.gen) !== before) {
@@ -346,6 +351,8 @@ async function main() {
   for (const b of document.querySelectorAll("button.rate")) b.addEventListener("click", () => setRate(Number(b.dataset.rate)));
   $("submit").addEventListener("click", submit);
   $("gen-picker").addEventListener("change", (e) => showGeneration(Number(e.target.value)).catch((err) => showError(err.message)));
+  $("tab-generation").addEventListener("click", () => showView("generation"));
+  $("tab-overview").addEventListener("click", () => showView("overview"));
   try {
     const run = await loadRun();
     const gens = run.generations.map((g) => g.generation);
@@ -354,6 +361,7 @@ async function main() {
     } else {
       await showGeneration(run.awaiting ?? gens[gens.length - 1]);
     }
+    if (location.hash === "#overview") await showView("overview");
   } catch (err) {
     showError(err.message);
   }
