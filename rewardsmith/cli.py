@@ -130,6 +130,8 @@ def evolve(
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
+    judge_model: str | None = typer.Option(None, help="--feedback judge: the vision LLM that ranks the films"),
+    judge_api_base: str | None = typer.Option(None, help="--feedback judge: its OpenAI-compatible server, if any"),
     review_port: int | None = typer.Option(
         None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
@@ -178,6 +180,7 @@ def evolve(
                             init_source=init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video, blind=blind,
+                            judge_model=judge_model, judge_api_base=judge_api_base,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
                             executor=executor, parallel=parallel, ray_address=ray_address,

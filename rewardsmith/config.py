@@ -49,6 +49,9 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
+JUDGED_FEEDBACK = ("judge",)  # rankers that ask the vision judge (feedback/judge.py): they need its model and films
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Everything that defines an evolve run; saved as config.json and reused by --resume."""
@@ -65,6 +68,8 @@ class RunConfig:
     temperature: float = 1.0
     feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human (feedback/rankers.py)
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
+    judge_model: str | None = None  # --feedback judge: the vision LLM (litellm model string) that ranks the films
+    judge_api_base: str | None = None  # the judge's OpenAI-compatible server (None: its provider's default)
     review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
     blind: bool = False  # the review page shows no task score or success rate (issue 16: unbiased ranking)
@@ -144,6 +149,13 @@ class RunConfig:
             if not _is_url(base):
                 raise ValueError(f"--api-base {base!r} is not an http(s) URL; give the server's base URL, e.g. "
                                  "http://127.0.0.1:8000/v1")
+        if self.feedback in JUDGED_FEEDBACK and not self.judge_model:
+            raise ValueError(f"--feedback {self.feedback} needs --judge-model M, a vision model (a litellm model "
+                             "string such as openai/gpt-4o, or openai/<name> with --judge-api-base for a local server)")
+        if self.feedback in JUDGED_FEEDBACK and not self.video:
+            raise ValueError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
+        if self.judge_api_base is not None and not _is_url(self.judge_api_base):
+            raise ValueError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
 
 
@@ -166,7 +178,8 @@ FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
     "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
     "halving": (bool, type(None)), "init_source": (str, type(None)),
     "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
-    "train": dict, "envs_dir": (str, type(None))}
+    "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)),
+    "judge_api_base": (str, type(None))}
 
 
 def _check_types(cfg: RunConfig) -> None:
