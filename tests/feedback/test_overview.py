@@ -245,3 +245,44 @@ def test_overview_of_a_run_still_in_progress(tmp_path, browser):
             assert _cells(page, "g1c01")[1:3] == ["evaluated", "0.125"]
             assert not errors, errors
             page.close()
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, monkeypatch):
+    """`evolve --blind` records it in config.json (so its own page, a resume and `review` keep it), `evolve --resume
+    RUN --blind` turns it on for a run, and `review RUN --blind` serves a blind page; the evolve loop itself is
+    stubbed out (only what the command line makes of the flag is checked here)."""
+    from typer.testing import CliRunner
+
+    import rewardsmith.evolve
+    import rewardsmith.feedback.review.cli
+    from rewardsmith.cli import app
+
+    seen: list[bool] = []
+
+    def fake_evolve(store, cfg, *args):
+        seen.append(store.config().blind)
+        raise _Stop
+
+    monkeypatch.setattr(rewardsmith.evolve, "evolve", fake_evolve)
+    runner = CliRunner()
+    result = runner.invoke(app, ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--blind",
+                                 "--out", str(tmp_path / "runs")])
+    assert isinstance(result.exception, _Stop) and seen == [True], result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "config.json").read_text())["blind"] is True
+
+    plain = RunStore.create(tmp_path, "plain", RunConfig(env="cartpole", task="balance"))
+    assert not plain.config().blind
+    result = runner.invoke(app, ["evolve", "--resume", str(plain.root), "--blind"])
+    assert isinstance(result.exception, _Stop) and seen == [True, True], result.output
+    assert plain.config().blind
+
+    served: list[tuple] = []
+    monkeypatch.setattr(rewardsmith.feedback.review.cli, "review_command",
+                        lambda run, port, echo, blind: served.append((run, port, blind)))
+    result = runner.invoke(app, ["review", str(run), "--port", "0", "--blind"])
+    assert result.exit_code == 0 and served == [(run, 0, True)], result.output

@@ -326,7 +326,7 @@ async function poll() {
     const banner = $("banner");
     if (run.awaiting !== null && run.awaiting !== state.gen) {
       banner.replaceChildren(`Generation ${run.awaiting} is waiting for your ranking. `,
-        el("button", { type: "button", text: `Go to generation ${run.awaiting}`, onclick: () => showGeneration(run.awaiting) }));
+        el("button", { type: "button", text: `Go to generation ${run.awaiting}`, onclick: () => showView("generation").then(() => showGeneration(run.awaiting)) }));
       banner.hidden = false;
     } else {
       banner.hidden = true;
