@@ -30,14 +30,18 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
+from rewardsmith.llm import prompts
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
+
+if TYPE_CHECKING:  # llm.client imports litellm (seconds): only a run that asks the judge pays for it
+    from rewardsmith.llm.client import Completion, Guards, LLMConfig
 
 FRAMES = 8
 COLUMNS = 4
@@ -94,8 +98,8 @@ class Verdict:
 
 # ---- pictures ---------------------------------------------------------------------------------------------------
 
-def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS, tile: int = TILE) -> tuple[bytes, int,
-                                                                                                        float]:
+def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS,
+                  tile: int = TILE) -> tuple[bytes, int, float]:
     """(JPEG bytes, frames in it, seconds of film) of `frames` frames evenly spaced over the whole video, the
     first and the last included, in a grid `columns` wide, each labelled with its time."""
     import imageio_ffmpeg
@@ -181,8 +185,6 @@ def messages(intro: str, pictures: Sequence[Shot]) -> list[dict[str, Any]]:
 
 
 def intro_text(env_description: str, task_description: str, episode_text: str, ids: Sequence[str]) -> str:
-    from rewardsmith.llm import prompts
-
     return prompts.render("judge", episode_text=episode_text, frames=FRAMES, columns=COLUMNS,
                           env_description=" ".join(env_description.split()),
                           task_description=" ".join(task_description.split()), count=len(ids), ids=", ".join(ids))
@@ -229,7 +231,7 @@ def parse_reply(text: str, ids: Sequence[str]) -> tuple[list[tuple[str, str]], s
     return entries, " ".join(summary.split()) if isinstance(summary, str) else "", errors
 
 
-Sampler = Callable[[list[dict[str, Any]]], Any]  # messages -> one llm.client.Completion
+Sampler = Callable[[list[dict[str, Any]]], "Completion"]  # chat messages -> one answer (llm.client.sample)
 
 
 def ask(send: Sampler, model: str, intro: str, pictures: Sequence[Shot], tries: int = TRIES,
@@ -239,7 +241,7 @@ def ask(send: Sampler, model: str, intro: str, pictures: Sequence[Shot], tries: 
     ids = [shot.id for shot in pictures]
     chat = messages(intro, pictures)
     errors: list[str] = []
-    completions = []
+    completions: list[Completion] = []
     best: tuple[list[tuple[str, str]], str] = ([], "")
     for attempt in range(1, tries + 1):
         completion = send(chat)
@@ -254,15 +256,13 @@ def ask(send: Sampler, model: str, intro: str, pictures: Sequence[Shot], tries: 
         report({"event": "judge_retry", "attempt": attempt, "of": tries, "errors": problems})
         if len(entries) > len(best[0]):
             best = (entries, summary)
-        from rewardsmith.llm import prompts
-
         retry = prompts.render("judge_retry", errors="; ".join(problems), ids=", ".join(ids))
         chat = [*chat, {"role": "assistant", "content": completion.text}, {"role": "user", "content": retry}]
     return _verdict(model, best[0], best[1], False, len(completions), errors, pictures, completions)
 
 
 def _verdict(model: str, entries: list[tuple[str, str]], summary: str, complete: bool, tries: int,
-             errors: list[str], pictures: Sequence[Shot], completions: list[Any]) -> Verdict:
+             errors: list[str], pictures: Sequence[Shot], completions: list[Completion]) -> Verdict:
     from rewardsmith.llm.client import usage_totals
 
     return Verdict(model=model, order=tuple(cid for cid, _ in entries),
@@ -330,7 +330,7 @@ def load_verdict(folder: Path) -> Verdict | None:
 
 # ---- in an evolve run -------------------------------------------------------------------------------------------
 
-def judge_config(model: str, api_base: str | None, timeout_s: float, max_tokens: int | None) -> Any:
+def judge_config(model: str, api_base: str | None, timeout_s: float, max_tokens: int | None) -> LLMConfig:
     """The judge's llm.client.LLMConfig: the run's timeout and output cap, temperature TEMPERATURE."""
     from rewardsmith.llm.client import LLMConfig
 
@@ -338,7 +338,7 @@ def judge_config(model: str, api_base: str | None, timeout_s: float, max_tokens:
                      max_tokens=max_tokens)
 
 
-def sender(config: Any, log_dir: Path, guards: Any) -> Sampler:
+def sender(config: LLMConfig, log_dir: Path, guards: Guards) -> Sampler:
     """One request of the judge through llm.client: logged in `log_dir`, under the guards' cap and cache."""
     from rewardsmith.llm import client
 

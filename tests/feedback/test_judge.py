@@ -10,6 +10,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -23,6 +24,7 @@ from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.evaluate.film import film_candidate
+from rewardsmith.evolve import prepare
 from rewardsmith.feedback import judge
 from rewardsmith.feedback.agreement import kendall_tau, run_agreement
 from rewardsmith.feedback.rankers import RANKERS
@@ -253,25 +255,56 @@ def test_the_agreement_benchmark_compares_the_judge_with_the_task_score(tmp_path
     assert not (ctx.store.gen_dir(0) / "judge.json").exists()  # the run itself is left as it was
     assert read_json(tmp_path / "agreement" / "agreement.json")["overall"]["generations"] == 2
 
+    free = _run(tmp_path / "free", task=FREE_TASK)
+    with pytest.raises(ValueError, match="has no fitness metric: there is nothing to compare the judge with"):
+        run_agreement(free.store.root, "openai/fake-vision", None)
+
 
 def _cli(*args: str, module: str = "rewardsmith.cli") -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
     return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+def test_the_agreement_benchmark_from_the_command_line(tmp_path):
+    ctx = _run(tmp_path / "scored")
+    with FakeLLM([_reply(["g0c01", "g0c03", "g0c00"])]) as fake:
+        proc = _cli("judge", "--run", str(ctx.store.root), "--judge-model", "openai/fake-vision", "--api-base",
+                    fake.base_url, module="rewardsmith.bench")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == ("generation 0: 3 candidates, Kendall tau +0.33, best hit, worst miss; judge g0c01 > g0c03 > "
+                        "g0c00; task score g0c01 > g0c00 > g0c03")
+    assert lines[1].startswith("overall (1 generations): mean Kendall tau +0.33, best hit 100%, worst hit 0%")
+    (written,) = (ctx.store.root / "judge_agreement").glob("*/agreement.json")
+    assert lines[2] == f"written: {written}"
+
+
 @pytest.mark.parametrize("args, message", [
     (["--judge-model", "openai/gpt-4o", "--no-video"], "--feedback judge ranks the filmed episodes, so it cannot run "
                                                        "with --no-video"),
     ([], "--feedback judge needs --judge-model M"),
-    (["--judge-model", "openai/gpt-4o", "--halving"], "--halving needs a ranker with a task fitness"),
 ])
 def test_judge_mode_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
     out = tmp_path / "runs"
-    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/fake", "--api-base",
+    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--api-base",
                 "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", "judge", *args, "--out", str(out))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"halving": True}, "--halving needs a ranker with a task fitness"),
+    ({"judge_model": "openai/my-own-vlm", "max_cost": 1.0}, "--max-cost needs the price of --judge-model "
+                                                             "'openai/my-own-vlm'"),
+    ({"judge_model": "no-provider-vlm"}, "--judge-model 'no-provider-vlm': litellm knows no provider for it"),
+])
+def test_judge_settings_are_checked_before_a_run_starts(changes, message):
+    cfg = RunConfig(env="cartpole", task="balance", models=("openai/gpt-4o-mini",), feedback="judge",
+                    judge_model="openai/gpt-4o")
+    with pytest.raises(ValueError, match=re.escape(message)):
+        prepare(dataclasses.replace(cfg, **changes))
+    prepare(cfg)
 
 
 def _fake_answer(request: dict) -> str:
