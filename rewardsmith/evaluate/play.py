@@ -18,8 +18,6 @@ import typer
 from rewardsmith.records import Evaluation
 from rewardsmith.runs.store import RunStore
 
-PLAY_DIR = "play"
-
 
 class PlayError(ValueError):
     """The candidate cannot be played: no trained policy, the episode failed, the video cannot be made."""
@@ -59,7 +57,7 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
                         f"{': ' + cand.reason if cand.reason else ''}); play an evaluated candidate (see "
                         f"`rewardsmith show {store.root}`)")
     name = f"{cand.id}-seed{seed}"
-    video = Path(output) if output is not None else store.root / PLAY_DIR / f"{name}.mp4"
+    video = Path(output) if output is not None else store.play_dir() / f"{name}.mp4"
     if output is not None:
         if video.suffix != ".mp4":
             raise PlayError(f"-o {video}: the video is written as .mp4 (e.g. -o {video.with_suffix('.mp4').name})")
@@ -67,9 +65,12 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
             raise PlayError(f"-o {video} already exists; remove it or name another file")
         if not video.parent.is_dir():
             raise PlayError(f"-o {video}: directory {video.parent} does not exist")
-    workdir = store.root / PLAY_DIR / name
-    workdir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(policy, workdir / "policy.npz")  # the sandbox reads only its own folder, not the run
+    workdir = store.play_dir() / name
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(policy, workdir / "policy.npz")  # the sandbox reads only its own folder, not the run
+    except OSError as err:
+        raise PlayError(f"cannot write {workdir}: {err.strerror or err}") from None
     config = store.config()
     result = run_job("play", {"env": config.env, "task": config.task, "source": cand.source, "seed": seed},
                      workdir, Limits(wall_s=wall_s))
@@ -85,7 +86,7 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
         raise PlayError(f"the episode of {cand.id} came back malformed ({type(err).__name__}: {err})") from None
     try:
         made = film(get_env(config.env), qpos, dt, video)
-    except (RenderError, ValueError) as err:
+    except (RenderError, ValueError, OSError) as err:
         raise PlayError(f"cannot film {cand.id}: {err}") from None
     return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation)
 

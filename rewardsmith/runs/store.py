@@ -18,6 +18,7 @@ Layout of a run:
   gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
+  play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder
   result.json                       the best candidate over the run, written when the run finishes
 
 JSON records carry a schema version (rewardsmith.records); files from a newer version are refused with one line.
@@ -306,6 +307,10 @@ class RunStore:
 
     def final_dir(self) -> Path:
         return self.root / "final"
+
+    def play_dir(self) -> Path:
+        """`rewardsmith play`: <id>-seed<S>.mp4 and the sandbox folder <id>-seed<S>/ of each episode played."""
+        return self.root / "play"
 
     # ---- records ----------------------------------------------------------------------------------------------
 
