@@ -283,7 +283,7 @@ def complete(verdict: Verdict, fallback: Sequence[str], basis: str) -> tuple[lis
     if verdict.unseen:
         notes.append(f"{', '.join(verdict.unseen)} could not be shown to the judge")
     if rest:
-        notes.append(f"{', '.join(rest)} follow in {basis}")
+        notes.append(f"{', '.join(rest)} follow{'s' if len(rest) == 1 else ''} in {basis}")
     return placed + rest, "; ".join(notes)
 
 

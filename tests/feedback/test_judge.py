@@ -135,6 +135,22 @@ def test_the_picture_spans_the_first_to_the_last_frame_of_the_film(tmp_path):
     assert judge.episode_image(short, frames=3, columns=3)[1] == 3
 
 
+def test_a_candidate_without_a_video_is_shown_by_its_strip_and_one_without_a_film_is_placed_last(tmp_path):
+    ctx = _run(tmp_path)
+    ctx.store.video_path(0, 0).unlink()  # its strip.png remains
+    ctx.store.video_path(0, 3).unlink()
+    ctx.store.strip_path(0, 3).unlink()
+    with FakeLLM([_reply(["g0c00", "g0c01"])]) as fake:
+        selection = _rank(_with_server(ctx, fake))
+    urls = [p["image_url"]["url"] for p in _parts(fake.requests[0]) if p["type"] == "image_url"]
+    assert [u.split(";")[0] for u in urls] == ["data:image/png", "data:image/jpeg"]  # g0c00's strip, g0c01's grid
+    strip = Image.open(io.BytesIO(base64.b64decode(urls[0].split(",", 1)[1])))
+    assert strip.format == "PNG" and strip.size == (6 * 160, 160)  # film.thumbnail_strip: 6 frames of 160 px
+    assert selection.ranking == ("g0c00", "g0c01", "g0c03")
+    assert selection.generation_comment == "(g0c03 could not be shown to the judge; g0c03 follows in task-score order)"
+    assert read_json(ctx.store.gen_dir(0) / "judge.json")["unseen"] == {"g0c03": "it was not filmed"}
+
+
 def test_judge_reasons_are_the_comments_of_the_next_prompt(tmp_path):
     ctx = _run(tmp_path)
     reasons = {"g0c01": "upright and centred", "g0c00": "slides to the edge", "g0c03": "falls over"}
