@@ -65,7 +65,7 @@ def test_play_films_the_best_policy_on_a_new_seed_and_another_seed_is_another_ep
                                                                                        monkeypatch):
     # imageio-ffmpeg's reader forks with a preexec_fn, which warns where another test of the session loaded JAX
     monkeypatch.setenv("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
-    code, out, err = _play([run, "--seed", "1"], capsys)
+    code, out, err = _play([run], capsys)  # seed 1 by default
     assert code == 0, err
     match = SUMMARY.search(out)
     assert match, out
