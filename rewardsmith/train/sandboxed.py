@@ -15,6 +15,7 @@ from typing import Any
 from rewardsmith.config import TrainConfig
 from rewardsmith.records import Evaluation, TrainResult
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_job
+from rewardsmith.train.xla_cache import CACHE_ENV, warm
 
 EXTRA_WALL_S = 300  # the sandbox's wall limit over the training's own time budget: evaluation and start-up
 COPIED_FILES = ("policy.npz", "trace.npz")  # what the population job leaves for each request's own workdir
@@ -53,6 +54,11 @@ def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict[str, Any
                "train": dataclasses.asdict(request.cfg), "trainer": request.trainer, "eval_seed": request.eval_seed,
                "checkpoint": request.checkpoint}
     limits = Limits(wall_s=request.cfg.time_budget_s + EXTRA_WALL_S)
+    env = dict(env or {})
+    cache = warm(request.env, request.task, dataclasses.asdict(request.cfg)) if request.trainer == "native" else None
+    if cache is not None:  # the compiled PPO update, read-only (train/xla_cache.py)
+        env[CACHE_ENV] = str(cache)
+        limits = dataclasses.replace(limits, read_paths=(str(cache),))
     return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=on_progress,
                                           env=env))
 

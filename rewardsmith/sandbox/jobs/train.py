@@ -10,6 +10,7 @@ Result: {"status": "ok", "train": TrainResult fields, "evaluation": Evaluation f
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +23,14 @@ from rewardsmith.records import CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.trainers import TRAINERS
+from rewardsmith.train.xla_cache import CACHE_ENV, use_cache
 
 POLICY_FILE, TRACE_FILE, CHECKPOINT_FILE = "policy.npz", "trace.npz", "checkpoint.npz"
 
 
 def run(payload: dict, workdir: Path, progress: Progress) -> dict:
+    if os.environ.get(CACHE_ENV):  # the compiled PPO update a trusted warm-up left (read-only here)
+        use_cache(Path(os.environ[CACHE_ENV]), writable=False)
     env = get_env(payload["env"])
     task = resolve_task(env, payload["task"])
     reward = load_reward(payload["source"])
