@@ -18,6 +18,7 @@ from rewardsmith.config_file import ConfigCommand
 from rewardsmith.env import commands as env_commands
 from rewardsmith.evaluate.play import play_command
 from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.progress import ProgressView
 from rewardsmith.train.trainers import TRAINERS
 from rewardsmith.ui import (
     STOPPED,
@@ -29,7 +30,6 @@ from rewardsmith.ui import (
     higher_cap,
     init_source,
     num,
-    print_event,
     print_summary,
     reward_source,
 )
@@ -193,7 +193,8 @@ def evolve(
                 store.save_config(cfg)  # the settings a resume may change (see RESUME_OVERRIDES)
             console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}; "
                           f"trainer {cfg.trainer})")
-            result = run_evolve(store, cfg, print_event)
+            with ProgressView(cfg.iterations, cfg.samples) as view:
+                result = run_evolve(store, cfg, view)
     except (UnknownNameError, StoreError, ValueError) as err:
         fail(str(err))
     except CostCapReached as stop:
@@ -343,7 +344,8 @@ def train(
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
                   f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
-    summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, print_event, trainer_name)
+    with ProgressView(seeds=seeds) as view:
+        summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, view, trainer_name)
     from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())

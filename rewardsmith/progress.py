@@ -1,0 +1,102 @@
+"""Progress bars for `evolve` and `train`: on a terminal, rich bars with elapsed time and ETA (the run's
+generations, the trainings of the current generation or the seeds of `train`, and one bar per training in flight,
+with its latest return), with every other event printed above them as a line. Anywhere else (a pipe, a log file,
+CI) the same events print as the plain lines of ui.print_event, one per event, so logs stay greppable."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from rewardsmith.ui import console as default_console
+from rewardsmith.ui import print_event
+
+TRAINED = ("evaluated", "train_failed")  # a candidate's training is over, whichever way
+
+
+class ProgressView:
+    """Takes the run's events (call it with each); use it as a context manager around the run."""
+
+    def __init__(self, generations: int | None = None, per_generation: int | None = None, seeds: int | None = None,
+                 console: Console | None = None, print_line: Callable[[dict[str, Any]], None] = print_event) -> None:
+        self.console = console or default_console
+        self.print_line = print_line
+        self.bars = self.console.is_terminal
+        self.generations, self.per_generation, self.seeds = generations, per_generation, seeds
+        self.progress: Progress | None = None
+        self.overall: TaskID | None = None  # generations of evolve, or seeds of train
+        self.batch: TaskID | None = None  # the trainings of the current generation
+        self.trainings: dict[str, TaskID] = {}
+
+    def __enter__(self) -> ProgressView:
+        if not self.bars:
+            return self
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
+        self.progress.start()
+        if self.generations:
+            self.overall = self.progress.add_task("generations", total=self.generations)
+        elif self.seeds:
+            self.overall = self.progress.add_task("seeds", total=self.seeds)
+        return self
+
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self.progress is None:
+            return
+        if exc_type is None and self.overall is not None and self.generations:  # the run ended: all done
+            self.progress.update(self.overall, completed=self.generations)
+        self.progress.stop()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        if self.progress is None:
+            self.print_line(event)
+            return
+        kind = event["event"]
+        if kind == "train":
+            self._training(event)
+            return  # the bar says it: no line per checkpoint
+        self.print_line(event)  # above the bars (rich's live display moves them down)
+        if kind == "generation":
+            self._generation(event)
+        elif kind == "candidate" and event.get("status") in TRAINED:
+            self._finished(str(event["id"]), count=True)
+        elif kind == "seed":  # `train`'s seeds, or evolve's final re-evaluation of the best
+            self._finished(f"seed {event.get('seed')}", count=False)
+            if self.seeds and self.overall is not None:
+                self.progress.advance(self.overall)
+
+    def _generation(self, event: dict[str, Any]) -> None:
+        assert self.progress is not None
+        gen = int(event["gen"])
+        if self.overall is not None:
+            self.progress.update(self.overall, completed=gen, total=event.get("of") or self.generations)
+        if self.batch is not None:
+            self.progress.remove_task(self.batch)
+        self.batch = self.progress.add_task(f"generation {gen + 1}: trainings", total=self.per_generation)
+
+    def _training(self, event: dict[str, Any]) -> None:
+        assert self.progress is not None
+        key = str(event["id"])
+        ret = event.get("episode_return")
+        label = f"  {key}" + (f"  return {ret:.1f}" if isinstance(ret, int | float) else "")
+        if key not in self.trainings:
+            self.trainings[key] = self.progress.add_task(label, total=event.get("total"))
+        self.progress.update(self.trainings[key], completed=event.get("step", 0), description=label)
+
+    def _finished(self, key: str, count: bool) -> None:
+        assert self.progress is not None
+        for name in [k for k in self.trainings if k == key or k.startswith(key + "#")]:  # every seed of it
+            self.progress.remove_task(self.trainings.pop(name))
+        if count and self.batch is not None:
+            self.progress.advance(self.batch)
