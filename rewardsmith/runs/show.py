@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import RunStore, read_json
+from rewardsmith.train.cpus import PLACEMENT_FILE
 
 
 def _cost(store: RunStore, gen: int) -> float:
@@ -54,8 +57,26 @@ def candidate_rows(store: RunStore) -> list[dict[str, Any]]:
                 "return": evaluation.return_mean if evaluation else None,
                 "train_s": cand.train.wall_s if cand.train else None,
                 "reason": cand.reason,
+                "ran_on": ran_on(store.work_dir(gen, cand.index)),
             })
     return rows
+
+
+def ran_on(workdir: Path) -> str | None:
+    """Where a candidate's training ran, from its placement.json (written by the Ray executor and by --parallel
+    slots): the node or host, the CPUs and GPU of a slot, and how many attempts it took. None when not recorded."""
+    try:
+        attempts = json.loads((workdir / PLACEMENT_FILE).read_text())["attempts"]
+        last = attempts[-1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    if "node" in last:
+        where = f"node {last['node']} ({last.get('ip') or last.get('host') or '?'})"
+    else:
+        cpus = last.get("cpus") or []
+        where = f"{last.get('host') or 'this machine'}, CPUs {','.join(map(str, cpus)) or 'shared'}"
+        where += f", GPU {last['gpu']}" if last.get("gpu") is not None else ""
+    return where + (f", attempt {len(attempts)}" if len(attempts) > 1 else "")
 
 
 def model_rows(store: RunStore) -> list[dict[str, Any]]:

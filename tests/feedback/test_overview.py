@@ -56,6 +56,10 @@ def _two_generations(root: Path) -> RunStore:
                                    worst="g1c01", best_overall="g1c00", best_overall_fitness=FITNESS["g1c00"],
                                    failed={"g1c02": failed(1, 2).reason, "g1c03": TRAIN_NAN}))
     store.save_result({"best": "g1c00", "fitness": FITNESS["g1c00"]})
+    store.work_dir(1, 0).mkdir(parents=True, exist_ok=True)  # trained on a Ray node, on its second attempt
+    (store.work_dir(1, 0) / "placement.json").write_text(json.dumps({"attempts": [
+        {"attempt": 1, "node": "3a5e8214284b", "ip": "10.0.0.7", "outcome": "worker lost: NodeDiedError"},
+        {"attempt": 2, "node": "77aa01bc9d2e", "ip": "10.0.0.8", "outcome": "ok"}]}))
     return store
 
 
@@ -101,8 +105,9 @@ def test_overview_lists_every_candidate_with_status_score_cost_and_chart(tmp_pat
         ids = page.eval_on_selector_all("tr.cand-row", "rows => rows.map(r => r.dataset.id)")
         assert ids == ["g0c00", "g0c01", "g1c00", "g1c01", "g1c02", "g1c03"]
         head = page.locator("#ov-table thead th").all_inner_texts()
-        assert head == ["candidate", "status", "task score", "success", "source", "train s", "failure reason"]
+        assert head == ["candidate", "status", "task score", "success", "source", "train s", "ran on", "failure reason"]
         assert _cells(page, "g1c00")[:4] == ["g1c00", "evaluated", "0.614", "31%"]
+        assert _cells(page, "g1c00")[6] == "node 77aa01bc9d2e (10.0.0.8), attempt 2" and _cells(page, "g1c01")[6] == ""
         assert _cells(page, "g1c01")[:4] == ["g1c01", "evaluated", "0.473", "44%"]
         assert _cells(page, "g0c00")[:4] == ["g0c00", "evaluated", "0.0832", "0%"]
         assert _cells(page, "g0c01")[2] == "0.0837"
@@ -156,7 +161,7 @@ def test_blind_review_sends_and_shows_no_score(tmp_path, browser):
         assert page.locator("#ov-blind").is_visible() and page.locator("#ov-chart-box").is_hidden()
         assert page.locator("#ov-chart svg, #ov-chart circle").count() == 0
         assert page.locator("#ov-table thead th").all_inner_texts() == ["candidate", "status", "source", "train s",
-                                                                         "failure reason"]
+                                                                         "ran on", "failure reason"]
         assert page.locator("tr.cand-row").count() == 6
         assert _cells(page, "g1c03")[1] == "train_failed" and _cells(page, "g1c03")[-1] == TRAIN_NAN
         overview_html = page.content()

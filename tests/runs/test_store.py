@@ -108,3 +108,20 @@ def test_every_json_file_a_run_writes_carries_the_schema(tmp_path):
                                          "result.json"}
     for path in records:
         assert json.loads(path.read_text())["schema"] == SCHEMA_VERSION, path
+
+
+def test_where_a_candidate_ran_is_read_from_its_placement(tmp_path):
+    import json
+
+    from rewardsmith.runs.show import ran_on
+
+    assert ran_on(tmp_path) is None  # nothing recorded (one training at a time on this machine)
+    (tmp_path / "placement.json").write_text(json.dumps({"attempts": [
+        {"attempt": 1, "host": "box", "cpus": [2, 3], "gpu": "1", "outcome": "ok"}]}))
+    assert ran_on(tmp_path) == "box, CPUs 2,3, GPU 1"
+    (tmp_path / "placement.json").write_text(json.dumps({"attempts": [
+        {"attempt": 1, "node": "3a5e8214284b", "ip": "10.0.0.7", "outcome": "worker lost: NodeDiedError"},
+        {"attempt": 2, "node": "77aa01bc9d2e", "ip": "10.0.0.8", "outcome": "ok"}]}))
+    assert ran_on(tmp_path) == "node 77aa01bc9d2e (10.0.0.8), attempt 2"
+    (tmp_path / "placement.json").write_text("{not json")
+    assert ran_on(tmp_path) is None

@@ -50,7 +50,7 @@ function renderOverview(ov) {
   else $("ov-chart").replaceChildren();
 
   const scores = !ov.blind;
-  const head = ["candidate", "status", ...(scores ? ["task score", "success"] : []), "source", "train s", "failure reason"];
+  const head = ["candidate", "status", ...(scores ? ["task score", "success"] : []), "source", "train s", "ran on", "failure reason"];
   const rows = [];
   for (const g of ov.generations) {
     const best = g.best ? `selected ${g.best}${scores && g.best_fitness !== null && g.best_fitness !== undefined ? ` (${fmt(g.best_fitness)})` : ""}` : "nothing selected yet";
@@ -73,6 +73,7 @@ function renderOverview(ov) {
         scores ? el("td", { class: "num", text: pct(c.success) }) : null,
         el("td", { text: c.source }),
         el("td", { class: "num", text: fmt(c.train_s, 3) }),
+        el("td", { class: "ran-on", text: c.ran_on || "" }),
         el("td", { class: "reason", text: c.reason || "" })));
     }
   }
