@@ -30,6 +30,7 @@ from rewardsmith.ui import (
     higher_cap,
     init_source,
     num,
+    print_finished,
     print_summary,
     reward_source,
 )
@@ -215,20 +216,7 @@ def evolve(
         fail(f"cannot write the run in {where}: {err.strerror or err}"
              f"{f' ({err.filename})' if err.filename else ''}; make room (or fix the permissions), then "
              f"rewardsmith evolve --resume {where}", code=1)
-    print_summary(store)
-    console.print(f"best: {result['best'] or 'none'}  task score {num(result['fitness'])}  "
-                  f"export with: rewardsmith export {store.root} -o reward.py")
-    final = result.get("final")
-    if final and final.get("fitness_mean_std"):
-        mean, std = final["fitness_mean_std"]
-        console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
-    from rewardsmith.runs.plots import write_plots
-    try:
-        plots = write_plots(store)
-    except (OSError, ValueError) as err:  # plots are a convenience: never fail a finished run over them
-        errors.print(f"plots not written: {escape(str(err))}")
-    else:
-        console.print(f"fitness plot: {plots[0]}  (all plots: rewardsmith show {store.root} --plot)", soft_wrap=True)
+    print_finished(store, result)
 
 
 def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfig:

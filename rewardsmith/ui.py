@@ -202,3 +202,26 @@ def reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str
     except ExtractError as err:
         fail(f"{reward}: {err}")
     return text
+
+
+def print_finished(store, result: dict) -> None:
+    """The end of a run: the per-generation table, the best candidate, and where its video, the export command
+    and the plots are."""
+    print_summary(store)
+    best = store.find_candidate(result["best"]) if result.get("best") else None
+    success = f"  success rate {num(best.success_rate)}" if best is not None and best.success_rate is not None else ""
+    console.print(f"best: {result['best'] or 'none'}  task score {num(result['fitness'])}{success}  "
+                  f"export with: rewardsmith export {store.root} -o reward.py", soft_wrap=True)
+    if best is not None and store.video_path(best.generation, best.index).is_file():
+        console.print(f"best video: {store.video_path(best.generation, best.index)}", soft_wrap=True)
+    final = result.get("final")
+    if final and final.get("fitness_mean_std"):
+        mean, std = final["fitness_mean_std"]
+        console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
+    from rewardsmith.runs.plots import write_plots
+    try:
+        plots = write_plots(store)
+    except (OSError, ValueError) as err:  # plots are a convenience: never fail a finished run over them
+        errors.print(f"plots not written: {escape(str(err))}")
+    else:
+        console.print(f"fitness plot: {plots[0]}  (all plots: rewardsmith show {store.root} --plot)", soft_wrap=True)
