@@ -105,6 +105,15 @@ def print_event(event: dict) -> None:
         console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
                       f"{event['url']} (or: rewardsmith rank {event['run']} --best g{gen}cNN --worst g{gen}cNN); "
                       "waiting. Ctrl-C stops; --resume continues.", soft_wrap=True)
+    elif kind == "judge":
+        console.print(f"  asking the judge {event['model']} to rank {event['images']} filmed candidate(s) "
+                      f"({event['bytes'] / 1024:.0f} KB of pictures)", soft_wrap=True, markup=False)
+    elif kind == "judge_retry":
+        console.print(f"  judge reply {event['attempt']}/{event['of']} unusable: {'; '.join(event['errors'])[:200]}; "
+                      "asking again", soft_wrap=True, markup=False)
+    elif kind == "judge_fallback":
+        console.print(f"  the judge gave no valid full ranking: {'; '.join(event['errors'])[:200]}; the rest follows "
+                      "in task-score (or candidate) order", soft_wrap=True, markup=False)
     elif kind == "film_failed":
         console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
     elif kind == "seed":

@@ -62,3 +62,15 @@ def test_train_seeds_have_a_bar_and_failed_runs_leave_the_bars_as_they_were():
     assert view.progress is not None
     (seeds,) = view.progress.tasks
     assert seeds.description == "seeds" and seeds.completed == 1 and seeds.total == 2
+
+
+def test_the_judges_events_print_as_lines(capsys):
+    from rewardsmith.ui import print_event
+
+    print_event({"event": "judge", "gen": 0, "model": "openai/gpt-4o", "images": 3, "bytes": 90_000})
+    print_event({"event": "judge_retry", "attempt": 1, "of": 3, "errors": ["unknown id g9c99", "g0c01 missing"]})
+    print_event({"event": "judge_fallback", "gen": 0, "errors": ["reply 3: not JSON"]})
+    assert capsys.readouterr().out.splitlines() == [
+        "  asking the judge openai/gpt-4o to rank 3 filmed candidate(s) (88 KB of pictures)",
+        "  judge reply 1/3 unusable: unknown id g9c99; g0c01 missing; asking again",
+        "  the judge gave no valid full ranking: reply 3: not JSON; the rest follows in task-score (or candidate) order"]
