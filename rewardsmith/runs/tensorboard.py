@@ -209,7 +209,7 @@ class RunBoard:
 
     def on_event(self, event: Mapping[str, Any]) -> None:
         kind = event.get("event")
-        if kind == "candidate":
+        if kind == "candidate" and event.get("status") not in (Status.PENDING.value, Status.CHECKED.value):
             self.candidate(self.store.find_candidate(str(event["id"])))
         elif kind == "selection":
             self.generation(int(event["generation"]))
