@@ -20,7 +20,7 @@ from rewardsmith.cli import app
 from rewardsmith.config import RunConfig
 from rewardsmith.records import Candidate, CurvePoint, Selection, Status
 from rewardsmith.runs.store import RunStore
-from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run
+from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run, train_board
 from tests.builders import evaluated, failed
 
 Series = dict[str, list[tuple[int, float]]]
@@ -160,6 +160,31 @@ def test_a_resumed_run_writes_its_finished_generations_anew(tmp_path: Path) -> N
     folder = tmp_path / "tb" / "run1"
     assert _read(folder / "g1c00") == _expected(_trained(1, 0, 0.75))
     assert _read(folder / "selected") == {"generation/task_score": [(0, 0.5), (1, 0.75)]}
+
+
+def test_train_writes_each_checkpoint_as_it_arrives(tmp_path: Path) -> None:
+    """train's reporter: a progress event is a curve point from the training child (untrusted: a malformed one is
+    left out); each is on disk when the next arrives, and the evaluation follows when the seed is done."""
+    seen: list[dict] = []
+    train = _trained(0, 0, 0.5).train
+    assert train is not None
+    points = train.curve[:2]
+    folder = tmp_path / "tb" / "20260101-000000-cartpole-balance" / "seed_0"
+    with train_board(seen.append, str(tmp_path / "tb"), tmp_path / "20260101-000000-cartpole-balance") as report:
+        for written, point in enumerate(points, start=1):
+            report({"event": "train", "id": "seed 0", "total": 4096, **dataclasses.asdict(point)})
+            assert _read(folder)["train/episode_return"] == [(p.step, _f32(p.episode_return)) for p in points[:written]]
+        report({"event": "train", "id": "seed 0", "total": 4096, "step": "many"})
+        report({"event": "seed", "seed": 0, "status": "ok", "reason": None, "fitness": 0.5, "success_rate": 0.25,
+                "return_mean": 99.0, "steps": 2048, "wall_s": 1.0})
+    scalars = _read(folder)
+    assert scalars["terms/upright"] == [(1024, 3.0), (2048, 4.0)]
+    assert scalars["eval/task_score"] == [(2048, 0.5)] and scalars["eval/success_rate"] == [(2048, 0.25)]
+    assert scalars["eval/return"] == [(2048, 99.0)]
+    assert len(seen) == 4  # every event goes on to the terminal
+    plain = seen.append
+    with train_board(plain, None, tmp_path / "run") as report:
+        assert report is plain
 
 
 def test_the_directory_is_checked_and_recorded_absolute(tmp_path: Path, monkeypatch) -> None:
