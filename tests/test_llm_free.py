@@ -56,6 +56,7 @@ def test_resume_after_interruption_redoes_nothing_finished(tmp_path):
     deadline = time.monotonic() + 600
     run_dir = None
     while time.monotonic() < deadline:  # wait until the first candidate is fully evaluated, then interrupt
+        assert proc.poll() is None, "evolve ended before it was interrupted: " + "".join(proc.communicate())[-2000:]
         runs = list(tmp_path.iterdir())
         if runs and any(c["status"] == "evaluated" for c in _candidates(runs[0])):
             run_dir = runs[0]
