@@ -280,7 +280,7 @@ def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge"))
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache"))
     parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
     parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
     parser.add_argument("--steps", type=int, default=None)
@@ -319,6 +319,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "judge":
         judge_agreement(args, parser)
+        return
+    if args.mode == "cache":  # the XLA compilation cache, off / empty / warm (train/cache_bench.py)
+        from rewardsmith.train.cache_bench import compare_cache
+
+        compare_cache(args.env or "cartpole", args.task or "balance", args.steps or 30_000, args.seed)
         return
     if args.mode == "evolve" and args.executor:
         from rewardsmith.train.executor_bench import compare_executors
