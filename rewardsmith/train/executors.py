@@ -8,7 +8,8 @@ stop weak ones early; the records it returns are the same.
   ray    one Ray task per training on a Ray cluster (train/ray_executor.py): the task starts the same sandboxed
          child on its node and ships the artifacts back; the driver keeps the run store and the LLM calls
 
-With the population trainer the whole generation is one sandboxed job, run locally.
+With the population trainer the whole generation is one sandboxed job: here, or as one Ray task on a node with a GPU
+(train/ray_population.py).
 
 Progress and reports reach the caller on its own thread (train/fanin.py): the stage's callbacks print and save without
 locks, whichever thread or node did the work.
@@ -86,9 +87,6 @@ def check_executor(cfg: RunConfig) -> None:
         if importlib.util.find_spec("ray") is None:
             raise ValueError(f"--executor ray needs Ray, which is not installed: pip install "
                              f"'rewardsmith[{RAY_EXTRA}]' (or scripts/setup.sh test {RAY_EXTRA})")
-        if cfg.trainer == "population":
-            raise ValueError("the population trainer trains a generation as one job on this machine; use "
-                             "--executor local with it (or --trainer native on the cluster)")
 
 
 def make_executor(cfg: RunConfig) -> Executor:

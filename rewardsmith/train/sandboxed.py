@@ -84,7 +84,8 @@ def report_of_job(key: str, job: dict[str, Any]) -> TrainReport:
 
 
 def train_together(requests: Sequence[TrainRequest],
-                   on_progress: Callable[[TrainRequest, dict[str, Any]], None] | None = None) -> list[TrainReport]:
+                   on_progress: Callable[[TrainRequest, dict[str, Any]], None] | None = None,
+                   env: dict[str, str] | None = None) -> list[TrainReport]:
     """The population trainer: every request (same env, task, settings and group_dir; seeds may differ) trained in
     ONE sandboxed job; reports in the requests' order. Each request's policy and trace are copied into its own
     workdir, where the rest of the run looks for them."""
@@ -104,7 +105,7 @@ def train_together(requests: Sequence[TrainRequest],
             on_progress(request, {k: v for k, v in event.items() if k != "key"})
 
     limits = Limits(wall_s=cfg.time_budget_s + EXTRA_WALL_S)
-    result = run_job("population", payload, first.group_dir, limits, on_progress=forward)
+    result = run_job("population", payload, first.group_dir, limits, on_progress=forward, env=env)
     if result.status != "ok" or not isinstance((result.result or {}).get("members"), dict):
         whole = report_of(first.key, result)
         reason = whole.reason if not whole.ok else "the population job returned no member results"

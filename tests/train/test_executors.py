@@ -181,7 +181,6 @@ def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_
     ({"parallel": 0}, "--parallel must be a positive integer, got 0"),
     ({"executor": "ray", "parallel": 2}, "--parallel is for --executor local"),
     ({"executor": "ray", "ray_address": "nope"}, "--ray-address 'nope' is not a Ray address"),
-    ({"executor": "ray", "trainer": "population"}, "use --executor local with it"),
     ({"executor": "nope"}, "unknown --executor 'nope'; valid: local, ray"),
 ])
 def test_executor_settings_are_refused_in_one_line(settings, message):

@@ -1,0 +1,166 @@
+"""The population trainer on a Ray cluster: a generation's candidates trained together as ONE Ray task, on a node with
+a GPU where the cluster has one (Ray sets the task's CUDA_VISIBLE_DEVICES, which the sandbox passes on).
+
+The task runs the same sandboxed population job as a local run (sandboxed.train_together) in a temporary directory
+of its node; what goes out is the requests (no path of the driver's) and, on a halving rung, each member's
+checkpoint; what comes back through Ray is the reports and each member's policy, trace and checkpoint, written into
+the generation's population folder and the members' own folders of the driver's run. A task whose worker or node
+dies is submitted once more, like a single training (ray_executor.py); its attempts land in every member's
+placement.json.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import queue
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from rewardsmith.runs.store import write_json
+from rewardsmith.sandbox.runner import read_untrusted_file
+from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
+from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress
+from rewardsmith.train.population_train import CHECKPOINT_FILE
+from rewardsmith.train.ray_executor import (
+    ATTEMPTS,
+    check_cluster,
+    one_line,
+    shipped_user_envs,
+    stream,
+    sweep_stale_task_dirs,
+    worker_lost_errors,
+)
+from rewardsmith.train.sandboxed import (
+    COPIED_FILES,
+    MAX_COPIED_BYTES,
+    TrainReport,
+    TrainRequest,
+    copy_outputs,
+    member_folder,
+    train_together,
+)
+
+
+def train_population_on_ray(remote: Any, requests: Sequence[TrainRequest], on_progress: OnProgress,
+                            cpus: int) -> list[TrainReport]:
+    """Driver side: the generation's population as one Ray task, tried again once if its worker dies; progress
+    reaches `on_progress` on the calling thread; reports in the requests' order."""
+    from ray import exceptions as rx
+
+    group = requests[0].group_dir
+    assert group is not None, "population requests carry their job directory"
+    by_key = {r.key: r for r in requests}
+    checkpoints = {member_folder(r): data for r in requests if r.checkpoint
+                   for data in [read_untrusted_file(group / member_folder(r) / CHECKPOINT_FILE, MAX_COPIED_BYTES)]
+                   if data is not None}
+    shipped = [dataclasses.replace(r, workdir=Path("work") / member_folder(r), group_dir=Path("group"))
+               for r in requests]
+    attempts: list[dict[str, Any]] = []
+    reports: list[TrainReport] | None = None
+    for attempt in range(1, ATTEMPTS + 1):
+        placed: dict[str, Any] = {"attempt": attempt}
+        attempts.append(placed)
+        try:
+            for item in stream(remote.remote(shipped, checkpoints, cpus)):
+                if item.get("event") == "placed":
+                    placed.update({k: v for k, v in item.items() if k != "event"})
+                    for request in requests:
+                        on_progress(request, item | {"attempt": attempt})
+                elif item.get("event") == "done":
+                    reports = _landed(requests, group, item["reports"], item["files"])
+                    placed["outcome"] = "ok"
+                    break
+                elif item.get("key") in by_key:
+                    on_progress(by_key[item["key"]], {k: v for k, v in item.items() if k != "key"})
+        except worker_lost_errors() as err:
+            placed["outcome"] = f"worker lost: {one_line(err)}"
+            check_cluster()
+            if attempt < ATTEMPTS:
+                for request in requests:
+                    on_progress(request, {"event": "retry", "attempt": attempt + 1, "reason": placed["outcome"]})
+                continue
+            reports = [TrainReport(r.key, False, f"its Ray worker died {ATTEMPTS} times (last: {one_line(err)})",
+                                   None, None) for r in requests]
+        except rx.RayTaskError as err:
+            placed["outcome"] = "error"
+            reports = [TrainReport(r.key, False, f"the Ray task failed: {one_line(err)}", None, None)
+                       for r in requests]
+        except (rx.RaySystemError, ConnectionError) as err:
+            raise ExecutorUnavailable(f"lost the Ray cluster: {one_line(err)}") from None
+        break
+    for request in requests:
+        request.workdir.mkdir(parents=True, exist_ok=True)
+        write_json(request.workdir / PLACEMENT_FILE, {"attempts": attempts})
+    return reports or [TrainReport(r.key, False, "the Ray task ended without a report", None, None) for r in requests]
+
+
+def _landed(requests: Sequence[TrainRequest], group: Path, reports: list[TrainReport],
+            files: dict[str, dict[str, bytes]]) -> list[TrainReport]:
+    """The task's files into the population folder (only the names expected, in the members' own folders), then
+    each member's policy and trace into its workdir, as a local population run leaves them."""
+    landed = []
+    for request, report in zip(requests, reports, strict=True):
+        folder = group / member_folder(request)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in (*COPIED_FILES, CHECKPOINT_FILE):
+            data = files.get(member_folder(request), {}).get(name)
+            if isinstance(data, bytes):
+                (folder / (name + ".tmp")).write_bytes(data)
+                (folder / (name + ".tmp")).replace(folder / name)
+        landed.append(copy_outputs(request, folder, report) if report.ok else report)
+    return landed
+
+
+def population_task(requests: Sequence[TrainRequest], checkpoints: dict[str, bytes],
+                    cpus: int) -> Iterator[dict[str, Any]]:
+    """On a node (a Ray streaming task): the population job in a temporary directory of this node; yields where it
+    runs, the members' progress (with their key), then the reports with each member's files."""
+    import ray
+
+    yield {"event": "placed", "node": ray.get_runtime_context().get_node_id()[:12], "host": socket.gethostname(),
+           "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    sweep_stale_task_dirs()
+    root = Path(tempfile.mkdtemp(prefix=f"rewardsmith-task-{os.getpid()}-"))
+    try:
+        group = root / "group"
+        for name, data in checkpoints.items():
+            if Path(name).name == name:  # a plain member folder name, nothing else
+                (group / name).mkdir(parents=True, exist_ok=True)
+                (group / name / CHECKPOINT_FILE).write_bytes(data)
+        local = [dataclasses.replace(r, workdir=root / "work" / member_folder(r), group_dir=group) for r in requests]
+        events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def train() -> None:
+            try:
+                with claimed(cpus) as mine, pinned(mine):
+                    reports = train_together(local, lambda r, m: events.put(("progress", {"key": r.key, **m})),
+                                             env=shipped_user_envs())
+                events.put(("reports", reports))
+            except BaseException as err:  # raised again in the task's thread
+                events.put(("error", err))
+
+        threading.Thread(target=train, daemon=True).start()
+        while True:
+            kind, value = events.get()
+            if kind == "progress":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                break
+        files: dict[str, dict[str, bytes]] = {}
+        for request, report in zip(requests, value, strict=True):
+            names = (*COPIED_FILES, CHECKPOINT_FILE) if request.checkpoint else COPIED_FILES
+            folder = group / member_folder(request)
+            files[member_folder(request)] = {name: data for name in names if report.ok
+                                             for data in [read_untrusted_file(folder / name, MAX_COPIED_BYTES)]
+                                             if data is not None}
+        yield {"event": "done", "reports": value, "files": files}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
