@@ -22,7 +22,8 @@ from typer.core import TyperCommand
 from rewardsmith.config import FIELD_KINDS
 
 # an evolve flag whose RunConfig field has another name
-FIELD_OF_FLAG = {"model": "models", "api_base": "api_bases", "llm_timeout": "llm_timeout_s"}
+FIELD_OF_FLAG = {"model": "models", "api_base": "api_bases", "llm_timeout": "llm_timeout_s",
+                 "review_deadline": "review_deadline_s"}
 NOT_IN_FILE = {"config", "resume", "help"}  # a run config does not name another config or the run to resume
 LLM_GROUP = {"model", "api_base", "llm_free"}  # given together: one of them on the command line replaces all three
 LISTS = {"models", "api_bases"}

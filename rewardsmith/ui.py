@@ -99,12 +99,34 @@ def print_event(event: dict) -> None:
         console.print(f"    {event['id']}: {event['reason']}; trying again (attempt {event['attempt']})",
                       soft_wrap=True, markup=False)
     elif kind == "review":
-        console.print(f"review page: {event['url']}")
+        secret = " (its token is the key: share it only with your reviewers)" if event.get("token") else ""
+        console.print(f"review page: {event['url']}{secret}", soft_wrap=True, markup=False)
     elif kind == "awaiting_ranking":
+        from rewardsmith.feedback.review.access import duration_text
+
         gen = event["gen"]  # the header counts generations from 1; ids, the page and `rank` count from 0
+        people = event.get("reviewers") or 1
+        many = " --reviewer NAME" if people > 1 else ""
+        wait = f"waiting for {people} reviewers" if people > 1 else "waiting"
+        deadline = f" (or {duration_text(event['deadline_s'])}, once one ranked)" if event.get("deadline_s") else ""
         console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
-                      f"{event['url']} (or: rewardsmith rank {event['run']} --best g{gen}cNN --worst g{gen}cNN); "
-                      "waiting. Ctrl-C stops; --resume continues.", soft_wrap=True)
+                      f"{event['url']} (or: rewardsmith rank {event['run']}{many} --best g{gen}cNN --worst g{gen}cNN); "
+                      f"{wait}{deadline}. Ctrl-C stops; --resume continues.", soft_wrap=True)
+    elif kind == "reviewed":
+        console.print(f"  {event['reviewer']} ranked g{event['gen']}cNN ({event['count']} of {event['of']} reviewers)",
+                      soft_wrap=True, markup=False)
+    elif kind == "review_deadline":
+        console.print(f"  the review deadline passed with no ranking of g{event['gen']}cNN yet; waiting for the first",
+                      soft_wrap=True)
+    elif kind == "decided":
+        agreed = event.get("agreement") or {}
+        tau = agreed.get("kendall_tau_mean")
+        console.print(f"  decided: {event['decided']} ({', '.join(event['reviewers'])})"
+                      + (f"; mean Kendall tau {tau:+.2f}" if tau is not None else "")
+                      + ("" if agreed.get("same_best") is None else
+                         f"; {'same' if agreed['same_best'] else 'different'} best"), soft_wrap=True, markup=False)
+    elif kind == "ranking_due_failed":
+        console.print(f"  --on-ranking-due failed: {event['reason']} (the run goes on)", soft_wrap=True, markup=False)
     elif kind == "judge":
         console.print(f"  asking the judge {event['model']} to rank {event['images']} filmed candidate(s) "
                       f"({event['bytes'] / 1024:.0f} KB of pictures)", soft_wrap=True, markup=False)

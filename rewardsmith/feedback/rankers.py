@@ -4,7 +4,8 @@
   synthetic  ICPL's proxy person: ranks by the task fitness (plus optional noise) into a Ranking, exactly as a
              person's would be recorded; the next prompt sees no score, only best/worst and the reward traces.
   human      ICPL: a person ranks the generation's videos on the review page (or with `rewardsmith rank`); this
-             ranker owns the review server for the length of the run.
+             ranker owns the review server for the length of the run. With --reviewers N it waits for N people
+             (or --review-deadline) and the Bradley–Terry aggregate of their rankings decides (feedback/ranking.py).
   judge      a vision LLM ranks the generation's filmed episodes from pictures and the task text (feedback/judge.py);
              its reasons are the comments of the next prompt. Candidates it did not place (a reply still invalid
              after its tries, a candidate that could not be filmed) follow in task-score order (else candidate order)
@@ -139,8 +140,9 @@ class SyntheticRanker:
 
 
 class HumanRanker:
-    """Serves the review page for the whole run and waits (blocking, no busy loop) for a person's ranking of each
-    generation; a resumed run that already has the ranking does not wait."""
+    """Serves the review page for the whole run and waits (blocking, no busy loop) for the people's rankings of each
+    generation (--reviewers, --review-deadline); a resumed run that already has the decision does not wait. When a
+    generation starts waiting, --on-ranking-due's command runs beside the wait (review/access.py)."""
 
     needs_fitness = False
     needs_videos = True
@@ -150,10 +152,12 @@ class HumanRanker:
 
         self.ctx = ctx
         self.stop_event = stop_event
-        self.server = serve(ctx.store, port=ctx.cfg.review_port, port_flag="--review-port")
-        ctx.report({"event": "review", "url": self.server.url})
+        self.server = serve(ctx.store, port=ctx.cfg.review_port, host=ctx.cfg.review_host, port_flag="--review-port")
+        ctx.report({"event": "review", "url": self.server.url, "token": bool(self.server.token)})  # the one time
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+        from rewardsmith.feedback.review.access import ranking_due
+
         store = self.ctx.store
         ranking = load_ranking(store, gen)
         if ranking is None:
@@ -163,9 +167,16 @@ class HumanRanker:
                 ranked = [c for c in candidates if c.status is Status.EVALUATED]
                 return selection(gen, "human", [c.id for c in ranked], ranked[0] if ranked else parent, None,
                                  candidates)
-            self.ctx.report({"event": "awaiting_ranking", "gen": gen, "of": self.ctx.cfg.iterations,
-                             "url": self.server.url, "run": str(store.root)})
-            ranking = wait_for_ranking(store, gen, self.stop_event)
+            cfg = self.ctx.cfg
+            self.ctx.report({"event": "awaiting_ranking", "gen": gen, "of": cfg.iterations, "run": str(store.root),
+                             "url": self.server.address, "reviewers": cfg.reviewers,
+                             "deadline_s": cfg.review_deadline_s})
+            if cfg.on_ranking_due:
+                ranking_due(cfg.on_ranking_due, store.root, gen, self.server.url, self.ctx.report)
+            ranking = wait_for_ranking(store, gen, self.stop_event, deadline_s=cfg.review_deadline_s,
+                                       report=self.ctx.report)
+            if ranking.aggregate:
+                self.ctx.report({"event": "decided", "gen": gen, **ranking.aggregate})
         clear_awaiting(store, gen)
         return _from_ranking(gen, "human", ranking, candidates)
 

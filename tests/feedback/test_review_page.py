@@ -28,7 +28,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOT = os.environ.get("REWARDSMITH_REVIEW_SCREENSHOT")  # a path: save a screenshot of the page there
 
 
-def _make_run(root: Path) -> RunStore:
+def make_run(root: Path) -> RunStore:
     """Generation 0 (ranked earlier, read-only) and generation 1 awaiting a ranking: three evaluated candidates
     with real cartpole videos, one failed candidate."""
     store = RunStore.create(root, "run", RunConfig(env="cartpole", task="balance", feedback="human"))
@@ -64,7 +64,7 @@ def _make_run(root: Path) -> RunStore:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    store = _make_run(tmp_path_factory.mktemp("review"))
+    store = make_run(tmp_path_factory.mktemp("review"))
     server = serve(store, port=0)
     yield store, server
     server.close()

@@ -19,11 +19,12 @@ _COMMENT = re.compile(r"\s*(g\d+c\d+)\s*=(.*)", re.DOTALL)
 
 
 def review_command(run: Path, port: int = 8765, echo: Callable[[str], None] = print,
-                   stop: threading.Event | None = None, blind: bool = False) -> None:
-    """Serves the review page of `run` on 127.0.0.1:`port` until Ctrl-C (or until `stop` is set); `blind` hides
-    task scores and success rates (a run made with --blind is always reviewed blind)."""
+                   stop: threading.Event | None = None, blind: bool = False, host: str = "127.0.0.1") -> None:
+    """Serves the review page of `run` on `host`:`port` until Ctrl-C (or until `stop` is set); `blind` hides
+    task scores and success rates (a run made with --blind is always reviewed blind); a host that is not loopback
+    needs the secret token of the URL it prints (access.py)."""
     store = RunStore.open(run)
-    server = serve(store, port, blind=blind)
+    server = serve(store, port, host=host, blind=blind, host_flag="--host")
     try:
         awaiting = awaiting_generation(store)
         echo(f"review {store.root.name} at {server.url}")
@@ -61,8 +62,9 @@ def _ids(values: list[str] | None) -> list[str] | None:
 
 
 def rank_command(run: Path, best: str, worst: str, order: list[str] | None = None, comment: list[str] | None = None,
-                 generation: int | None = None) -> Ranking:
-    """Submits a ranking (source "human") for the generation the run awaits (or `generation`, which must be it)."""
+                 generation: int | None = None, reviewer: str | None = None) -> Ranking:
+    """Submits `reviewer`'s ranking (source "human") for the generation the run awaits (or `generation`, which must
+    be it); a run with several reviewers per generation needs the name, and their earlier ranking is replaced."""
     store = RunStore.open(run)
     awaiting = awaiting_generation(store)
     gen = generation if generation is not None else awaiting
@@ -73,5 +75,5 @@ def rank_command(run: Path, best: str, worst: str, order: list[str] | None = Non
                            "start or resume it with --feedback human")
     comments, generation_comment = parse_comments(comment)
     data = {"best": best.strip(), "worst": worst.strip(), "order": _ids(order), "comments": comments,
-            "generation_comment": generation_comment, "source": "human"}
+            "generation_comment": generation_comment, "source": "human", "reviewer": reviewer}
     return submit_ranking(store, gen, data)

@@ -1,18 +1,22 @@
 """The local review web app: watch a generation's rollout videos side by side and rank them (ICPL's human step).
 
-Standard library only (ThreadingHTTPServer), bound to 127.0.0.1, running in a background thread so the evolve
-loop can serve it in-process while it waits (see rewardsmith.feedback.ranking.wait_for_ranking).
+Standard library only (ThreadingHTTPServer), bound to 127.0.0.1 (or --review-host: access.py), running in a
+background thread so the evolve loop can serve it in-process while it waits (feedback.ranking.wait_for_ranking).
 
-  GET  /                                   the page (static/index.html, app.js, overview.js, style.css)
-  GET  /api/run                            config, generations, which generation awaits a ranking
-  GET  /api/generation/<g>                 candidates (status, metrics, per-term statistics, code, media URLs),
-                                           the saved ranking if any
+  GET  /                                   the page (static/index.html, app.js, overview.js, reviewers.js, style.css)
+  GET  /api/run                            config, generations, which generation awaits a ranking, how many
+                                           reviewers it waits for and how many ranked each generation
+  GET  /api/generation/<g>[?reviewer=N]    candidates (status, metrics, per-term statistics, code, media URLs),
+                                           the decision if any; who has ranked (names only while it waits, so no
+                                           reviewer sees another's ranking first; every ranking once decided);
+                                           reviewer N's own ranking
   GET  /api/overview                       every generation and candidate: status, task score, failure reason,
                                            LLM cost, the fitness chart's data (overview.py)
   POST /api/generation/<g>/ranking         body: ranking data -> 200 the saved ranking | 400 {"error": "..."}
   GET  /media/<g>/<candidate id>/<file>    video.mp4 or strip.png of that candidate only (HTTP Range supported)
 
-Requests whose Host is not a loopback name are refused (DNS rebinding), and a POST must be JSON from the page's own
+On a loopback host, requests whose Host is not a loopback name are refused (DNS rebinding); on any other host every
+request needs the run's secret token (access.py) and gets 403 without it. A POST must be JSON from the page's own
 origin, so other web sites open in the same browser cannot submit rankings. Any port is accepted in Host so the page
 also works through an SSH tunnel (ssh -L 8765:127.0.0.1:8765 host).
 
@@ -23,23 +27,35 @@ Blind review (a --blind run, or `rewardsmith review --blind`): no answer carries
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import re
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
-from rewardsmith.feedback.ranking import RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.feedback.ranking import (
+    RankingError,
+    awaiting_generation,
+    load_ranking,
+    load_reviews,
+    review_path,
+    reviewer_name,
+    submit_ranking,
+)
+from rewardsmith.feedback.review.access import Access
 from rewardsmith.feedback.review.overview import blind_candidate, blind_selection, run_overview
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import STRIP_NAME, VIDEO_NAME, RunStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
-                "overview.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
+                "overview.js": "text/javascript; charset=utf-8", "reviewers.js": "text/javascript; charset=utf-8",
+                "style.css": "text/css; charset=utf-8"}
 MEDIA_FILES = {VIDEO_NAME: "video/mp4", STRIP_NAME: "image/png"}
 MAX_BODY = 1 << 20
 CHUNK = 1 << 16
@@ -60,9 +76,12 @@ def run_summary(store: RunStore, blind: bool = False) -> dict:
         ranking = load_ranking(store, gen)
         generations.append({"generation": gen, "candidates": len(cands),
                             "evaluated": sum(c.status is Status.EVALUATED for c in cands),
-                            "ranked": ranking is not None, "awaiting": gen == awaiting})
-    return {"run": store.root.name, "config": dataclasses.asdict(store.config()), "generations": generations,
-            "awaiting": awaiting, "blind": blind}
+                            "ranked": ranking is not None, "awaiting": gen == awaiting,
+                            "reviews": len(load_reviews(store, gen))})
+    cfg = store.config()
+    config = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "on_ranking_due"}  # a command line: not shown
+    return {"run": store.root.name, "config": config, "generations": generations, "awaiting": awaiting,
+            "blind": blind, "reviewers": cfg.reviewers, "review_deadline_s": cfg.review_deadline_s}
 
 
 def _media_url(store: RunStore, gen: int, cand: Candidate, name: str) -> str | None:
@@ -71,7 +90,8 @@ def _media_url(store: RunStore, gen: int, cand: Candidate, name: str) -> str | N
     return None
 
 
-def generation_detail(store: RunStore, gen: int, blind: bool = False) -> dict | None:
+def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: str | None = None) -> dict | None:
+    """What the page shows of generation `gen`; `reviewer` (a name) adds that reviewer's own ranking."""
     if gen not in store.generations():
         return None
     awaiting = awaiting_generation(store)
@@ -94,9 +114,15 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False) -> dict | 
         candidates.append(blind_candidate(detail, cand.status.value) if blind else detail)
     selection = store.load_selection(gen)
     saved = selection.to_dict() if selection else None
+    reviews = load_reviews(store, gen)
+    mine = review_path(store, gen, reviewer_name(reviewer)) if reviewer else None
+    own = next((r for r in reviews if mine is not None and review_path(store, gen, r.reviewer) == mine), None)
     return {"generation": gen, "awaiting": gen == awaiting, "awaiting_generation": awaiting,
             "ranking": ranking.to_dict() if ranking else None,
-            "selection": blind_selection(saved) if blind else saved, "candidates": candidates}
+            "selection": blind_selection(saved) if blind else saved, "candidates": candidates,
+            "reviewers_needed": store.config().reviewers, "reviewed_by": [r.reviewer for r in reviews],
+            "reviews": [r.to_dict() for r in reviews] if ranking is not None else [],
+            "my_ranking": own.to_dict() if own else None}
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:
@@ -147,6 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = 120  # seconds an idle or stalled connection may hold a thread
     store: RunStore  # set on the subclass made by serve()
     blind: bool = False  # no task score nor success rate in any answer
+    access: Access  # the token check (access.py); no token on a loopback host
 
     def log_message(self, fmt, *args):
         log.debug("%s %s", self.address_string(), fmt % args)
@@ -171,10 +198,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message})
 
     def _host_ok(self) -> bool:
-        """A loopback name in Host (any port, so an SSH tunnel works); a DNS-rebinding page sends its own name."""
+        """A loopback name in Host (any port, so an SSH tunnel works); a DNS-rebinding page sends its own name.
+        With a token (not loopback) any Host: the token is what keeps others out."""
+        if self.access.token is not None:
+            return True
         host = self.headers.get("Host", "")
         name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
         return name in ("127.0.0.1", "localhost", "[::1]")
+
+    def _allowed(self) -> bool:
+        """The token check; False after answering 403 (a body that tells nothing about the run)."""
+        if self.access.allowed(self.headers.get("Cookie"), urlsplit(self.path).query):
+            return True
+        self._error(HTTPStatus.FORBIDDEN, "forbidden: open the review page with the URL (and token) rewardsmith "
+                    "printed")
+        return False
 
     # -- routes
     def do_HEAD(self):
@@ -182,9 +220,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         try:
+            if not self._allowed():
+                return None
             if not self._host_ok():
                 return self._error(HTTPStatus.FORBIDDEN, "wrong Host header; open the URL rewardsmith printed")
-            path = urlsplit(self.path).path
+            path, query = urlsplit(self.path)[2:4]
+            if path in ("/", "/index.html") and self.access.token and self.access.query_token(query):
+                # the token becomes a cookie and leaves the address bar (and the history, and any Referer)
+                return self._send(HTTPStatus.SEE_OTHER, b"", "text/plain",
+                                  {"Location": "/", "Set-Cookie": self.access.set_cookie()})
             if path in ("/", "/index.html"):
                 return self._static("index.html")
             if path.startswith("/static/"):
@@ -195,7 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._json(HTTPStatus.OK, run_overview(self.store, self.blind))
             match = re.fullmatch(r"/api/generation/(\d{1,4})", path)
             if match:
-                detail = generation_detail(self.store, int(match[1]), self.blind)
+                try:
+                    reviewer = (parse_qs(query).get("reviewer") or [None])[0]
+                    detail = generation_detail(self.store, int(match[1]), self.blind, reviewer)
+                except RankingError as err:
+                    return self._error(HTTPStatus.BAD_REQUEST, str(err))
                 if detail is None:
                     return self._error(HTTPStatus.NOT_FOUND, f"no generation {match[1]} in this run")
                 return self._json(HTTPStatus.OK, detail)
@@ -219,6 +267,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True  # the body stays unread
                 return self._error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "the body is missing its length or too large")
             body = self.rfile.read(length)
+            if not self._allowed():
+                return None
             if not self._host_ok():
                 return self._error(HTTPStatus.FORBIDDEN, "wrong Host header; open the URL rewardsmith printed")
             origin = self.headers.get("Origin")
@@ -287,13 +337,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class ReviewServer:
-    """A running review server: `.url`, `.close()`. Serves from a daemon thread."""
+    """A running review server: `.url` (to open: with the token where one is needed), `.address` (the same without
+    the token, safe to print again), `.close()`. Serves from a daemon thread."""
 
-    def __init__(self, httpd: ThreadingHTTPServer, blind: bool = False):
+    def __init__(self, httpd: ThreadingHTTPServer, blind: bool = False, host: str = "127.0.0.1",
+                 access: Access | None = None):
         self._httpd = httpd
         self.blind = blind
         self.port = httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.token = access.token if access else None
+        shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+        self.address = f"http://{f'[{shown}]' if ':' in shown else shown}:{self.port}/"
+        self.url = self.address + (f"?token={self.token}" if self.token else "")
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.5},
                                         name="rewardsmith-review", daemon=True)
         self._thread.start()
@@ -310,19 +365,29 @@ class ReviewServer:
         self.close()
 
 
+class _Server6(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1", port_flag: str = "--port",
-          blind: bool = False) -> ReviewServer:
-    """Starts the review app for `store` on 127.0.0.1:`port` (0 = any free port) in a background thread.
-    `port_flag` names the caller's option in the error for a taken port. Blind review when `blind` or the run's
-    config says so (a --blind run stays blind however its page is opened)."""
-    if host not in ("127.0.0.1", "localhost"):
-        raise ReviewServerError(f"the review server only binds to 127.0.0.1 (asked for {host})")
+          blind: bool = False, host_flag: str = "--review-host") -> ReviewServer:
+    """Starts the review app for `store` on `host`:`port` (0 = any free port) in a background thread; a host that
+    is not loopback serves only requests with the secret token (access.py). `port_flag` and `host_flag` name the
+    caller's options in the error for a taken port or an address this machine does not have. Blind review when
+    `blind` or the run's config says so (a --blind run stays blind however its page is opened)."""
     blind = blind or store.config().blind
-    handler = type("ReviewHandler", (_Handler,), {"store": store, "blind": blind})
+    bind = host.strip("[]") or "0.0.0.0"
+    server_class = _Server6 if ":" in bind else ThreadingHTTPServer
+    httpd = server_class((bind, port), _Handler, bind_and_activate=False)
     try:
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        httpd.server_bind()
+        httpd.server_activate()
     except OSError as err:
-        raise ReviewServerError(f"cannot listen on 127.0.0.1:{port} ({err.strerror or err}); "
-                                f"pass another {port_flag}, or {port_flag} 0 for any free one") from err
+        httpd.server_close()
+        hint = (f"pass another {port_flag}, or {port_flag} 0 for any free one" if err.errno == errno.EADDRINUSE else
+                f"give {host_flag} an address of this machine (0.0.0.0 for all of them)")
+        raise ReviewServerError(f"cannot listen on {host}:{port} ({err.strerror or err}); {hint}") from err
+    access = Access(host, httpd.server_address[1])
+    httpd.RequestHandlerClass = type("ReviewHandler", (_Handler,), {"store": store, "blind": blind, "access": access})
     httpd.daemon_threads = True
-    return ReviewServer(httpd, blind)
+    return ReviewServer(httpd, blind, host, access)

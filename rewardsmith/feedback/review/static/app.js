@@ -11,7 +11,10 @@ const state = {
   rate: 1,
   view: "generation",  // or "overview"
   overview: null,   // /api/overview
+  reviewer: "",     // this person's name (remembered in localStorage); several reviewers may rank a generation
 };
+
+const NAME_KEY = "rewardsmith.reviewer";
 
 const $ = (id) => document.getElementById(id);
 
@@ -79,13 +82,26 @@ async function loadRun() {
   return state.run;
 }
 
+function detailURL(gen) {
+  return `/api/generation/${gen}` + (state.reviewer ? `?reviewer=${encodeURIComponent(state.reviewer)}` : "");
+}
+
 async function showGeneration(gen) {
   state.gen = gen;
   $("gen-picker").value = String(gen);
   showError("");
   showNotice("");
-  state.detail = await getJSON(`/api/generation/${gen}`);
+  state.detail = await getJSON(detailURL(gen));
   render();
+}
+
+function needed() {
+  return (state.run && state.run.reviewers) || 1;
+}
+
+// what the picks, order and comments show: the decision once there is one, else this reviewer's own ranking
+function shown() {
+  return state.detail.ranking || state.detail.my_ranking || null;
 }
 
 function rankable() {
@@ -94,23 +110,14 @@ function rankable() {
 
 function render() {
   const detail = state.detail;
-  const ranking = detail.ranking;
-  state.editable = detail.awaiting && !ranking;
+  const ranking = shown();
+  state.editable = detail.awaiting && !detail.ranking;
   state.order = ranking && ranking.order ? [...ranking.order] : rankable();
   if (ranking && !ranking.order) {  // best first, worst last, the rest as listed
     state.order = [ranking.best, ...state.order.filter((i) => i !== ranking.best && i !== ranking.worst), ranking.worst];
   }
-  const status = $("gen-status");
-  if (ranking) {
-    status.replaceChildren(el("span", { class: "badge ranked", text: "ranked" }),
-      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})`);
-  } else if (detail.awaiting) {
-    status.replaceChildren(el("span", { class: "badge awaiting", text: "awaiting your ranking" }),
-      ` generation ${detail.generation}: pick the best and the worst behaviour`);
-  } else {
-    status.replaceChildren(el("span", { class: "badge", text: "read-only" }),
-      ` generation ${detail.generation} is not waiting for a ranking`);
-  }
+  renderStatus();
+  renderReviews();
   $("cards").replaceChildren(...detail.candidates.map(card));
   $("use-order").checked = Boolean(ranking && ranking.order);
   $("gen-comment").value = ranking ? ranking.generation_comment || "" : "";
@@ -119,12 +126,34 @@ function render() {
   }
   $("rank-panel").classList.toggle("readonly", !state.editable);
   $("submit").hidden = !state.editable;
+  $("submit").textContent = detail.my_ranking && state.editable ? "Update my ranking" : "Submit ranking";
   renderOrder();
   applyPlayback();
 }
 
+function renderStatus() {
+  const detail = state.detail;
+  const ranking = detail.ranking;
+  const status = $("gen-status");
+  const who = detail.reviewed_by || [];
+  if (ranking) {
+    const how = ranking.aggregate ? ` — decided: ${agreementText(ranking.aggregate)}`
+      : ranking.reviewer ? ` by ${ranking.reviewer}` : "";
+    status.replaceChildren(el("span", { class: "badge ranked", text: "ranked" }),
+      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})${how}`);
+  } else if (detail.awaiting) {
+    const count = needed() > 1 ? ` — ${who.length} of ${needed()} reviewers have ranked${who.length ? ` (${who.join(", ")})` : ""}` : "";
+    const mine = detail.my_ranking ? "; you have ranked it and can change your ranking until it is decided" : "";
+    status.replaceChildren(el("span", { class: "badge awaiting", text: "awaiting your ranking" }),
+      ` generation ${detail.generation}: pick the best and the worst behaviour${count}${mine}`);
+  } else {
+    status.replaceChildren(el("span", { class: "badge", text: "read-only" }),
+      ` generation ${detail.generation} is not waiting for a ranking`);
+  }
+}
+
 function card(c) {
-  const ranking = state.detail.ranking;
+  const ranking = shown();
   const disabled = !state.editable || !c.rankable;
   const media = c.video
     ? el("video", { src: c.video, muted: true, playsinline: true, preload: "auto", controls: true,
@@ -259,6 +288,7 @@ function collect() {
     comments,
     generation_comment: $("gen-comment").value.trim(),
     source: "human",
+    reviewer: state.reviewer || null,
   };
 }
 
@@ -270,6 +300,11 @@ async function submit() {
     showError("Pick a best and a worst candidate before submitting.");
     return;
   }
+  if (needed() > 1 && !state.reviewer) {
+    showError(`Enter your name at the top first: ${needed()} reviewers rank each generation of this run.`);
+    $("reviewer").focus();
+    return;
+  }
   $("submit").disabled = true;
   try {
     const response = await fetch(`/api/generation/${state.gen}/ranking`, {
@@ -279,7 +314,10 @@ async function submit() {
     if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
     await loadRun();
     await showGeneration(state.gen);
-    showNotice(`Ranking of generation ${state.gen} saved. The run continues with the next generation.`);
+    const who = state.detail.reviewed_by || [];
+    showNotice(state.detail.ranking
+      ? `Ranking of generation ${state.gen} saved. The run continues with the next generation.`
+      : `Your ranking of generation ${state.gen} is saved (${who.length} of ${needed()} reviewers). The run waits for the others; you can change yours until then.`);
   } catch (err) {
     showError(err.message);
     $("submit").disabled = !state.editable;
@@ -315,13 +353,17 @@ function setRate(rate) {
 
 // ---- watching the run --------------------------------------------------------------------------------------------
 
-function summaryOf(run, gen) {
-  return JSON.stringify((run && run.generations.find((g) => g.generation === gen)) || null);
+function summaryOf(run, gen, withReviews = false) {
+  const g = run && run.generations.find((x) => x.generation === gen);
+  if (!g) return "null";
+  const { reviews, ...rest } = g;
+  return JSON.stringify(withReviews ? g : rest);
 }
 
 async function poll() {
   try {
     const before = summaryOf(state.run, state.gen);
+    const beforeReviews = summaryOf(state.run, state.gen, true);
     const run = await loadRun();
     const banner = $("banner");
     if (run.awaiting !== null && run.awaiting !== state.gen) {
@@ -338,6 +380,10 @@ async function poll() {
       // new candidates, a ranking made elsewhere (`rewardsmith rank`), or the generation now awaits one; an
       // unchanged generation is never re-rendered, so nothing typed into the page is lost
       await showGeneration(state.gen);
+    } else if (state.gen !== null && summaryOf(run, state.gen, true) !== beforeReviews) {
+      // another reviewer ranked: only the status line changes (what this reviewer is typing stays)
+      state.detail = await getJSON(detailURL(state.gen));
+      renderStatus();
     }
   } catch (err) {
     // the run may have finished and its server stopped; keep the page as it is
@@ -353,6 +399,9 @@ async function main() {
   $("gen-picker").addEventListener("change", (e) => showGeneration(Number(e.target.value)).catch((err) => showError(err.message)));
   $("tab-generation").addEventListener("click", () => showView("generation"));
   $("tab-overview").addEventListener("click", () => showView("overview"));
+  state.reviewer = (localStorage.getItem(NAME_KEY) || "").trim();
+  $("reviewer").value = state.reviewer;
+  $("reviewer").addEventListener("change", (e) => changeReviewer(e.target.value).catch((err) => showError(err.message)));
   try {
     const run = await loadRun();
     const gens = run.generations.map((g) => g.generation);

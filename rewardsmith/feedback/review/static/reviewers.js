@@ -1,0 +1,38 @@
+// rewardsmith review page: several reviewers (issue 16). Loaded before app.js, whose globals (state, el, $) these
+// functions use when called. Everything from the run is inserted as text, never as HTML.
+"use strict";
+
+function agreementText(agg) {
+  const a = agg.agreement || {};
+  const parts = [`${agg.decided} (${agg.reviewers.join(", ")})`];
+  if (a.kendall_tau_mean !== null && a.kendall_tau_mean !== undefined) parts.push(`mean Kendall tau ${a.kendall_tau_mean.toFixed(2)}`);
+  if (a.same_best !== null && a.same_best !== undefined) parts.push(a.same_best ? "same best" : "different bests");
+  return parts.join("; ");
+}
+
+function renderReviews() {  // each reviewer's ranking, once the generation is decided (never before: no anchoring)
+  const reviews = state.detail.reviews || [];
+  const box = $("reviews");
+  box.hidden = reviews.length < 2;
+  if (box.hidden) return;
+  box.replaceChildren(el("h2", { text: "Each reviewer's ranking" }), el("table", {},
+    el("tr", {}, el("th", { text: "reviewer" }), el("th", { text: "best" }), el("th", { text: "worst" }),
+      el("th", { text: "order (best → worst)" }), el("th", { text: "submitted" })),
+    reviews.map((r) => el("tr", { "data-reviewer": r.reviewer }, el("td", { text: r.reviewer }),
+      el("td", { class: "mono", text: r.best }), el("td", { class: "mono", text: r.worst }),
+      el("td", { class: "mono", text: r.order ? r.order.join(" › ") : "best and worst only" }),
+      el("td", { text: r.submitted_at })))));
+}
+
+// A new name: remembered in this browser; that reviewer's own ranking (if any) replaces what the page shows, else
+// only the status line changes, so picks made before typing the name are kept.
+async function changeReviewer(value) {
+  state.reviewer = value.trim().replace(/\s+/g, " ");
+  if (state.reviewer) localStorage.setItem(NAME_KEY, state.reviewer); else localStorage.removeItem(NAME_KEY);
+  if (state.gen !== null) {
+    showError("");
+    state.detail = await getJSON(detailURL(state.gen));
+    if (state.detail.my_ranking) render(); else renderStatus();
+  }
+  document.body.dataset.reviewer = state.reviewer;
+}
