@@ -124,7 +124,8 @@ def print_event(event: dict) -> None:
         console.print(f"  decided: {event['decided']} ({', '.join(event['reviewers'])})"
                       + (f"; mean Kendall tau {tau:+.2f}" if tau is not None else "")
                       + ("" if agreed.get("same_best") is None else
-                         f"; {'same' if agreed['same_best'] else 'different'} best"), soft_wrap=True, markup=False)
+                         f"; {'the same best' if agreed['same_best'] else 'different bests'}"),
+                      soft_wrap=True, markup=False)
     elif kind == "ranking_due_failed":
         console.print(f"  --on-ranking-due failed: {event['reason']} (the run goes on)", soft_wrap=True, markup=False)
     elif kind == "judge":
