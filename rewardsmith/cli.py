@@ -19,6 +19,7 @@ from rewardsmith.env import commands as env_commands
 from rewardsmith.evaluate.play import play_command
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.progress import ProgressView
+from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
 from rewardsmith.train.trainers import TRAINERS
 from rewardsmith.ui import (
     STOPPED,
@@ -97,7 +98,7 @@ def envs() -> None:
 # What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
 RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
                     "review_port": "review_port", "executor": "executor", "parallel": "parallel",
-                    "ray_address": "ray_address", "blind": "blind"}
+                    "ray_address": "ray_address", "blind": "blind", "tensorboard": "tensorboard"}
 
 
 @app.command(cls=ConfigCommand)
@@ -157,6 +158,7 @@ def evolve(
     out: Path = typer.Option(Path("runs"), help="directory that holds runs"),
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
     envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
+    tensorboard: str | None = TENSORBOARD,
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
     from rewardsmith.env.registry import UnknownNameError, use_envs_dir
@@ -180,7 +182,7 @@ def evolve(
                             models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
                             init_source=init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
-                            synthetic_noise=synthetic_noise, video=video, blind=blind,
+                            synthetic_noise=synthetic_noise, video=video, blind=blind, tensorboard=tensorboard,
                             judge_model=judge_model, judge_api_base=judge_api_base,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
@@ -238,8 +240,8 @@ def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfi
 
 @app.command()
 def show(run: Path = typer.Argument(..., help="run directory"),
-         plot: bool = typer.Option(False, "--plot", help="write PNG plots under RUN/plots, print their paths")
-         ) -> None:
+         plot: bool = typer.Option(False, "--plot", help="write PNG plots under RUN/plots, print their paths"),
+         tensorboard: str | None = TENSORBOARD) -> None:
     """Generations, candidates, status, fitness, failure reasons and cost of a run."""
     from rewardsmith.runs.show import candidate_rows, model_rows
     from rewardsmith.runs.store import RunStore, StoreError
@@ -270,6 +272,7 @@ def show(run: Path = typer.Argument(..., help="run directory"),
         from rewardsmith.runs.plots import write_plots
         for path in write_plots(store):
             console.print(f"plot: {path}", soft_wrap=True)
+    export_run(store, tensorboard, console.print)
 
 
 @app.command()
@@ -307,6 +310,7 @@ def train(
     seeds: int = typer.Option(1, help="train on this many seeds (0, 1, ...)"),
     trainer: str | None = typer.Option(None, help=TRAINER_HELP),
     out: Path = typer.Option(Path("runs/train"), help="where policies and logs go"),
+    tensorboard: str | None = TENSORBOARD,
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.config import train_config_for
@@ -332,8 +336,8 @@ def train(
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
                   f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
-    with ProgressView(seeds=seeds) as view:
-        summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, view, trainer_name)
+    with ProgressView(seeds=seeds) as view, train_board(view, tensorboard, run_dir) as events:
+        summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, events, trainer_name)
     from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())

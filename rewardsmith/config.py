@@ -90,6 +90,7 @@ class RunConfig:
     llm_timeout_s: float = 120.0  # per HTTP request to the LLM
     max_tokens: int | None = None  # output cap per completion; None = the provider's default
     envs_dir: str | None = None  # the user's own envs folder the run used (--envs-dir or REWARDSMITH_ENVS)
+    tensorboard: str | None = None  # --tensorboard DIR (absolute): the run's TensorBoard scalars (runs/tensorboard.py)
     train: dict = field(default_factory=dict)  # extra TrainConfig overrides
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
@@ -179,7 +180,7 @@ FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
     "halving": (bool, type(None)), "init_source": (str, type(None)),
     "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
     "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)),
-    "judge_api_base": (str, type(None))}
+    "judge_api_base": (str, type(None)), "tensorboard": (str, type(None))}
 
 
 def _check_types(cfg: RunConfig) -> None:

@@ -37,6 +37,7 @@ from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.program.preflight import check_all
 from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
+from rewardsmith.runs.tensorboard import board_report, check_board
 from rewardsmith.train.executors import Executor, check_executor, make_executor
 from rewardsmith.train.seeds import train_seeds
 from rewardsmith.train.stage import CONTINUING_TRAINERS, halving_default, train_all
@@ -51,6 +52,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     RANKERS.check(cfg.feedback)
     check_judge(cfg)
     check_executor(cfg)
+    check_board(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
@@ -68,6 +70,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
 
 def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict[str, Any]:
     env, task = prepare(cfg)
+    report = board_report(store, cfg, report)  # --tensorboard: candidates as they finish
     ctx = RunContext(store, cfg, env, task, report)
     executor = make_executor(cfg)
     ranker = RANKERS.get(cfg.feedback)(ctx)
