@@ -18,6 +18,7 @@ from rewardsmith.config_file import ConfigCommand
 from rewardsmith.env import commands as env_commands
 from rewardsmith.evaluate.play import play_command
 from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.feedback.review.access import parse_duration
 from rewardsmith.progress import ProgressView
 from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
 from rewardsmith.train.trainers import TRAINERS
@@ -98,7 +99,9 @@ def envs() -> None:
 # What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
 RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
                     "review_port": "review_port", "executor": "executor", "parallel": "parallel",
-                    "ray_address": "ray_address", "blind": "blind", "tensorboard": "tensorboard"}
+                    "ray_address": "ray_address", "blind": "blind", "tensorboard": "tensorboard",
+                    "review_deadline": "review_deadline_s", "reviewers": "reviewers", "review_host": "review_host",
+                    "on_ranking_due": "on_ranking_due"}
 
 
 @app.command(cls=ConfigCommand)
@@ -139,6 +142,13 @@ def evolve(
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
     blind: bool = typer.Option(False, "--blind", help="the review page hides task scores and success rates"),
+    reviewers: int = typer.Option(RunConfig.reviewers, help="--feedback human: wait for this many people's rankings"),
+    review_deadline: float | None = typer.Option(None, parser=parse_duration, metavar="DURATION", help="stop "
+                                                 "waiting for more after this long (600, 10m, 1h30m) once one ranked"),
+    review_host: str = typer.Option(RunConfig.review_host, help="serve the review page here; off loopback it needs the "
+                                    "secret token of the printed URL"),
+    on_ranking_due: str | None = typer.Option(None, help="command run (no shell) when a generation awaits rankings; "
+                                              "env REWARDSMITH_RUN, REWARDSMITH_GEN, REWARDSMITH_REVIEW_URL"),
     trainer: str | None = typer.Option(None, help=TRAINER_HELP),
     executor: str = typer.Option(RunConfig.executor, help="where the trainings run: local (this machine) or ray (a "
                                  "Ray cluster; see README, Running on a cluster)"),
@@ -183,6 +193,8 @@ def evolve(
                             init_source=init_source(init), train_seeds=train_seeds, halving=halving,
                             temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
                             synthetic_noise=synthetic_noise, video=video, blind=blind, tensorboard=tensorboard,
+                            reviewers=reviewers, review_deadline_s=review_deadline, review_host=review_host,
+                            on_ranking_due=on_ranking_due,
                             judge_model=judge_model, judge_api_base=judge_api_base,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
@@ -409,15 +421,17 @@ def rank(
     comment: list[str] | None = typer.Option(
         None, "--comment", "-c", help="'ID=text' about one candidate, or text about the generation; repeatable"),
     generation: int | None = typer.Option(None, help="generation to rank [default: the one awaiting a ranking]"),
+    reviewer: str | None = typer.Option(None, help="your name (needed where several people rank each generation)"),
 ) -> None:
     """Rank the generation a run is waiting on, from the terminal (the review page does the same)."""
     from rewardsmith.feedback.review.cli import rank_command
 
     try:
-        ranking = rank_command(run, best, worst, order, comment or [], generation)
+        ranking = rank_command(run, best, worst, order, comment or [], generation, reviewer)
     except ValueError as err:
         fail(str(err))
-    console.print(f"ranked generation {ranking.generation}: best {ranking.best}, worst {ranking.worst}")
+    console.print(f"ranked generation {ranking.generation}: best {ranking.best}, worst {ranking.worst}"
+                  + (f" (reviewer {ranking.reviewer})" if ranking.reviewer else ""))
 
 
 def main() -> None:  # pragma: no cover - console entry point

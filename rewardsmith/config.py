@@ -49,6 +49,7 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
+REVIEWED_FEEDBACK = ("human",)  # rankers that serve the review page and wait for people (--reviewers, --review-*)
 JUDGED_FEEDBACK = ("judge",)  # rankers that ask the vision judge (feedback/judge.py): they need its model and films
 
 
@@ -73,6 +74,10 @@ class RunConfig:
     review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
     blind: bool = False  # the review page shows no task score or success rate (issue 16: unbiased ranking)
+    reviewers: int = 1  # --feedback human: the run waits until this many people ranked a generation
+    review_deadline_s: float | None = None  # ... or, once one has, until this long after the generation began waiting
+    review_host: str = "127.0.0.1"  # where the review page listens; not loopback: only with its secret token
+    on_ranking_due: str | None = None  # a command (no shell) run when a generation starts waiting for rankings
     trainer: str = "native"  # a trainer's name: native (CPU, batched MuJoCo) | mjx (Brax PPO on MJX, for a GPU)
     executor: str = "local"  # where a generation's trainings run (train/executors.py)
     parallel: int = 1  # trainings at once on this machine (--executor local), each on its share of the CPUs
@@ -157,7 +162,34 @@ class RunConfig:
             raise ValueError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
         if self.judge_api_base is not None and not _is_url(self.judge_api_base):
             raise ValueError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
+        _check_review(self)
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
+
+
+def _check_review(cfg: RunConfig) -> None:
+    """The review page's settings: sane values, and only for a ranker that serves the page."""
+    import math
+    import shlex
+
+    if cfg.reviewers < 1:
+        raise ValueError(f"--reviewers must be a positive integer (people to rank a generation), got {cfg.reviewers}")
+    if cfg.review_deadline_s is not None and not (math.isfinite(cfg.review_deadline_s) and cfg.review_deadline_s > 0):
+        raise ValueError(f"--review-deadline must be a positive duration, got {cfg.review_deadline_s}")
+    if not cfg.review_host or any(c.isspace() or c in "/@?#" for c in cfg.review_host):
+        raise ValueError(f"--review-host {cfg.review_host!r} is not a host name or address, e.g. 0.0.0.0 or 10.0.0.5")
+    try:
+        command = shlex.split(cfg.on_ranking_due) if cfg.on_ranking_due is not None else ["-"]
+    except ValueError as err:
+        raise ValueError(f"--on-ranking-due {cfg.on_ranking_due!r} is not a command line ({err})") from None
+    if not command:
+        raise ValueError("--on-ranking-due is empty; give a command, e.g. 'notify-send \"rank me\"'")
+    given = [flag for flag, on in (("--reviewers", cfg.reviewers != 1), ("--review-deadline", cfg.review_deadline_s),
+                                   ("--review-host", cfg.review_host != "127.0.0.1"),
+                                   ("--on-ranking-due", cfg.on_ranking_due)) if on]
+    if given and cfg.feedback not in REVIEWED_FEEDBACK:
+        raise ValueError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
+                         f"which --feedback {cfg.feedback} does not serve; use --feedback "
+                         f"{' or '.join(REVIEWED_FEEDBACK)}, or leave {'them' if len(given) > 1 else 'it'} out")
 
 
 def _is_url(text: str) -> bool:
@@ -180,7 +212,8 @@ FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
     "halving": (bool, type(None)), "init_source": (str, type(None)),
     "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
     "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)),
-    "judge_api_base": (str, type(None)), "tensorboard": (str, type(None))}
+    "judge_api_base": (str, type(None)), "tensorboard": (str, type(None)), "reviewers": int,
+    "review_deadline_s": (int, float, type(None)), "review_host": str, "on_ranking_due": (str, type(None))}
 
 
 def _check_types(cfg: RunConfig) -> None:
