@@ -105,8 +105,11 @@ def _local() -> Callable[..., Executor]:
 
 def _ray() -> Callable[..., Executor]:
     from rewardsmith.train.ray_executor import RayExecutor
+    from rewardsmith.train.ray_population import RayPopulationExecutor
 
     def on_ray(cfg: RunConfig | None = None) -> Executor:
+        if cfg is not None and cfg.trainer == "population":
+            return RayPopulationExecutor(cfg.ray_address)
         return RayExecutor(cfg.ray_address if cfg is not None else None)
 
     return on_ray

@@ -74,6 +74,11 @@ class RayExecutor:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
+    def gpus_for(self, request: TrainRequest) -> int:
+        import ray
+
+        return 1 if request.trainer in ("mjx", "population") and ray.cluster_resources().get("GPU", 0) > 0 else 0
+
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         if not requests:
             return
@@ -82,14 +87,7 @@ class RayExecutor:
 
         # the GPU trainers take a GPU where the cluster has any (Ray sets the task's CUDA_VISIBLE_DEVICES, which the
         # sandbox passes on); elsewhere they train on the CPU like the others
-        gpus = 1 if requests[0].trainer in ("mjx", "population") and ray.cluster_resources().get("GPU", 0) > 0 else 0
-        if requests[0].group_dir is not None:  # the population trainer: the whole generation as one task
-            from rewardsmith.train.ray_population import population_task, train_population_on_ray
-
-            together = ray.remote(population_task).options(num_cpus=self.cpus_per_task, num_gpus=gpus,
-                                                           max_retries=0)
-            yield from train_population_on_ray(together, requests, on_progress, max(1, int(self.cpus_per_task)))
-            return
+        gpus = self.gpus_for(requests[0])
         remote = ray.remote(train_task).options(num_cpus=self.cpus_per_task, num_gpus=gpus, max_retries=0)
 
         def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:

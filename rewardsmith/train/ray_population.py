@@ -26,9 +26,9 @@ from rewardsmith.runs.store import write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
 from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
 from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress
-from rewardsmith.train.population_train import CHECKPOINT_FILE
 from rewardsmith.train.ray_executor import (
     ATTEMPTS,
+    RayExecutor,
     check_cluster,
     one_line,
     shipped_user_envs,
@@ -36,6 +36,7 @@ from rewardsmith.train.ray_executor import (
     sweep_stale_task_dirs,
     worker_lost_errors,
 )
+from rewardsmith.train.ray_executor import CHECKPOINT as CHECKPOINT_FILE  # population_train's name too (no jax here)
 from rewardsmith.train.sandboxed import (
     COPIED_FILES,
     MAX_COPIED_BYTES,
@@ -45,6 +46,22 @@ from rewardsmith.train.sandboxed import (
     member_folder,
     train_together,
 )
+
+
+class RayPopulationExecutor(RayExecutor):
+    """--executor ray with --trainer population: a generation's requests (they carry its population folder) as one
+    Ray task; a lone training (a re-evaluation seed) as any other."""
+
+    def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
+        if not requests or requests[0].group_dir is None:
+            yield from super().run(requests, on_progress)
+            return
+        self.connect()
+        import ray
+
+        together = ray.remote(population_task).options(num_cpus=self.cpus_per_task,
+                                                       num_gpus=self.gpus_for(requests[0]), max_retries=0)
+        yield from train_population_on_ray(together, requests, on_progress, max(1, int(self.cpus_per_task)))
 
 
 def train_population_on_ray(remote: Any, requests: Sequence[TrainRequest], on_progress: OnProgress,
