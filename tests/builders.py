@@ -50,3 +50,15 @@ def failed(gen: int, index: int, status: Status = Status.CHECK_FAILED,
     cid = Candidate.make_id(gen, index)
     return Candidate(id=cid, generation=gen, index=index, status=status, reason=reason,
                      source=SOURCE.format(scales=scales, marker=f"program {cid}"), scales=scales)
+
+
+NOISE = ("wall_s", "steps_per_s", "seconds", "per_call_ms")  # how long things took: all that may differ between runs
+
+
+def without_noise(value):
+    """A record with its timings left out, for comparing what two runs (local and Ray, say) recorded."""
+    if isinstance(value, dict):
+        return {k: without_noise(v) for k, v in value.items() if k not in NOISE}
+    if isinstance(value, list):
+        return [without_noise(v) for v in value]
+    return value

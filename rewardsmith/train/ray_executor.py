@@ -34,7 +34,7 @@ import shutil
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -267,27 +267,8 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
         if checkpoint is not None:
             (workdir / CHECKPOINT).write_bytes(checkpoint)
         local = dataclasses.replace(request, workdir=workdir)
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        def train() -> None:
-            try:
-                with claimed(cpus) as mine, pinned(mine):
-                    report = train_in_sandbox(local, lambda metrics: events.put(("progress", metrics)),
-                                              env=shipped_user_envs())
-                events.put(("report", report))
-            except BaseException as err:  # raised again in the task's thread
-                events.put(("error", err))
-
-        threading.Thread(target=train, daemon=True).start()
-        while True:
-            kind, value = events.get()
-            if kind == "progress":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                break
-        report: TrainReport = value
+        report: TrainReport = yield from streamed(
+            lambda emit: train_in_sandbox(local, emit, env=shipped_user_envs()), cpus)
         names = SHIPPED + ((CHECKPOINT,) if request.checkpoint else ())
         files: dict[str, bytes] = {}
         for name in names if report.ok else ():
@@ -300,6 +281,32 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
         yield {"event": "done", "report": report, "files": files}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def streamed(work: Callable[[Callable[[dict[str, Any]], None]], Any],
+             cpus: int) -> Generator[dict[str, Any], None, Any]:
+    """A Ray streaming task's body: `work(emit)` runs on a thread pinned to `cpus` claimed CPUs (its sandboxed
+    child follows the pinning); what it emits is yielded as it comes, and its result returned (what it raised,
+    raised) — `result = yield from streamed(...)`."""
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+    def run() -> None:
+        try:
+            with claimed(cpus) as mine, pinned(mine):
+                result = work(lambda item: events.put(("progress", item)))
+            events.put(("result", result))
+        except BaseException as err:  # raised again in the task's thread
+            events.put(("error", err))
+
+    threading.Thread(target=run, daemon=True).start()
+    while True:
+        kind, value = events.get()
+        if kind == "progress":
+            yield value
+        elif kind == "error":
+            raise value
+        else:
+            return value
 
 
 def sweep_stale_task_dirs() -> None:

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import queue
 import shutil
 import socket
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from rewardsmith.runs.store import write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
-from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
+from rewardsmith.train.cpus import PLACEMENT_FILE
 from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress
 from rewardsmith.train.ray_executor import (
     ATTEMPTS,
@@ -33,6 +31,7 @@ from rewardsmith.train.ray_executor import (
     one_line,
     shipped_user_envs,
     stream,
+    streamed,
     sweep_stale_task_dirs,
     worker_lost_errors,
 )
@@ -151,33 +150,15 @@ def population_task(requests: Sequence[TrainRequest], checkpoints: dict[str, byt
                 (group / name).mkdir(parents=True, exist_ok=True)
                 (group / name / CHECKPOINT_FILE).write_bytes(data)
         local = [dataclasses.replace(r, workdir=root / "work" / member_folder(r), group_dir=group) for r in requests]
-        events: queue.Queue[tuple[str, Any]] = queue.Queue()
-
-        def train() -> None:
-            try:
-                with claimed(cpus) as mine, pinned(mine):
-                    reports = train_together(local, lambda r, m: events.put(("progress", {"key": r.key, **m})),
-                                             env=shipped_user_envs())
-                events.put(("reports", reports))
-            except BaseException as err:  # raised again in the task's thread
-                events.put(("error", err))
-
-        threading.Thread(target=train, daemon=True).start()
-        while True:
-            kind, value = events.get()
-            if kind == "progress":
-                yield value
-            elif kind == "error":
-                raise value
-            else:
-                break
+        reports: list[TrainReport] = yield from streamed(
+            lambda emit: train_together(local, lambda r, m: emit({"key": r.key, **m}), env=shipped_user_envs()), cpus)
         files: dict[str, dict[str, bytes]] = {}
-        for request, report in zip(requests, value, strict=True):
+        for request, report in zip(requests, reports, strict=True):
             names = (*COPIED_FILES, CHECKPOINT_FILE) if request.checkpoint else COPIED_FILES
             folder = group / member_folder(request)
             files[member_folder(request)] = {name: data for name in names if report.ok
                                              for data in [read_untrusted_file(folder / name, MAX_COPIED_BYTES)]
                                              if data is not None}
-        yield {"event": "done", "reports": value, "files": files}
+        yield {"event": "done", "reports": reports, "files": files}
     finally:
         shutil.rmtree(root, ignore_errors=True)

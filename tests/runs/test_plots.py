@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from builders import evaluated, failed
+
 from rewardsmith.config import RunConfig
 from rewardsmith.records import Selection
 from rewardsmith.runs.plots import fitness_series, term_curves, write_fitness_plot, write_plots
 from rewardsmith.runs.store import RunStore
-from tests.builders import evaluated, failed
 
 
 def _store(tmp_path: Path) -> RunStore:

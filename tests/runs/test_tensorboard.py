@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import evaluated, failed
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import rewardsmith.evolve
@@ -21,7 +22,6 @@ from rewardsmith.config import RunConfig
 from rewardsmith.records import Candidate, CurvePoint, Selection, Status
 from rewardsmith.runs.store import RunStore
 from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run, train_board
-from tests.builders import evaluated, failed
 
 Series = dict[str, list[tuple[int, float]]]
 

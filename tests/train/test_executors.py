@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import without_noise
 
 from rewardsmith.sandbox.runner import Limits, run_job
 from rewardsmith.train.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
@@ -23,7 +24,6 @@ from rewardsmith.train.ray_cluster import sandbox_workers_under
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
         "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
-NOISE = ("wall_s", "steps_per_s", "seconds", "per_call_ms")  # how long things took: all that may differ
 
 
 def evolve(out: Path, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -41,14 +41,6 @@ def finish(proc: subprocess.Popen[str]) -> str:
 def cand_dirs(out: Path) -> list[Path]:
     (run,) = out.iterdir()
     return sorted(run.glob("gen_00/cand_*"))
-
-
-def without_noise(value):
-    if isinstance(value, dict):
-        return {k: without_noise(v) for k, v in value.items() if k not in NOISE}
-    if isinstance(value, list):
-        return [without_noise(v) for v in value]
-    return value
 
 
 def arrays(path: Path) -> dict[str, np.ndarray]:
@@ -370,3 +362,28 @@ def test_a_node_death_with_the_head_gone_stops_the_run_instead_of_retrying(tmp_p
     with pytest.raises(ExecutorUnavailable, match="its head refuses connections"):
         train_with_retry(DiesWithTheCluster(), request, lambda _: None, 1, items=iter, cluster_check=head_gone)
     assert submitted == ["g0c01#0"]  # not sent again to a cluster that is gone
+
+
+def test_a_task_body_streams_what_its_thread_emits_then_returns_or_raises():
+    from rewardsmith.train.ray_executor import streamed
+
+    def run(body):
+        items = []
+        while True:
+            try:
+                items.append(next(body))
+            except StopIteration as end:
+                return items, end.value
+
+    def fine(emit):
+        emit({"step": 1})
+        emit({"step": 2})
+        return "report"
+
+    def broken(emit):
+        emit({"step": 1})
+        raise RuntimeError("the sandbox could not start")
+
+    assert run(streamed(fine, 1)) == ([{"step": 1}, {"step": 2}], "report")
+    with pytest.raises(RuntimeError, match="could not start"):
+        run(streamed(broken, 1))

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import without_noise
 
 from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "2",
         "--train-steps", "20480", "--trainer", "population", "--halving", "--no-video", "--seed", "1"]
-NOISE = ("wall_s", "steps_per_s", "seconds", "per_call_ms")
-
-
-def without_noise(value):
-    if isinstance(value, dict):
-        return {k: without_noise(v) for k, v in value.items() if k not in NOISE}
-    if isinstance(value, list):
-        return [without_noise(v) for v in value]
-    return value
 
 
 def evolve(out: Path, *extra: str) -> Path:
