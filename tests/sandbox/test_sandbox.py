@@ -290,7 +290,7 @@ def test_crash_and_oversized_result_are_reported(tmp_path):
     big = selftest(tmp_path, "big_result", n=40 * 2**20)
     assert big.status == "error" and "ResultTooLarge" in big.reason
     unknown = run_job("no_such_job", {}, tmp_path / "unknown", Limits(wall_s=20))
-    assert unknown.status == "error" and "unknown sandbox job" in unknown.reason and "valid: check, train, population, selftest" in unknown.reason
+    assert unknown.status == "error" and "unknown sandbox job" in unknown.reason and "valid: check, train, population, play, selftest" in unknown.reason
 
 
 def test_progress_is_forwarded(tmp_path):

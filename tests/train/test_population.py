@@ -104,6 +104,7 @@ def test_a_member_trained_alone_ends_where_it_ends_inside_the_population(populat
                                                                            theirs.episode_return)
 
 
+@pytest.mark.slow  # ~90 s on 2 CPU cores; the population's own tests here and test_ray_population.py (slow) cover it too
 def test_evolve_trains_a_generation_as_one_population_with_halving(tmp_path):
     """`evolve --trainer population` end to end: the generation's candidates go to ONE sandboxed population job
     per halving rung (2 candidates: rungs at B/2 and B, the survivor re-laid alone and continued from its

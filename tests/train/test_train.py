@@ -109,6 +109,7 @@ def test_native_next_values_use_values_of_the_next_step():
         assert np.all(next_values[-1] != 0.0)
 
 
+@pytest.mark.slow  # ~110 s of XLA compiling on 2 CPU cores; the GPU check runs this trainer where it belongs
 def test_mjx_trainer_learns_cartpole_balance():
     """Brax PPO on MJX, on the CPU: tiny batches (the env's PPO_MJX settings are GPU-sized); the evaluation
     return after training must clearly exceed the one before it."""
