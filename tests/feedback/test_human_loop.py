@@ -25,7 +25,6 @@ from urllib.request import Request, urlopen
 import numpy as np
 import pytest
 from fake_llm import FakeLLM
-from test_review_page import CHROMIUM, CHROMIUM_ARGS
 
 from rewardsmith.config import RunConfig
 from rewardsmith.runs.store import RunStore
@@ -133,19 +132,6 @@ def assert_refused(proc: subprocess.CompletedProcess, message: str) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run the README setup line; never `playwright install`",
-                    pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 # ---- a person ranks in the browser, then in the terminal ---------------------------------------------------------

@@ -15,7 +15,6 @@ from urllib.request import urlopen
 
 import pytest
 from builders import evaluated, failed
-from test_review_page import CHROMIUM, CHROMIUM_ARGS
 
 from rewardsmith.config import RunConfig
 from rewardsmith.feedback.review.cli import review_command
@@ -67,19 +66,6 @@ def _score_texts() -> list[str]:
     """Every way a score could appear: as JSON writes it, and as the page writes it (3 significant digits, %)."""
     texts = [json.dumps(v) for v in (*FITNESS.values(), *SUCCESS.values())]
     return texts + [f"{v:.3g}" for v in FITNESS.values()] + [f"{round(v * 100)}%" for v in SUCCESS.values()]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run the README setup line (apt-get install -y chromium ...); "
-                    "never `playwright install`", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _open_overview(browser, server):

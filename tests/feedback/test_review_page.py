@@ -70,19 +70,6 @@ def served(tmp_path_factory):
     server.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run the README setup line (apt-get install -y chromium ...); "
-                    "never `playwright install`", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
 def test_rank_a_generation_in_the_browser(served, browser):
     store, server = served
     page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 
 import pytest
 from builders import evaluated, failed
-from test_review_page import CHROMIUM, CHROMIUM_ARGS
 from test_review_page import make_run as make_review_run
 
 from rewardsmith.config import RunConfig
@@ -302,19 +301,6 @@ def test_a_bad_reviewer_name_is_refused(tmp_path):
 
 
 # ---- two reviewers on the review page, in a real browser ---------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: run the README setup line; never `playwright install`",
-                    pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
 
 def _open(browser, url: str):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
