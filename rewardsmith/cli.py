@@ -135,16 +135,17 @@ def evolve(
     seed: int = typer.Option(RunConfig.seed),
     feedback: str = typer.Option(RunConfig.feedback, help=f"how a generation is ranked: {', '.join(RANKERS.names())}"),
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
-    judge_model: str | None = typer.Option(None, help="--feedback judge: the vision LLM that ranks the films"),
-    judge_api_base: str | None = typer.Option(None, help="--feedback judge: its OpenAI-compatible server, if any"),
+    judge_model: str | None = typer.Option(None, help="--feedback judge/hybrid: the vision LLM that ranks the films"),
+    judge_api_base: str | None = typer.Option(None, help="--feedback judge/hybrid: its OpenAI-compatible server"),
     review_port: int | None = typer.Option(
-        None, help=f"port of the review page for --feedback human, 0 = any free one [default: {RunConfig.review_port}; "
+        None, help=f"port of the review page (human/hybrid), 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
     video: bool = typer.Option(RunConfig.video, "--video/--no-video", help="film every evaluated candidate"),
     blind: bool = typer.Option(False, "--blind", help="the review page hides task scores and success rates"),
-    reviewers: int = typer.Option(RunConfig.reviewers, help="--feedback human: wait for this many people's rankings"),
+    reviewers: int = typer.Option(RunConfig.reviewers, help="human/hybrid: wait for this many people's rankings"),
     review_deadline: float | None = typer.Option(None, parser=parse_duration, metavar="DURATION", help="stop "
-                                                 "waiting for more after this long (600, 10m, 1h30m) once one ranked"),
+                                                 "waiting for more after this long (600, 10m, 1h30m) once one ranked; "
+                                                 "hybrid: a confident judge's order stands then (default 10m)"),
     review_host: str = typer.Option(RunConfig.review_host, help="serve the review page here; off loopback it needs the "
                                     "secret token of the printed URL"),
     on_ranking_due: str | None = typer.Option(None, help="command run (no shell) when a generation awaits rankings; "

@@ -49,8 +49,8 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
-REVIEWED_FEEDBACK = ("human",)  # rankers that serve the review page and wait for people (--reviewers, --review-*)
-JUDGED_FEEDBACK = ("judge",)  # rankers that ask the vision judge (feedback/judge.py): they need its model and films
+REVIEWED_FEEDBACK = ("human", "hybrid")  # serve the review page, wait for people (--reviewers, --review-*)
+JUDGED_FEEDBACK = ("judge", "hybrid")  # ask the vision judge (feedback/judge.py): need its model, films
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class RunConfig:
     # in the order of `models`
     api_bases: tuple[str, ...] = ()
     temperature: float = 1.0
-    feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human (feedback/rankers.py)
+    feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human | judge | hybrid (feedback/rankers.py)
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
     judge_model: str | None = None  # --feedback judge: the vision LLM (litellm model string) that ranks the films
     judge_api_base: str | None = None  # the judge's OpenAI-compatible server (None: its provider's default)

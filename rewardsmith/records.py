@@ -332,6 +332,7 @@ class Selection:
     failed: dict[str, str | None]  # id -> reason of every failed candidate
     comments: dict[str, str] = field(default_factory=dict)  # id -> the reviewer's words
     generation_comment: str = ""
+    decided_by: str = ""  # who decided, in words: the task score, a reviewer, N reviewers, the judge ("" before 16)
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self)}
@@ -343,4 +344,5 @@ class Selection:
                    fitness=_floats(data.get("fitness")), best=data.get("best"), worst=data.get("worst"),
                    best_overall=data.get("best_overall"), best_overall_fitness=_num(data.get("best_overall_fitness")),
                    failed=dict(data.get("failed") or {}), comments=dict(data.get("comments") or {}),
-                   generation_comment=str(data.get("generation_comment") or ""))
+                   generation_comment=str(data.get("generation_comment") or ""),
+                   decided_by=str(data.get("decided_by") or ""))

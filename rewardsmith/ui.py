@@ -109,6 +109,9 @@ def print_event(event: dict) -> None:
         many = " --reviewer NAME" if people > 1 else ""
         wait = f"waiting for {people} reviewers" if people > 1 else "waiting"
         deadline = f" (or {duration_text(event['deadline_s'])}, once one ranked)" if event.get("deadline_s") else ""
+        if event.get("judge"):  # hybrid: what the deadline means depends on the judge's confidence
+            deadline += (f"; the judge's order stands if nobody ranks within {duration_text(event['deadline_s'])}"
+                         if event["judge"]["confident"] else "; the judge is unsure, so a person must rank")
         console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
                       f"{event['url']} (or: rewardsmith rank {event['run']}{many} --best g{gen}cNN --worst g{gen}cNN); "
                       f"{wait}{deadline}. Ctrl-C stops; --resume continues.", soft_wrap=True)
@@ -131,6 +134,10 @@ def print_event(event: dict) -> None:
     elif kind == "judge":
         console.print(f"  asking the judge {event['model']} to rank {event['images']} filmed candidate(s) "
                       f"({event['bytes'] / 1024:.0f} KB of pictures)", soft_wrap=True, markup=False)
+    elif kind == "judge_proposal":
+        console.print(f"  the judge proposes {' > '.join(event['order'])}: "
+                      f"{'confident' if event['confident'] else 'unsure'} ({event['why']})", soft_wrap=True,
+                      markup=False)
     elif kind == "judge_retry":
         console.print(f"  judge reply {event['attempt']}/{event['of']} unusable: {'; '.join(event['errors'])[:200]}; "
                       "asking again", soft_wrap=True, markup=False)
@@ -167,6 +174,10 @@ def print_summary(store) -> None:
                       row["best"] or "—", num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
     console.print(table)
     cfg = store.config()
+    if cfg.feedback not in ("metrics", "synthetic"):  # who ranked each generation: people, the judge, or both
+        for row in generation_rows(store):
+            if row["decided_by"]:
+                console.print(f"generation {row['gen']} decided by {row['decided_by']}", soft_wrap=True, markup=False)
     if not cfg.llm_free:
         from rewardsmith.llm.budget import spent_usd
 

@@ -14,7 +14,7 @@ from rewardsmith.train.trainers import TRAINERS
 
 @pytest.mark.parametrize("registry, names, flag", [
     (TRAINERS, ("native", "mjx", "population"), "--trainer"),
-    (RANKERS, ("metrics", "synthetic", "human", "judge"), "--feedback"),
+    (RANKERS, ("metrics", "synthetic", "human", "judge", "hybrid"), "--feedback"),
     (EXECUTORS, ("local", "ray"), "--executor"),
     (JOBS, ("check", "train", "population", "play", "selftest"), "sandbox job"),
 ])

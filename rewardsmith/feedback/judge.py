@@ -49,8 +49,6 @@ TILE = 240  # pixels across one frame of the grid
 TRIES = 3  # requests per generation: the first and two more after a reply that fails validation
 TEMPERATURE = 0.0  # a judge should rank the same pictures the same way
 JPEG_QUALITY = 85
-VERDICT_NAME = "judge.json"
-USAGE_NAME = "usage_judge.json"  # gen_XX/usage_*.json: `show` sums the cost of every one
 
 
 class JudgeError(ValueError):
@@ -300,10 +298,13 @@ def episode_text(env: Any, task: Any) -> str:
 
 def judge_generation(store: RunStore, gen: int, candidates: Sequence[Candidate], send: Sampler, model: str,
                      intro_for: Callable[[Sequence[str]], str], out_dir: Path,
-                     report: Callable[[dict[str, Any]], None] = lambda event: None) -> Verdict:
+                     report: Callable[[dict[str, Any]], None] = lambda event: None, name: str = "judge",
+                     reverse: bool = False) -> Verdict:
     """Shows the generation's evaluated candidates to the judge and records its Verdict under `out_dir` (the
-    generation's folder in a run; a folder of its own for the agreement benchmark)."""
+    generation's folder in a run; a folder of its own for the agreement benchmark) as `name`.json, with its usage as
+    usage_`name`.json. `reverse` shows the pictures in reverse candidate order (the hybrid ranker's second look)."""
     pictures, unseen = shots(store, candidates)
+    pictures = pictures[::-1] if reverse else pictures
     seen_dir = out_dir / "judge"
     seen_dir.mkdir(parents=True, exist_ok=True)
     for shot in pictures:
@@ -316,15 +317,16 @@ def judge_generation(store: RunStore, gen: int, candidates: Sequence[Candidate],
         verdict = Verdict(model=model, order=tuple(s.id for s in pictures), reasons={}, summary="", complete=True,
                           tries=0, errors=(), images=len(pictures), shown=tuple(s.id for s in pictures))
     verdict = dataclasses.replace(verdict, unseen=unseen)
-    write_record(out_dir / VERDICT_NAME, verdict.to_dict())
-    write_record(out_dir / USAGE_NAME, {**verdict.usage, "images": verdict.images, "by_model": {model: verdict.usage}})
+    write_record(out_dir / f"{name}.json", verdict.to_dict())
+    write_record(out_dir / f"usage_{name}.json", {**verdict.usage, "images": verdict.images,
+                                                  "by_model": {model: verdict.usage}})
     if not verdict.complete:
         report({"event": "judge_fallback", "gen": gen, "errors": list(verdict.errors)})
     return verdict
 
 
-def load_verdict(folder: Path) -> Verdict | None:
-    path = folder / VERDICT_NAME
+def load_verdict(folder: Path, name: str = "judge") -> Verdict | None:
+    path = folder / f"{name}.json"
     return Verdict.from_dict(read_json(path)) if path.is_file() else None
 
 
@@ -361,10 +363,12 @@ def check_judge(cfg: RunConfig) -> None:
         raise JudgeError(str(err).replace("--model", "--judge-model")) from None
 
 
-def run_judge(ctx: RunContext, gen: int, candidates: Sequence[Candidate]) -> Verdict:
-    """The Verdict on generation `gen` of the run: the recorded one on a resume, else the judge is asked (its
-    requests logged with the generation's, counted toward --max-cost, their answers cached)."""
-    saved = load_verdict(ctx.store.gen_dir(gen))
+def run_judge(ctx: RunContext, gen: int, candidates: Sequence[Candidate], name: str = "judge",
+              reverse: bool = False) -> Verdict:
+    """The Verdict on generation `gen` of the run (recorded as gen_XX/`name`.json): the recorded one on a resume,
+    else the judge is asked (its requests logged with the generation's, counted toward --max-cost, their answers
+    cached); `reverse`: the pictures in reverse order."""
+    saved = load_verdict(ctx.store.gen_dir(gen), name)
     if saved is not None:
         return saved
     from rewardsmith.llm import client
@@ -384,4 +388,4 @@ def run_judge(ctx: RunContext, gen: int, candidates: Sequence[Candidate]) -> Ver
         return intro_text(ctx.env.description, ctx.task.description, episode, ids)
 
     return judge_generation(ctx.store, gen, candidates, send, cfg.judge_model, intro_for, ctx.store.gen_dir(gen),
-                            ctx.report)
+                            ctx.report, name=name, reverse=reverse)

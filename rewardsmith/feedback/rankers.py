@@ -10,16 +10,21 @@
              its reasons are the comments of the next prompt. Candidates it did not place (a reply still invalid
              after its tries, a candidate that could not be filmed) follow in task-score order (else candidate order)
              and the generation comment says so.
+  hybrid     the judge ranks first (two looks: feedback/hybrid.py says when it is confident); the review page shows
+             its order and reasons and a person confirms or reorders; at the review deadline a confident judge's
+             ranking stands, an unsure one keeps the run waiting for a person.
 
-Whatever the ranker, the result is one Selection record (gen_XX/selection.json); failed or NaN candidates never win.
+Whatever the ranker, the result is one Selection record (gen_XX/selection.json), which says who decided
+(`decided_by`); failed or NaN candidates never win.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -35,6 +40,10 @@ from rewardsmith.feedback.ranking import (
 )
 from rewardsmith.records import Candidate, Selection, Status
 from rewardsmith.registry import Registry
+
+if TYPE_CHECKING:
+    from rewardsmith.feedback.hybrid import Proposal
+    from rewardsmith.feedback.judge import Verdict
 
 
 class Ranker(Protocol):
@@ -71,7 +80,7 @@ def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
 
 
 def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ranking: Ranking | None,
-              candidates: list[Candidate]) -> Selection:
+              candidates: list[Candidate], decided_by: str) -> Selection:
     return Selection(
         generation=gen,
         mode=mode,
@@ -84,13 +93,31 @@ def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ran
         best_overall=best.id if best else None,
         best_overall_fitness=score(best) if best and score(best) > -math.inf else None,
         failed={c.id: c.reason for c in candidates if c.status.failed},
+        decided_by=decided_by,
     )
 
 
-def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candidate]) -> Selection:
+def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candidate], decided_by: str) -> Selection:
     by_id = {c.id: c for c in candidates}
     order = list(ranking.order) if ranking.order else [ranking.best, ranking.worst]
-    return selection(gen, mode, order, by_id[ranking.best], ranking, candidates)
+    return selection(gen, mode, order, by_id[ranking.best], ranking, candidates, decided_by)
+
+
+def people(ranking: Ranking) -> str:
+    """Who ranked a person's decision, in words."""
+    if ranking.aggregate and len(ranking.aggregate.get("reviewers") or ()) > 1:
+        info = ranking.aggregate
+        return f"{len(info['reviewers'])} reviewers ({', '.join(info['reviewers'])}; {info['decided']})"
+    return f"reviewer {ranking.reviewer or 'anonymous'}"
+
+
+NOTHING_TO_COMPARE = "nobody: fewer than two evaluated candidates"
+
+
+def _unranked(gen: int, mode: str, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+    ranked = [c for c in candidates if c.status is Status.EVALUATED]
+    return selection(gen, mode, [c.id for c in ranked], ranked[0] if ranked else parent, None, candidates,
+                     NOTHING_TO_COMPARE)
 
 
 class MetricsRanker:
@@ -105,7 +132,7 @@ class MetricsRanker:
         ranked = _by_fitness(candidates, version)
         best = ranked[0] if ranked and (parent is None or score(ranked[0], version) > score(parent, version)) \
             else parent
-        return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates)
+        return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates, "the task score")
 
     def close(self) -> None:
         pass
@@ -128,12 +155,12 @@ class SyntheticRanker:
         unscored = [c for c in candidates if c.status is Status.EVALUATED and score(c, version) == -math.inf]
         if not scored or len(scored) + len(unscored) < 2:  # nothing to compare, or nothing measured that could win
             return selection(gen, "synthetic", [c.id for c in scored], scored[0] if scored else parent, None,
-                             candidates)
+                             candidates, "the task score")
         ranked = scored + unscored
         ranking = load_ranking(store, gen) or submit_ranking(
             store, gen, {"best": ranked[0].id, "worst": ranked[-1].id, "order": [c.id for c in ranked],
                          "source": "synthetic"}, require_waiting=False)
-        return _from_ranking(gen, "synthetic", ranking, candidates)
+        return _from_ranking(gen, "synthetic", ranking, candidates, "the synthetic ranker (task score)")
 
     def close(self) -> None:
         pass
@@ -156,6 +183,15 @@ class HumanRanker:
         ctx.report({"event": "review", "url": self.server.url, "token": bool(self.server.token)})  # the one time
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+        ranking = self._ranking(gen, self.ctx.cfg.review_deadline_s)
+        if ranking is None:
+            return _unranked(gen, "human", candidates, parent)
+        return _from_ranking(gen, "human", ranking, candidates, people(ranking))
+
+    def _ranking(self, gen: int, deadline_s: float | None, standing: Callable[[], Ranking | None] | None = None,
+                 **told: Any) -> Ranking | None:
+        """The decision of generation `gen`: the recorded one, else marks it awaiting and waits for the people (and,
+        past `deadline_s` with nobody, for what `standing` gives). None: fewer than two candidates to rank."""
         from rewardsmith.feedback.review.access import ranking_due
 
         store = self.ctx.store
@@ -164,21 +200,19 @@ class HumanRanker:
             try:
                 mark_awaiting(store, gen)
             except RankingError:  # fewer than two rankable candidates: nothing to compare
-                ranked = [c for c in candidates if c.status is Status.EVALUATED]
-                return selection(gen, "human", [c.id for c in ranked], ranked[0] if ranked else parent, None,
-                                 candidates)
+                return None
             cfg = self.ctx.cfg
             self.ctx.report({"event": "awaiting_ranking", "gen": gen, "of": cfg.iterations, "run": str(store.root),
-                             "url": self.server.address, "reviewers": cfg.reviewers,
-                             "deadline_s": cfg.review_deadline_s})
+                             "url": self.server.address, "reviewers": cfg.reviewers, "deadline_s": deadline_s,
+                             **told})
             if cfg.on_ranking_due:
                 ranking_due(cfg.on_ranking_due, store.root, gen, self.server.url, self.ctx.report)
-            ranking = wait_for_ranking(store, gen, self.stop_event, deadline_s=cfg.review_deadline_s,
-                                       report=self.ctx.report)
+            ranking = wait_for_ranking(store, gen, self.stop_event, deadline_s=deadline_s, report=self.ctx.report,
+                                       standing=standing)
             if ranking.aggregate:
                 self.ctx.report({"event": "decided", "gen": gen, **ranking.aggregate})
         clear_awaiting(store, gen)
-        return _from_ranking(gen, "human", ranking, candidates)
+        return ranking
 
     def close(self) -> None:
         self.server.close()
@@ -195,25 +229,74 @@ class JudgeRanker:
         self.ctx = ctx
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
-        from rewardsmith.feedback.judge import complete, run_judge
+        from rewardsmith.feedback.judge import run_judge
 
         rankable = [c for c in candidates if c.status is Status.EVALUATED]
         if len(rankable) < 2:  # nothing to compare
-            return selection(gen, "judge", [c.id for c in rankable], rankable[0] if rankable else parent, None,
-                             candidates)
+            return _unranked(gen, "judge", candidates, parent)
         verdict = run_judge(self.ctx, gen, rankable)
-        version = self.ctx.task.fitness_version
-        scored = _by_fitness(rankable, version) if self.ctx.task.has_fitness else []
-        fallback = [c.id for c in scored] + [c.id for c in rankable if c.id not in {s.id for s in scored}]
-        basis = "task-score order" if scored else "candidate order"
-        order, note = complete(verdict, fallback, basis)
-        comment = " ".join(part for part in (verdict.summary, f"({note})" if note else "") if part)
-        ranking = Ranking(generation=gen, best=order[0], worst=order[-1], order=tuple(order),
-                          comments=dict(verdict.reasons), generation_comment=comment, source="judge")
-        return _from_ranking(gen, "judge", ranking, candidates)
+        ranking = judged(self.ctx, gen, rankable, verdict)
+        return _from_ranking(gen, "judge", ranking, candidates, f"the judge ({verdict.model})")
 
     def close(self) -> None:
         pass
+
+
+def judged(ctx: RunContext, gen: int, rankable: list[Candidate], verdict: Verdict) -> Ranking:
+    """The judge's ranking of the `rankable` candidates: its order, then those it did not place (in task-score order
+    where the task has a score, else candidate order), its reasons as the comments."""
+    from rewardsmith.feedback.judge import complete
+
+    scored = _by_fitness(rankable, ctx.task.fitness_version) if ctx.task.has_fitness else []
+    fallback = [c.id for c in scored] + [c.id for c in rankable if c.id not in {s.id for s in scored}]
+    order, note = complete(verdict, fallback, "task-score order" if scored else "candidate order")
+    comment = " ".join(part for part in (verdict.summary, f"({note})" if note else "") if part)
+    return Ranking(generation=gen, best=order[0], worst=order[-1], order=tuple(order), comments=dict(verdict.reasons),
+                   generation_comment=comment, source="judge")
+
+
+class HybridRanker(HumanRanker):
+    """--feedback hybrid (feedback/hybrid.py): the judge looks twice and proposes; the page shows its proposal; a
+    person's ranking decides; with nobody by the deadline (DEFAULT_DEADLINE_S without --review-deadline) a confident
+    judge's ranking stands and an unsure one keeps the run waiting. Trains every candidate fully (no fitness)."""
+
+    def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+        from rewardsmith.feedback import hybrid
+
+        rankable = [c for c in candidates if c.status is Status.EVALUATED]
+        if len(rankable) < 2:
+            return _unranked(gen, "hybrid", candidates, parent)
+        made, judge_ranking = self._propose(gen, rankable)
+        deadline = self.ctx.cfg.review_deadline_s or hybrid.DEFAULT_DEADLINE_S
+        ranking = self._ranking(gen, deadline, (lambda: judge_ranking) if made.confident else None,
+                                judge={"confident": made.confident, "why": made.why, "order": list(made.order)})
+        assert ranking is not None, "two evaluated candidates are rankable"
+        if ranking.source == "judge":
+            return _from_ranking(gen, "hybrid", ranking, candidates, f"the judge ({self.ctx.cfg.judge_model}): "
+                                 f"confident, {made.why}; no reviewer by the {deadline:g} s deadline")
+        how = hybrid.person_decided(ranking.order, ranking.best, ranking.worst, made)
+        if how.startswith("confirmed"):  # the judge's reasons stand where the person kept its order and wrote none
+            ranking = dataclasses.replace(ranking, comments={**{c: f"(judge) {r}" for c, r in made.reasons.items()},
+                                                             **ranking.comments})
+        return _from_ranking(gen, "hybrid", ranking, candidates, f"{people(ranking)} {how}")
+
+    def _propose(self, gen: int, rankable: list[Candidate]) -> tuple[Proposal, Ranking]:
+        """The judge's proposal (asked for once; a resumed run reads it back) and its ranking as it would stand."""
+        from rewardsmith.feedback import hybrid
+        from rewardsmith.feedback.judge import load_verdict, run_judge
+
+        first = run_judge(self.ctx, gen, rankable)
+        made = hybrid.load_proposal(self.ctx.store, gen)
+        ranking = judged(self.ctx, gen, rankable, first)
+        if made is None:
+            second = load_verdict(self.ctx.store.gen_dir(gen), hybrid.SECOND_LOOK) or \
+                run_judge(self.ctx, gen, rankable, name=hybrid.SECOND_LOOK, reverse=True)
+            made = hybrid.proposal(first, second, ranking.order or (), [c.id for c in rankable])
+            hybrid.save_proposal(self.ctx.store, gen, made)
+        self.ctx.report({"event": "judge_proposal", "gen": gen, **made.to_dict()})
+        stood = f"the judge's ranking stood: confident, {made.why}; no reviewer answered by the deadline"
+        return made, dataclasses.replace(ranking, generation_comment=" ".join(
+            p for p in (ranking.generation_comment, f"({stood})") if p))
 
 
 RankerFactory = Callable[[RunContext], Ranker]
@@ -222,6 +305,7 @@ RANKERS.register("metrics", lambda: MetricsRanker)
 RANKERS.register("synthetic", lambda: SyntheticRanker)
 RANKERS.register("human", lambda: HumanRanker)
 RANKERS.register("judge", lambda: JudgeRanker)
+RANKERS.register("hybrid", lambda: HybridRanker)
 
 
 def needs_fitness(name: str) -> bool:

@@ -36,7 +36,7 @@ from rewardsmith.feedback.aggregate import decision
 from rewardsmith.records import SCHEMA_VERSION, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
 
-SOURCES = ("human", "synthetic", "metrics")
+SOURCES = ("human", "synthetic", "metrics")  # of a submitted ranking; a decision may also be the "judge"'s
 MAX_COMMENT_CHARS = 10_000
 DEFAULT_REVIEWER = "anonymous"
 _NAME = re.compile(r"[^\W_][\w .'-]{0,39}")
@@ -387,13 +387,15 @@ def _write_once(path: Path, data: dict) -> bool:
 
 def wait_for_ranking(store: RunStore, gen: int, stop_event: threading.Event | None = None, poll_s: float = 1.0,
                      timeout_s: float | None = None, deadline_s: float | None = None,
-                     report: Callable[[dict], None] | None = None) -> Ranking:
+                     report: Callable[[dict], None] | None = None,
+                     standing: Callable[[], Ranking | None] | None = None) -> Ranking:
     """Blocks until generation `gen` is decided and returns the decision: when the run's number of reviewers
     (config `reviewers`) have ranked it, or, with `deadline_s`, once that many seconds passed since it began
     waiting and at least one reviewer ranked (with none it keeps waiting, and `report`s that once). Wakes at once
     when this process submits (the review server) and re-reads the files every `poll_s` seconds for rankings
     written by another process. `report` also hears of each new reviewer where several are needed. Raises
-    RankingWaitStopped when `stop_event` is set (noticed within poll_s) or after `timeout_s`."""
+    RankingWaitStopped when `stop_event` is set (noticed within poll_s) or after `timeout_s`. `standing` (the hybrid
+    ranker's confident judge) gives the ranking that stands when the deadline passes with no reviewer, or None."""
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     needed = reviewers_needed(store)
     due = None if deadline_s is None else waiting_since(store, gen) + deadline_s
@@ -414,6 +416,10 @@ def wait_for_ranking(store: RunStore, gen: int, stop_event: threading.Event | No
             if reviews and (len(reviews) >= needed or late):
                 with _submit_lock:
                     return load_ranking(store, gen) or decide(store, gen, reviews, needed)
+            fallback = standing() if late and not reviews and standing is not None else None
+            if fallback is not None:
+                with _submit_lock:
+                    return load_ranking(store, gen) or _write_decision(store, gen, _stamped(fallback))
             if late and not told and report is not None:
                 report({"event": "review_deadline", "gen": gen, "deadline_s": deadline_s, "of": needed})
             told = told or late

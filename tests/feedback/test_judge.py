@@ -45,9 +45,9 @@ def _trace(index: int, steps: int = 60) -> np.ndarray:
 
 
 def _run(tmp_path, task: str = "balance", generations: int = 1, judge_model: str = "openai/fake-vision",
-         **overrides) -> RunContext:
+         feedback: str = "judge", report=lambda event: None, **overrides) -> RunContext:
     """A stored cart-pole run whose evaluated candidates have real films (96 px, 61 steps: cheap)."""
-    cfg = RunConfig(env="cartpole", task=task, feedback="judge", models=("openai/fake",), judge_model=judge_model,
+    cfg = RunConfig(env="cartpole", task=task, feedback=feedback, models=("openai/fake",), judge_model=judge_model,
                     **overrides)
     store = RunStore.create(tmp_path, "run", cfg)
     for gen in range(generations):
@@ -61,7 +61,7 @@ def _run(tmp_path, task: str = "balance", generations: int = 1, judge_model: str
             made = film_candidate(store, gen, index, width=96, height=96)
             store.save_candidate(cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name)))
     env = get_env("cartpole")
-    return RunContext(store, cfg, env, resolve_task(env, task), lambda event: None)
+    return RunContext(store, cfg, env, resolve_task(env, task), report)
 
 
 def _with_server(ctx: RunContext, fake: FakeLLM, **changes) -> RunContext:

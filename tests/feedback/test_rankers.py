@@ -60,7 +60,7 @@ def _synthetic(ctx: RunContext, gen: int, candidates: list[Candidate], parent=No
 
 
 def test_registry_lists_the_rankers_and_refuses_unknown_names():
-    assert RANKERS.names() == ("metrics", "synthetic", "human", "judge")
+    assert RANKERS.names() == ("metrics", "synthetic", "human", "judge", "hybrid")
     with pytest.raises(UnknownNameError, match="unknown --feedback 'vibes'; valid: metrics, synthetic, human, judge"):
         RANKERS.get("vibes")
 

@@ -9,7 +9,8 @@ background thread so the evolve loop can serve it in-process while it waits (fee
   GET  /api/generation/<g>[?reviewer=N]    candidates (status, metrics, per-term statistics, code, media URLs),
                                            the decision if any; who has ranked (names only while it waits, so no
                                            reviewer sees another's ranking first; every ranking once decided);
-                                           reviewer N's own ranking
+                                           reviewer N's own ranking; the judge's order and reasons (hybrid:
+                                           its proposal and whether it is confident)
   GET  /api/overview                       every generation and candidate: status, task score, failure reason,
                                            LLM cost, the fitness chart's data (overview.py)
   POST /api/generation/<g>/ranking         body: ranking data -> 200 the saved ranking | 400 {"error": "..."}
@@ -122,7 +123,21 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
             "selection": blind_selection(saved) if blind else saved, "candidates": candidates,
             "reviewers_needed": store.config().reviewers, "reviewed_by": [r.reviewer for r in reviews],
             "reviews": [r.to_dict() for r in reviews] if ranking is not None else [],
-            "my_ranking": own.to_dict() if own else None}
+            "my_ranking": own.to_dict() if own else None, "judge": judge_view(store, gen)}
+
+
+def judge_view(store: RunStore, gen: int) -> dict | None:
+    """The judge's ranking of generation `gen` for the page: a hybrid run's proposal (with its confidence), else a
+    judge run's verdict, else None."""
+    from rewardsmith.feedback.hybrid import load_proposal
+    from rewardsmith.feedback.judge import load_verdict
+
+    made = load_proposal(store, gen)
+    if made is not None:
+        return made.to_dict()
+    verdict = load_verdict(store.gen_dir(gen))
+    return None if verdict is None else {"order": list(verdict.order), "reasons": verdict.reasons,
+                                         "summary": verdict.summary, "confident": None}
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:

@@ -118,6 +118,7 @@ function render() {
   }
   renderStatus();
   renderReviews();
+  renderJudge();
   $("cards").replaceChildren(...detail.candidates.map(card));
   $("use-order").checked = Boolean(ranking && ranking.order);
   $("gen-comment").value = ranking ? ranking.generation_comment || "" : "";
@@ -139,8 +140,9 @@ function renderStatus() {
   if (ranking) {
     const how = ranking.aggregate ? ` — decided: ${agreementText(ranking.aggregate)}`
       : ranking.reviewer ? ` by ${ranking.reviewer}` : "";
+    const by = detail.selection && detail.selection.decided_by ? `; decided by ${detail.selection.decided_by}` : "";
     status.replaceChildren(el("span", { class: "badge ranked", text: "ranked" }),
-      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})${how}`);
+      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})${how}${by}`);
   } else if (detail.awaiting) {
     const count = needed() > 1 ? ` — ${who.length} of ${needed()} reviewers have ranked${who.length ? ` (${who.join(", ")})` : ""}` : "";
     const mine = detail.my_ranking ? "; you have ranked it and can change your ranking until it is decided" : "";
@@ -205,7 +207,7 @@ function card(c) {
     el("header", {}, el("h3", { text: c.id }), el("span", { class: `badge ${c.status}`, text: c.status_text || c.status })),
     media,
     c.reason ? el("p", { class: "reason", text: c.reason }) : null,
-    picks, metrics, terms, strip, code, comment);
+    judgeReason(c.id), picks, metrics, terms, strip, code, comment);
 }
 
 // ---- best / worst / order ----------------------------------------------------------------------------------------

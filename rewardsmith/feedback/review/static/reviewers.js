@@ -1,4 +1,4 @@
-// rewardsmith review page: several reviewers (issue 16). Loaded before app.js, whose globals (state, el, $) these
+// rewardsmith review page: several reviewers and the judge's ranking (issue 16). Loaded before app.js, whose globals (state, el, $) these
 // functions use when called. Everything from the run is inserted as text, never as HTML.
 "use strict";
 
@@ -35,4 +35,40 @@ async function changeReviewer(value) {
     if (state.detail.my_ranking) render(); else renderStatus();
   }
   document.body.dataset.reviewer = state.reviewer;
+}
+
+// The judge's ranking (a judge run's verdict, or a hybrid run's proposal with whether it is confident). While the
+// generation waits, "Use the judge's order" copies it into the picks and the full order, to confirm or change.
+function renderJudge() {
+  const judge = state.detail.judge;
+  const box = $("judge-box");
+  box.hidden = !judge;
+  if (!judge) return;
+  const sure = judge.confident === null || judge.confident === undefined ? null
+    : el("p", { class: judge.confident ? "judge-sure" : "judge-unsure", "data-confident": String(judge.confident),
+      text: judge.confident ? `Confident: ${judge.why}. If nobody ranks by the deadline, this order stands.`
+        : `Unsure: ${judge.why}. The run waits for a person's ranking.` });
+  const use = state.editable ? el("button", { type: "button", id: "use-judge", text: "Use the judge's order",
+    onclick: useJudgeOrder }) : null;
+  box.replaceChildren(el("h2", { text: "The judge's ranking" }),
+    el("p", { class: "mono", id: "judge-order", text: judge.order.join(" › ") }), sure,
+    judge.summary ? el("p", { class: "judge-summary", text: judge.summary }) : null,
+    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "the judge's reason" })),
+      judge.order.map((id) => el("tr", { "data-id": id }, el("td", { class: "mono", text: id }),
+        el("td", { text: (judge.reasons || {})[id] || "—" })))), use);
+}
+
+function judgeReason(id) {
+  const judge = state.detail.judge;
+  const reason = judge && judge.reasons ? judge.reasons[id] : null;
+  if (!reason) return null;
+  const place = judge.order.indexOf(id) + 1;
+  return el("p", { class: "judge-reason", text: `judge (#${place}): ${reason}` });
+}
+
+function useJudgeOrder() {
+  const ids = rankable();
+  state.order = [...state.detail.judge.order.filter((i) => ids.includes(i)),
+    ...ids.filter((i) => !state.detail.judge.order.includes(i))];
+  orderChanged();
 }

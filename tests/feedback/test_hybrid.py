@@ -1,0 +1,228 @@
+"""Hybrid feedback (issue 16, item 4): the judge looks twice (pictures in candidate order, then reversed) through the
+real litellm path to the fake vision server; a confident judge's ranking stands when nobody ranks by the deadline,
+an unsure one keeps the run waiting for a person; a person confirms or reorders on the review page (a real
+Chromium); the Selection says who decided; --no-video and a missing judge model are refused in one line."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from fake_llm import FakeLLM
+from test_judge import _cli, _parts, _reply, _run, _with_server
+from test_reviewers import _open
+
+from rewardsmith.feedback import hybrid
+from rewardsmith.feedback.judge import Verdict
+from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.feedback.ranking import load_ranking
+from rewardsmith.feedback.review.cli import rank_command
+from rewardsmith.records import Selection
+from rewardsmith.runs.store import read_json
+from rewardsmith.train.stage import halving_default
+
+IDS = ["g0c00", "g0c01", "g0c03"]  # evaluated and filmed; g0c02 failed its check
+REASONS = {"g0c03": "balances the pole all episode", "g0c00": "wobbles but holds", "g0c01": "drops the pole"}
+JUDGE_ORDER = ["g0c03", "g0c00", "g0c01"]
+
+
+def _verdict(order, complete=True, unseen=None) -> Verdict:
+    return Verdict(model="m", order=tuple(order), reasons={}, summary="", complete=complete, tries=1, errors=(),
+                   images=len(order), shown=tuple(order), unseen=unseen or {})
+
+
+def test_hybrid_is_a_ranker_that_needs_films_and_trains_every_candidate_fully():
+    ranker = RANKERS.get("hybrid")
+    assert ranker.needs_videos and not ranker.needs_fitness
+    assert not halving_default("hybrid", "native")
+
+
+@pytest.mark.parametrize("second, complete, unseen, confident, why, tau", [
+    ("abcd", True, None, True, "its two looks agree (same best and worst, Kendall tau +1.00 >= 0.6)", 1.0),
+    ("acbd", True, None, True, "Kendall tau +0.67 >= 0.6", 2 / 3),  # one middle pair swapped
+    ("bacd", True, None, False, "picked a different best", 2 / 3),
+    ("dcba", True, None, False, "picked a different best and worst", -1.0),
+    ("cbad", True, None, False, "picked a different best", 0.0),
+    ("abcd", False, None, False, "the judge did not give two complete rankings", 1.0),
+    ("abcd", True, {"d": "it was not filmed"}, False, "d could not be shown to the judge", 1.0),
+])
+def test_the_judge_is_confident_only_when_its_two_looks_agree(second, complete, unseen, confident, why, tau):
+    made = hybrid.proposal(_verdict("abcd"), _verdict(second, complete, unseen), list("abcd"), list("abcd"))
+    assert made.confident is confident and why in made.why
+    assert made.tau == pytest.approx(tau)
+    middle = hybrid.margin(_verdict("abcde"), _verdict("adcbe"), list("abcde"))  # same ends, middle reversed
+    assert not middle[0] and middle[1] == "its two looks agree too little (Kendall tau +0.40 < 0.6)"
+    worst = hybrid.margin(_verdict("abcde"), _verdict("abced"), list("abcde"))
+    assert not worst[0] and "different worst" in worst[1]
+
+
+def _hybrid(tmp_path, fake: FakeLLM, events: list, **overrides):
+    ctx = _run(tmp_path, feedback="hybrid", review_port=0, report=events.append, **overrides)
+    return _with_server(ctx, fake)
+
+
+class Ranking:
+    """The hybrid ranker's rank(0) in a thread (it waits like the human ranker)."""
+
+    def __init__(self, ctx):
+        self.ctx, self.result, self.error = ctx, None, None
+        self.ranker = RANKERS.get("hybrid")(ctx)
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        try:
+            self.result = self.ranker.rank(0, self.ctx.store.candidates(0), None)
+        except BaseException as err:  # handed to the test
+            self.error = err
+
+    def finish(self, timeout: float = 30) -> Selection:
+        self.thread.join(timeout=timeout)
+        self.ranker.close()
+        assert not self.thread.is_alive(), "the ranker is still waiting"
+        if self.error:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+def _until(events: list, kind: str, timeout: float = 30) -> dict:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        found = [e for e in list(events) if e["event"] == kind]
+        if found:
+            return found[-1]
+        time.sleep(0.02)
+    pytest.fail(f"no {kind} event in {events}")
+
+
+def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
+    events: list = []
+    replies = [_reply(JUDGE_ORDER, REASONS, "too much cart motion"), _reply(JUDGE_ORDER, REASONS)]
+    with FakeLLM(replies) as fake:
+        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.5)
+        start = time.monotonic()
+        selection = Ranking(ctx).finish()
+    assert time.monotonic() - start < 20
+    first, second = (_parts(r) for r in fake.requests)
+    labels = [[p["text"] for p in parts if p["type"] == "text"][1:] for parts in (first, second)]
+    assert labels == [[f"Policy {c}:" for c in IDS], [f"Policy {c}:" for c in reversed(IDS)]]  # the two looks
+    assert "g0c03, g0c01, g0c00" in second[0]["text"]  # the second intro lists them in its own order too
+
+    assert selection.mode == "hybrid" and selection.ranking == tuple(JUDGE_ORDER) and selection.best == "g0c03"
+    assert selection.decided_by == ("the judge (openai/fake-vision): confident, its two looks agree (same best and "
+                                    "worst, Kendall tau +1.00 >= 0.6); no reviewer by the 0.5 s deadline")
+    assert selection.comments == REASONS
+    assert selection.generation_comment.startswith("too much cart motion (the judge's ranking stood: confident")
+    decision = load_ranking(ctx.store, 0)
+    assert decision is not None and decision.source == "judge" and decision.order == tuple(JUDGE_ORDER)
+    proposal = read_json(ctx.store.gen_dir(0) / hybrid.PROPOSAL_NAME)
+    assert proposal["confident"] and proposal["tau"] == 1.0 and proposal["order"] == JUDGE_ORDER
+    gen_dir = ctx.store.gen_dir(0)
+    assert (gen_dir / "judge_reversed.json").is_file() and read_json(gen_dir / "usage_judge_reversed.json")["images"] == 3
+    told = _until(events, "awaiting_ranking")
+    assert told["judge"]["confident"] and told["deadline_s"] == 0.5
+    assert _until(events, "judge_proposal")["order"] == JUDGE_ORDER
+
+
+def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tmp_path):
+    events: list = []
+    replies = [_reply(JUDGE_ORDER, REASONS), _reply(["g0c01", "g0c00", "g0c03"])]  # the looks disagree
+    with FakeLLM(replies) as fake:
+        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.3)
+        waiting = Ranking(ctx)
+        try:
+            assert _until(events, "review_deadline")["gen"] == 0
+            time.sleep(0.5)
+            assert waiting.thread.is_alive() and load_ranking(ctx.store, 0) is None  # past the deadline, waiting
+            rank_command(ctx.store.root, "g0c00", "g0c03", order=["g0c00", "g0c01", "g0c03"],
+                         comment=["g0c00=steadiest"])
+            selection = waiting.finish()
+        finally:
+            waiting.ranker.close()
+    proposal = read_json(ctx.store.gen_dir(0) / hybrid.PROPOSAL_NAME)
+    assert not proposal["confident"] and "picked a different best and worst" in proposal["why"]
+    assert not _until(events, "awaiting_ranking")["judge"]["confident"]
+    assert selection.ranking == ("g0c00", "g0c01", "g0c03") and selection.comments == {"g0c00": "steadiest"}
+    assert selection.decided_by == "reviewer anonymous changed the judge's order"
+    assert load_ranking(ctx.store, 0).source == "human"
+
+
+def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nobody_again(tmp_path):
+    events: list = []
+    with FakeLLM([_reply(JUDGE_ORDER, REASONS), _reply(JUDGE_ORDER, REASONS)]) as fake:
+        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=60)
+        waiting = Ranking(ctx)
+        try:
+            _until(events, "awaiting_ranking")
+            rank_command(ctx.store.root, "g0c03", "g0c01", order=JUDGE_ORDER, comment=["g0c00=a bit late"])
+            selection = waiting.finish()
+        finally:
+            waiting.ranker.close()
+        assert selection.decided_by == "reviewer anonymous confirmed the judge's order"
+        assert selection.comments == {"g0c03": f"(judge) {REASONS['g0c03']}", "g0c00": "a bit late",
+                                      "g0c01": f"(judge) {REASONS['g0c01']}"}
+        ctx.store.save_selection(selection)
+        resumed = RANKERS.get("hybrid")(ctx)
+        try:
+            assert resumed.rank(0, ctx.store.candidates(0), None) == selection
+        finally:
+            resumed.close()
+        assert len(fake.requests) == 2  # both looks are recorded: nothing is asked again
+    assert ctx.store.load_selection(0).decided_by == selection.decided_by  # the record keeps who decided
+
+
+def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tmp_path, browser):
+    events: list = []
+    with FakeLLM([_reply(JUDGE_ORDER, REASONS, "all drift right"), _reply(JUDGE_ORDER, REASONS)]) as fake:
+        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=120)
+        waiting = Ranking(ctx)
+        context = None
+        try:
+            _until(events, "awaiting_ranking")
+            context, page, errors = _open(browser, waiting.ranker.server.url)
+            page.wait_for_selector("#judge-box:not([hidden])")
+            assert page.inner_text("#judge-order") == "g0c03 › g0c00 › g0c01"
+            assert "Confident: its two looks agree" in page.inner_text("#judge-box")
+            assert "all drift right" in page.inner_text("#judge-box")
+            rows = page.eval_on_selector_all("#judge-box tr[data-id]", "rs => rs.map(r => r.innerText)")
+            assert [r.split("\t") for r in rows] == [[c, REASONS[c]] for c in JUDGE_ORDER]
+            assert page.inner_text(".card[data-id='g0c01'] .judge-reason") == "judge (#3): drops the pole"
+            page.click("#use-judge")
+            assert page.locator("input[name='best'][value='g0c03']").is_checked()
+            assert page.locator("input[name='worst'][value='g0c01']").is_checked()
+            assert page.locator("#use-order").is_checked()
+            page.click("button[aria-label='move g0c00 up']")  # the person disagrees about the best
+            assert page.eval_on_selector_all("#order li", "ls => ls.map(l => l.dataset.id)") == \
+                ["g0c00", "g0c03", "g0c01"]
+            page.click("#submit")
+            page.wait_for_selector("#notice:not([hidden])")
+            selection = waiting.finish()
+            assert selection.ranking == ("g0c00", "g0c03", "g0c01")
+            assert selection.decided_by == "reviewer anonymous changed the judge's order"
+            ctx.store.save_selection(selection)
+            page.reload()
+            page.wait_for_selector("body[data-ready='1']")
+            page.wait_for_function("document.querySelector('#gen-status').textContent.includes('decided by')")
+            assert "decided by reviewer anonymous changed the judge's order" in page.inner_text("#gen-status")
+            assert page.locator("#use-judge").count() == 0  # decided: nothing left to confirm
+            assert not errors, errors
+        finally:
+            if context is not None:
+                context.close()
+            waiting.ranker.close()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--judge-model", "openai/gpt-4o", "--no-video"], "--feedback hybrid ranks the filmed episodes, so it cannot run "
+                                                       "with --no-video"),
+    ([], "--feedback hybrid needs --judge-model M"),
+])
+def test_hybrid_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
+    out = tmp_path / "runs"
+    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--api-base",
+                "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", "hybrid", *args, "--out", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not out.exists()
