@@ -226,3 +226,28 @@ def test_hybrid_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists()
+
+
+def _consistent_judge(request: dict) -> str:
+    """A fake judge that ranks what it is shown by id, whatever the order of the pictures: always confident."""
+    content = request["messages"][-1]["content"]
+    ids = [p["text"].removeprefix("Policy ").rstrip(":") for p in content[1:] if p["type"] == "text"]
+    return _reply(sorted(ids), summary="steady enough")
+
+
+@pytest.mark.slow  # ~60 s on two shared cores: three sandboxed trainings and films (pytest -m slow)
+def test_an_unattended_hybrid_evolve_goes_on_with_a_confident_judge(tmp_path):
+    out = tmp_path / "runs"
+    with FakeLLM([], default=_consistent_judge) as fake:
+        proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "hybrid",
+                    "--judge-model", "openai/fake-vision", "--judge-api-base", fake.base_url, "--review-deadline", "1s",
+                    "--review-port", "0", "--iterations", "1", "--samples", "3", "--train-steps", "2048", "--out",
+                    str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "the judge proposes g0c00 > g0c01 > g0c02: confident" in proc.stdout
+    assert "generation 0 decided by the judge (openai/fake-vision): confident" in proc.stdout
+    (run,) = out.iterdir()
+    selection = read_json(run / "gen_00" / "selection.json")
+    assert selection["mode"] == "hybrid" and selection["ranking"] == ["g0c00", "g0c01", "g0c02"]
+    assert selection["decided_by"].endswith("no reviewer by the 1 s deadline")
+    assert len(fake.requests) == 2  # the two looks
