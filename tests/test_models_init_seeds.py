@@ -21,6 +21,9 @@ GOOD = '''SCALES = {"upright": 1.0, "centred": 0.2}
 def reward_terms(s, action, xp):
     return {"upright": s["pole_upright"], "centred": -xp.abs(s["cart_x"])}
 '''
+# three different programs from the LLMs: identical ones tie at every halving rung and all go on (20 trainings of
+# ~5 s each instead of 14); different rewards train different policies, so the better half is a real half
+OTHERS = [GOOD.replace('"centred": 0.2', f'"centred": {w}') for w in (0.6, 1.5)]
 MINE = '''SCALES = {"upright": 1.0, "still": 0.05}
 
 
@@ -41,7 +44,8 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     init = out.parent / "my_reward.py"
     init.write_text(MINE)
-    with FakeLLM([f"```python\n{GOOD}```"] * 2) as big, FakeLLM([f"Try this:\n```python\n{GOOD}```"]) as small:
+    with FakeLLM([f"```python\n{GOOD}```", f"```python\n{OTHERS[0]}```"]) as big, \
+            FakeLLM([f"Try this:\n```python\n{OTHERS[1]}```"]) as small:
         proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance",
                             "--model", "openai/big", "--api-base", big.base_url,
                             "--model", "openai/small", "--api-base", small.base_url,
