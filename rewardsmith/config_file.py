@@ -106,7 +106,7 @@ def defaults_from_file(path: Path, command: Any, given: set[str]) -> dict[str, A
                               f"({type(value).__name__})")
         if name == "model" and value == []:  # models = [] is the LLM-free mode, as in config.json
             name, value = "llm_free", True
-        if name in ("init", "out", "envs_dir"):
+        if name in ("init", "out", "envs_dir", "tensorboard"):  # paths: relative to the config file
             value = str((path.parent / Path(value).expanduser()).resolve())
         defaults[name] = value
     drop = LLM_GROUP if given & LLM_GROUP else set()

@@ -104,6 +104,11 @@ def test_an_llm_choice_on_the_command_line_replaces_the_files(tmp_path, evolve_r
     assert defaults_from_file(tmp_path / "llm.toml", evolve, {"out"}) == {
         "env": "cartpole", "task": "balance", "trainer": "native", "model": ["openai/gpt-4o-mini"],
         "api_base": ["http://127.0.0.1:9/v1"], "video": False}  # --out given: the file's out is left out
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "paths.toml").write_text(BASE + 'tensorboard = "tb"\nenvs_dir = "../my_envs"\n')
+    paths = defaults_from_file(tmp_path / "sub" / "paths.toml", evolve, set())
+    assert paths["tensorboard"] == str(tmp_path / "sub" / "tb")  # paths are relative to the file's folder
+    assert paths["envs_dir"] == str(tmp_path / "my_envs")
 
 
 # (the file's text after env/task/trainer, the words the one line must contain)

@@ -125,3 +125,15 @@ def history_text(chosen: list[Candidate]) -> str:
         change = "" if i == 0 else f" — {_changes(chosen[i - 1], cand)}"
         lines.append(f"- generation {cand.generation}: {cand.id} with {terms}{change}")
     return "\n".join(lines) or "(none yet)"
+
+
+def ranked_by(mode: str, decided_by: str) -> str:
+    """Who ranked a generation, in the words of the next prompt ("... and X ranked the videos"). The synthetic ranker
+    stands in for a person (ICPL's proxy), so it reads as one; a vision judge is named as a model."""
+    if mode == "judge" or (mode == "hybrid" and decided_by.startswith("the judge")):
+        return "a vision model (a judge looking at frames of each video)"
+    if " reviewers (" in decided_by:
+        return "several reviewers (their rankings combined)"
+    if mode == "hybrid":
+        return "a reviewer, shown a vision model's proposed ranking first,"
+    return "a reviewer"

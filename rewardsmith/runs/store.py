@@ -16,6 +16,9 @@ Layout of a run:
   gen_00/cand_00/work_seed1000/     the same for a further training seed (--train-seeds)
   gen_00/cand_00/video.mp4, strip.png   the film of the evaluation rollout
   gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
+  gen_00/rankings/<reviewer>.json   each reviewer's own ranking (--reviewers; ranking.json is their decision)
+  gen_00/judge.json, judge/<id>.jpg the vision judge's verdict and the pictures it saw (feedback/judge.py); hybrid
+                                    runs add judge_reversed.json (its second look) and judge_proposal.json
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
   play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder

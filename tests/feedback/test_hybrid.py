@@ -18,6 +18,7 @@ from rewardsmith.feedback.judge import Verdict
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.ranking import load_ranking
 from rewardsmith.feedback.review.cli import rank_command
+from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.records import Selection
 from rewardsmith.runs.store import read_json
 from rewardsmith.train.stage import halving_default
@@ -164,6 +165,9 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
         assert selection.comments == {"g0c03": f"(judge) {REASONS['g0c03']}", "g0c00": "a bit late",
                                       "g0c01": f"(judge) {REASONS['g0c01']}"}
         ctx.store.save_selection(selection)
+        prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c03"))
+        assert "a reviewer, shown a vision model's proposed ranking first, ranked the videos" in prompt
+        assert f"- about g0c03: (judge) {REASONS['g0c03']}" in prompt and "- about g0c00: a bit late" in prompt
         resumed = RANKERS.get("hybrid")(ctx)
         try:
             assert resumed.rank(0, ctx.store.candidates(0), None) == selection

@@ -160,6 +160,7 @@ def test_judge_reasons_are_the_comments_of_the_next_prompt(tmp_path):
     prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c01"))
     assert "The reviewer's comments:\n- about g0c01: upright and centred\n- about g0c00: slides to the edge\n" \
            "- about g0c03: falls over" in prompt
+    assert "filmed it, and a vision model (a judge looking at frames of each video) ranked the videos" in prompt
     assert "Task score" not in prompt
 
 

@@ -176,7 +176,8 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
     # what the LLM reads next: the aggregate's best and worst, every reviewer's words, the agreement
     store.save_selection(selection)
     prompt = user_prompt(ctx, 1, store.find_candidate(selection.best))
-    for text in ("judged BEST (g0c01)", "judged WORST (g0c00)", "- about g0c03: ada lovelace: steady but slow",
+    for text in ("several reviewers (their rankings combined) ranked the videos", "judged BEST (g0c01)",
+                 "judged WORST (g0c00)", "- about g0c03: ada lovelace: steady but slow",
                  "Bob: falls over", "mean Kendall tau -0.33", "they disagreed on the best"):
         assert text in prompt
 
