@@ -5,13 +5,12 @@ Chromium); the Selection says who decided; --no-video and a missing judge model 
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from fake_llm import FakeLLM
 from test_judge import _cli, _parts, _reply, _run, _with_server
-from test_reviewers import _open
+from test_reviewers import Waiting, _open
 
 from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
@@ -19,7 +18,6 @@ from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.ranking import load_ranking
 from rewardsmith.feedback.review.cli import rank_command
 from rewardsmith.llm.prompting import user_prompt
-from rewardsmith.records import Selection
 from rewardsmith.runs.store import read_json
 from rewardsmith.train.stage import halving_default
 
@@ -63,31 +61,6 @@ def _hybrid(tmp_path, fake: FakeLLM, events: list, **overrides):
     return _with_server(ctx, fake)
 
 
-class Ranking:
-    """The hybrid ranker's rank(0) in a thread (it waits like the human ranker)."""
-
-    def __init__(self, ctx):
-        self.ctx, self.result, self.error = ctx, None, None
-        self.ranker = RANKERS.get("hybrid")(ctx)
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        try:
-            self.result = self.ranker.rank(0, self.ctx.store.candidates(0), None)
-        except BaseException as err:  # handed to the test
-            self.error = err
-
-    def finish(self, timeout: float = 30) -> Selection:
-        self.thread.join(timeout=timeout)
-        self.ranker.close()
-        assert not self.thread.is_alive(), "the ranker is still waiting"
-        if self.error:
-            raise self.error
-        assert self.result is not None
-        return self.result
-
-
 def _until(events: list, kind: str, timeout: float = 30) -> dict:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -104,7 +77,7 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     with FakeLLM(replies) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.5)
         start = time.monotonic()
-        selection = Ranking(ctx).finish()
+        selection = Waiting(ctx, RANKERS.get("hybrid")).finish()
     assert time.monotonic() - start < 20
     first, second = (_parts(r) for r in fake.requests)
     labels = [[p["text"] for p in parts if p["type"] == "text"][1:] for parts in (first, second)]
@@ -132,7 +105,7 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
     replies = [_reply(JUDGE_ORDER, REASONS), _reply(["g0c01", "g0c00", "g0c03"])]  # the looks disagree
     with FakeLLM(replies) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.3)
-        waiting = Ranking(ctx)
+        waiting = Waiting(ctx, RANKERS.get("hybrid"))
         try:
             assert _until(events, "review_deadline")["gen"] == 0
             time.sleep(0.5)
@@ -154,7 +127,7 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
     events: list = []
     with FakeLLM([_reply(JUDGE_ORDER, REASONS), _reply(JUDGE_ORDER, REASONS)]) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=60)
-        waiting = Ranking(ctx)
+        waiting = Waiting(ctx, RANKERS.get("hybrid"))
         try:
             _until(events, "awaiting_ranking")
             rank_command(ctx.store.root, "g0c03", "g0c01", order=JUDGE_ORDER, comment=["g0c00=a bit late"])
@@ -181,7 +154,7 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
     events: list = []
     with FakeLLM([_reply(JUDGE_ORDER, REASONS, "all drift right"), _reply(JUDGE_ORDER, REASONS)]) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=120)
-        waiting = Ranking(ctx)
+        waiting = Waiting(ctx, RANKERS.get("hybrid"))
         context = None
         try:
             _until(events, "awaiting_ranking")
@@ -216,20 +189,6 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
             if context is not None:
                 context.close()
             waiting.ranker.close()
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--judge-model", "openai/gpt-4o", "--no-video"], "--feedback hybrid ranks the filmed episodes, so it cannot run "
-                                                       "with --no-video"),
-    ([], "--feedback hybrid needs --judge-model M"),
-])
-def test_hybrid_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
-    out = tmp_path / "runs"
-    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--api-base",
-                "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", "hybrid", *args, "--out", str(out))
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert not out.exists()
 
 
 def _consistent_judge(request: dict) -> str:

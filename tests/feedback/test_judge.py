@@ -296,16 +296,18 @@ def test_the_agreement_benchmark_from_the_command_line(tmp_path):
     assert lines[2] == f"written: {written}"
 
 
+@pytest.mark.parametrize("feedback", ["judge", "hybrid"])
 @pytest.mark.parametrize("args, message", [
-    (["--judge-model", "openai/gpt-4o", "--no-video"], "--feedback judge ranks the filmed episodes, so it cannot run "
+    (["--judge-model", "openai/gpt-4o", "--no-video"], "--feedback {} ranks the filmed episodes, so it cannot run "
                                                        "with --no-video"),
-    ([], "--feedback judge needs --judge-model M"),
+    ([], "--feedback {} needs --judge-model M"),
 ])
-def test_judge_mode_refuses_what_it_cannot_do_in_one_line(tmp_path, args, message):
+def test_judge_modes_refuse_what_they_cannot_do_in_one_line(tmp_path, args, message, feedback):
     out = tmp_path / "runs"
     proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--api-base",
-                "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", "judge", *args, "--out", str(out))
+                "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", feedback, *args, "--out", str(out))
     assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = message.format(feedback)
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert not out.exists()
 

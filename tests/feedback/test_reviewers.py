@@ -92,11 +92,11 @@ def make_ctx(tmp_path, events: list, **cfg) -> RunContext:
 
 
 class Waiting:
-    """HumanRanker.rank(0, ...) in a thread, with the events it reports."""
+    """A waiting ranker's rank(0, ...) in a thread (HumanRanker unless told), with the events it reports."""
 
-    def __init__(self, ctx: RunContext):
+    def __init__(self, ctx: RunContext, ranker=HumanRanker):
         self.ctx, self.result, self.error = ctx, None, None
-        self.ranker = HumanRanker(ctx)
+        self.ranker = ranker(ctx)
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
