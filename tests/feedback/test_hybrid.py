@@ -61,16 +61,6 @@ def _hybrid(tmp_path, fake: FakeLLM, events: list, **overrides):
     return _with_server(ctx, fake)
 
 
-def _until(events: list, kind: str, timeout: float = 30) -> dict:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        found = [e for e in list(events) if e["event"] == kind]
-        if found:
-            return found[-1]
-        time.sleep(0.02)
-    pytest.fail(f"no {kind} event in {events}")
-
-
 def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     events: list = []
     replies = [_reply(JUDGE_ORDER, REASONS, "too much cart motion"), _reply(JUDGE_ORDER, REASONS)]
@@ -95,9 +85,9 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     assert proposal["confident"] and proposal["tau"] == 1.0 and proposal["order"] == JUDGE_ORDER
     gen_dir = ctx.store.gen_dir(0)
     assert (gen_dir / "judge_reversed.json").is_file() and read_json(gen_dir / "usage_judge_reversed.json")["images"] == 3
-    told = _until(events, "awaiting_ranking")
+    told = Waiting.wait_event("awaiting_ranking", events)
     assert told["judge"]["confident"] and told["deadline_s"] == 0.5
-    assert _until(events, "judge_proposal")["order"] == JUDGE_ORDER
+    assert Waiting.wait_event("judge_proposal", events)["order"] == JUDGE_ORDER
 
 
 def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tmp_path):
@@ -107,7 +97,7 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.3)
         waiting = Waiting(ctx, RANKERS.get("hybrid"))
         try:
-            assert _until(events, "review_deadline")["gen"] == 0
+            assert Waiting.wait_event("review_deadline", events)["gen"] == 0
             time.sleep(0.5)
             assert waiting.thread.is_alive() and load_ranking(ctx.store, 0) is None  # past the deadline, waiting
             rank_command(ctx.store.root, "g0c00", "g0c03", order=["g0c00", "g0c01", "g0c03"],
@@ -117,7 +107,7 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
             waiting.ranker.close()
     proposal = read_json(ctx.store.gen_dir(0) / hybrid.PROPOSAL_NAME)
     assert not proposal["confident"] and "picked a different best and worst" in proposal["why"]
-    assert not _until(events, "awaiting_ranking")["judge"]["confident"]
+    assert not Waiting.wait_event("awaiting_ranking", events)["judge"]["confident"]
     assert selection.ranking == ("g0c00", "g0c01", "g0c03") and selection.comments == {"g0c00": "steadiest"}
     assert selection.decided_by == "reviewer anonymous changed the judge's order"
     assert load_ranking(ctx.store, 0).source == "human"
@@ -129,7 +119,7 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=60)
         waiting = Waiting(ctx, RANKERS.get("hybrid"))
         try:
-            _until(events, "awaiting_ranking")
+            Waiting.wait_event("awaiting_ranking", events)
             rank_command(ctx.store.root, "g0c03", "g0c01", order=JUDGE_ORDER, comment=["g0c00=a bit late"])
             selection = waiting.finish()
         finally:
@@ -157,7 +147,7 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
         waiting = Waiting(ctx, RANKERS.get("hybrid"))
         context = None
         try:
-            _until(events, "awaiting_ranking")
+            Waiting.wait_event("awaiting_ranking", events)
             context, page, errors = _open(browser, waiting.ranker.server.url)
             page.wait_for_selector("#judge-box:not([hidden])")
             assert page.inner_text("#judge-order") == "g0c03 › g0c00 › g0c01"

@@ -106,7 +106,8 @@ class Waiting:
         except BaseException as err:  # handed to the test
             self.error = err
 
-    def wait_event(self, kind: str, events: list, timeout: float = 20) -> dict:
+    @staticmethod
+    def wait_event(kind: str, events: list, timeout: float = 20) -> dict:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             found = [e for e in list(events) if e["event"] == kind]
