@@ -261,7 +261,7 @@ def test_memory_limit_gives_a_memory_reason(tmp_path):
 
 
 def test_memory_cgroup_caps_the_whole_tree(tmp_path):
-    res = selftest(tmp_path, "memory_children", Limits(wall_s=30, memory_mb=300), n=4, mb=280)
+    res = selftest(tmp_path, "memory_children", Limits(wall_s=30, memory_mb=300), n=4, mb=280, hold_s=1.0)
     if "cgroup-memory" not in res.isolation:
         pytest.skip("no memory cgroup here: only the per-process RLIMIT_DATA applies")
     assert -9 in res.result["statuses"], res.result  # four children of 280 MB cannot share 300 + 512 MB

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,8 +31,6 @@ def _probe_network(p: dict, workdir: Path) -> dict:
 
 
 def _probe_fork_bomb(p: dict, workdir: Path) -> dict:
-    import time
-
     pids = []
     for _ in range(p.get("n", 10_000)):
         try:
@@ -47,7 +46,6 @@ def _probe_fork_bomb(p: dict, workdir: Path) -> dict:
 
 def _probe_orphan(p: dict, workdir: Path) -> dict:
     """A daemon that leaves the worker's process group (double fork + setsid); the cgroup must still kill it."""
-    import time
 
     read_end, write_end = os.pipe()
     if os.fork() == 0:
@@ -63,7 +61,9 @@ def _probe_orphan(p: dict, workdir: Path) -> dict:
 
 
 def _probe_memory_children(p: dict, workdir: Path) -> dict:
-    """Children that each stay under RLIMIT_DATA but together exceed the memory cgroup: some must be killed."""
+    """Children that each stay under RLIMIT_DATA but together exceed the memory cgroup: some must be killed.
+    Each holds its block for `hold_s` after touching it, so the children's memory overlaps for certain: without the
+    hold a fast child could exit before the last one started, and the tree would never exceed the cap."""
     pids = []
     for _ in range(p["n"]):
         pid = os.fork()
@@ -71,6 +71,7 @@ def _probe_memory_children(p: dict, workdir: Path) -> dict:
             block = bytearray(p["mb"] * 2**20)
             for i in range(0, len(block), 4096):
                 block[i] = 1  # touch every page so it is really allocated
+            time.sleep(p.get("hold_s", 0.0))
             os._exit(0)
         pids.append(pid)
     return {"statuses": [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]}
@@ -86,8 +87,6 @@ def _probe_jax(p: dict, workdir: Path) -> dict:
 
 
 def _probe_spin(seconds: float) -> None:
-    import time
-
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         pass
@@ -95,7 +94,6 @@ def _probe_spin(seconds: float) -> None:
 
 def run(payload: dict, workdir: Path, progress: Callable[[dict], None]) -> dict:
     """Probes for the sandbox tests; each reports what the OS allowed. Only the parent chooses them."""
-    import time
 
     probe, p = payload.get("probe"), payload
     if probe == "environ":
