@@ -137,6 +137,8 @@ def evolve(
     synthetic_noise: float = typer.Option(RunConfig.synthetic_noise, help="noise of the synthetic ranker's fitness"),
     judge_model: str | None = typer.Option(None, help="--feedback judge/hybrid: the vision LLM that ranks the films"),
     judge_api_base: str | None = typer.Option(None, help="--feedback judge/hybrid: its OpenAI-compatible server"),
+    judge_min_tau: float = typer.Option(RunConfig.judge_min_tau, help="hybrid: the judge is confident (its order may "
+                                        "stand alone) when its two looks agree this well (Kendall tau, -1 to 1)"),
     review_port: int | None = typer.Option(
         None, help=f"port of the review page (human/hybrid), 0 = any free one [default: {RunConfig.review_port}; "
                    "with --resume: the run's]"),
@@ -196,7 +198,7 @@ def evolve(
                             synthetic_noise=synthetic_noise, video=video, blind=blind, tensorboard=tensorboard,
                             reviewers=reviewers, review_deadline_s=review_deadline, review_host=review_host,
                             on_ranking_due=on_ranking_due,
-                            judge_model=judge_model, judge_api_base=judge_api_base,
+                            judge_model=judge_model, judge_api_base=judge_api_base, judge_min_tau=judge_min_tau,
                             review_port=RunConfig.review_port if review_port is None else review_port,
                             trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
                             executor=executor, parallel=parallel, ray_address=ray_address,

@@ -71,6 +71,8 @@ class RunConfig:
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
     judge_model: str | None = None  # --feedback judge: the vision LLM (litellm model string) that ranks the films
     judge_api_base: str | None = None  # the judge's OpenAI-compatible server (None: its provider's default)
+    # --feedback hybrid: the judge is confident when its two looks agree at least this well (Kendall tau; hybrid.py)
+    judge_min_tau: float = 0.6
     review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
     blind: bool = False  # the review page shows no task score or success rate (issue 16: unbiased ranking)
@@ -162,6 +164,12 @@ class RunConfig:
             raise ValueError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
         if self.judge_api_base is not None and not _is_url(self.judge_api_base):
             raise ValueError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
+        if not -1.0 <= self.judge_min_tau <= 1.0:  # NaN fails too
+            raise ValueError(f"--judge-min-tau must be a Kendall tau between -1 and 1 (1: the judge's two looks give "
+                             f"the same order), got {self.judge_min_tau}")
+        if self.judge_min_tau != RunConfig.judge_min_tau and self.feedback != "hybrid":
+            raise ValueError(f"--judge-min-tau only applies to --feedback hybrid (when the judge's ranking may stand "
+                             f"alone), not --feedback {self.feedback}; leave it out")
         _check_review(self)
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
 
@@ -211,7 +219,7 @@ FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
     "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
     "halving": (bool, type(None)), "init_source": (str, type(None)),
     "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
-    "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)),
+    "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)), "judge_min_tau": (int, float),
     "judge_api_base": (str, type(None)), "tensorboard": (str, type(None)), "reviewers": int,
     "review_deadline_s": (int, float, type(None)), "review_host": str, "on_ranking_due": (str, type(None))}
 

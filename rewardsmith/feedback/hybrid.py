@@ -8,8 +8,9 @@ pictures: once in candidate order (gen_XX/judge.json, the proposal the page show
 
   - both replies were complete and every evaluated candidate could be shown, and
   - both looks pick the same best and the same worst, and
-  - the Kendall tau between the two full orders is at least MIN_TAU (0.6: with 4 candidates, at most one adjacent
-    pair swapped in the middle; with 3 or fewer, the same order).
+  - the Kendall tau between the two full orders is at least the minimum (--judge-min-tau, 0.6 by default: with 4
+    candidates, at most one adjacent pair swapped in the middle; with 3 or fewer, the same order; 1.0 asks for the
+    same order every time, -1 for nothing beyond the same best and worst).
 
 Otherwise it is UNSURE and the generation waits for a person however long it takes. The margin (tau, same best,
 same worst) and the reason are recorded in gen_XX/judge_proposal.json, which the page shows with the proposal.
@@ -26,11 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rewardsmith.config import RunConfig
 from rewardsmith.feedback.aggregate import kendall_tau
 from rewardsmith.feedback.judge import Verdict
 from rewardsmith.runs.store import RunStore, read_json, write_record
 
-MIN_TAU = 0.6
+MIN_TAU = RunConfig.judge_min_tau  # the default minimum Kendall tau between the judge's two looks
 DEFAULT_DEADLINE_S = 600.0
 PROPOSAL_NAME = "judge_proposal.json"
 SECOND_LOOK = "judge_reversed"  # gen_XX/judge_reversed.json: the look with the pictures in reverse order
@@ -48,17 +50,19 @@ class Proposal:
     tau: float | None  # Kendall tau between the two looks (None: not comparable)
     same_best: bool
     same_worst: bool
+    min_tau: float = MIN_TAU  # the minimum tau this proposal was judged by
 
     def to_dict(self) -> dict[str, Any]:
         return {"order": list(self.order), "reasons": self.reasons, "summary": self.summary,
                 "confident": self.confident, "why": self.why, "tau": self.tau, "same_best": self.same_best,
-                "same_worst": self.same_worst, "min_tau": MIN_TAU}
+                "same_worst": self.same_worst, "min_tau": self.min_tau}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Proposal:
         return cls(order=tuple(data["order"]), reasons=dict(data.get("reasons") or {}),
                    summary=str(data.get("summary") or ""), confident=bool(data["confident"]), why=str(data["why"]),
-                   tau=data.get("tau"), same_best=bool(data.get("same_best")), same_worst=bool(data.get("same_worst")))
+                   tau=data.get("tau"), same_best=bool(data.get("same_best")), same_worst=bool(data.get("same_worst")),
+                   min_tau=float(data.get("min_tau", MIN_TAU)))
 
 
 def _pairs(order: Sequence[str]) -> list[tuple[str, str]]:
@@ -66,7 +70,8 @@ def _pairs(order: Sequence[str]) -> list[tuple[str, str]]:
     return [(a, b) for i, a in enumerate(order) for b in order[i + 1:]]
 
 
-def margin(first: Verdict, second: Verdict, rankable: Sequence[str]) -> tuple[bool, str, float | None, bool, bool]:
+def margin(first: Verdict, second: Verdict, rankable: Sequence[str],
+           min_tau: float = MIN_TAU) -> tuple[bool, str, float | None, bool, bool]:
     """(confident, why, tau, same best, same worst) of the judge's two looks at the same `rankable` candidates."""
     a, b = list(first.order), list(second.order)
     same_best = bool(a and b and a[0] == b[0])
@@ -81,18 +86,19 @@ def margin(first: Verdict, second: Verdict, rankable: Sequence[str]) -> tuple[bo
         what = " and ".join(w for w, same in (("best", same_best), ("worst", same_worst)) if not same)
         return False, f"its two looks (pictures in candidate order, then reversed) picked a different {what}", tau, \
             same_best, same_worst
-    if tau is None or tau < MIN_TAU:
-        return False, f"its two looks agree too little (Kendall tau {tau:+.2f} < {MIN_TAU})", tau, same_best, \
+    if tau is None or tau < min_tau:
+        return False, f"its two looks agree too little (Kendall tau {tau:+.2f} < {min_tau:g})", tau, same_best, \
             same_worst
-    return True, f"its two looks agree (same best and worst, Kendall tau {tau:+.2f} >= {MIN_TAU})", tau, \
+    return True, f"its two looks agree (same best and worst, Kendall tau {tau:+.2f} >= {min_tau:g})", tau, \
         same_best, same_worst
 
 
-def proposal(first: Verdict, second: Verdict, order: Sequence[str], rankable: Sequence[str]) -> Proposal:
+def proposal(first: Verdict, second: Verdict, order: Sequence[str], rankable: Sequence[str],
+             min_tau: float = MIN_TAU) -> Proposal:
     """The Proposal from the judge's two looks; `order` is the first look completed with the fallback order."""
-    confident, why, tau, same_best, same_worst = margin(first, second, rankable)
+    confident, why, tau, same_best, same_worst = margin(first, second, rankable, min_tau)
     return Proposal(order=tuple(order), reasons=dict(first.reasons), summary=first.summary, confident=confident,
-                    why=why, tau=tau, same_best=same_best, same_worst=same_worst)
+                    why=why, tau=tau, same_best=same_best, same_worst=same_worst, min_tau=min_tau)
 
 
 def save_proposal(store: RunStore, gen: int, made: Proposal) -> None:

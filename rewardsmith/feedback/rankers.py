@@ -291,7 +291,8 @@ class HybridRanker(HumanRanker):
         if made is None:
             second = load_verdict(self.ctx.store.gen_dir(gen), hybrid.SECOND_LOOK) or \
                 run_judge(self.ctx, gen, rankable, name=hybrid.SECOND_LOOK, reverse=True)
-            made = hybrid.proposal(first, second, ranking.order or (), [c.id for c in rankable])
+            made = hybrid.proposal(first, second, ranking.order or (), [c.id for c in rankable],
+                                   self.ctx.cfg.judge_min_tau)
             hybrid.save_proposal(self.ctx.store, gen, made)
         self.ctx.report({"event": "judge_proposal", "gen": gen, **made.to_dict()})
         stood = f"the judge's ranking stood: confident, {made.why}; no reviewer answered by the deadline"

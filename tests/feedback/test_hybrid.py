@@ -12,6 +12,7 @@ from fake_llm import FakeLLM
 from test_judge import _cli, _parts, _reply, _run, _with_server
 from test_reviewers import Waiting, _open
 
+from rewardsmith.config import RunConfig
 from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
 from rewardsmith.feedback.rankers import RANKERS
@@ -54,6 +55,18 @@ def test_the_judge_is_confident_only_when_its_two_looks_agree(second, complete, 
     assert not middle[0] and middle[1] == "its two looks agree too little (Kendall tau +0.40 < 0.6)"
     worst = hybrid.margin(_verdict("abcde"), _verdict("abced"), list("abcde"))
     assert not worst[0] and "different worst" in worst[1]
+    # --judge-min-tau moves the bar: the reversed middle passes at 0.4, one swapped pair fails at 1
+    assert hybrid.margin(_verdict("abcde"), _verdict("adcbe"), list("abcde"), min_tau=0.4)[:2] == \
+        (True, "its two looks agree (same best and worst, Kendall tau +0.40 >= 0.4)")
+    strict = hybrid.proposal(_verdict("abcd"), _verdict("acbd"), list("abcd"), list("abcd"), min_tau=1.0)
+    assert not strict.confident and strict.why.endswith("(Kendall tau +0.67 < 1)") and strict.min_tau == 1.0
+
+
+@pytest.mark.parametrize("min_tau", [1.5, -2.0, float("nan")])
+def test_a_minimum_tau_outside_minus_one_to_one_is_refused(min_tau):
+    cfg = RunConfig(env="cartpole", task="balance", feedback="hybrid", judge_model="openai/v", judge_min_tau=min_tau)
+    with pytest.raises(ValueError, match="--judge-min-tau must be a Kendall tau between -1 and 1"):
+        cfg.validate()
 
 
 def _hybrid(tmp_path, fake: FakeLLM, events: list, **overrides):
@@ -65,7 +78,7 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     events: list = []
     replies = [_reply(JUDGE_ORDER, REASONS, "too much cart motion"), _reply(JUDGE_ORDER, REASONS)]
     with FakeLLM(replies) as fake:
-        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.5)
+        ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.5, judge_min_tau=0.9)
         start = time.monotonic()
         selection = Waiting(ctx, RANKERS.get("hybrid")).finish()
     assert time.monotonic() - start < 20
@@ -76,13 +89,14 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
 
     assert selection.mode == "hybrid" and selection.ranking == tuple(JUDGE_ORDER) and selection.best == "g0c03"
     assert selection.decided_by == ("the judge (openai/fake-vision): confident, its two looks agree (same best and "
-                                    "worst, Kendall tau +1.00 >= 0.6); no reviewer by the 0.5 s deadline")
+                                    "worst, Kendall tau +1.00 >= 0.9); no reviewer by the 0.5 s deadline")
     assert selection.comments == REASONS
     assert selection.generation_comment.startswith("too much cart motion (the judge's ranking stood: confident")
     decision = load_ranking(ctx.store, 0)
     assert decision is not None and decision.source == "judge" and decision.order == tuple(JUDGE_ORDER)
     proposal = read_json(ctx.store.gen_dir(0) / hybrid.PROPOSAL_NAME)
     assert proposal["confident"] and proposal["tau"] == 1.0 and proposal["order"] == JUDGE_ORDER
+    assert proposal["min_tau"] == 0.9  # the run's --judge-min-tau
     gen_dir = ctx.store.gen_dir(0)
     assert (gen_dir / "judge_reversed.json").is_file() and read_json(gen_dir / "usage_judge_reversed.json")["images"] == 3
     told = Waiting.wait_event("awaiting_ranking", events)

@@ -274,6 +274,8 @@ def test_on_ranking_due_runs_the_command_with_the_run_the_generation_and_the_url
                                                             "--feedback metrics does not serve"),
     (["--reviewers", "2", "--review-deadline", "10m", "--feedback", "synthetic"], "--reviewers, --review-deadline "
                                                                                 "only apply to the review page"),
+    (["--judge-min-tau", "0.9"], "--judge-min-tau only applies to --feedback hybrid (when the judge's ranking may "
+                                 "stand alone), not --feedback human"),
 ])
 def test_bad_review_settings_are_one_line(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance",
