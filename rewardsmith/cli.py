@@ -418,8 +418,9 @@ def review(
 @app.command()
 def rank(
     run: Path = typer.Argument(..., help="run directory"),
-    best: str = typer.Option(..., help="id of the best candidate, e.g. g1c02"),
-    worst: str = typer.Option(..., help="id of the worst candidate"),
+    best: str | None = typer.Option(None, help="id of the best candidate, e.g. g1c02 (required without --judge)"),
+    worst: str | None = typer.Option(None, help="id of the worst candidate (required without --judge)"),
+    judge: bool = typer.Option(False, "--judge", help="hybrid: take the judge's proposed order as your ranking"),
     order: list[str] | None = typer.Option(None, help="full order best -> worst: repeat or give a comma list"),
     comment: list[str] | None = typer.Option(
         None, "--comment", "-c", help="'ID=text' about one candidate, or text about the generation; repeatable"),
@@ -430,7 +431,7 @@ def rank(
     from rewardsmith.feedback.review.cli import rank_command
 
     try:
-        ranking = rank_command(run, best, worst, order, comment or [], generation, reviewer)
+        ranking = rank_command(run, best, worst, order, comment or [], generation, reviewer, judge)
     except ValueError as err:
         fail(str(err))
     console.print(f"ranked generation {ranking.generation}: best {ranking.best}, worst {ranking.worst}"

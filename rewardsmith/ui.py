@@ -112,8 +112,9 @@ def print_event(event: dict) -> None:
         if event.get("judge"):  # hybrid: what the deadline means depends on the judge's confidence
             deadline += (f"; the judge's order stands if nobody ranks within {duration_text(event['deadline_s'])}"
                          if event["judge"]["confident"] else "; the judge is unsure, so a person must rank")
+        picks = f"--best g{gen}cNN --worst g{gen}cNN" + (" | --judge" if event.get("judge") else "")
         console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
-                      f"{event['url']} (or: rewardsmith rank {event['run']}{many} --best g{gen}cNN --worst g{gen}cNN); "
+                      f"{event['url']} (or: rewardsmith rank {event['run']}{many} {picks}); "
                       f"{wait}{deadline}. Ctrl-C stops; --resume continues.", soft_wrap=True)
     elif kind == "reviewed":
         console.print(f"  {event['reviewer']} ranked g{event['gen']}cNN ({event['count']} of {event['of']} reviewers)",

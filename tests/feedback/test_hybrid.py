@@ -5,18 +5,20 @@ Chromium); the Selection says who decided; --no-video and a missing judge model 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 
 import pytest
 from fake_llm import FakeLLM
 from test_judge import _cli, _parts, _reply, _run, _with_server
-from test_reviewers import Waiting, _open
+from test_reviewers import Waiting, _open, make_ctx
 
 from rewardsmith.config import RunConfig
 from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
 from rewardsmith.feedback.rankers import RANKERS
-from rewardsmith.feedback.ranking import load_ranking
+from rewardsmith.feedback.ranking import RankingError, load_ranking, mark_awaiting, ranking_path
 from rewardsmith.feedback.review.cli import rank_command
 from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.runs.store import read_json
@@ -67,6 +69,19 @@ def test_a_minimum_tau_outside_minus_one_to_one_is_refused(min_tau):
     cfg = RunConfig(env="cartpole", task="balance", feedback="hybrid", judge_model="openai/v", judge_min_tau=min_tau)
     with pytest.raises(ValueError, match="--judge-min-tau must be a Kendall tau between -1 and 1"):
         cfg.validate()
+
+
+def test_rank_judge_without_a_proposal_or_without_best_and_worst_is_one_line(tmp_path):
+    ctx = make_ctx(tmp_path, [])  # a human run: the judge was never asked
+    mark_awaiting(ctx.store, 0)
+    for args, message in ((["--judge"], "generation 0 of run run has no judge's proposal to take (only a --feedback "
+                                       "hybrid run asks the judge first); rank it with --best and --worst"),
+                          (["--best", "g0c01"], "--best and --worst are required (or --judge, on a --feedback hybrid "
+                                                "run, to take the judge's proposed order)")):
+        proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "rank", str(ctx.store.root), *args],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [f"error: {message}"], proc.stderr
+    assert not ranking_path(ctx.store, 0).exists()
 
 
 def _hybrid(tmp_path, fake: FakeLLM, events: list, **overrides):
@@ -134,7 +149,10 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
         waiting = Waiting(ctx, RANKERS.get("hybrid"))
         try:
             Waiting.wait_event("awaiting_ranking", events)
-            rank_command(ctx.store.root, "g0c03", "g0c01", order=JUDGE_ORDER, comment=["g0c00=a bit late"])
+            with pytest.raises(RankingError, match="--judge takes the judge's whole order"):
+                rank_command(ctx.store.root, "g0c03", None, judge=True)
+            taken = rank_command(ctx.store.root, None, None, comment=["g0c00=a bit late"], judge=True)  # rank --judge
+            assert (taken.best, taken.worst, taken.order) == ("g0c03", "g0c01", tuple(JUDGE_ORDER))
             selection = waiting.finish()
         finally:
             waiting.ranker.close()

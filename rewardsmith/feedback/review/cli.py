@@ -61,10 +61,12 @@ def _ids(values: list[str] | None) -> list[str] | None:
     return [part for value in values for part in re.split(r"[,\s]+", value) if part]
 
 
-def rank_command(run: Path, best: str, worst: str, order: list[str] | None = None, comment: list[str] | None = None,
-                 generation: int | None = None, reviewer: str | None = None) -> Ranking:
+def rank_command(run: Path, best: str | None, worst: str | None, order: list[str] | None = None,
+                 comment: list[str] | None = None, generation: int | None = None, reviewer: str | None = None,
+                 judge: bool = False) -> Ranking:
     """Submits `reviewer`'s ranking (source "human") for the generation the run awaits (or `generation`, which must
-    be it); a run with several reviewers per generation needs the name, and their earlier ranking is replaced."""
+    be it); a run with several reviewers per generation needs the name, and their earlier ranking is replaced.
+    With `judge` (a hybrid run) the person takes the judge's proposed order as theirs, as the page's button does."""
     store = RunStore.open(run)
     awaiting = awaiting_generation(store)
     gen = generation if generation is not None else awaiting
@@ -73,7 +75,25 @@ def rank_command(run: Path, best: str, worst: str, order: list[str] | None = Non
         hint = f" (ranked generations: {', '.join(map(str, ranked))})" if ranked else ""
         raise RankingError(f"run {store.root.name} is not waiting for a ranking{hint}; "
                            "start or resume it with --feedback human")
+    if judge:
+        best, worst, order = _judges_order(store, gen, given=bool(best or worst or order))
+    elif not best or not worst:
+        raise RankingError("--best and --worst are required (or --judge, on a --feedback hybrid run, to take the "
+                           "judge's proposed order)")
     comments, generation_comment = parse_comments(comment)
     data = {"best": best.strip(), "worst": worst.strip(), "order": _ids(order), "comments": comments,
             "generation_comment": generation_comment, "source": "human", "reviewer": reviewer}
     return submit_ranking(store, gen, data)
+
+
+def _judges_order(store: RunStore, gen: int, given: bool) -> tuple[str, str, list[str]]:
+    """(best, worst, full order) of the judge's proposal for generation `gen`, which a person takes as theirs."""
+    from rewardsmith.feedback.hybrid import load_proposal
+
+    if given:
+        raise RankingError("--judge takes the judge's whole order: give it without --best, --worst and --order")
+    made = load_proposal(store, gen)
+    if made is None or not made.order:
+        raise RankingError(f"generation {gen} of run {store.root.name} has no judge's proposal to take (only a "
+                           "--feedback hybrid run asks the judge first); rank it with --best and --worst")
+    return made.order[0], made.order[-1], list(made.order)
