@@ -75,8 +75,10 @@ def rank_command(run: Path, best: str | None, worst: str | None, order: list[str
         hint = f" (ranked generations: {', '.join(map(str, ranked))})" if ranked else ""
         raise RankingError(f"run {store.root.name} is not waiting for a ranking{hint}; "
                            "start or resume it with --feedback human")
+    if judge and (best or worst or order):
+        raise RankingError("--judge takes the judge's whole order: give it without --best, --worst and --order")
     if judge:
-        best, worst, order = _judges_order(store, gen, given=bool(best or worst or order))
+        best, worst, order = _judges_order(store, gen)
     elif not best or not worst:
         raise RankingError("--best and --worst are required (or --judge, on a --feedback hybrid run, to take the "
                            "judge's proposed order)")
@@ -86,12 +88,10 @@ def rank_command(run: Path, best: str | None, worst: str | None, order: list[str
     return submit_ranking(store, gen, data)
 
 
-def _judges_order(store: RunStore, gen: int, given: bool) -> tuple[str, str, list[str]]:
+def _judges_order(store: RunStore, gen: int) -> tuple[str, str, list[str]]:
     """(best, worst, full order) of the judge's proposal for generation `gen`, which a person takes as theirs."""
     from rewardsmith.feedback.hybrid import load_proposal
 
-    if given:
-        raise RankingError("--judge takes the judge's whole order: give it without --best, --worst and --order")
     made = load_proposal(store, gen)
     if made is None or not made.order:
         raise RankingError(f"generation {gen} of run {store.root.name} has no judge's proposal to take (only a "

@@ -46,7 +46,6 @@ def _probe_fork_bomb(p: dict, workdir: Path) -> dict:
 
 def _probe_orphan(p: dict, workdir: Path) -> dict:
     """A daemon that leaves the worker's process group (double fork + setsid); the cgroup must still kill it."""
-
     read_end, write_end = os.pipe()
     if os.fork() == 0:
         os.setsid()
@@ -94,7 +93,6 @@ def _probe_spin(seconds: float) -> None:
 
 def run(payload: dict, workdir: Path, progress: Callable[[dict], None]) -> dict:
     """Probes for the sandbox tests; each reports what the OS allowed. Only the parent chooses them."""
-
     probe, p = payload.get("probe"), payload
     if probe == "environ":
         return {"environ": dict(os.environ), "cwd": os.getcwd(), "uid": os.getuid(), "sys_path": sys.path,
