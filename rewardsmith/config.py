@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
+from rewardsmith.errors import UserError
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -38,7 +40,7 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)
         if unknown:
-            raise ValueError(f"unknown train setting(s) {unknown}; valid: {sorted(known)}")
+            raise UserError(f"unknown train setting(s) {unknown}; valid: {sorted(known)}")
         if "hidden" in overrides:
             overrides["hidden"] = tuple(overrides["hidden"])
         return dataclasses.replace(self, **overrides)
@@ -81,7 +83,7 @@ class RunConfig:
     review_host: str = "127.0.0.1"  # where the review page listens; not loopback: only with its secret token
     on_ranking_due: str | None = None  # a command (no shell) run when a generation starts waiting for rankings
     trainer: str = "native"  # a trainer's name: native (CPU, batched MuJoCo) | mjx (Brax PPO on MJX, for a GPU)
-    executor: str = "local"  # where a generation's trainings run (train/executors.py)
+    executor: str = "local"  # where a generation's trainings run (execute/executors.py)
     parallel: int = 1  # trainings at once on this machine (--executor local), each on its share of the CPUs
     ray_address: str | None = None  # --executor ray: the cluster (None: a running one, else a new local one)
     train_steps: int | None = None  # None = the task's budget
@@ -89,7 +91,7 @@ class RunConfig:
     max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
     final_seeds: int = 0  # retrain the best reward on this many seeds at the end
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
-    # successive halving of a generation's training budget (train/stage.py); None = on where it can be (a ranker
+    # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None
     init_source: str | None = None  # the user's own reward (--init): a candidate of generation 0, shown to the LLM
@@ -123,52 +125,52 @@ class RunConfig:
         _check_types(self)
         for name in ("iterations", "samples", "max_sample_rounds"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
         if self.train_steps is not None and self.train_steps < 1:
-            raise ValueError(f"--train-steps must be a positive integer, got {self.train_steps}")
+            raise UserError(f"--train-steps must be a positive integer, got {self.train_steps}")
         if self.final_seeds < 0:
-            raise ValueError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
+            raise UserError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
         if self.train_seeds < 1:
-            raise ValueError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
+            raise UserError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
         if self.api_bases and len(self.api_bases) not in (1, len(self.models)):
-            raise ValueError(f"--api-base was given {len(self.api_bases)} times for {len(self.models)} --model(s); "
+            raise UserError(f"--api-base was given {len(self.api_bases)} times for {len(self.models)} --model(s); "
                              "give it once (every model uses that server) or once per --model, in the same order")
         if not self.task.strip():
-            raise ValueError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
+            raise UserError("--task is empty; give a task name (see `rewardsmith envs`) or a description")
         if not 0.0 <= self.temperature <= 2.0:
-            raise ValueError(f"--temperature must be between 0 and 2, got {self.temperature}")
+            raise UserError(f"--temperature must be between 0 and 2, got {self.temperature}")
         if self.synthetic_noise < 0:
-            raise ValueError(f"--synthetic-noise must be 0 or more, got {self.synthetic_noise}")
+            raise UserError(f"--synthetic-noise must be 0 or more, got {self.synthetic_noise}")
         if not 0 <= self.review_port <= 65535:
-            raise ValueError(f"--review-port must be a TCP port, 0 to 65535 (0 = any free one), got {self.review_port}")
+            raise UserError(f"--review-port must be a TCP port, 0 to 65535 (0 = any free one), got {self.review_port}")
         if self.max_cost is not None and self.llm_free:
-            raise ValueError("--max-cost caps what a run spends on an LLM, and an --llm-free run asks none; drop it")
+            raise UserError("--max-cost caps what a run spends on an LLM, and an --llm-free run asks none; drop it")
         if self.max_cost is not None and not self.max_cost > 0:
-            raise ValueError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
+            raise UserError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
         if not self.llm_timeout_s > 0:
-            raise ValueError(f"--llm-timeout must be a positive number of seconds, got {self.llm_timeout_s}")
+            raise UserError(f"--llm-timeout must be a positive number of seconds, got {self.llm_timeout_s}")
         if self.max_tokens is not None and self.max_tokens < 1:
-            raise ValueError(f"--max-tokens must be a positive integer, got {self.max_tokens}")
+            raise UserError(f"--max-tokens must be a positive integer, got {self.max_tokens}")
         for model in self.models:
             if not model.strip() or model != model.strip() or any(c.isspace() for c in model):
-                raise ValueError(f"--model {model!r} is not a litellm model string (provider/model, no spaces), e.g. "
+                raise UserError(f"--model {model!r} is not a litellm model string (provider/model, no spaces), e.g. "
                                  "openai/gpt-4o-mini")
         for base in self.api_bases:
             if not _is_url(base):
-                raise ValueError(f"--api-base {base!r} is not an http(s) URL; give the server's base URL, e.g. "
+                raise UserError(f"--api-base {base!r} is not an http(s) URL; give the server's base URL, e.g. "
                                  "http://127.0.0.1:8000/v1")
         if self.feedback in JUDGED_FEEDBACK and not self.judge_model:
-            raise ValueError(f"--feedback {self.feedback} needs --judge-model M, a vision model (a litellm model "
+            raise UserError(f"--feedback {self.feedback} needs --judge-model M, a vision model (a litellm model "
                              "string such as openai/gpt-4o, or openai/<name> with --judge-api-base for a local server)")
         if self.feedback in JUDGED_FEEDBACK and not self.video:
-            raise ValueError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
+            raise UserError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
         if self.judge_api_base is not None and not _is_url(self.judge_api_base):
-            raise ValueError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
+            raise UserError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
         if not -1.0 <= self.judge_min_tau <= 1.0:  # NaN fails too
-            raise ValueError(f"--judge-min-tau must be a Kendall tau between -1 and 1 (1: the judge's two looks give "
+            raise UserError(f"--judge-min-tau must be a Kendall tau between -1 and 1 (1: the judge's two looks give "
                              f"the same order), got {self.judge_min_tau}")
         if self.judge_min_tau != RunConfig.judge_min_tau and self.feedback != "hybrid":
-            raise ValueError(f"--judge-min-tau only applies to --feedback hybrid (when the judge's ranking may stand "
+            raise UserError(f"--judge-min-tau only applies to --feedback hybrid (when the judge's ranking may stand "
                              f"alone), not --feedback {self.feedback}; leave it out")
         _check_review(self)
         # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
@@ -180,22 +182,22 @@ def _check_review(cfg: RunConfig) -> None:
     import shlex
 
     if cfg.reviewers < 1:
-        raise ValueError(f"--reviewers must be a positive integer (people to rank a generation), got {cfg.reviewers}")
+        raise UserError(f"--reviewers must be a positive integer (people to rank a generation), got {cfg.reviewers}")
     if cfg.review_deadline_s is not None and not (math.isfinite(cfg.review_deadline_s) and cfg.review_deadline_s > 0):
-        raise ValueError(f"--review-deadline must be a positive duration, got {cfg.review_deadline_s}")
+        raise UserError(f"--review-deadline must be a positive duration, got {cfg.review_deadline_s}")
     if not cfg.review_host or any(c.isspace() or c in "/@?#" for c in cfg.review_host):
-        raise ValueError(f"--review-host {cfg.review_host!r} is not a host name or address, e.g. 0.0.0.0 or 10.0.0.5")
+        raise UserError(f"--review-host {cfg.review_host!r} is not a host name or address, e.g. 0.0.0.0 or 10.0.0.5")
     try:
         command = shlex.split(cfg.on_ranking_due) if cfg.on_ranking_due is not None else ["-"]
     except ValueError as err:
-        raise ValueError(f"--on-ranking-due {cfg.on_ranking_due!r} is not a command line ({err})") from None
+        raise UserError(f"--on-ranking-due {cfg.on_ranking_due!r} is not a command line ({err})") from None
     if not command:
-        raise ValueError("--on-ranking-due is empty; give a command, e.g. 'notify-send \"rank me\"'")
+        raise UserError("--on-ranking-due is empty; give a command, e.g. 'notify-send \"rank me\"'")
     given = [flag for flag, on in (("--reviewers", cfg.reviewers != 1), ("--review-deadline", cfg.review_deadline_s),
                                    ("--review-host", cfg.review_host != "127.0.0.1"),
                                    ("--on-ranking-due", cfg.on_ranking_due)) if on]
     if given and cfg.feedback not in REVIEWED_FEEDBACK:
-        raise ValueError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
+        raise UserError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
                          f"which --feedback {cfg.feedback} does not serve; use --feedback "
                          f"{' or '.join(REVIEWED_FEEDBACK)}, or leave {'them' if len(given) > 1 else 'it'} out")
 
@@ -211,7 +213,7 @@ def _is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
 
 
-# the kind of value each setting holds: checks a hand-edited config.json and a --config TOML file (config_file.py)
+# the kind of value each setting holds: checks a hand-edited config.json and a --config TOML file (cli/config_file.py)
 FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
     "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
     "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "blind": bool,
@@ -230,10 +232,10 @@ def _check_types(cfg: RunConfig) -> None:
         value = getattr(cfg, name)
         bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)
         if not isinstance(value, kind) or (isinstance(value, bool) and not bool_allowed):
-            raise ValueError(f"setting {name!r} has the wrong kind of value: {value!r}")
+            raise UserError(f"setting {name!r} has the wrong kind of value: {value!r}")
     for name in ("models", "api_bases"):
         if not all(isinstance(v, str) for v in getattr(cfg, name)):
-            raise ValueError(f"setting {name!r} must be a list of strings, got {list(getattr(cfg, name))!r}")
+            raise UserError(f"setting {name!r} must be a list of strings, got {list(getattr(cfg, name))!r}")
 
 
 def split_samples(count: int, parts: int) -> list[int]:

@@ -5,8 +5,8 @@
         messages   <- reflect(the last generation, parent)                       llm/prompting.py
         repeat while fewer than K programs passed the check (bounded rounds):
             samples    <- sample(messages, or mutations of parent)                llm/sample.py
-            candidates <- check_all(samples)  extract + static + sandboxed check  program/preflight.py
-        candidates <- train_all(candidates, executor)  PPO + evaluation, sandbox  train/stage.py
+            candidates <- check_all(samples)  extract + static + sandboxed check  execute/check_stage.py
+        candidates <- train_all(candidates, executor)  PPO + evaluation, sandbox  execute/train_stage.py
         candidates <- film_all(candidates)                                        evaluate/film.py
         selection  <- rank(candidates, parent)  metrics | synthetic | human       feedback/rankers.py
         parent     <- selection.best_overall
@@ -29,18 +29,19 @@ from rewardsmith.config import RunConfig
 from rewardsmith.context import Report, RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
+from rewardsmith.errors import UserError
 from rewardsmith.evaluate.film import film_all
+from rewardsmith.execute.check_stage import check_all
+from rewardsmith.execute.executors import Executor, check_executor, make_executor
+from rewardsmith.execute.seeds import train_seeds
+from rewardsmith.execute.train_stage import CONTINUING_TRAINERS, halving_default, train_all
 from rewardsmith.feedback.judge import check_judge
 from rewardsmith.feedback.rankers import RANKERS, Ranker, needs_fitness
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
-from rewardsmith.program.preflight import check_all
 from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
 from rewardsmith.runs.tensorboard import board_report, check_board
-from rewardsmith.train.executors import Executor, check_executor, make_executor
-from rewardsmith.train.seeds import train_seeds
-from rewardsmith.train.stage import CONTINUING_TRAINERS, halving_default, train_all
 from rewardsmith.train.trainers import TRAINERS
 
 
@@ -56,14 +57,14 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
-        raise ValueError(f"--halving needs a ranker with a task fitness (metrics, synthetic; not {cfg.feedback!r}) "
+        raise UserError(f"--halving needs a ranker with a task fitness (metrics, synthetic; not {cfg.feedback!r}) "
                          f"and a trainer that continues from checkpoints ({', '.join(CONTINUING_TRAINERS)}; not "
                          f"{cfg.trainer!r}); use --no-halving")
     if needs_fitness(cfg.feedback) and not task.has_fitness:
-        raise ValueError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
+        raise UserError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
     if cfg.llm_free and not cfg.init_source and not env.reference_reward_path(task.name).is_file():
-        raise ValueError(f"--llm-free evolves a task's reference reward, and {cfg.task!r} has none; "
+        raise UserError(f"--llm-free evolves a task's reference reward, and {cfg.task!r} has none; "
                          "use a named task (see `rewardsmith envs`), an LLM, or start from your reward with --init")
     return env, task
 

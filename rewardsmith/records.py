@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rewardsmith.errors import UserError
+
 SCHEMA_VERSION = 2
 TERM_PREFIX = "reward/"
 
@@ -36,7 +38,7 @@ def term_key(term: str) -> str:
     return TERM_PREFIX + term
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError):
     """A record written by a newer rewardsmith (or not a record at all); the message names the version."""
 
 

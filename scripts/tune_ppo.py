@@ -18,10 +18,10 @@ import time
 
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import CurvePoint
 from rewardsmith.train.native import EVAL_FITNESS, EVAL_SUCCESS, train_native
+from rewardsmith.train.rollouts import evaluate
 
 
 def _fmt(value: float | None) -> str:

@@ -1,10 +1,11 @@
-"""The package as a whole: no import circle anywhere, a layout whose folders name the pipeline, and a built
-wheel that carries envs/ and prompts/ so an installed rewardsmith works from any directory."""
+"""The package as a whole: no import circle anywhere, floors that every import follows down (rewardsmith/layers.py),
+and a built wheel that carries envs/ and prompts/ so an installed rewardsmith works from any directory."""
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,8 @@ import sysconfig
 from pathlib import Path
 
 import pytest
+
+from rewardsmith.layers import UNITS
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "rewardsmith"
@@ -77,12 +80,56 @@ def test_the_cycle_finder_finds_a_circle():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_folders_name_the_pipeline_and_modules_stay_small():
-    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and p.name != "__pycache__")
-    assert folders == ["env", "evaluate", "exports", "feedback", "llm", "program", "runs", "sandbox", "train"]
+def unit_of(module: str) -> str:
+    """The unit a module belongs to: its subpackage (`rewardsmith.train.native` -> train) or, for a top-level module,
+    the module itself (`rewardsmith.records` -> records)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "rewardsmith"
+
+
+def unit_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """unit -> the other units it imports (function-level and TYPE_CHECKING imports included)."""
+    units: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        units.setdefault(unit_of(module), set()).update(unit_of(t) for t in targets)
+    return {unit: targets - {unit} for unit, targets in units.items()}
+
+
+def against_the_order(graph: dict[str, set[str]], order: tuple[str, ...]) -> list[str]:
+    """Every import that points up the floors (to a unit later in `order`) or to a unit the order does not list."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            here, there = unit_of(module), unit_of(target)
+            if here == there or here == "rewardsmith":
+                continue
+            if here not in order or there not in order or order.index(there) > order.index(here):
+                found.append(f"{module} -> {target}")
+    return found
+
+
+def test_every_import_points_down_the_floors():
+    graph = import_graph()
+    units = set(unit_graph(graph)) - {"rewardsmith"}
+    assert units <= set(UNITS), f"units missing from rewardsmith/layers.py: {sorted(units - set(UNITS))}"
+    assert set(UNITS) <= units, f"layers.py lists units that do not exist: {sorted(set(UNITS) - units)}"
+    assert against_the_order(graph, UNITS) == []
+    assert find_cycle(unit_graph(graph)) is None
+
+
+def test_the_floor_check_finds_an_import_up_and_a_unit_left_out():
+    graph = {"rewardsmith.env.sim": {"rewardsmith.train.native"}, "rewardsmith.train.native": {"rewardsmith.env.sim"},
+             "rewardsmith.newthing.x": {"rewardsmith.env.sim"}}
+    assert against_the_order(graph, ("env", "train")) == ["rewardsmith.env.sim -> rewardsmith.train.native",
+                                                          "rewardsmith.newthing.x -> rewardsmith.env.sim"]
+    assert find_cycle(unit_graph(graph)) == ["env", "train", "env"]
+
+
+def test_readme_lists_the_floors_in_order_and_modules_stay_small():
     readme = (ROOT / "README.md").read_text()
-    for folder in folders:
-        assert f"`rewardsmith/{folder}/`" in readme, f"README's layout section misses rewardsmith/{folder}/"
+    table = readme[readme.index("## How the code is laid out"):]
+    rows = re.findall(r"^\| `rewardsmith/([a-z_]+)(?:/|\.py)` \|", table, flags=re.M)
+    assert tuple(rows) == UNITS, "README's layout table must list rewardsmith/layers.py's units, bottom first"
     long = [f"{p.relative_to(ROOT)} ({n})" for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 450]
     assert not long, f"modules over 450 lines: {long}"

@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 
-from rewardsmith.progress import ProgressView
+from rewardsmith.cli.progress import ProgressView
 
 EVENTS = [
     {"event": "generation", "gen": 0, "of": 2},
@@ -65,7 +65,7 @@ def test_train_seeds_have_a_bar_and_failed_runs_leave_the_bars_as_they_were():
 
 
 def test_the_judges_events_print_as_lines(capsys):
-    from rewardsmith.ui import print_event
+    from rewardsmith.cli.ui import print_event
 
     print_event({"event": "judge", "gen": 0, "model": "openai/gpt-4o", "images": 3, "bytes": 90_000})
     print_event({"event": "judge_retry", "attempt": 1, "of": 3, "errors": ["unknown id g9c99", "g0c01 missing"]})

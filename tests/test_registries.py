@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from rewardsmith.execute.executors import EXECUTORS, LocalExecutor
 from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.jobs import JOBS
 from rewardsmith.registry import Registry, UnknownNameError
-from rewardsmith.sandbox.jobs import JOBS
-from rewardsmith.train.executors import EXECUTORS, LocalExecutor
 from rewardsmith.train.trainers import TRAINERS
 
 

@@ -15,9 +15,9 @@ import pytest
 import typer
 
 import rewardsmith.evolve
-from rewardsmith.cli import app
+from rewardsmith.cli.app import app
+from rewardsmith.cli.config_file import defaults_from_file
 from rewardsmith.config import RunConfig
-from rewardsmith.config_file import defaults_from_file
 from rewardsmith.runs.store import RunStore
 
 BASE = """\

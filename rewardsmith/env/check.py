@@ -7,8 +7,8 @@ Checks, in order (a failure stops the checks that depend on it):
   env.py       DESCRIPTION, FRAME_SKIP (int >= 1), CAMERA, observation, initial_state, TASKS are defined
   camera       CAMERA names a camera of the model (or is "" for the free camera)
   state view   a dict of finite arrays with the batch dimension first, equal under numpy and jax (float32 tolerance)
-  tasks        at least one; unique names; positive episode_steps/train_steps; each has rewards/<task>.py that
-               passes the reward-program checks
+  tasks        at least one; unique names; positive episode_steps/train_steps; each has rewards/<task>.py
+               (whose reward-program checks are program/check.py's check_reference_rewards, a floor above)
 """
 
 from __future__ import annotations
@@ -124,15 +124,4 @@ def _check_view(model, env_module, state_view, task: str) -> list[str]:
             problems.append(f"state view field {key!r} is not finite at the initial states")
         elif not np.allclose(a, np.asarray(view_jx[key]), rtol=1e-4, atol=1e-4):
             problems.append(f"state view field {key!r} differs between numpy and jax; compute it with xp only")
-    return problems
-
-
-def check_reference_rewards(env_name: str, tasks: list[str], folder: Path) -> list[str]:
-    """Run the reward-program checks on each task's reference reward (needs the env registered by name)."""
-    from rewardsmith.program.check import check_reward
-
-    problems = []
-    for task in tasks:
-        report = check_reward(env_name, task, (folder / "rewards" / f"{task}.py").read_text(), samples=64)
-        problems += [f"rewards/{task}.py: {e}" for e in report.errors]
     return problems

@@ -22,17 +22,18 @@ from gymnasium import spaces
 
 from rewardsmith.env.registry import EnvSpec, env_names, get_env
 from rewardsmith.env.sim import sensor_slices, split_sensors
+from rewardsmith.errors import UserError
 
 
 def load_reward_module(path: Path) -> tuple[Any, dict[str, float]]:
     """(reward_terms, SCALES) of a reward module file, imported in this process (trusted, the user's own file)."""
     spec = importlib.util.spec_from_file_location(f"rewardsmith_user_reward_{abs(hash(str(path)))}", path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"cannot import reward module {path}")
+        raise UserError(f"cannot import reward module {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     if not callable(getattr(module, "reward_terms", None)) or not isinstance(getattr(module, "SCALES", None), dict):
-        raise ValueError(f"{path} is not a reward module: it needs reward_terms(s, action, xp) and a SCALES dict")
+        raise UserError(f"{path} is not a reward module: it needs reward_terms(s, action, xp) and a SCALES dict")
     return module.reward_terms, dict(module.SCALES)
 
 

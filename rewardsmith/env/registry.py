@@ -21,6 +21,7 @@ from pathlib import Path
 from types import ModuleType
 
 from rewardsmith.env.task import Task
+from rewardsmith.errors import UserError
 from rewardsmith.registry import UnknownNameError
 from rewardsmith.resources import ENVS_DIR, user_envs_dir
 
@@ -82,7 +83,7 @@ def use_envs_dir(folder: str | Path | None) -> str | None:
     if folder is not None:
         path = Path(folder).expanduser().resolve()
         if not path.is_dir():
-            raise ValueError(f"--envs-dir {folder} is not a folder; give the folder that holds your envs (each env a "
+            raise UserError(f"--envs-dir {folder} is not a folder; give the folder that holds your envs (each env a "
                              "subfolder with env.py, made by `rewardsmith env new NAME --model robot.xml`)")
         os.environ["REWARDSMITH_ENVS"] = str(path)
     user = user_envs_dir()
@@ -109,7 +110,7 @@ def _env_folder(name: str, envs_dir: Path) -> Path:
     builtin = name in _folder_names(envs_dir)
     if user is not None and name in _folder_names(user):
         if builtin:
-            raise ValueError(
+            raise UserError(
                 f"env {name!r} in {user} clashes with a built-in env of that name; rename the user env folder"
                 f" (built-in envs: {', '.join(_folder_names(envs_dir))})"
             )
@@ -148,7 +149,7 @@ def resolve_task(env: EnvSpec, text: str) -> Task:
     come from a person). A single word that names no task is taken as a mistyped name, not as a description."""
     text = text.strip()
     if not text:
-        raise ValueError("the task text is empty; give a task name (see `rewardsmith envs`) or a description")
+        raise UserError("the task text is empty; give a task name (see `rewardsmith envs`) or a description")
     for task in env.tasks:
         if task.name == text:
             return task

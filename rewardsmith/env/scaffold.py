@@ -13,11 +13,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rewardsmith.errors import UserError
+
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _JOINT_KIND = {0: "free", 1: "ball", 2: "slide", 3: "hinge"}
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(UserError):
     """Bad input to `env new`: one line naming what was wrong and what is valid."""
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.records import Candidate, Film, Status
 from rewardsmith.runs.store import RunStore
 
@@ -33,7 +34,7 @@ HEADLESS_BACKENDS = ("egl", "osmesa")
 TARGET_FPS = 30
 
 
-class RenderError(RuntimeError):
+class RenderError(RewardsmithError, RuntimeError):
     """Filming is impossible here (no headless OpenGL) or the candidate has nothing to film."""
 
 

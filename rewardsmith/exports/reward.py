@@ -9,6 +9,7 @@ import mujoco
 
 import rewardsmith.exports.templates as templates
 from rewardsmith.env.registry import get_env
+from rewardsmith.errors import UserError
 from rewardsmith.records import Candidate
 from rewardsmith.runs.store import RunStore, write_text
 
@@ -24,7 +25,7 @@ _IMPORTS = {
 }
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The named candidate has no trained reward, the format is unknown, or the output cannot be written."""
 
 

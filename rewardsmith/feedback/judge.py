@@ -36,6 +36,7 @@ import numpy as np
 
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
+from rewardsmith.errors import UserError
 from rewardsmith.llm import prompts
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
@@ -51,7 +52,7 @@ TEMPERATURE = 0.0  # a judge should rank the same pictures the same way
 JPEG_QUALITY = 85
 
 
-class JudgeError(ValueError):
+class JudgeError(UserError):
     """A judge that cannot work as configured (no model, a model litellm cannot resolve or price)."""
 
 

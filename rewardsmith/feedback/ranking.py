@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rewardsmith.errors import RewardsmithError, UserError
 from rewardsmith.feedback.aggregate import decision
 from rewardsmith.records import SCHEMA_VERSION, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
@@ -42,11 +43,11 @@ DEFAULT_REVIEWER = "anonymous"
 _NAME = re.compile(r"[^\W_][\w .'-]{0,39}")
 
 
-class RankingError(ValueError):
+class RankingError(UserError):
     """A ranking that cannot be accepted; the message is one sentence saying what to change."""
 
 
-class RankingWaitStopped(RuntimeError):
+class RankingWaitStopped(RewardsmithError, RuntimeError):
     """wait_for_ranking gave up: its stop_event was set or its timeout passed."""
 
 

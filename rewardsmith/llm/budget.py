@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.errors import Stopped, UserError
+
 # Must precede any litellm import: otherwise importing it fetches a model cost map from the network.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
@@ -29,7 +31,7 @@ PROMPT_MARGIN = 1.1  # the offline count uses cl100k; other providers' tokenizer
 PROMPT_EXTRA_TOKENS = 16  # chat framing per request
 
 
-class CostCapReached(Exception):
+class CostCapReached(Stopped):
     """The next LLM request could take the run past --max-cost; nothing was sent."""
 
     def __init__(self, spent: float, cap: float, needed: float):
@@ -57,10 +59,10 @@ def prices(model: str, max_tokens: int | None) -> Prices:
     input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
     cap = max_tokens or info.get("max_output_tokens") or info.get("max_tokens")
     if input_price is None or output_price is None:
-        raise ValueError(f"--max-cost needs the price of --model {model!r}, and litellm has none; drop --max-cost to "
+        raise UserError(f"--max-cost needs the price of --model {model!r}, and litellm has none; drop --max-cost to "
                          "run without a cap, or use a model litellm prices (e.g. openai/gpt-4o-mini)")
     if not cap:
-        raise ValueError(f"--max-cost needs an output cap for --model {model!r}, and litellm knows none; "
+        raise UserError(f"--max-cost needs an output cap for --model {model!r}, and litellm knows none; "
                          "give --max-tokens")
     return Prices(float(input_price), float(output_price), int(cap))
 

@@ -25,6 +25,7 @@ from typing import Any
 import litellm
 import openai
 
+from rewardsmith.errors import UserError
 from rewardsmith.llm.budget import Budget, ResponseCache
 
 # litellm prints provider lists and help banners to stdout on every error; we report errors ourselves.
@@ -49,7 +50,7 @@ _SECRET_ENV_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
 _MIN_SECRET_CHARS = 8  # shorter env values ("1", "true") would redact ordinary words from the logs
 
 
-class LLMError(ValueError):
+class LLMError(UserError):
     """A configuration error (no model, unknown provider, bad numbers). Per-sample failures are Completion.error."""
 
 

@@ -1,6 +1,6 @@
 """The reflect stage's product: the chat messages for a generation. Generation 0 gets the environment, the task and
 the facts about them (llm/facts.py); later generations also get what happened to the last one: a table of every
-candidate, then the chosen program's full reflection (feedback/reflect.py turns records into that text).
+candidate, then the chosen program's full reflection (llm/reflect.py turns records into that text).
 
 The messages are saved before they are sent (gen_XX/messages.json), with their size in tokens beside them
 (gen_XX/prompt_tokens.json); a resumed run sends the very same prompt.
@@ -15,8 +15,7 @@ import os
 from typing import Any
 
 from rewardsmith.context import RunContext
-from rewardsmith.feedback import reflect
-from rewardsmith.llm import facts, prompts
+from rewardsmith.llm import facts, prompts, reflect
 from rewardsmith.records import Candidate
 from rewardsmith.runs.store import write_record
 

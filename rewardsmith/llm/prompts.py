@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from string import Template
 
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.resources import PROMPTS_DIR
 
 
-class PromptError(KeyError):
+class PromptError(RewardsmithError, KeyError):
     """A template refers to a variable the caller did not provide."""
 
 

@@ -1,6 +1,6 @@
 """Pre-flight check of a reward program (SB3 `check_env` style): small `_check_*` steps, messages for the LLM.
 
-The parent side (rewardsmith.program.preflight) runs the static policy, then this check in a sandboxed worker (the
+The parent side (rewardsmith.execute.check_stage) runs the static policy, then this check in a sandboxed worker (the
 sandbox's "check" job). `check_reward` executes the untrusted program, so it must only ever run inside the worker.
 
 Steps, stopping at the first failure that makes later ones meaningless: load; SCALES valid; states from real
@@ -20,6 +20,7 @@ import time
 import traceback
 from collections.abc import Callable
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -315,3 +316,12 @@ def check_reward(env_name: str, task_name: str, source: str, samples: int = 256,
                 _check_jax(loaded, s, action, errors)
     return CheckReport(not errors, tuple(errors), tuple(warnings), terms, time.monotonic() - start,
                        None if per_call_ms is None or math.isnan(per_call_ms) else per_call_ms)
+
+
+def check_reference_rewards(env_name: str, tasks: list[str], folder: Path) -> list[str]:
+    """Run the reward-program checks on each task's reference reward (needs the env registered by name)."""
+    problems = []
+    for task in tasks:
+        report = check_reward(env_name, task, (folder / "rewards" / f"{task}.py").read_text(), samples=64)
+        problems += [f"rewards/{task}.py: {e}" for e in report.errors]
+    return problems

@@ -10,11 +10,13 @@ import ast
 import re
 from dataclasses import dataclass
 
+from rewardsmith.errors import RewardsmithError
+
 # ```python ... ``` (also ```py / ```Python); the closing fence must start a line.
 _FENCE = re.compile(r"^```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
 
-class ExtractError(ValueError):
+class ExtractError(RewardsmithError, ValueError):
     """The response holds no usable reward program; the message is written for the LLM."""
 
 

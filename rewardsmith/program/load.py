@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.program.compose import compose
 from rewardsmith.program.static import BANNED_ATTRS, static_check
 
 
-class RewardProgramError(ValueError):
+class RewardProgramError(RewardsmithError, ValueError):
     """The program breaks the reward contract; the message is written for the LLM."""
 
 

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.records import Candidate, Status
-from rewardsmith.runs.store import RunStore, read_json
-from rewardsmith.train.cpus import PLACEMENT_FILE
+from rewardsmith.runs.store import PLACEMENT_FILE, RunStore, read_json
 
 
 def _cost(store: RunStore, gen: int) -> float:

@@ -40,14 +40,16 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import RunConfig
+from rewardsmith.errors import UserError
 from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaError, Selection, check_schema
 
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
+PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 _ID = re.compile(r"g(\d+)c(\d+)")
 
 
-class StoreError(ValueError):
+class StoreError(UserError):
     """A path that is not a run, a record that cannot be read, or an output directory that cannot be written."""
 
 
@@ -155,6 +157,11 @@ def config_from_dict(data: dict[str, Any], what: str) -> RunConfig:
     return RunConfig(**{k: v for k, v in data.items() if k in fields})
 
 
+def _cause(err: BaseException) -> str:
+    """Why a record does not read: a UserError's message says it whole; any other error is named by its type."""
+    return _one_line(err) if isinstance(err, UserError) else f"{type(err).__name__}: {_one_line(err)}"
+
+
 def _one_line(value: object) -> str:
     return " ".join(str(value).split())[:200]
 
@@ -199,9 +206,6 @@ class RunStore:
         if not (store.root / "config.json").is_file():
             raise StoreError(f"{path} is not a rewardsmith run (no config.json); runs live in runs/<run-id>/")
         store.check_records()  # a run from a newer schema is refused here, before anything is read or written
-        from rewardsmith.env.registry import use_run_envs_dir
-
-        use_run_envs_dir(store.config().envs_dir)  # a run on the user's own env finds it without REWARDSMITH_ENVS
         return store
 
     def check_records(self) -> None:
@@ -220,7 +224,7 @@ class RunStore:
                 raise StoreError(f"run {self.root}: {err}") from None
             except (ValueError, KeyError, TypeError, AttributeError) as err:  # JSONDecodeError is a ValueError
                 raise StoreError(f"run {self.root}: {path.relative_to(self.root)} is damaged "
-                                 f"({type(err).__name__}: {_one_line(err)}); restore it, or delete it and "
+                                 f"({_cause(err)}); restore it, or delete it and "
                                  "--resume to redo that step") from None
 
     def config(self) -> RunConfig:
@@ -232,7 +236,7 @@ class RunStore:
         except StoreError:
             raise
         except (ValueError, KeyError, TypeError, AttributeError) as err:
-            raise StoreError(f"run {self.root}: config.json is damaged ({type(err).__name__}: {_one_line(err)}); "
+            raise StoreError(f"run {self.root}: config.json is damaged ({_cause(err)}); "
                              "restore it (the run cannot go on without its settings)") from None
 
     def save_config(self, config: RunConfig) -> None:

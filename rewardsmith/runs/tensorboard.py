@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import RunConfig
+from rewardsmith.errors import UserError
 from rewardsmith.records import Candidate, CurvePoint, Status
 from rewardsmith.runs.store import RunStore
 
@@ -52,7 +53,7 @@ def _library() -> tuple[Any, Any, Any]:
         from tensorboard.compat.proto import event_pb2, summary_pb2
         from tensorboard.summary.writer.record_writer import RecordWriter
     except ImportError:
-        raise ValueError(MISSING) from None
+        raise UserError(MISSING) from None
     return RecordWriter, event_pb2, summary_pb2
 
 
@@ -63,14 +64,14 @@ def board_dir(value: str | Path | None) -> str | None:
         return None
     path = Path(value).expanduser().absolute()
     if path.exists() and not path.is_dir():
-        raise ValueError(f"{path} is a file; give a directory (it is created if missing)")
+        raise UserError(f"{path} is a file; give a directory (it is created if missing)")
     probe = path
     while not probe.exists():
         probe = probe.parent
     if not probe.is_dir():
-        raise ValueError(f"{path} cannot be created: {probe} is a file, not a directory")
+        raise UserError(f"{path} cannot be created: {probe} is a file, not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise ValueError(f"{path} is not writable (nearest existing folder: {probe})")
+        raise UserError(f"{path} is not writable (nearest existing folder: {probe})")
     _library()
     return str(path)
 
@@ -80,7 +81,7 @@ def check_board(cfg: RunConfig) -> None:
     try:
         board_dir(cfg.tensorboard)
     except ValueError as err:
-        raise ValueError(f"--tensorboard: {err}") from None
+        raise UserError(f"--tensorboard: {err}") from None
 
 
 def _option_callback(value: str | None) -> str | None:

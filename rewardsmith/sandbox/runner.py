@@ -342,7 +342,7 @@ def _isolation(workdir: Path) -> list[str]:
     return [n for n in names if isinstance(n, str) and len(n) < 40][:20] if isinstance(names, list) else []
 
 
-def _spec(job: str, payload: dict, workdir: Path, limits: Limits, cg: _Cgroups, progress_fd: int) -> dict:
+def _spec(entry: str, payload: dict, workdir: Path, limits: Limits, cg: _Cgroups, progress_fd: int) -> dict:
     cpu = int(limits.cpu_seconds)
     rlimits = {"cpu": [cpu, cpu + 5], "data": [limits.memory_mb * 2**20] * 2, "fsize": [limits.file_mb * 2**20] * 2,
                "core": [0, 0]}
@@ -350,19 +350,20 @@ def _spec(job: str, payload: dict, workdir: Path, limits: Limits, cg: _Cgroups, 
         rlimits["nproc"] = [limits.max_processes] * 2
     confine = {"rlimits": rlimits, "network": limits.network, "landlock": True,
                "cgroups": [str(p) for p in cg.paths.values()], "read_paths": list(limits.read_paths)}
-    return {"job": job, "payload": payload, "progress_fd": progress_fd, "memory_mb": limits.memory_mb,
+    return {"entry": entry, "payload": payload, "progress_fd": progress_fd, "memory_mb": limits.memory_mb,
             "confine": confine, "parent_pid": os.getpid()}
 
 
-def run_job(
-    job: str,
+def run_in_sandbox(
+    entry: str,
     payload: dict,
     workdir: Path,
     limits: Limits = Limits(),
     on_progress: Callable[[dict], None] | None = None,
     env: dict[str, str] | None = None,
 ) -> SandboxResult:
-    """Run `job` (a name in worker.JOBS) in a confined child; never raises for anything the child does. `env`:
+    """Run the job `entry` ("package.module:function", a `protocol.Job`; the jobs layer names them) in a confined
+    child; never raises for anything the child does. `env`:
     variables set for the child over its scrubbed environment (the GPU a --parallel slot owns)."""
     start = time.monotonic()
     workdir = Path(workdir).resolve()
@@ -373,7 +374,7 @@ def run_job(
         _prepare(workdir)
         jobfile = workdir / "job.json"
         with _create(jobfile) as f:
-            f.write(json.dumps(_spec(job, payload, workdir, limits, cg, write_fd)).encode())
+            f.write(json.dumps(_spec(entry, payload, workdir, limits, cg, write_fd)).encode())
         with _create(workdir / "stdout.txt") as out, _create(workdir / "stderr.txt") as err:
             proc = subprocess.Popen(
                 [sys.executable, "-P", "-s", "-m", "rewardsmith.sandbox.worker", str(jobfile)],

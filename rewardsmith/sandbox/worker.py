@@ -1,7 +1,10 @@
-"""The sandboxed child's entry point: `python -P -s -m rewardsmith.sandbox.worker JOBFILE` (started by runner.run_job).
+"""The sandboxed child's entry point: `python -P -s -m rewardsmith.sandbox.worker JOBFILE` (started by
+runner.run_in_sandbox).
 
 The worker first confines itself (confine.py), while it is still single-threaded and before any untrusted code
-exists in the process, then runs one job (sandbox/jobs/, found by name) and writes its JSON result atomically.
+exists in the process, then runs one job and writes its JSON result atomically. The job is named by its entry,
+"package.module:function" (the job file is written by the trusted parent before the child starts): the sandbox
+knows no job, the jobs layer above it (rewardsmith/jobs/) names its own.
 Confinement happens here rather than in a Popen `preexec_fn` because preexec_fn is not safe in a multi-threaded
 parent (the evolve loop checks candidates from a thread pool) and because some steps (Landlock, unshare) only bind
 the calling thread: they must run before numpy/jax start their thread pools. So this module and confine.py import
@@ -11,6 +14,7 @@ only the standard library (and rewardsmith's stdlib-only modules) at the top; a 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -18,9 +22,10 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from rewardsmith.sandbox.confine import confine, libc
-from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
+from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE, Job
 
 _PR_SET_PDEATHSIG = 1
 
@@ -68,6 +73,14 @@ def _die_with_parent(parent: int | None) -> None:
         os._exit(1)
 
 
+def _job(entry: str) -> Job:
+    module, _, name = entry.partition(":")
+    job = getattr(importlib.import_module(module), name, None)
+    if not callable(job):
+        raise LookupError(f"job entry {entry!r} names no function")
+    return cast(Job, job)
+
+
 def main(argv: list[str]) -> int:
     jobfile = Path(argv[1]).resolve()
     workdir = jobfile.parent
@@ -77,12 +90,10 @@ def main(argv: list[str]) -> int:
     (workdir / ISOLATION_FILE).write_text(json.dumps(applied))
     progress = _progress_writer(spec.get("progress_fd"))
     try:
-        from rewardsmith.sandbox.jobs import JOBS  # after confinement: a job's imports happen inside the sandbox
-
-        job = JOBS.get(spec["job"])
+        job = _job(spec["entry"])  # after confinement: a job's imports happen inside the sandbox
         result = job(spec.get("payload", {}), workdir, progress)
         if not isinstance(result, dict):
-            raise TypeError(f"job {spec['job']!r} returned {type(result).__name__}, not a dict")
+            raise TypeError(f"job {spec['entry']!r} returned {type(result).__name__}, not a dict")
     except BaseException as exc:
         result = _error_result(exc, spec.get("memory_mb"))
     _write_result(workdir, result)

@@ -22,6 +22,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint, term_key
@@ -30,7 +31,7 @@ from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOut
 INIT_BANK = 4096
 
 
-class MjxBackendError(RuntimeError):
+class MjxBackendError(RewardsmithError, RuntimeError):
     """JAX cannot run MJX here (no usable backend); the message says what was found."""
 
 

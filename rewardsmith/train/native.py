@@ -39,7 +39,6 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
@@ -57,6 +56,7 @@ from rewardsmith.train.ppo import (
     params_finite,
     to_numpy,
 )
+from rewardsmith.train.rollouts import evaluate
 from rewardsmith.train.stats import EpisodeStats, reward_step
 
 
@@ -237,7 +237,7 @@ EVAL_SUCCESS, EVAL_FITNESS, STOPPED_AT_SUCCESS = "eval_success", "eval_fitness",
 
 def success_judge(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig):
     """With cfg.stop_at_success and a task that has a success threshold: judge(point, policy) -> (point, stop)
-    runs a deterministic evaluation (rewardsmith.evaluate.rollouts.evaluate, cfg.eval_episodes episodes), adds its
+    runs a deterministic evaluation (rewardsmith.train.rollouts.evaluate, cfg.eval_episodes episodes), adds its
     success rate and task score to the point's extra (eval_success, eval_fitness, and stopped_at_success = 1 where
     it stops) and says whether the success rate reached cfg.stop_success_rate. None otherwise (nothing to judge)."""
     if not cfg.stop_at_success or task.fitness is None or task.success_threshold is None:

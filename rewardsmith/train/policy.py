@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rewardsmith.errors import RewardsmithError
 from rewardsmith.records import CurvePoint
 
 
-class TrainingStopped(Exception):
+class TrainingStopped(RewardsmithError):
     """A training that cannot go on (non-finite reward or parameters, time budget); the message is the reason."""
 
 

@@ -1,6 +1,6 @@
 """The population's deterministic evaluation: every member's policy, `episodes` episodes each, batched in one jitted
 function on MJX. Each episode runs for the task's full length; after a termination it is over and its remaining
-steps add nothing (fitness counts them as 0), as in evaluate/rollouts.py, whose Evaluation record and filmable
+steps add nothing (fitness counts them as 0), as in train/rollouts.py, whose Evaluation record and filmable
 trace this produces too.
 """
 

@@ -4,7 +4,7 @@ jumping, spinning the pole through the top, diving forward, collapsing) are writ
 physics rollouts from constructed states, stepped through the real physics, and must score below the task's success
 threshold. Where it is cheap, a positive control shows that a state that really does the task still scores above it.
 
-The episode fitness is computed as rewardsmith.evaluate.rollouts does: the per-step fitness of the state after each
+The episode fitness is computed as rewardsmith.train.rollouts does: the per-step fitness of the state after each
 control step, summed while the episode is alive (termination respected), divided by the task's episode length. A
 test that runs fewer steps divides by the steps it ran: the mean rate of an exploit that repeats, and never less than
 the full episode's score for an exploit that ends the episode.

@@ -55,7 +55,7 @@ BLOCK_XML = """<mujoco model="block">
 def _cli(*args):
     from typer.testing import CliRunner
 
-    from rewardsmith.cli import app
+    from rewardsmith.cli.app import app
 
     return CliRunner().invoke(app, list(args))
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from builders import failed
 
-from rewardsmith.cli import app
+from rewardsmith.cli.app import app
 from rewardsmith.runs.store import RunStore
 
 SUMMARY = re.compile(r"(g\d+c\d+) on seed (\d+): task score ([0-9.]+)(?: \((?:not )?solved\))?, return (-?[0-9.]+), "

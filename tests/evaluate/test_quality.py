@@ -15,9 +15,7 @@ import pytest
 from builders import GOOD
 from fake_llm import FakeLLM
 
-from rewardsmith.config import RunConfig
-from rewardsmith.env.registry import get_env
-from rewardsmith.evaluate.quality import (
+from rewardsmith.bench.quality import (
     EPSILON,
     NormalisedScore,
     RandomPolicy,
@@ -28,6 +26,8 @@ from rewardsmith.evaluate.quality import (
     random_policy_fitness,
     within_noise,
 )
+from rewardsmith.config import RunConfig
+from rewardsmith.env.registry import get_env
 
 
 def stat(mean: float, std: float = 0.0) -> Stat:

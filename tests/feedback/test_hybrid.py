@@ -15,6 +15,7 @@ from test_judge import _cli, _parts, _reply, _run, _with_server
 from test_reviewers import Waiting, _open, make_ctx
 
 from rewardsmith.config import RunConfig
+from rewardsmith.execute.train_stage import halving_default
 from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
 from rewardsmith.feedback.rankers import RANKERS
@@ -22,7 +23,6 @@ from rewardsmith.feedback.ranking import RankingError, load_ranking, mark_awaiti
 from rewardsmith.feedback.review.cli import rank_command
 from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.runs.store import read_json
-from rewardsmith.train.stage import halving_default
 
 IDS = ["g0c00", "g0c01", "g0c03"]  # evaluated and filmed; g0c02 failed its check
 REASONS = {"g0c03": "balances the pole all episode", "g0c00": "wobbles but holds", "g0c01": "drops the pole"}

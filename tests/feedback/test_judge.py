@@ -20,19 +20,19 @@ from builders import GOOD, evaluated, failed
 from fake_llm import FakeLLM
 from PIL import Image
 
+from rewardsmith.bench.agreement import kendall_tau, run_agreement
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.evaluate.film import film_candidate
 from rewardsmith.evolve import prepare
+from rewardsmith.execute.train_stage import halving_default
 from rewardsmith.feedback import judge
-from rewardsmith.feedback.agreement import kendall_tau, run_agreement
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.llm.budget import CostCapReached, spent_usd
 from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.records import Film
 from rewardsmith.runs.store import RunStore, read_json
-from rewardsmith.train.stage import halving_default
 
 FITNESS = {0: 0.4, 1: 0.9, 3: 0.1}  # c02 failed its check: never shown to the judge
 IDS = ["g0c00", "g0c01", "g0c03"]

@@ -250,7 +250,7 @@ def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, mon
 
     import rewardsmith.evolve
     import rewardsmith.feedback.review.cli
-    from rewardsmith.cli import app
+    from rewardsmith.cli.app import app
 
     seen: list[bool] = []
 

@@ -14,9 +14,9 @@ from builders import evaluated, failed
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
-from rewardsmith.feedback import reflect
 from rewardsmith.feedback.rankers import RANKERS, HumanRanker, MetricsRanker, SyntheticRanker, score
 from rewardsmith.feedback.ranking import awaiting_path, load_ranking, ranking_path, submit_ranking
+from rewardsmith.llm import reflect
 from rewardsmith.llm.prompting import user_prompt
 from rewardsmith.records import Candidate, Selection, Status
 from rewardsmith.registry import UnknownNameError

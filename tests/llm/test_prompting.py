@@ -22,9 +22,8 @@ from builders import evaluated, failed
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import env_names, get_env, resolve_task
-from rewardsmith.feedback import reflect
 from rewardsmith.feedback.rankers import RANKERS
-from rewardsmith.llm import facts
+from rewardsmith.llm import facts, reflect
 from rewardsmith.llm.prompting import FOLLOW_UP_BUDGET, count_tokens, first_prompt, messages_for, user_prompt
 from rewardsmith.llm.prompts import chat, render
 from rewardsmith.program.extract import extract_program

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rewardsmith.execute.check_stage import check_in_sandbox, report_from_result
 from rewardsmith.program.check import check_reward
 from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
-from rewardsmith.program.preflight import check_in_sandbox, report_from_result
 from rewardsmith.records import CheckReport
 from rewardsmith.sandbox.runner import Limits, SandboxResult
 

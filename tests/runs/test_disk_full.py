@@ -23,7 +23,7 @@ FULL_DISK = textwrap.dedent("""
         return original(self, data, *args, **kwargs)
 
     pathlib.Path.write_text = write_text
-    from rewardsmith.cli import app
+    from rewardsmith.cli.app import app
     app(sys.argv[1:], prog_name="rewardsmith")
 """)
 

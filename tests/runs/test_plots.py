@@ -60,7 +60,7 @@ def test_write_plots_writes_fitness_and_one_term_plot_per_trained_candidate(tmp_
 def test_show_plot_prints_the_written_paths(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from rewardsmith.cli import app
+    from rewardsmith.cli.app import app
 
     store = _store(tmp_path)
     result = CliRunner().invoke(app, ["show", str(store.root), "--plot"], env={"COLUMNS": "400"})

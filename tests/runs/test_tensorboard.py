@@ -17,7 +17,7 @@ from builders import evaluated, failed
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import rewardsmith.evolve
-from rewardsmith.cli import app
+from rewardsmith.cli.app import app
 from rewardsmith.config import RunConfig
 from rewardsmith.records import Candidate, CurvePoint, Selection, Status
 from rewardsmith.runs.store import RunStore

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from rewardsmith.program.preflight import check_in_sandbox
+from rewardsmith.execute.check_stage import check_in_sandbox
+from rewardsmith.jobs import run_job
 from rewardsmith.program.static import static_check
-from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_job, scrubbed_env
+from rewardsmith.registry import UnknownNameError
+from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_in_sandbox, scrubbed_env
 
 HOSTILE = Path(__file__).resolve().parent / "hostile"
 REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"
@@ -289,8 +291,10 @@ def test_crash_and_oversized_result_are_reported(tmp_path):
     assert crashed.status == "crashed" and "SIGABRT" in crashed.reason
     big = selftest(tmp_path, "big_result", n=40 * 2**20)
     assert big.status == "error" and "ResultTooLarge" in big.reason
-    unknown = run_job("no_such_job", {}, tmp_path / "unknown", Limits(wall_s=20))
-    assert unknown.status == "error" and "unknown sandbox job" in unknown.reason and "valid: check, train, population, play, selftest" in unknown.reason
+    with pytest.raises(UnknownNameError, match="unknown sandbox job 'no_such_job'; valid: check, train, population, play, selftest"):
+        run_job("no_such_job", {}, tmp_path / "unknown", Limits(wall_s=20))  # a caller's bug: refused in the parent
+    nowhere = run_in_sandbox("rewardsmith.jobs.selftest:no_such_function", {}, tmp_path / "nowhere", Limits(wall_s=20))
+    assert nowhere.status == "error" and "names no function" in nowhere.reason
 
 
 def test_progress_is_forwarded(tmp_path):

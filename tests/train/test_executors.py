@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from builders import without_noise
 
-from rewardsmith.sandbox.runner import Limits, run_job
-from rewardsmith.train.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
-from rewardsmith.train.ray_cluster import sandbox_workers_under
+from rewardsmith.execute.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
+from rewardsmith.execute.ray_cluster import sandbox_workers_under
+from rewardsmith.jobs import run_job
+from rewardsmith.sandbox.runner import Limits
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
         "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
@@ -121,7 +122,7 @@ def test_cpu_claims_divide_the_cpus_and_a_pinned_thread_pins_its_children(tmp_pa
 
 
 def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_run, tmp_path):
-    from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+    from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster
 
     local_out, _ = local_run
     out = tmp_path / "runs"
@@ -177,7 +178,7 @@ def test_ray_cluster_run_equals_the_local_run_and_retries_a_killed_worker(local_
 ])
 def test_executor_settings_are_refused_in_one_line(settings, message):
     from rewardsmith.config import RunConfig
-    from rewardsmith.train.executors import check_executor
+    from rewardsmith.execute.executors import check_executor
 
     with pytest.raises(ValueError, match=message.replace("(", r"\(")):
         check_executor(RunConfig(env="cartpole", task="balance", **settings))
@@ -187,7 +188,7 @@ def test_without_ray_the_ray_executor_names_the_extra_to_install(monkeypatch):
     import importlib.util
 
     from rewardsmith.config import RunConfig
-    from rewardsmith.train.executors import check_executor
+    from rewardsmith.execute.executors import check_executor
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
@@ -198,7 +199,7 @@ def test_without_ray_the_ray_executor_names_the_extra_to_install(monkeypatch):
 
 
 def test_an_unreachable_cluster_stops_the_run_in_one_line_and_resume_is_offered(tmp_path):
-    from rewardsmith.train.ray_cluster import free_port
+    from rewardsmith.execute.ray_cluster import free_port
 
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", *ARGS[:ARGS.index("--samples") + 1], "1",
@@ -215,8 +216,8 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
     import threading
 
     from rewardsmith.config import TrainConfig
-    from rewardsmith.train.fanin import fan_in
-    from rewardsmith.train.sandboxed import TrainReport, TrainRequest
+    from rewardsmith.execute.fanin import fan_in
+    from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 
     requests = [TrainRequest(f"g0c0{i}#0", "cartpole", "balance", "", TrainConfig(), tmp_path) for i in range(2)]
     together = threading.Barrier(2)
@@ -245,8 +246,8 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
     from ray import exceptions as rx
 
     from rewardsmith.config import TrainConfig
-    from rewardsmith.train.ray_executor import train_with_retry
-    from rewardsmith.train.sandboxed import TrainRequest
+    from rewardsmith.execute.ray_executor import train_with_retry
+    from rewardsmith.execute.sandboxed import TrainRequest
 
     deaths = iter([rx.WorkerCrashedError(), rx.NodeDiedError("node 3a5e8214284b died")])
 
@@ -270,7 +271,7 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
 
 
 def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
-    from rewardsmith.train.ray_executor import write_files
+    from rewardsmith.execute.ray_executor import write_files
 
     write_files(tmp_path / "work", {"policy.npz": b"p", "../escaped": b"x", "trace.npz": "not bytes"})
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["policy.npz", "work"]
@@ -278,7 +279,7 @@ def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
 
 @pytest.mark.slow
 def test_a_killed_driver_resumed_on_the_cluster_trains_only_the_unfinished(tmp_path):
-    from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+    from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster
 
     out = tmp_path / "runs"
     out.mkdir()
@@ -317,9 +318,9 @@ def test_the_users_envs_reach_a_node_as_a_module_its_sandboxed_training_resolves
     import shutil
 
     from rewardsmith.config import TrainConfig
+    from rewardsmith.execute.ray_executor import USER_ENVS_MODULE, shipped_user_envs, stage_user_envs
+    from rewardsmith.execute.sandboxed import TrainRequest, train_in_sandbox
     from rewardsmith.resources import ENVS_DIR
-    from rewardsmith.train.ray_executor import USER_ENVS_MODULE, shipped_user_envs, stage_user_envs
-    from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
 
     user = tmp_path / "my_envs"
     shutil.copytree(ENVS_DIR / "cartpole", user / "mycart")
@@ -343,9 +344,9 @@ def test_a_node_death_with_the_head_gone_stops_the_run_instead_of_retrying(tmp_p
     from ray import exceptions as rx
 
     from rewardsmith.config import TrainConfig
-    from rewardsmith.train.fanin import ExecutorUnavailable
-    from rewardsmith.train.ray_executor import train_with_retry
-    from rewardsmith.train.sandboxed import TrainRequest
+    from rewardsmith.execute.fanin import ExecutorUnavailable
+    from rewardsmith.execute.ray_executor import train_with_retry
+    from rewardsmith.execute.sandboxed import TrainRequest
 
     submitted = []
 
@@ -365,7 +366,7 @@ def test_a_node_death_with_the_head_gone_stops_the_run_instead_of_retrying(tmp_p
 
 
 def test_a_task_body_streams_what_its_thread_emits_then_returns_or_raises():
-    from rewardsmith.train.ray_executor import streamed
+    from rewardsmith.execute.ray_executor import streamed
 
     def run(body):
         items = []

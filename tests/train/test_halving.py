@@ -8,13 +8,13 @@ import sys
 
 from builders import evaluated, failed
 
+from rewardsmith.execute.train_stage import halving_default, rung_budgets, survivors
 from rewardsmith.records import Status
 from rewardsmith.runs.store import RunStore
-from rewardsmith.train.stage import halving_default, rung_budgets, survivors
 
 
 def test_rungs_halve_the_budget_down_from_the_full_one():
-    # never below a quarter of the budget: earlier rungs ranked hoppers by noise (train/stage.py)
+    # never below a quarter of the budget: earlier rungs ranked hoppers by noise (execute/train_stage.py)
     assert rung_budgets(8_000_000, 16) == [2_000_000, 4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 8) == [2_000_000, 4_000_000, 8_000_000]
     assert rung_budgets(8_000_000, 4) == [2_000_000, 4_000_000, 8_000_000]

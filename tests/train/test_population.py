@@ -136,8 +136,8 @@ def test_evolve_trains_a_generation_as_one_population_with_halving(tmp_path):
 def test_multi_seed_training_on_the_population_trainer_is_one_population(tmp_path, monkeypatch):
     """`rewardsmith train --trainer population --seeds N` and the final re-evaluation: the N seeds go to one
     population job (its directory under the output), not N jobs that would each compile the program."""
-    from rewardsmith.train import seeds as seeds_module
-    from rewardsmith.train.sandboxed import TrainReport
+    from rewardsmith.execute import seeds as seeds_module
+    from rewardsmith.execute.sandboxed import TrainReport
 
     calls = []
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from builders import without_noise
 
-from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "2",
         "--train-steps", "20480", "--trainer", "population", "--halving", "--no-video", "--seed", "1"]

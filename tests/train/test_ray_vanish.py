@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster, sandbox_workers_under
+from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster, sandbox_workers_under
 
 
 @pytest.mark.slow

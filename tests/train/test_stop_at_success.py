@@ -13,7 +13,6 @@ import sys
 
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.train.native import (
     EVAL_FITNESS,
@@ -22,6 +21,7 @@ from rewardsmith.train.native import (
     STOPPED_AT_SUCCESS,
     train_native,
 )
+from rewardsmith.train.rollouts import evaluate
 
 BUDGET = 200_704  # 98 iterations of 64 envs x 32 steps
 

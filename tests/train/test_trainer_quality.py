@@ -4,7 +4,7 @@ envs' own PPO settings (what `rewardsmith train` and `rewardsmith evolve` use). 
     .venv/bin/python -m pytest -m slow tests/train/test_trainer_quality.py
 
 Each test trains one seed (seed 1: the settings were tuned on seed 0), evaluates the deterministic policy on
-EVAL_EPISODES fresh episodes (the evaluation code of the product, rewardsmith.evaluate.rollouts) and checks the task's own
+EVAL_EPISODES fresh episodes (the evaluation code of the product, rewardsmith.train.rollouts) and checks the task's own
 success threshold, unchanged. Measured on 2 shared cores (see each test for its numbers)."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import pytest
 
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.train.native import train_native
+from rewardsmith.train.rollouts import evaluate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]  # the kneel training alone takes ~18 min
 EVAL_EPISODES = 64

@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from rewardsmith.config import TrainConfig
+from rewardsmith.execute.sandboxed import TrainRequest, train_in_sandbox
+from rewardsmith.jobs import run_job
 from rewardsmith.resources import ENVS_DIR
-from rewardsmith.sandbox.runner import Limits, run_job
-from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
+from rewardsmith.sandbox.runner import Limits
 from rewardsmith.train.xla_cache import cache_dir, marker
 
 SOURCE = (ENVS_DIR / "cartpole" / "rewards" / "balance.py").read_text()

@@ -1,2 +1,2 @@
 """The local review web app for ranking videos (ICPL's human step): server.py serves static/ and a JSON API;
-cli.py backs `rewardsmith review` and `rewardsmith rank`."""
+cli/app.py backs `rewardsmith review` and `rewardsmith rank`."""

@@ -33,6 +33,8 @@ from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from rewardsmith.errors import UserError
+
 HOOK_TIMEOUT_S = 60.0
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
 
@@ -55,11 +57,11 @@ def parse_duration(value) -> float:
         text = str(value).strip().lower().replace(" ", "")
         match = _DURATION.fullmatch(text)
         if not text or not match or not any(match.groups()):
-            raise ValueError(f"{value!r} is not a duration; give seconds (90) or a duration such as 90s, 15m, 1h30m")
+            raise UserError(f"{value!r} is not a duration; give seconds (90) or a duration such as 90s, 15m, 1h30m")
         days, hours, minutes, secs = (float(g) if g else 0.0 for g in match.groups())
         seconds = ((days * 24 + hours) * 60 + minutes) * 60 + secs
     if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"{value!r} is not a positive duration")
+        raise UserError(f"{value!r} is not a positive duration")
     return seconds
 
 

@@ -1,4 +1,4 @@
-"""What `rewardsmith review` and `rewardsmith rank` do; rewardsmith/cli.py wires them into typer.
+"""What `rewardsmith review` and `rewardsmith rank` do; rewardsmith/cli/app.py wires them into typer.
 
 Both raise ValueError subclasses (StoreError, RankingError, ReviewServerError) with one clear sentence for bad
 input; the CLI turns those into exit code 2.
@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from rewardsmith.context import open_run
 from rewardsmith.feedback.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
 from rewardsmith.feedback.review.server import serve
 from rewardsmith.runs.store import RunStore
@@ -23,7 +24,7 @@ def review_command(run: Path, port: int = 8765, echo: Callable[[str], None] = pr
     """Serves the review page of `run` on `host`:`port` until Ctrl-C (or until `stop` is set); `blind` hides
     task scores and success rates (a run made with --blind is always reviewed blind); a host that is not loopback
     needs the secret token of the URL it prints (access.py)."""
-    store = RunStore.open(run)
+    store = open_run(run)
     server = serve(store, port, host=host, blind=blind, host_flag="--host")
     try:
         awaiting = awaiting_generation(store)
@@ -67,7 +68,7 @@ def rank_command(run: Path, best: str | None, worst: str | None, order: list[str
     """Submits `reviewer`'s ranking (source "human") for the generation the run awaits (or `generation`, which must
     be it); a run with several reviewers per generation needs the name, and their earlier ranking is replaced.
     With `judge` (a hybrid run) the person takes the judge's proposed order as theirs, as the page's button does."""
-    store = RunStore.open(run)
+    store = open_run(run)
     awaiting = awaiting_generation(store)
     gen = generation if generation is not None else awaiting
     if gen is None:

@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from rewardsmith.errors import UserError
 from rewardsmith.feedback.ranking import (
     RankingError,
     awaiting_generation,
@@ -63,7 +64,7 @@ CHUNK = 1 << 16
 log = logging.getLogger("rewardsmith.feedback.review")
 
 
-class ReviewServerError(ValueError):
+class ReviewServerError(UserError):
     """The review server cannot start (e.g. the port is taken)."""
 
 

@@ -16,9 +16,9 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.jobs.train import POLICY_FILE, TRACE_FILE
 from rewardsmith.program.load import RewardProgramError, load_reward
 from rewardsmith.records import CurvePoint, TrainResult
-from rewardsmith.sandbox.jobs.train import POLICY_FILE, TRACE_FILE
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.population import Member
 from rewardsmith.train.population_train import train_population

@@ -12,7 +12,7 @@ What is sent where:
   environment is sent: no API key reaches a node.
 - On its node the task starts the same confined sandbox child as a local training (sandbox/runner.py: scrubbed
   environment, rlimits, no network, Landlock) in a temporary directory of its own, pinned to as many CPUs as the
-  task declared (train/cpus.py), and streams the child's progress back as it trains.
+  task declared (execute/cpus.py), and streams the child's progress back as it trains.
 - The artifacts (policy.npz, trace.npz, and checkpoint.npz on a halving rung) come back through Ray as bytes with
   the report; the driver writes them into the candidate's directory of its run, and a placement.json there
   records which node ran each attempt. Workers never see the driver's file system.
@@ -38,12 +38,12 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.execute.cpus import claimed, pinned
+from rewardsmith.execute.fanin import ExecutorUnavailable, OnProgress, fan_in
+from rewardsmith.execute.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
 from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
-from rewardsmith.runs.store import write_json
+from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
-from rewardsmith.train.cpus import PLACEMENT_FILE, claimed, pinned
-from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress, fan_in
-from rewardsmith.train.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
 
 ATTEMPTS = 2  # a training whose worker dies is tried once more
 SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back

@@ -13,7 +13,7 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
-from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 
 
 @dataclass(frozen=True)

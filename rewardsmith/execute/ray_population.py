@@ -20,11 +20,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.runs.store import write_json
-from rewardsmith.sandbox.runner import read_untrusted_file
-from rewardsmith.train.cpus import PLACEMENT_FILE
-from rewardsmith.train.fanin import ExecutorUnavailable, OnProgress
-from rewardsmith.train.ray_executor import (
+from rewardsmith.execute.fanin import ExecutorUnavailable, OnProgress
+from rewardsmith.execute.ray_executor import (
     ATTEMPTS,
     RayExecutor,
     check_cluster,
@@ -35,8 +32,8 @@ from rewardsmith.train.ray_executor import (
     sweep_stale_task_dirs,
     worker_lost_errors,
 )
-from rewardsmith.train.ray_executor import CHECKPOINT as CHECKPOINT_FILE  # population_train's name too (no jax here)
-from rewardsmith.train.sandboxed import (
+from rewardsmith.execute.ray_executor import CHECKPOINT as CHECKPOINT_FILE  # population_train's name too (no jax here)
+from rewardsmith.execute.sandboxed import (
     COPIED_FILES,
     MAX_COPIED_BYTES,
     TrainReport,
@@ -45,6 +42,8 @@ from rewardsmith.train.sandboxed import (
     member_folder,
     train_together,
 )
+from rewardsmith.runs.store import PLACEMENT_FILE, write_json
+from rewardsmith.sandbox.runner import read_untrusted_file
 
 
 class RayPopulationExecutor(RayExecutor):

@@ -60,7 +60,8 @@ def check(
     envs_dir: Path | None = typer.Option(None, "--envs-dir", help=_ENVS_DIR_HELP),
 ) -> None:
     """Validate an env folder: each problem is one line saying what to fix."""
-    from rewardsmith.env.check import check_env_folder, check_reference_rewards
+    from rewardsmith.env.check import check_env_folder
+    from rewardsmith.program.check import check_reference_rewards
     from rewardsmith.resources import ENVS_DIR
 
     folder_root = _envs_dir(envs_dir)

@@ -13,17 +13,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rewardsmith.config import RunConfig, TrainConfig
-from rewardsmith.config_file import ConfigCommand
-from rewardsmith.env import commands as env_commands
-from rewardsmith.evaluate.play import play_command
-from rewardsmith.feedback.rankers import RANKERS
-from rewardsmith.feedback.review.access import parse_duration
-from rewardsmith.progress import ProgressView
-from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
-from rewardsmith.train.trainers import TRAINERS
-from rewardsmith.ui import (
-    STOPPED,
+from rewardsmith.cli import env as env_commands
+from rewardsmith.cli.config_file import ConfigCommand
+from rewardsmith.cli.play import play_command
+from rewardsmith.cli.progress import ProgressView
+from rewardsmith.cli.ui import (
     WRITE_ERRNOS,
     OneLineErrors,
     console,
@@ -36,11 +30,17 @@ from rewardsmith.ui import (
     print_summary,
     reward_source,
 )
+from rewardsmith.config import RunConfig, TrainConfig
+from rewardsmith.errors import STOPPED, UserError
+from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.feedback.review.access import parse_duration
+from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
+from rewardsmith.train.trainers import TRAINERS
 
 # No locals in tracebacks: they could hold API keys.
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
-app.command("play")(play_command)  # rewardsmith/evaluate/play.py
+app.command("play")(play_command)  # rewardsmith/cli/play.py
 TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: population where JAX sees a GPU, else native)"
 
 
@@ -174,18 +174,19 @@ def evolve(
     tensorboard: str | None = TENSORBOARD,
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
-    from rewardsmith.env.registry import UnknownNameError, use_envs_dir
+    from rewardsmith.context import open_run
+    from rewardsmith.env.registry import use_envs_dir
     from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.evolve import prepare
+    from rewardsmith.execute.fanin import ExecutorUnavailable
     from rewardsmith.llm.budget import CostCapReached
     from rewardsmith.runs.lock import run_lock
-    from rewardsmith.runs.store import RunStore, StoreError, new_run_id
-    from rewardsmith.train.fanin import ExecutorUnavailable
+    from rewardsmith.runs.store import RunStore, new_run_id
 
     store = None
     try:
         if resume is not None:
-            store = RunStore.open(resume)
+            store = open_run(resume)
             cfg = _resumed_config(ctx, store.config(), locals())
             prepare(cfg)
         else:
@@ -213,8 +214,6 @@ def evolve(
                           f"trainer {cfg.trainer})")
             with ProgressView(cfg.iterations, cfg.samples) as view:
                 result = run_evolve(store, cfg, view)
-    except (UnknownNameError, StoreError, ValueError) as err:
-        fail(str(err))
     except CostCapReached as stop:
         assert store is not None
         print_summary(store)
@@ -226,13 +225,18 @@ def evolve(
         errors.print(f"stopped: {escape(str(gone))}. Continue with: rewardsmith evolve --resume {store.root}",
                      soft_wrap=True)
         raise typer.Exit(STOPPED) from None
-    except OSError as err:  # a full disk, a read-only run directory: what was saved stays valid
-        if err.errno not in WRITE_ERRNOS:
-            raise
-        where = store.root if store is not None else out
-        fail(f"cannot write the run in {where}: {err.strerror or err}"
-             f"{f' ({err.filename})' if err.filename else ''}; make room (or fix the permissions), then "
-             f"rewardsmith evolve --resume {where}", code=1)
+    except (UserError, typer.Exit):
+        raise  # bad input: one line, exit 2 (ui.OneLineErrors); or a line already printed
+    except Exception as err:
+        if isinstance(err, OSError) and err.errno in WRITE_ERRNOS:  # a full disk, a read-only run directory
+            where = store.root if store is not None else out
+            fail(f"cannot write the run in {where}: {err.strerror or err}"
+                 f"{f' ({err.filename})' if err.filename else ''}; make room (or fix the permissions), then "
+                 f"rewardsmith evolve --resume {where}", code=1)
+        if store is not None:  # a bug: its traceback follows, and what was saved stays valid
+            errors.print(f"the run stopped on an unexpected error (traceback below); what it saved stays valid: "
+                         f"rewardsmith evolve --resume {store.root} continues it", soft_wrap=True, markup=False)
+        raise
     print_finished(store, result)
 
 
@@ -258,13 +262,10 @@ def show(run: Path = typer.Argument(..., help="run directory"),
          plot: bool = typer.Option(False, "--plot", help="write PNG plots under RUN/plots, print their paths"),
          tensorboard: str | None = TENSORBOARD) -> None:
     """Generations, candidates, status, fitness, failure reasons and cost of a run."""
+    from rewardsmith.context import open_run
     from rewardsmith.runs.show import candidate_rows, model_rows
-    from rewardsmith.runs.store import RunStore, StoreError
 
-    try:
-        store = RunStore.open(run)
-    except StoreError as err:
-        fail(str(err))
+    store = open_run(run)
     cfg = store.config()
     console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
                   f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
@@ -300,19 +301,16 @@ def export(
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
     """Write a reward as a standalone Python module (no rewardsmith import), or the trained policy."""
-    from rewardsmith.exports import ExportError, export_reward
+    from rewardsmith.context import open_run
+    from rewardsmith.exports import export_reward
     from rewardsmith.exports.policy import export_policy
-    from rewardsmith.runs.store import RunStore, StoreError
 
-    try:
-        store = RunStore.open(run)
-        if policy:
-            npz, script = export_policy(store, candidate, output, force=force)
-            console.print(f"wrote {npz} and {script}")
-            return
-        written = export_reward(store, candidate, output, force=force, fmt=format)
-    except (StoreError, ExportError) as err:
-        fail(str(err))
+    store = open_run(run)
+    if policy:
+        npz, script = export_policy(store, candidate, output, force=force)
+        console.print(f"wrote {npz} and {script}")
+        return
+    written = export_reward(store, candidate, output, force=force, fmt=format)
     console.print(f"wrote {written}")
 
 
@@ -329,20 +327,17 @@ def train(
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.config import train_config_for
-    from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
-    from rewardsmith.program.preflight import check_in_sandbox
-    from rewardsmith.runs.store import StoreError, check_writable, new_run_id
-    from rewardsmith.train.seeds import train_seeds
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.execute.check_stage import check_in_sandbox
+    from rewardsmith.execute.seeds import train_seeds
+    from rewardsmith.runs.store import check_writable, new_run_id
 
-    try:
-        env_spec = get_env(env)
-        task_spec = resolve_task(env_spec, task)
-        if seeds < 1 or (steps is not None and steps < 1):
-            fail("--seeds and --steps must be positive integers")
-        trainer_name = TRAINERS.check(trainer or default_trainer())
-        check_writable(out)
-    except (UnknownNameError, StoreError, ValueError) as err:
-        fail(str(err))
+    env_spec = get_env(env)
+    task_spec = resolve_task(env_spec, task)
+    if seeds < 1 or (steps is not None and steps < 1):
+        fail("--seeds and --steps must be positive integers")
+    trainer_name = TRAINERS.check(trainer or default_trainer())
+    check_writable(out)
     source = reward_source(env_spec, task_spec, reward)
     run_dir = out / new_run_id(env, task)
     report = check_in_sandbox(env_spec.name, task, source, run_dir / "check")
@@ -378,14 +373,11 @@ def check(
     """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
     import tempfile
 
-    from rewardsmith.env.registry import UnknownNameError, get_env, resolve_task
-    from rewardsmith.program.preflight import check_in_sandbox
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.execute.check_stage import check_in_sandbox
 
-    try:
-        env_spec = get_env(env)
-        task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
-    except (UnknownNameError, ValueError) as err:
-        fail(str(err))
+    env_spec = get_env(env)
+    task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
     source = reward_source(env_spec, task_spec, reward, flag="REWARD")
     with tempfile.TemporaryDirectory(prefix="rewardsmith-check-") as tmp:
         report = check_in_sandbox(env_spec.name, task_spec.name, source, Path(tmp) / "check")
@@ -409,10 +401,7 @@ def review(
     """Open the review page of a run: watch each generation's videos side by side and rank them."""
     from rewardsmith.feedback.review.cli import review_command
 
-    try:
-        review_command(run, port, echo=console.print, blind=blind)
-    except ValueError as err:
-        fail(str(err))
+    review_command(run, port, echo=console.print, blind=blind)
 
 
 @app.command()
@@ -430,17 +419,10 @@ def rank(
     """Rank the generation a run is waiting on, from the terminal (the review page does the same)."""
     from rewardsmith.feedback.review.cli import rank_command
 
-    try:
-        ranking = rank_command(run, best, worst, order, comment or [], generation, reviewer, judge)
-    except ValueError as err:
-        fail(str(err))
+    ranking = rank_command(run, best, worst, order, comment or [], generation, reviewer, judge)
     console.print(f"ranked generation {ranking.generation}: best {ranking.best}, worst {ranking.worst}"
                   + (f" (reviewer {ranking.reviewer})" if ranking.reviewer else ""))
 
 
 def main() -> None:  # pragma: no cover - console entry point
     app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())

@@ -15,7 +15,7 @@ from pathlib import Path
 def compare_cache(env_name: str, task_name: str, steps: int, seed: int) -> None:
     from rewardsmith.config import train_config_for
     from rewardsmith.env.registry import get_env, resolve_task
-    from rewardsmith.train.sandboxed import TrainRequest, train_in_sandbox
+    from rewardsmith.execute.sandboxed import TrainRequest, train_in_sandbox
     from rewardsmith.train.xla_cache import CACHE_ENV
 
     env = get_env(env_name)

@@ -20,6 +20,7 @@ import typer
 from typer.core import TyperCommand
 
 from rewardsmith.config import FIELD_KINDS
+from rewardsmith.errors import UserError
 
 # an evolve flag whose RunConfig field has another name
 FIELD_OF_FLAG = {"model": "models", "api_base": "api_bases", "llm_timeout": "llm_timeout_s",
@@ -30,7 +31,7 @@ LISTS = {"models", "api_bases"}
 MAX_BYTES = 1_000_000
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """The --config file cannot be read, is not TOML, or holds a key or value evolve does not take."""
 
 

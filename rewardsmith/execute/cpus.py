@@ -32,7 +32,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 LOCK_DIR = Path(tempfile.gettempdir()) / "rewardsmith-cpus"
-PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 
 
 def available_cpus() -> list[int]:

@@ -4,14 +4,14 @@ stop weak ones early; the records it returns are the same.
 
   local  sandboxed child processes on this machine: one training at a time (--parallel 1, the default: each
          uses every core), or N at once (--parallel N), each pinned to its share of the CPUs and given a GPU of
-         its own where there are GPUs (train/cpus.py); placement.json in its workdir says which
-  ray    one Ray task per training on a Ray cluster (train/ray_executor.py): the task starts the same sandboxed
+         its own where there are GPUs (execute/cpus.py); placement.json in its workdir says which
+  ray    one Ray task per training on a Ray cluster (execute/ray_executor.py): the task starts the same sandboxed
          child on its node and ships the artifacts back; the driver keeps the run store and the LLM calls
 
 With the population trainer the whole generation is one sandboxed job: here, or as one Ray task on a node with a GPU
-(train/ray_population.py).
+(execute/ray_population.py).
 
-Progress and reports reach the caller on its own thread (train/fanin.py): the stage's callbacks print and save without
+Progress and reports reach the caller on its own thread (execute/fanin.py): the stage's callbacks print and save without
 locks, whichever thread or node did the work.
 """
 
@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from rewardsmith.config import RunConfig
+from rewardsmith.errors import UserError
+from rewardsmith.execute.cpus import GpuSlots, claimed, pinned, share
+from rewardsmith.execute.fanin import OnProgress, fan_in
+from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.registry import Registry
-from rewardsmith.runs.store import write_json
-from rewardsmith.train.cpus import PLACEMENT_FILE, GpuSlots, claimed, pinned, share
-from rewardsmith.train.fanin import OnProgress, fan_in
-from rewardsmith.train.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 
 RAY_EXTRA = "ray"  # pip install 'rewardsmith[ray]'
 
@@ -76,16 +77,16 @@ def check_executor(cfg: RunConfig) -> None:
     """The executor settings of a run, checked before anything is written; ValueError (one line) otherwise."""
     EXECUTORS.check(cfg.executor)
     if cfg.parallel < 1:
-        raise ValueError(f"--parallel must be a positive integer, got {cfg.parallel}")
+        raise UserError(f"--parallel must be a positive integer, got {cfg.parallel}")
     if cfg.executor != "local" and cfg.parallel != 1:
-        raise ValueError(f"--parallel is for --executor local; --executor {cfg.executor} runs as many trainings "
+        raise UserError(f"--parallel is for --executor local; --executor {cfg.executor} runs as many trainings "
                          "at once as the cluster has room for")
     if cfg.ray_address is not None and not re.fullmatch(r"auto|ray://\S+|[^\s:/]+:\d{1,5}", cfg.ray_address):
-        raise ValueError(f"--ray-address {cfg.ray_address!r} is not a Ray address; give the head's HOST:PORT, "
+        raise UserError(f"--ray-address {cfg.ray_address!r} is not a Ray address; give the head's HOST:PORT, "
                          "e.g. 10.0.0.5:6379")
     if cfg.executor == "ray":
         if importlib.util.find_spec("ray") is None:
-            raise ValueError(f"--executor ray needs Ray, which is not installed: pip install "
+            raise UserError(f"--executor ray needs Ray, which is not installed: pip install "
                              f"'rewardsmith[{RAY_EXTRA}]' (or scripts/setup.sh test {RAY_EXTRA})")
 
 
@@ -104,8 +105,8 @@ def _local() -> Callable[..., Executor]:
 
 
 def _ray() -> Callable[..., Executor]:
-    from rewardsmith.train.ray_executor import RayExecutor
-    from rewardsmith.train.ray_population import RayPopulationExecutor
+    from rewardsmith.execute.ray_executor import RayExecutor
+    from rewardsmith.execute.ray_population import RayPopulationExecutor
 
     def on_ray(cfg: RunConfig | None = None) -> Executor:
         if cfg is not None and cfg.trainer == "population":

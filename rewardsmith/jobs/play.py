@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import Policy
+from rewardsmith.train.rollouts import evaluate
 
 POLICY_FILE, TRACE_FILE = "policy.npz", "trace.npz"
 

@@ -1,4 +1,4 @@
-"""`rewardsmith play RUN [--candidate ID] [--seed S] [-o FILE]`: a trained policy re-filmed on a new seed.
+"""A trained policy re-filmed on a new seed (`rewardsmith play`, cli/play.py).
 
 The policy is the candidate's policy.npz (as `export --policy` takes it; default: the run's best candidate). The
 episode runs in the sandbox's "play" job, since its return is measured with the candidate's reward, which is
@@ -13,13 +13,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import typer
-
+from rewardsmith.errors import UserError
 from rewardsmith.records import Evaluation
 from rewardsmith.runs.store import RunStore
 
 
-class PlayError(ValueError):
+class PlayError(UserError):
     """The candidate cannot be played: no trained policy, the episode failed, the video cannot be made."""
 
 
@@ -48,7 +47,8 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
     from rewardsmith.env.registry import get_env
     from rewardsmith.evaluate.film import RenderError, film
     from rewardsmith.exports.reward import chosen_candidate
-    from rewardsmith.sandbox.runner import Limits, run_job
+    from rewardsmith.jobs import run_job
+    from rewardsmith.sandbox.runner import Limits
 
     cand = chosen_candidate(store, candidate_id)
     policy = store.work_dir(cand.generation, cand.index) / "policy.npz"
@@ -89,20 +89,3 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
     except (RenderError, ValueError, OSError) as err:
         raise PlayError(f"cannot film {cand.id}: {err}") from None
     return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation)
-
-
-def play_command(
-    run: Path = typer.Argument(..., help="run directory"),
-    candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 (default: the best of the run)"),
-    seed: int = typer.Option(1, help="the episode's seed: its start state (training used the run's --seed, the "
-                             "run's evaluation 10000)"),
-    output: Path | None = typer.Option(None, "-o", "--output", help="the video (default: RUN/play/ID-seedS.mp4)"),
-) -> None:
-    """Re-film a trained policy on a new seed: prints the video's path and the episode's task score and return."""
-    from rewardsmith.ui import console, fail
-
-    try:  # RunStore.open also makes the run's recorded envs folder the one in effect
-        played = play(RunStore.open(run), candidate, seed, output)
-    except ValueError as err:
-        fail(str(err))
-    console.print(played.summary(), soft_wrap=True, markup=False)

@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
+
 # Piped or captured output gets wide lines instead of tables folded at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 errors = Console(stderr=True, highlight=False)
 
-BAD_INPUT = 2
-STOPPED = 3  # the run stopped cleanly before its end (the --max-cost cap); --resume continues it
 # what a full disk, a quota, a read-only mount or a file-size limit raise while the run writes its records
 WRITE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO)
 
@@ -32,8 +32,9 @@ ClickException = _click_class("ClickException")
 
 
 class OneLineErrors(typer.Typer):
-    """A typer app whose usage errors (an option of the wrong type, a missing or unknown option) are one line on
-    stderr with exit code 2, like every other bad input, instead of click's usage box."""
+    """A typer app whose usage errors (an option of the wrong type, a missing or unknown option) and UserErrors are
+    one line on stderr with exit code 2, instead of click's usage box or a traceback; a Stopped is one line and exit
+    3. Anything else is a bug and keeps its traceback (exit 1)."""
 
     def __call__(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -50,6 +51,12 @@ class OneLineErrors(typer.Typer):
         except ClickException as err:
             fail_line(err.format_message())
             sys.exit(getattr(err, "exit_code", 1))
+        except UserError as err:  # bad input, wherever a command found it: one line (errors.py)
+            fail_line(str(err))
+            sys.exit(BAD_INPUT)
+        except Stopped as err:  # a clean stop a command did not word itself
+            errors.print(f"stopped: {escape(str(err))}", soft_wrap=True)
+            sys.exit(STOPPED)
         except (typer.Abort, KeyboardInterrupt):
             sys.exit(130)
         sys.exit(code if isinstance(code, int) else 0)

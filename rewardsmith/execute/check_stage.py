@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.context import RunContext
+from rewardsmith.jobs import run_job
 from rewardsmith.program.extract import ExtractError, extract_program
 from rewardsmith.program.static import static_check
 from rewardsmith.records import Candidate, CheckReport, Sample, Status
 from rewardsmith.runs.store import write_text
-from rewardsmith.sandbox.runner import Limits, SandboxResult, run_job
+from rewardsmith.sandbox.runner import Limits, SandboxResult
 
 
 def _strings(value: Any, limit: int = 50) -> tuple[str, ...]:

@@ -21,11 +21,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.context import open_run
 from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.errors import UserError
 from rewardsmith.feedback import judge
 from rewardsmith.feedback.rankers import score
 from rewardsmith.records import Status
-from rewardsmith.runs.store import RunStore, write_record
+from rewardsmith.runs.store import write_record
 
 
 def kendall_tau(order: Sequence[str], scores: dict[str, float]) -> float | None:
@@ -62,12 +64,12 @@ def run_agreement(run: Path, model: str, api_base: str | None, out: Path | None 
     per generation and overall. ValueError (one line) when the task has no fitness or nothing can be compared."""
     from rewardsmith.llm import client
 
-    store = RunStore.open(run)
+    store = open_run(run)
     cfg = store.config()
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if not task.has_fitness:
-        raise ValueError(f"task {cfg.task!r} has no fitness metric: there is nothing to compare the judge with")
+        raise UserError(f"task {cfg.task!r} has no fitness metric: there is nothing to compare the judge with")
     client.check_model(model, api_base)
     out = out or store.root / "judge_agreement" / time.strftime("%Y%m%d-%H%M%S")
     config = judge.judge_config(model, api_base, timeout_s, max_tokens)
@@ -93,7 +95,7 @@ def run_agreement(run: Path, model: str, api_base: str | None, out: Path | None 
         rows.append(row)
         echo(_row_text(row))
     if not rows:
-        raise ValueError(f"no generation of {store.root} has two candidates with a task score and a film")
+        raise UserError(f"no generation of {store.root} has two candidates with a task score and a film")
     taus = [r["tau"] for r in rows if r["tau"] is not None]
     overall = {"generations": len(rows), "mean_tau": sum(taus) / len(taus) if taus else None,
                "best_hit_rate": sum(r["best_hit"] for r in rows) / len(rows),

@@ -9,14 +9,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from rewardsmith.train.sandboxed import TrainReport, TrainRequest
+from rewardsmith.errors import Stopped
+from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 
 OnProgress = Callable[[TrainRequest, dict[str, Any]], None]
 # one training as a job for fan_in: (request, emit progress) -> its report
 Job = Callable[[TrainRequest, Callable[[dict[str, Any]], None]], TrainReport]
 
 
-class ExecutorUnavailable(RuntimeError):
+class ExecutorUnavailable(Stopped):
     """Where the trainings should run is not there (a Ray cluster that cannot be reached or went away): the run
     stops with this one line and continues later with --resume."""
 

@@ -17,11 +17,11 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import get_env, resolve_task
-from rewardsmith.evaluate.rollouts import evaluate
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import TrainingStopped
+from rewardsmith.train.rollouts import evaluate
 from rewardsmith.train.trainers import TRAINERS
 from rewardsmith.train.xla_cache import CACHE_ENV, use_cache
 

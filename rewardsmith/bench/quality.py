@@ -31,13 +31,14 @@ from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.context import Report, RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
 from rewardsmith.env.task import Task
-from rewardsmith.evaluate.rollouts import evaluate
+from rewardsmith.errors import UserError
 from rewardsmith.evolve import evolve, prepare
+from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.show import generation_rows
 from rewardsmith.runs.store import RunStore, new_run_id, write_json, write_text
-from rewardsmith.train.seeds import MultiSeedSummary, train_seeds
+from rewardsmith.train.rollouts import evaluate
 
 EPSILON = 1e-3  # absolute floor of "noise", in the task's fitness units
 NOISE_RULE = (f"normalised score undefined when |reference − random| <= max(reference seed std, random seed std, "
@@ -214,10 +215,10 @@ def parse_task(spec: str) -> tuple[str, str, int | None]:
     name, colon, steps = spec.strip().partition(":")
     env_name, slash, task_name = name.partition("/")
     if not slash or not env_name or not task_name or "/" in task_name or (colon and not steps.isdigit()):
-        raise ValueError(f"--tasks wants env/task or env/task:steps, e.g. cartpole/balance,hopper/hop:300000; "
+        raise UserError(f"--tasks wants env/task or env/task:steps, e.g. cartpole/balance,hopper/hop:300000; "
                          f"got {spec!r}")
     if colon and int(steps) < 1:
-        raise ValueError(f"the steps of {spec!r} must be a positive integer")
+        raise UserError(f"the steps of {spec!r} must be a positive integer")
     return env_name, task_name, int(steps) if colon else None
 
 
@@ -226,9 +227,9 @@ def check_task(env_name: str, task_name: str) -> tuple[EnvSpec, Task]:
     env = get_env(env_name)
     task = env.task(task_name)
     if not task.has_fitness:
-        raise ValueError(f"{env_name}/{task_name} has no fitness metric, so it cannot be benchmarked")
+        raise UserError(f"{env_name}/{task_name} has no fitness metric, so it cannot be benchmarked")
     if not env.reference_reward_path(task.name).is_file():
-        raise ValueError(f"{env_name}/{task_name} has no reference reward (envs/{env_name}/rewards/{task_name}.py)")
+        raise UserError(f"{env_name}/{task_name} has no reference reward (envs/{env_name}/rewards/{task_name}.py)")
     return env, task
 
 
@@ -283,9 +284,9 @@ def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
     """Every task in turn (all checked up front, before anything runs); the report is rewritten after each task.
     A task's budget: its own `:steps` in `tasks`, else base.train_steps, else the task's budget."""
     if seeds < 1:
-        raise ValueError(f"--seeds must be a positive integer, got {seeds}")
+        raise UserError(f"--seeds must be a positive integer, got {seeds}")
     if not tasks:
-        raise ValueError("--tasks is empty; give env/task pairs such as cartpole/balance,pendulum/swingup")
+        raise UserError("--tasks is empty; give env/task pairs such as cartpole/balance,pendulum/swingup")
     configs = []
     for spec in tasks:
         env_name, task_name, steps = parse_task(spec)

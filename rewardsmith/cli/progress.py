@@ -19,8 +19,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from rewardsmith.ui import console as default_console
-from rewardsmith.ui import print_event
+from rewardsmith.cli.ui import console as default_console
+from rewardsmith.cli.ui import print_event
 
 TRAINED = ("evaluated", "train_failed")  # a candidate's training is over, whichever way
 

@@ -28,10 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from rewardsmith.context import RunContext
+from rewardsmith.execute.executors import Executor
+from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import needs_fitness
 from rewardsmith.records import Candidate, SeedEvaluation, Status
-from rewardsmith.train.executors import Executor
-from rewardsmith.train.sandboxed import TrainReport, TrainRequest
 
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
 

@@ -42,7 +42,7 @@ def compare_executors(env: str, task: str, samples: int, steps: int, seed: int, 
     if with_ray:
         import ray
 
-        from rewardsmith.train.ray_cluster import RAY_ENV, LocalCluster
+        from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster
 
         os.environ.update(RAY_ENV)
         start = time.monotonic()

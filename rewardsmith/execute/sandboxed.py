@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import TrainConfig
+from rewardsmith.jobs import run_job
 from rewardsmith.records import Evaluation, TrainResult
-from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_job
+from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
 from rewardsmith.train.xla_cache import CACHE_ENV, warm
 
 EXTRA_WALL_S = 300  # the sandbox's wall limit over the training's own time budget: evaluation and start-up

@@ -1,0 +1,25 @@
+"""Every benchmark lives in this package: training throughput (cpu, gpu: throughput.py; numbers measured side by
+side in one run, printed as ratios), reward quality (quality: evolved vs reference vs random policy, quality.py),
+the budget of a generation (evolve), the executors (executors.py), the XLA cache (cache.py), the population trainer
+(population.py) and the vision judge's agreement with the task score (judge: agreement.py).
+
+    python -m rewardsmith.bench cpu [--env humanoid --task run --steps 65536]
+        raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
+        (needs the `bench` extra: scripts/setup.sh test bench)
+    python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
+        raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
+    python -m rewardsmith.bench evolve [--env hopper --task hop --samples 8 --steps 5000000 --seed 0]
+        one LLM-free generation without and with successive halving: env steps, wall time, best task score
+    python -m rewardsmith.bench evolve --executor local|ray [--env cartpole --task balance --samples 4 --steps 16384]
+        the same small evolve sequential, with --parallel 2, and (ray) on a local Ray cluster of two 1-CPU nodes:
+        wall times side by side and Ray's overhead per training (rewardsmith/bench/executors.py)
+    python -m rewardsmith.bench quality --tasks cartpole/balance,hopper/hop:300000 (--model M [--model M2] | --llm-free)
+            [--api-base URL] [--iterations 3 --samples 4 --seeds 3 --train-steps N --out runs/quality]
+        per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
+        a random policy; prints and writes (quality.json, quality.md) fitness, success, the human-normalised score
+        and the share of tasks where evolved beats reference (rewardsmith/bench/quality.py states the rules)
+    python -m rewardsmith.bench judge --run RUN --judge-model M [--api-base URL] [--out DIR]
+        the vision judge (--feedback judge) ranks each generation of a finished run from its films; prints its
+        agreement with the task's fitness ranking (Kendall tau, best/worst hit) per generation and overall
+        (rewardsmith/bench/agreement.py)
+"""

@@ -1,0 +1,164 @@
+"""Training throughput side by side in one run: raw batched stepping (the ceiling) against the trainers, on the CPU
+(native MuJoCo, the native trainer, SB3) and on the GPU (MJX, Brax PPO on MJX, the population trainer)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from rewardsmith.config import train_config_for
+from rewardsmith.env.registry import get_env
+from rewardsmith.env.sim import NativeBatch
+from rewardsmith.program.load import load_reward
+
+
+def raw_stepping(env, task, num_envs: int, steps: int) -> tuple[float, float]:
+    """(env steps/s, env steps per CPU second of this process, all its threads) of batched native stepping with
+    random actions (no policy, no reward, no learning)."""
+    sim = NativeBatch(env, task.name, num_envs, seed=0)
+    rng = np.random.default_rng(0)
+    actions = rng.uniform(-1, 1, (64, num_envs, sim.model.nu))
+    sim.step(actions[0])
+    start, cpu_start = time.perf_counter(), time.process_time()
+    for i in range(steps // num_envs):
+        sim.step(actions[i % 64])
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    sim.close()
+    done = (steps // num_envs) * num_envs
+    return done / elapsed, done / cpu
+
+
+def native_training(env, task, steps: int) -> tuple[float, float, float]:
+    """(steps/s including the first update's compile, steps/s after it, steps per CPU second after it) of the
+    native trainer."""
+    from rewardsmith.train.native import train_native
+
+    reward = load_reward(env.reference_reward_path(task.name).read_text())
+    per_iteration = env.ppo.get("num_envs", 64) * env.ppo.get("rollout_steps", 32)
+    cfg = train_config_for(env.ppo, steps=steps, checkpoints=steps // per_iteration)
+    marks = []
+    outcome = train_native(env, task, reward, cfg,
+                           lambda step, point: marks.append((step, point.wall_s, time.process_time())))
+    (s0, t0, c0), (s1, t1, c1) = marks[0], marks[-1]
+    return outcome.steps_per_s, (s1 - s0) / (t1 - t0), (s1 - s0) / (c1 - c0)
+
+
+def sb3_training(steps: int) -> float:
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    torch.set_num_threads(2)
+    vec = make_vec_env("Humanoid-v5", n_envs=8, seed=0)  # SB3's own DummyVecEnv (it rejects gymnasium's vector envs)
+    model = PPO("MlpPolicy", vec, n_steps=256, batch_size=256, verbose=0, device="cpu")
+    model.learn(2048)  # warm-up
+    start = time.perf_counter()
+    model.learn(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def cpu(args) -> None:
+    env = get_env(args.env)
+    task = env.task(args.task)
+    num_envs = env.ppo.get("num_envs", 64)
+    # raw stepping before and after the training, averaged: the machine may be shared, and its load may drift
+    raw_before, cpu_before = raw_stepping(env, task, num_envs, args.steps)
+    total, steady, steady_cpu = native_training(env, task, args.steps)
+    raw_after, cpu_after = raw_stepping(env, task, num_envs, args.steps)
+    raw, raw_cpu = (raw_before + raw_after) / 2, (cpu_before + cpu_after) / 2
+    rows = [("raw batched MuJoCo stepping", raw),
+            ("native trainer (steady)", steady), ("native trainer (incl. compile)", total)]
+    if not args.no_sb3:
+        rows.append(("SB3 PPO, gymnasium Humanoid-v5", sb3_training(args.sb3_steps)))
+    print(f"\n{args.env}/{args.task}, batch {num_envs}, {args.steps:,} steps")
+    for name, value in rows:
+        print(f"  {name:34s} {value:10,.0f} env steps/s")
+    print(f"  (raw stepping: {raw_before:,.0f} before the training, {raw_after:,.0f} after; the row is their mean)")
+    print(f"  native trainer / raw stepping      {steady / raw:10.2f}   (target >= 0.85)")
+    # CPU time (all threads of this process) is less sensitive to other processes on a shared machine than wall
+    # time, but blind to cores left idle: the wall-clock ratio above is the one that counts
+    print(f"  same, per CPU second               {steady_cpu / raw_cpu:10.2f}   ({steady_cpu:,.0f} / {raw_cpu:,.0f} "
+          "env steps per CPU s)")
+    if not args.no_sb3:
+        print(f"  native trainer / SB3 PPO           {steady / rows[-1][1]:10.2f}   (target >= 4)")
+
+
+def timed_random_rollout(step, state, batch: int, action_size: int, steps: int):
+    """(seconds, final state) of `steps` calls of the batched `step(state, action)` with uniform random actions in
+    [-1, 1], in one jitted scan, timed after a first run that compiles it."""
+    import jax
+
+    @jax.jit
+    def run(state, key):
+        def one(carry, k):
+            return step(carry, jax.random.uniform(k, (batch, action_size), minval=-1.0, maxval=1.0)), None
+        return jax.lax.scan(one, state, jax.random.split(key, steps))[0]
+
+    jax.block_until_ready(run(state, jax.random.PRNGKey(1)))  # compile
+    start = time.perf_counter()
+    out = jax.block_until_ready(run(state, jax.random.PRNGKey(2)))
+    return time.perf_counter() - start, out
+
+
+def mjx_stepping(env, task, reward, num_envs: int, control_steps: int) -> tuple[float, float]:
+    """(env steps/s, physics steps/s) of the MJX env stepped in a batch with random actions: physics, state view,
+    reward and termination as the trainer runs them, no policy and no learning. Timed after compiling."""
+    import jax
+    import jax.numpy as jnp
+
+    from rewardsmith.train.mjx import make_env
+
+    mjx_env = make_env(env, task, reward, seed=0)
+    states = jax.jit(jax.vmap(mjx_env.reset))(jax.random.split(jax.random.PRNGKey(0), num_envs))
+    elapsed, out = timed_random_rollout(jax.vmap(mjx_env.step), states, num_envs, mjx_env.action_size, control_steps)
+    diverged = float(jnp.mean(~jnp.all(jnp.isfinite(out.pipeline_state.qvel), axis=-1)))
+    env_rate = num_envs * control_steps / elapsed
+    print(f"  raw MJX stepping, batch {num_envs}: {env_rate:,.0f} env steps/s = {env_rate * env.frame_skip:,.0f} "
+          f"physics steps/s ({control_steps} control steps in {elapsed:.2f} s; {diverged:.1%} of envs non-finite "
+          f"after them)", flush=True)
+    return env_rate, env_rate * env.frame_skip
+
+
+def gpu(args) -> None:
+    import jax
+
+    from rewardsmith.train.mjx import brax_settings, train_mjx
+
+    env = get_env(args.env)
+    task = env.task(args.task)
+    reward = load_reward(env.reference_reward_path(task.name).read_text())
+    cfg = train_config_for(env.ppo, steps=args.steps, checkpoints=args.checkpoints)
+    if args.population:
+        from rewardsmith.bench.population import population
+
+        population(env, task, cfg, args.population, args.raw_steps)
+        return
+    print(f"MJX {args.env}/{args.task} on {jax.devices()[0].device_kind}", flush=True)
+    raw = None
+    if args.raw_steps:
+        raw = mjx_stepping(env, task, reward, brax_settings(cfg, env)["num_envs"], args.raw_steps)[0]
+    from rewardsmith.train.policy import TrainingStopped
+
+    marks = []
+
+    def on_progress(step, m):
+        marks.append((step, m.wall_s, m.episode_return))
+        extra = m.extra
+        print(f"  step {step:>12,}  wall {m.wall_s:7.1f} s  eval return {m.episode_return or float('nan'):9.1f}  "
+              f"length {m.episode_length or float('nan'):6.1f}  diverged {extra.get('diverged_fraction') or 0.0:.2f}  "
+              f"brax training sps {extra.get('train_sps') or 0:,.0f}  eval {extra.get('eval_s') or 0.0:.1f} s",
+              flush=True)
+
+    try:
+        outcome = train_mjx(env, task, reward, cfg, on_progress)
+        print(f"  {outcome.steps:,} steps in {outcome.wall_s:.0f} s; "
+              f"overall steps/s incl. compile {outcome.steps_per_s:,.0f}")
+    except TrainingStopped as stop:
+        print(f"  stopped: {stop}")
+    if len(marks) >= 3:  # from the first evaluation after training began: the one before it precedes the compile
+        (s0, t0, _), (s1, t1, _) = marks[1], marks[-1]
+        steady = (s1 - s0) / (t1 - t0)
+        print(f"  steady training steps/s {steady:,.0f}  (target >= 500,000 on one H100)")
+        if raw:
+            print(f"  MJX training / raw MJX stepping    {steady / raw:10.2f}")

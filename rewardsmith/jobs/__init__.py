@@ -1,0 +1,30 @@
+"""The sandbox's job bodies, above every layer they use (program, train, evaluate): each is
+`run(payload, workdir, progress) -> result`, run inside the confined worker (sandbox/worker.py), found by its entry.
+
+  check     the pre-flight check of a reward program (jobs/check.py)
+  train     train a policy on a reward program, evaluate it, save policy and trace (jobs/train.py)
+  population  train a generation's reward programs together on MJX, evaluate them together (jobs/population.py)
+  play      one filmed episode of a trained policy on a new seed (jobs/play.py)
+  selftest  trusted probes for the sandbox's own tests (jobs/selftest.py)
+
+`run_job(name, ...)` runs one by name. Each job module is imported only in the child, when its job runs (the train
+job pulls in jax and MuJoCo).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rewardsmith.registry import Registry
+from rewardsmith.sandbox.runner import Limits, SandboxResult, run_in_sandbox
+
+JOBS: Registry[str] = Registry("sandbox job")  # name -> the job's entry, "module:function"
+for _name in ("check", "train", "population", "play", "selftest"):
+    JOBS.register(_name, lambda name=_name: f"rewardsmith.jobs.{name}:run")
+
+
+def run_job(name: str, payload: dict, workdir: Path, limits: Limits = Limits(),
+            on_progress: Callable[[dict], None] | None = None, env: dict[str, str] | None = None) -> SandboxResult:
+    """Runs the job `name` in a confined child (UnknownNameError, listing the jobs, for a name that is none)."""
+    return run_in_sandbox(JOBS.get(name), payload, workdir, limits, on_progress, env)
