@@ -51,8 +51,6 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
-REVIEWED_FEEDBACK = ("human", "hybrid")  # serve the review page, wait for people (--reviewers, --review-*)
-JUDGED_FEEDBACK = ("judge", "hybrid")  # ask the vision judge (feedback/judge.py): need its model, films
 
 
 @dataclass(frozen=True)
@@ -159,25 +157,18 @@ class RunConfig:
             if not _is_url(base):
                 raise UserError(f"--api-base {base!r} is not an http(s) URL; give the server's base URL, e.g. "
                                  "http://127.0.0.1:8000/v1")
-        if self.feedback in JUDGED_FEEDBACK and not self.judge_model:
-            raise UserError(f"--feedback {self.feedback} needs --judge-model M, a vision model (a litellm model "
-                             "string such as openai/gpt-4o, or openai/<name> with --judge-api-base for a local server)")
-        if self.feedback in JUDGED_FEEDBACK and not self.video:
-            raise UserError(f"--feedback {self.feedback} ranks the filmed episodes, so it cannot run with --no-video")
         if self.judge_api_base is not None and not _is_url(self.judge_api_base):
             raise UserError(f"--judge-api-base {self.judge_api_base!r} is not an http(s) URL")
         if not -1.0 <= self.judge_min_tau <= 1.0:  # NaN fails too
             raise UserError(f"--judge-min-tau must be a Kendall tau between -1 and 1 (1: the judge's two looks give "
                              f"the same order), got {self.judge_min_tau}")
-        if self.judge_min_tau != RunConfig.judge_min_tau and self.feedback != "hybrid":
-            raise UserError(f"--judge-min-tau only applies to --feedback hybrid (when the judge's ranking may stand "
-                             f"alone), not --feedback {self.feedback}; leave it out")
         _check_review(self)
-        # the names of trainer, ranker and executor are checked against their registries (evolve.prepare)
+        # the names of trainer, ranker and executor are checked against their registries, and the settings that
+        # only some rankers take against the ranker's traits (feedback/rankers.check_feedback), in evolve.prepare
 
 
 def _check_review(cfg: RunConfig) -> None:
-    """The review page's settings: sane values, and only for a ranker that serves the page."""
+    """The review page's settings are sane values (whether the ranker serves the page: rankers.check_feedback)."""
     import math
     import shlex
 
@@ -193,13 +184,6 @@ def _check_review(cfg: RunConfig) -> None:
         raise UserError(f"--on-ranking-due {cfg.on_ranking_due!r} is not a command line ({err})") from None
     if not command:
         raise UserError("--on-ranking-due is empty; give a command, e.g. 'notify-send \"rank me\"'")
-    given = [flag for flag, on in (("--reviewers", cfg.reviewers != 1), ("--review-deadline", cfg.review_deadline_s),
-                                   ("--review-host", cfg.review_host != "127.0.0.1"),
-                                   ("--on-ranking-due", cfg.on_ranking_due)) if on]
-    if given and cfg.feedback not in REVIEWED_FEEDBACK:
-        raise UserError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
-                         f"which --feedback {cfg.feedback} does not serve; use --feedback "
-                         f"{' or '.join(REVIEWED_FEEDBACK)}, or leave {'them' if len(given) > 1 else 'it'} out")
 
 
 def _is_url(text: str) -> bool:

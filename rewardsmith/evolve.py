@@ -34,15 +34,15 @@ from rewardsmith.evaluate.film import film_all
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
 from rewardsmith.execute.seeds import train_seeds
-from rewardsmith.execute.train_stage import CONTINUING_TRAINERS, halving_default, train_all
+from rewardsmith.execute.train_stage import halving_default, train_all
 from rewardsmith.feedback.judge import check_judge
-from rewardsmith.feedback.rankers import RANKERS, Ranker, needs_fitness
+from rewardsmith.feedback.rankers import RANKERS, Ranker, RankerPlug, check_feedback, rankers_that
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.records import Candidate, Selection
 from rewardsmith.runs.store import RunStore, read_json, write_json
 from rewardsmith.runs.tensorboard import board_report, check_board
-from rewardsmith.train.trainers import TRAINERS
+from rewardsmith.train.trainers import TRAINERS, TrainerPlug, trainers_that
 
 
 def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
@@ -50,17 +50,17 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     cfg.validate()
     check_llm(cfg)
     TRAINERS.check(cfg.trainer)
-    RANKERS.check(cfg.feedback)
+    check_feedback(cfg)
     check_judge(cfg)
     check_executor(cfg)
     check_board(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
-        raise UserError(f"--halving needs a ranker with a task fitness (metrics, synthetic; not {cfg.feedback!r}) "
-                         f"and a trainer that continues from checkpoints ({', '.join(CONTINUING_TRAINERS)}; not "
-                         f"{cfg.trainer!r}); use --no-halving")
-    if needs_fitness(cfg.feedback) and not task.has_fitness:
+        raise UserError(f"--halving needs a ranker with a task fitness ({', '.join(rankers_that(_by_score))}; not "
+                        f"{cfg.feedback!r}) and a trainer that continues from checkpoints "
+                        f"({', '.join(trainers_that(_continues))}; not {cfg.trainer!r}); use --no-halving")
+    if RANKERS.get(cfg.feedback).needs_fitness and not task.has_fitness:
         raise UserError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
     if cfg.llm_free and not cfg.init_source and not env.reference_reward_path(task.name).is_file():
@@ -69,12 +69,20 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     return env, task
 
 
+def _by_score(plug: RankerPlug) -> bool:
+    return plug.needs_fitness
+
+
+def _continues(plug: TrainerPlug) -> bool:
+    return plug.continues
+
+
 def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict[str, Any]:
     env, task = prepare(cfg)
     report = board_report(store, cfg, report)  # --tensorboard: candidates as they finish
     ctx = RunContext(store, cfg, env, task, report)
     executor = make_executor(cfg)
-    ranker = RANKERS.get(cfg.feedback)(ctx)
+    ranker = RANKERS.get(cfg.feedback).make(ctx)
     filming = FilmingAside(ctx)
     try:
         parent = None
@@ -133,7 +141,8 @@ class FilmingAside:
 
 def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor: Executor,
                    ranker: Ranker, filming: FilmingAside) -> Selection:
-    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent)
+    follow_up = RANKERS.get(ctx.cfg.feedback).follow_up
+    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent, follow_up)
     candidates: list[Candidate] = []
     for round_index in range(ctx.cfg.max_sample_rounds):
         missing = ctx.cfg.samples - sum(c.status.passed_check for c in candidates)
@@ -143,7 +152,7 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
         candidates += check_all(ctx, gen, len(candidates), samples)
     filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
-    if ranker.needs_videos:
+    if RANKERS.get(ctx.cfg.feedback).needs_videos:
         candidates = film_all(ctx, candidates)
     else:
         filming.start(candidates)

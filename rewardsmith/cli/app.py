@@ -41,7 +41,9 @@ from rewardsmith.train.trainers import TRAINERS
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
 app.command("play")(play_command)  # rewardsmith/cli/play.py
-TRAINER_HELP = f"{' or '.join(TRAINERS.names())} (default: population where JAX sees a GPU, else native)"
+DEFAULT_TRAINER = {backend: name for name in TRAINERS.names() if (backend := TRAINERS.get(name).default_on)}
+TRAINER_HELP = (f"{' or '.join(TRAINERS.names())} (default: {DEFAULT_TRAINER['gpu']} where JAX sees a GPU, else "
+                f"{DEFAULT_TRAINER['cpu']})")
 
 
 @app.callback()
@@ -73,12 +75,13 @@ def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_fr
 
 
 def default_trainer() -> str:
-    """The population trainer where JAX sees a GPU, else the native CPU trainer. Asked in a child process: starting
-    JAX's GPU backend here would hold, for the whole run, the GPU memory XLA preallocates (75% of it) that the
-    sandboxed trainer needs, and would make every later fork in this process warn."""
+    """The trainer whose plug is the default on JAX's backend: population where JAX sees a GPU, else native. Asked
+    in a child process: starting JAX's GPU backend here would hold, for the whole run, the GPU memory XLA
+    preallocates (75% of it) that the sandboxed trainer needs, and would make every later fork in this process
+    warn."""
     probe = subprocess.run([sys.executable, "-c", "import jax; print(jax.default_backend())"], capture_output=True,
                            text=True, timeout=300, check=False)
-    return "population" if probe.stdout.strip().endswith("gpu") else "native"
+    return DEFAULT_TRAINER["gpu" if probe.stdout.strip().endswith("gpu") else "cpu"]
 
 
 @app.command()

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
+from rewardsmith.feedback.rankers import RANKERS
 
 # Piped or captured output gets wide lines instead of tables folded at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -182,7 +183,7 @@ def print_summary(store) -> None:
                       row["best"] or "—", num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
     console.print(table)
     cfg = store.config()
-    if cfg.feedback not in ("metrics", "synthetic"):  # who ranked each generation: people, the judge, or both
+    if not RANKERS.get(cfg.feedback).needs_fitness:  # who ranked each generation: people, the judge, or both
         for row in generation_rows(store):
             if row["decided_by"]:
                 console.print(f"generation {row['gen']} decided by {row['decided_by']}", soft_wrap=True, markup=False)

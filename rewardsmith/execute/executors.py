@@ -30,6 +30,7 @@ from rewardsmith.execute.fanin import OnProgress, fan_in
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.registry import Registry
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
+from rewardsmith.train.trainers import trainer
 
 RAY_EXTRA = "ray"  # pip install 'rewardsmith[ray]'
 
@@ -109,7 +110,7 @@ def _ray() -> Callable[..., Executor]:
     from rewardsmith.execute.ray_population import RayPopulationExecutor
 
     def on_ray(cfg: RunConfig | None = None) -> Executor:
-        if cfg is not None and cfg.trainer == "population":
+        if cfg is not None and trainer(cfg.trainer).together:
             return RayPopulationExecutor(cfg.ray_address)
         return RayExecutor(cfg.ray_address if cfg is not None else None)
 

@@ -44,6 +44,7 @@ from rewardsmith.execute.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRe
 from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
+from rewardsmith.train.trainers import trainer
 
 ATTEMPTS = 2  # a training whose worker dies is tried once more
 SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
@@ -77,7 +78,7 @@ class RayExecutor:
     def gpus_for(self, request: TrainRequest) -> int:
         import ray
 
-        return 1 if request.trainer in ("mjx", "population") and ray.cluster_resources().get("GPU", 0) > 0 else 0
+        return 1 if trainer(request.trainer).device == "gpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
 
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         if not requests:

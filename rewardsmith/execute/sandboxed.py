@@ -16,6 +16,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.jobs import run_job
 from rewardsmith.records import Evaluation, TrainResult
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
+from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, warm
 
 EXTRA_WALL_S = 300  # the sandbox's wall limit over the training's own time budget: evaluation and start-up
@@ -56,7 +57,8 @@ def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict[str, Any
                "checkpoint": request.checkpoint}
     limits = Limits(wall_s=request.cfg.time_budget_s + EXTRA_WALL_S)
     env = dict(env or {})
-    cache = warm(request.env, request.task, dataclasses.asdict(request.cfg)) if request.trainer == "native" else None
+    cached = trainer(request.trainer).xla_cache
+    cache = warm(request.env, request.task, dataclasses.asdict(request.cfg)) if cached else None
     if cache is not None:  # the compiled PPO update, read-only (train/xla_cache.py)
         env[CACHE_ENV] = str(cache)
         limits = dataclasses.replace(limits, read_paths=(str(cache),))

@@ -14,6 +14,7 @@ import numpy as np
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.train.trainers import trainer as plug
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
         for request in requests:
             yield train_in_sandbox(request, functools.partial(on_progress, request))
 
-    if trainer == "population":
+    if plug(trainer).together:
         together = [dataclasses.replace(r, group_dir=out_dir / "population") for r in requests]
         reports: Iterator[TrainReport] = iter(train_together(together, on_progress))
     else:

@@ -30,8 +30,9 @@ from typing import Any
 from rewardsmith.context import RunContext
 from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
-from rewardsmith.feedback.rankers import needs_fitness
+from rewardsmith.feedback.rankers import ranker
 from rewardsmith.records import Candidate, SeedEvaluation, Status
+from rewardsmith.train.trainers import trainer
 
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
 
@@ -50,7 +51,7 @@ def request_for(ctx: RunContext, cand: Candidate, k: int = 0, steps: int | None 
     cfg = ctx.training_config(seed)
     if steps is not None:
         cfg = cfg.with_overrides(steps=steps)
-    together = ctx.cfg.trainer == POPULATION  # one job trains the generation: its directory
+    together = trainer(ctx.cfg.trainer).together  # one job trains the generation: its directory
     return TrainRequest(key=f"{cand.id}#{k}", env=ctx.env.name, task=ctx.cfg.task, source=cand.source,
                         cfg=cfg, workdir=workdir, trainer=ctx.cfg.trainer, checkpoint=steps is not None,
                         group_dir=ctx.store.population_dir(cand.generation) if together else None)
@@ -60,14 +61,9 @@ def halving_on(ctx: RunContext) -> bool:
     return ctx.cfg.halving if ctx.cfg.halving is not None else halving_default(ctx.cfg.feedback, ctx.cfg.trainer)
 
 
-def halving_default(feedback: str, trainer: str) -> bool:
+def halving_default(feedback: str, trainer_name: str) -> bool:
     """On where halving can work: a ranker with a task fitness to halve on, a trainer that continues a training."""
-    return needs_fitness(feedback) and trainer in CONTINUING_TRAINERS
-
-
-# trainers that continue from a checkpoint (mjx: Brax restores no optimizer state)
-CONTINUING_TRAINERS = ("native", "population")
-POPULATION = "population"  # the trainer whose requests are trained together, in one job per generation (and rung)
+    return ranker(feedback).needs_fitness and trainer(trainer_name).continues
 
 
 MAX_RUNGS = 3  # the first rung is at least a quarter of the budget (see the module's docstring)

@@ -24,11 +24,14 @@ import dataclasses
 import math
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
+from rewardsmith.errors import UserError
 from rewardsmith.feedback.ranking import (
     Ranking,
     RankingError,
@@ -38,6 +41,7 @@ from rewardsmith.feedback.ranking import (
     submit_ranking,
     wait_for_ranking,
 )
+from rewardsmith.llm.prompting import RANKING, SCORES
 from rewardsmith.records import Candidate, Selection, Status
 from rewardsmith.registry import Registry
 
@@ -47,8 +51,7 @@ if TYPE_CHECKING:
 
 
 class Ranker(Protocol):
-    needs_fitness: bool  # ranks by the task metric, so a task without one cannot use it
-    needs_videos: bool  # ranks what it sees: the generation is filmed before it ranks (else filming runs aside)
+    """A ranker at work for one run (made by its plug); its traits are on the plug (RankerPlug)."""
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
         """The Selection of generation `gen`; `parent` is the best candidate of the run so far (or None)."""
@@ -121,9 +124,6 @@ def _unranked(gen: int, mode: str, candidates: list[Candidate], parent: Candidat
 
 
 class MetricsRanker:
-    needs_fitness = True
-    needs_videos = False
-
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 
@@ -141,9 +141,6 @@ class MetricsRanker:
 class SyntheticRanker:
     """Ranks by fitness; an evaluated candidate without a finite fitness goes last (a ranking lists every evaluated
     candidate, as a person's does) and never wins."""
-
-    needs_fitness = True
-    needs_videos = False
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -170,9 +167,6 @@ class HumanRanker:
     """Serves the review page for the whole run and waits (blocking, no busy loop) for the people's rankings of each
     generation (--reviewers, --review-deadline); a resumed run that already has the decision does not wait. When a
     generation starts waiting, --on-ranking-due's command runs beside the wait (review/access.py)."""
-
-    needs_fitness = False
-    needs_videos = True
 
     def __init__(self, ctx: RunContext, stop_event: threading.Event | None = None) -> None:
         from rewardsmith.feedback.review.server import serve
@@ -221,9 +215,6 @@ class HumanRanker:
 class JudgeRanker:
     """Asks the vision judge (feedback/judge.py) once per generation; a resumed run reuses its recorded verdict.
     Every candidate trains to the full budget: halving needs a fitness (train/stage.halving_default)."""
-
-    needs_fitness = False
-    needs_videos = True
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -300,14 +291,74 @@ class HybridRanker(HumanRanker):
             p for p in (ranking.generation_comment, f"({stood})") if p))
 
 
-RankerFactory = Callable[[RunContext], Ranker]
-RANKERS: Registry[RankerFactory] = Registry("--feedback")
-RANKERS.register("metrics", lambda: MetricsRanker)
-RANKERS.register("synthetic", lambda: SyntheticRanker)
-RANKERS.register("human", lambda: HumanRanker)
-RANKERS.register("judge", lambda: JudgeRanker)
-RANKERS.register("hybrid", lambda: HybridRanker)
+@dataclass(frozen=True)
+class RankerPlug:
+    """A --feedback mode: how to make its ranker, and what the rest of the code needs to know about it."""
+
+    name: str
+    make: Callable[[RunContext], Ranker]
+    needs_fitness: bool  # ranks by the task score: a task without one cannot use it; halving can cut on it
+    needs_videos: bool  # ranks what it sees: the generation is filmed before it ranks (else filming runs aside)
+    reviewed: bool  # serves the review page and waits for people (--reviewers, --review-*, --blind)
+    judged: bool  # asks the vision judge (feedback/judge.py): needs --judge-model and films
+    # what the follow-up prompt shows (llm/prompting.py): SCORES (Eureka: every candidate's task score and the best's
+    # reflection) or RANKING (ICPL: best and worst, the reviewers' words, no score anywhere)
+    follow_up: str
+
+    @property
+    def proposes(self) -> bool:
+        """The judge proposes and people decide; a confident judge's ranking may stand alone (--judge-min-tau)."""
+        return self.judged and self.reviewed
 
 
-def needs_fitness(name: str) -> bool:
-    return bool(getattr(RANKERS.get(name), "needs_fitness", False))
+RANKERS: Registry[RankerPlug] = Registry("--feedback")
+for _plug in (
+    RankerPlug("metrics", MetricsRanker, needs_fitness=True, needs_videos=False, reviewed=False, judged=False,
+               follow_up=SCORES),
+    RankerPlug("synthetic", SyntheticRanker, needs_fitness=True, needs_videos=False, reviewed=False, judged=False,
+               follow_up=RANKING),
+    RankerPlug("human", HumanRanker, needs_fitness=False, needs_videos=True, reviewed=True, judged=False,
+               follow_up=RANKING),
+    RankerPlug("judge", JudgeRanker, needs_fitness=False, needs_videos=True, reviewed=False, judged=True,
+               follow_up=RANKING),
+    RankerPlug("hybrid", HybridRanker, needs_fitness=False, needs_videos=True, reviewed=True, judged=True,
+               follow_up=RANKING),
+):
+    RANKERS.register(_plug.name, lambda plug=_plug: plug)
+
+
+def ranker(name: str) -> RankerPlug:
+    """The plug of --feedback `name` (UnknownNameError listing the modes for a name that is none)."""
+    return RANKERS.get(name)
+
+
+def rankers_that(trait: Callable[[RankerPlug], bool]) -> list[str]:
+    return [name for name in RANKERS.names() if trait(RANKERS.get(name))]
+
+
+def check_feedback(cfg: RunConfig) -> None:
+    """A run's feedback settings against its ranker's traits; UserError (one line) before anything is written."""
+    plug = ranker(cfg.feedback)
+    if plug.judged and not cfg.judge_model:
+        raise UserError(f"--feedback {cfg.feedback} needs --judge-model M, a vision model (a litellm model "
+                        "string such as openai/gpt-4o, or openai/<name> with --judge-api-base for a local server)")
+    if plug.judged and not cfg.video:
+        raise UserError(f"--feedback {cfg.feedback} ranks the filmed episodes, so it cannot run with --no-video")
+    if cfg.judge_min_tau != RunConfig.judge_min_tau and not plug.proposes:
+        raise UserError(f"--judge-min-tau only applies to --feedback {' or '.join(rankers_that(_proposes))} (when "
+                        f"the judge's ranking may stand alone), not --feedback {cfg.feedback}; leave it out")
+    given = [flag for flag, on in (("--reviewers", cfg.reviewers != 1), ("--review-deadline", cfg.review_deadline_s),
+                                   ("--review-host", cfg.review_host != "127.0.0.1"),
+                                   ("--on-ranking-due", cfg.on_ranking_due)) if on]
+    if given and not plug.reviewed:
+        raise UserError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
+                        f"which --feedback {cfg.feedback} does not serve; use --feedback "
+                        f"{' or '.join(rankers_that(_reviewed))}, or leave {'them' if len(given) > 1 else 'it'} out")
+
+
+def _proposes(plug: RankerPlug) -> bool:
+    return plug.proposes
+
+
+def _reviewed(plug: RankerPlug) -> bool:
+    return plug.reviewed

@@ -22,7 +22,7 @@ from rewardsmith.records import CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.rollouts import evaluate
-from rewardsmith.train.trainers import TRAINERS
+from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, use_cache
 
 POLICY_FILE, TRACE_FILE, CHECKPOINT_FILE = "policy.npz", "trace.npz", "checkpoint.npz"
@@ -36,7 +36,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     reward = load_reward(payload["source"])
     cfg = TrainConfig().with_overrides(**payload["train"])
     trainer_name = payload.get("trainer", "native")
-    train = TRAINERS.get(trainer_name)
+    train = trainer(trainer_name).train
     checkpoint = Path(workdir) / CHECKPOINT_FILE if payload.get("checkpoint") else None
 
     def on_progress(step: int, point: CurvePoint) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
+from rewardsmith.train.trainers import trainer
 
 if TYPE_CHECKING:
     from rewardsmith.context import RunContext
@@ -71,47 +72,13 @@ def termination_text(env: EnvSpec, task: Task) -> str:
 
 
 def training_text(ctx: RunContext) -> str:
-    """What is true of the configured trainer (ctx.cfg.trainer) at the run's settings."""
-    cfg = ctx.training_config()
-    steps, trainer = cfg.steps, ctx.cfg.trainer
-    if trainer == "mjx":
-        from rewardsmith.train.mjx import brax_settings  # imports JAX; only runs configured for it pay
-
-        brax = brax_settings(cfg, ctx.env)
-        num_envs, gamma = int(brax["num_envs"]), float(brax["discounting"])
-        lines = [
-            f"PPO (Brax, on MJX) for {steps:,} env steps in total, {num_envs} envs in parallel, discount gamma "
-            f"{gamma:g} (a reward {_horizon(gamma)} ahead counts about half).",
-            "The policy's observations are normalised by running mean and standard deviation; the reward is used "
-            "as it is (not normalised), so its absolute size matters: keep the reward per step of order 1.",
-            "The policy's Gaussian sample is squashed by tanh into (-1, 1); the physics and your reward get that "
-            "action.",
-        ]
-    elif trainer == "native":
-        num_envs, gamma = cfg.num_envs, cfg.gamma
-        lines = [
-            f"PPO (native MuJoCo on CPU) for {steps:,} env steps in total, {num_envs} envs in parallel "
-            f"(about {steps // max(1, num_envs * ctx.task.episode_steps):,} full-length episodes per env), "
-            f"discount gamma {gamma:g} (a reward {_horizon(gamma)} ahead counts about half).",
-            "The policy's observations are normalised by running mean and standard deviation, and the reward is "
-            "divided by a running standard deviation of the discounted return (then clipped to [-10, 10]): the "
-            "overall scale of the reward matters little, the relative scales of its terms matter.",
-            "The policy's Gaussian action is clipped to [-1, 1] before the physics and your reward get it.",
-        ]
-    else:
-        return f"Trained by the {trainer!r} trainer for {steps:,} env steps."
+    """What is true of the configured trainer at the run's settings (the trainer's own facts, train/trainers.py)."""
+    lines = trainer(ctx.cfg.trainer).prompt_facts(ctx.training_config(), ctx.env, ctx.task)
     lines.append(f"Your reward is computed once per control step, after the action was applied for "
                  f"{ctx.env.frame_skip} physics steps: `s` is the state AFTER the step, `action` the action that "
                  "led to it.")
     return "\n".join(f"- {line}" for line in lines)
 
-
-def _horizon(gamma: float) -> str:
-    steps = math.log(0.5) / math.log(gamma) if 0.0 < gamma < 1.0 else math.inf
-    return f"{steps:.0f} steps" if math.isfinite(steps) else "any number of steps"
-
-
-# ---- the observation -----------------------------------------------------------------------------------------------
 
 def _coordinates(model: mujoco.MjModel) -> tuple[list[str], list[str]]:
     """A label for every entry of qpos and of qvel, from the model's joints."""

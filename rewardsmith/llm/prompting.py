@@ -19,16 +19,23 @@ from rewardsmith.llm import facts, prompts, reflect
 from rewardsmith.records import Candidate
 from rewardsmith.runs.store import write_record
 
+# What a follow-up prompt shows of the last generation, as the ranker decides (RankerPlug.follow_up): SCORES, Eureka's
+# table of task scores and the best program's reflection; RANKING, ICPL's best and worst with no score anywhere.
+SCORES, RANKING = "scores", "ranking"
+FOLLOW_UPS = (SCORES, RANKING)
+
 FOLLOW_UP_BUDGET = 12_000  # tokens, as counted by count_tokens
 TOKENIZER = "cl100k_base"
 TOKEN_METHOD = (f"litellm.token_counter with tiktoken {TOKENIZER} (bundled with litellm, offline), chat overhead "
                 "included; a model's own tokenizer may count somewhat differently")
 
 
-def messages_for(ctx: RunContext, gen: int, parent: Candidate | None) -> list[dict[str, str]]:
+def messages_for(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str) -> list[dict[str, str]]:
+    """The chat messages of generation `gen` (saved; a resumed run reads them back). `follow_up`: what a follow-up
+    prompt shows, SCORES or RANKING (the ranker's trait, feedback/rankers.py)."""
     messages = ctx.store.load_messages(gen)
     if messages is None:
-        messages = prompts.chat(prompts.render("system"), user_prompt(ctx, gen, parent))
+        messages = prompts.chat(prompts.render("system"), user_prompt(ctx, gen, parent, follow_up))
         ctx.store.save_messages(gen, messages)
     tokens_path = ctx.store.prompt_tokens_path(gen)
     if not tokens_path.is_file():
@@ -55,7 +62,7 @@ def first_prompt(ctx: RunContext) -> str:
     )
 
 
-def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None) -> str:
+def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str) -> str:
     first = first_prompt(ctx)
     if gen == 0:
         if ctx.cfg.init_source:  # the user's own reward as a starting point (it is also candidate g0c00)
@@ -67,7 +74,7 @@ def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None) -> str:
         return prompts.render("error_only", first_prompt=first, failure_list=failures or "(no details recorded)")
     failure_text = prompts.render("failures", failure_list=failures) if failures else ""
     selection = ctx.store.load_selection(gen - 1)
-    if ctx.cfg.feedback == "metrics":
+    if follow_up == SCORES:
         note = ("the best of that generation" if parent.generation == gen - 1 else
                 f"from generation {parent.generation}, still the best so far")
         return prompts.render(

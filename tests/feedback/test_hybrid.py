@@ -95,7 +95,7 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     with FakeLLM(replies) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.5, judge_min_tau=0.9)
         start = time.monotonic()
-        selection = Waiting(ctx, RANKERS.get("hybrid")).finish()
+        selection = Waiting(ctx, RANKERS.get("hybrid").make).finish()
     assert time.monotonic() - start < 20
     first, second = (_parts(r) for r in fake.requests)
     labels = [[p["text"] for p in parts if p["type"] == "text"][1:] for parts in (first, second)]
@@ -124,7 +124,7 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
     replies = [_reply(JUDGE_ORDER, REASONS), _reply(["g0c01", "g0c00", "g0c03"])]  # the looks disagree
     with FakeLLM(replies) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.3)
-        waiting = Waiting(ctx, RANKERS.get("hybrid"))
+        waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         try:
             assert Waiting.wait_event("review_deadline", events)["gen"] == 0
             time.sleep(0.5)
@@ -146,7 +146,7 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
     events: list = []
     with FakeLLM([_reply(JUDGE_ORDER, REASONS), _reply(JUDGE_ORDER, REASONS)]) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=60)
-        waiting = Waiting(ctx, RANKERS.get("hybrid"))
+        waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         try:
             Waiting.wait_event("awaiting_ranking", events)
             with pytest.raises(RankingError, match="--judge takes the judge's whole order"):
@@ -160,10 +160,10 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
         assert selection.comments == {"g0c03": f"(judge) {REASONS['g0c03']}", "g0c00": "a bit late",
                                       "g0c01": f"(judge) {REASONS['g0c01']}"}
         ctx.store.save_selection(selection)
-        prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c03"))
+        prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c03"), RANKERS.get(ctx.cfg.feedback).follow_up)
         assert "a reviewer, shown a vision model's proposed ranking first, ranked the videos" in prompt
         assert f"- about g0c03: (judge) {REASONS['g0c03']}" in prompt and "- about g0c00: a bit late" in prompt
-        resumed = RANKERS.get("hybrid")(ctx)
+        resumed = RANKERS.get("hybrid").make(ctx)
         try:
             assert resumed.rank(0, ctx.store.candidates(0), None) == selection
         finally:
@@ -176,7 +176,7 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
     events: list = []
     with FakeLLM([_reply(JUDGE_ORDER, REASONS, "all drift right"), _reply(JUDGE_ORDER, REASONS)]) as fake:
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=120)
-        waiting = Waiting(ctx, RANKERS.get("hybrid"))
+        waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         context = None
         try:
             Waiting.wait_event("awaiting_ranking", events)

@@ -69,7 +69,7 @@ def _with_server(ctx: RunContext, fake: FakeLLM, **changes) -> RunContext:
 
 
 def _rank(ctx: RunContext, gen: int = 0):
-    return RANKERS.get("judge")(ctx).rank(gen, ctx.store.candidates(gen), None)
+    return RANKERS.get("judge").make(ctx).rank(gen, ctx.store.candidates(gen), None)
 
 
 def _reply(order: list[str], reasons: dict | None = None, summary: str = "") -> str:
@@ -157,7 +157,7 @@ def test_judge_reasons_are_the_comments_of_the_next_prompt(tmp_path):
     with FakeLLM([_reply(["g0c01", "g0c00", "g0c03"], reasons)]) as fake:
         selection = _rank(_with_server(ctx, fake))
     ctx.store.save_selection(selection)
-    prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c01"))
+    prompt = user_prompt(ctx, 1, ctx.store.find_candidate("g0c01"), RANKERS.get(ctx.cfg.feedback).follow_up)
     assert "The reviewer's comments:\n- about g0c01: upright and centred\n- about g0c00: slides to the edge\n" \
            "- about g0c03: falls over" in prompt
     assert "filmed it, and a vision model (a judge looking at frames of each video) ranked the videos" in prompt

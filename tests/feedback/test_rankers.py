@@ -226,7 +226,7 @@ def _prompt(tmp_path, mode: str) -> tuple[str, dict]:
     if mode == "human":  # the person ranked both generations before this (resumed) run asks
         submit_ranking(store, 0, person, require_waiting=False)
         submit_ranking(store, 1, {**person, "best": "g1c03", "worst": "g1c00", "comments": {}}, require_waiting=False)
-    ranker = RANKERS.get(mode)(ctx)
+    ranker = RANKERS.get(mode).make(ctx)
     try:
         sel0 = ranker.rank(0, gen0, None)
         store.save_selection(sel0)
@@ -235,7 +235,7 @@ def _prompt(tmp_path, mode: str) -> tuple[str, dict]:
     finally:
         ranker.close()
     best = store.find_candidate(sel1.best_overall)
-    return user_prompt(ctx, 2, best), cands
+    return user_prompt(ctx, 2, best, RANKERS.get(ctx.cfg.feedback).follow_up), cands
 
 
 @pytest.mark.parametrize("mode", ["synthetic", "human"])
@@ -272,7 +272,7 @@ def test_ranked_prompt_without_a_second_program(tmp_path):
     for cand in (lone, broken):
         store.save_candidate(cand)
     store.save_selection(SyntheticRanker(ctx).rank(0, [lone, broken], None))
-    prompt = user_prompt(ctx, 1, lone)
+    prompt = user_prompt(ctx, 1, lone, RANKERS.get(ctx.cfg.feedback).follow_up)
     assert "judged BEST (g0c00)" in prompt and "judged WORST (none)" in prompt
     assert "# (no second program could be compared)" in prompt and broken.reason in prompt
     assert "Task score" not in prompt

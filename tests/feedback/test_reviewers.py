@@ -21,7 +21,7 @@ from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.feedback.aggregate import aggregate, bradley_terry, implied_pairs, kendall_tau
-from rewardsmith.feedback.rankers import HumanRanker
+from rewardsmith.feedback.rankers import RANKERS, HumanRanker
 from rewardsmith.feedback.ranking import (
     RankingError,
     awaiting_path,
@@ -176,7 +176,7 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
 
     # what the LLM reads next: the aggregate's best and worst, every reviewer's words, the agreement
     store.save_selection(selection)
-    prompt = user_prompt(ctx, 1, store.find_candidate(selection.best))
+    prompt = user_prompt(ctx, 1, store.find_candidate(selection.best), RANKERS.get(ctx.cfg.feedback).follow_up)
     for text in ("several reviewers (their rankings combined) ranked the videos", "judged BEST (g0c01)",
                  "judged WORST (g0c00)", "- about g0c03: ada lovelace: steady but slow",
                  "Bob: falls over", "mean Kendall tau -0.33", "they disagreed on the best"):

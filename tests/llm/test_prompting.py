@@ -24,12 +24,20 @@ from rewardsmith.context import RunContext
 from rewardsmith.env.registry import env_names, get_env, resolve_task
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.llm import facts, reflect
-from rewardsmith.llm.prompting import FOLLOW_UP_BUDGET, count_tokens, first_prompt, messages_for, user_prompt
+from rewardsmith.llm.prompting import (
+    FOLLOW_UP_BUDGET,
+    FOLLOW_UPS,
+    count_tokens,
+    first_prompt,
+    messages_for,
+    user_prompt,
+)
 from rewardsmith.llm.prompts import chat, render
 from rewardsmith.program.extract import extract_program
 from rewardsmith.records import Candidate, CurvePoint, Evaluation, Selection, Status, TermStats, TrainResult
 from rewardsmith.runs.show import generation_rows
 from rewardsmith.runs.store import RunStore
+from rewardsmith.train.trainers import TRAINERS
 
 SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "prompts"
 UPDATE = os.environ.get("REWARDSMITH_UPDATE_SNAPSHOTS") == "1"
@@ -130,7 +138,7 @@ def _generation(ctx: RunContext, k: int) -> tuple[list[Candidate], Selection]:
                                                                      scales=SCALES)
         ctx.store.save_candidate(cand)
         cands.append(cand)
-    ranker = RANKERS.get(ctx.cfg.feedback)(ctx)
+    ranker = RANKERS.get(ctx.cfg.feedback).make(ctx)
     try:
         selection = ranker.rank(0, cands, None)
     finally:
@@ -143,7 +151,7 @@ def _follow_up(tmp_path: Path, feedback: str, k: int) -> tuple[str, list[Candida
     ctx = _ctx(tmp_path, feedback)
     cands, selection = _generation(ctx, k)
     assert selection.best_overall is not None
-    return user_prompt(ctx, 1, ctx.store.find_candidate(selection.best_overall)), cands, selection
+    return user_prompt(ctx, 1, ctx.store.find_candidate(selection.best_overall), RANKERS.get(ctx.cfg.feedback).follow_up), cands, selection
 
 
 def _snapshot(name: str, text: str) -> None:
@@ -189,6 +197,19 @@ def test_training_facts_follow_the_configured_trainer(tmp_path):
     settings = get_env("humanoid").ppo_mjx  # Brax's settings of this env: its own envs and discount
     assert f"{settings['num_envs']} envs in parallel" in mjx and f"gamma {settings['discounting']:g}" in mjx
     assert "tanh" in mjx and "not normalised" in mjx and "clipped" not in mjx
+    population = facts.training_text(_ctx(tmp_path / "c", trainer="population"))  # the GPU default: its own facts
+    assert "on MJX" in population and "256 envs in parallel" in population and "clipped to [-1, 1]" in population
+    assert "Every candidate reward of a generation is trained at the same time" in population
+    assert population != native and "Trained by the" not in population  # not the generic one-liner of before
+
+
+def test_every_plug_states_the_traits_the_rest_of_the_code_asks(tmp_path):
+    """Trainers and rankers carry their traits; each ranker's follow-up is one the prompt knows how to write."""
+    assert all(RANKERS.get(name).follow_up in FOLLOW_UPS for name in RANKERS.names())
+    assert [n for n in TRAINERS.names() if TRAINERS.get(n).together] == ["population"]
+    assert {TRAINERS.get(n).default_on for n in TRAINERS.names()} == {"cpu", "gpu", None}
+    for name in TRAINERS.names():  # every trainer tells the LLM how it trains
+        assert "env steps in total" in facts.training_text(_ctx(tmp_path / name, trainer=name))
 
 
 def test_episodes_that_cannot_end_early_say_so_and_free_text_tasks_keep_the_termination_words(tmp_path):
@@ -282,7 +303,7 @@ def test_humanoid_follow_up_stays_within_the_token_budget(tmp_path, feedback, k)
 
 def test_prompt_tokens_are_recorded_per_generation_and_shown(tmp_path):
     ctx = _ctx(tmp_path)
-    messages = messages_for(ctx, 0, None)
+    messages = messages_for(ctx, 0, None, RANKERS.get(ctx.cfg.feedback).follow_up)
     assert ctx.store.prompt_tokens_path(0).is_file()
     (row,) = generation_rows(ctx.store)
     assert row["prompt_tokens"] == count_tokens(messages) > 1000
