@@ -23,6 +23,7 @@ A run killed with filming unfinished films the rest when resumed.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from rewardsmith.config import RunConfig
@@ -33,7 +34,7 @@ from rewardsmith.errors import UserError
 from rewardsmith.evaluate.film import film_all
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
-from rewardsmith.execute.seeds import train_seeds
+from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.execute.train_stage import halving_default, train_all
 from rewardsmith.feedback.judge import check_judge
 from rewardsmith.feedback.rankers import RANKERS, Ranker, RankerPlug, check_feedback, rankers_that
@@ -77,7 +78,26 @@ def _continues(plug: TrainerPlug) -> bool:
     return plug.continues
 
 
-def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class EvolveResult:
+    """What a run found, saved as result.json: the best candidate over all generations (the last parent) and, with
+    --final-seeds, that reward retrained from scratch on fresh seeds."""
+
+    best: Candidate | None
+    generations: int
+    final: MultiSeedSummary | None = None
+
+    @property
+    def fitness(self) -> float | None:
+        return self.best.fitness if self.best is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        saved: dict[str, Any] = {"best": self.best.id if self.best else None, "fitness": self.fitness,
+                                 "generations": self.generations}
+        return {**saved, "final": self.final.to_dict()} if self.final is not None else saved
+
+
+def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> EvolveResult:
     env, task = prepare(cfg)
     report = board_report(store, cfg, report)  # --tensorboard: candidates as they finish
     ctx = RunContext(store, cfg, env, task, report)
@@ -97,12 +117,10 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
             report({"event": "selection", **selection.to_dict()})
     finally:
         ranker.close()
-    result: dict[str, Any] = {"best": parent.id if parent else None,
-                              "fitness": parent.fitness if parent else None, "generations": cfg.iterations}
-    if parent and cfg.final_seeds:
-        result["final"] = final_evaluation(ctx, parent)
+    final = final_evaluation(ctx, parent) if parent and cfg.final_seeds else None
+    result = EvolveResult(parent, cfg.iterations, final)
     filming.join()
-    store.save_result(result)
+    store.save_result(result.to_dict())
     return result
 
 
@@ -161,15 +179,15 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     return selection
 
 
-def final_evaluation(ctx: RunContext, best: Candidate) -> dict[str, Any]:
+def final_evaluation(ctx: RunContext, best: Candidate) -> MultiSeedSummary:
     """Eureka's last step: the winner retrained on fresh seeds, so its score is not one lucky training."""
     path = ctx.store.final_dir() / "summary.json"
     if path.is_file():
-        return dict(read_json(path))
+        return MultiSeedSummary.from_dict(read_json(path))
     seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
     ctx.report({"event": "final", "id": best.id, "seeds": seeds})
     assert best.source is not None
     summary = train_seeds(ctx.env, ctx.cfg.task, best.source, ctx.training_config(0), seeds, ctx.store.final_dir(),
-                          ctx.report, ctx.cfg.trainer).to_dict()
-    write_json(path, summary)
+                          ctx.report, ctx.cfg.trainer)
+    write_json(path, summary.to_dict())
     return summary

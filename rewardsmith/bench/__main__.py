@@ -78,8 +78,9 @@ def evolve_budget(args: argparse.Namespace) -> None:
         wall = time.monotonic() - start
         cands = store.candidates(0)
         steps = sum(c.train.steps for c in cands if c.train)  # a continued training is counted once
-        rows.append((name, steps, wall, result["fitness"]))
-        print(f"  {name}: {steps:,} env steps, {wall:.0f} s, best {result['best']} task score {result['fitness']}",
+        rows.append((name, steps, wall, result.fitness))
+        print(f"  {name}: {steps:,} env steps, {wall:.0f} s, best {result.best.id if result.best else None} task "
+              f"score {result.fitness}",
               flush=True)
     print(f"{args.env}/{args.task}, K = {args.samples}, {args.steps:,} steps per full training, runs in {out}")
     _, steps_full, wall_full, _ = rows[0]

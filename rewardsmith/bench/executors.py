@@ -28,8 +28,8 @@ def one_run(out: Path, label: str, cfg: RunConfig) -> dict[str, Any]:
     rungs = [e for e in events if e["event"] == "rung"]
     trainings = sum(len(e["candidates"]) for e in rungs) if rungs else cfg.samples
     scores = {c.id: c.fitness for c in store.candidates(0)}
-    print(f"  {label}: {wall:.1f} s, {trainings} trainings, best {result['best']} task score {result['fitness']}",
-          flush=True)
+    best = result.best.id if result.best else None
+    print(f"  {label}: {wall:.1f} s, {trainings} trainings, best {best} task score {result.fitness}", flush=True)
     return {"wall": wall, "trainings": trainings, "scores": scores}
 
 

@@ -248,7 +248,7 @@ def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda even
     report({"event": "retrain", "which": "reference", "seeds": fresh})
     reference = train_seeds(env, task.name, reference_source, train_cfg, fresh, retrain_dir / "reference", report,
                             cfg.trainer)
-    best = store.find_candidate(result["best"]) if result.get("best") else None
+    best = result.best
     best_is_reference = best is not None and (best.source or "").strip() == reference_source.strip()
     evolved: MultiSeedSummary | None = None
     if best is not None and best.source is not None:

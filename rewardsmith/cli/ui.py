@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
+from rewardsmith.evolve import EvolveResult
 from rewardsmith.feedback.rankers import RANKERS
 
 # Piped or captured output gets wide lines instead of tables folded at 80 columns.
@@ -256,20 +257,20 @@ def reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str
     return text
 
 
-def print_finished(store, result: dict) -> None:
+def print_finished(store, result: EvolveResult) -> None:
     """The end of a run: the per-generation table, the best candidate, and where its video, the export command
     and the plots are."""
     print_summary(store)
-    best = store.find_candidate(result["best"]) if result.get("best") else None
+    best = result.best
     success = f"  success rate {num(best.success_rate)}" if best is not None and best.success_rate is not None else ""
-    console.print(f"best: {result['best'] or 'none'}  task score {num(result['fitness'])}{success}  "
+    console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}  "
                   f"export with: rewardsmith export {store.root} -o reward.py", soft_wrap=True)
     if best is not None and store.video_path(best.generation, best.index).is_file():
         console.print(f"best video: {store.video_path(best.generation, best.index)}", soft_wrap=True)
-    final = result.get("final")
-    if final and final.get("fitness_mean_std"):
-        mean, std = final["fitness_mean_std"]
-        console.print(f"final evaluation over {len(final['seeds'])} seeds: task score {mean:.3f} ± {std:.3f}")
+    scores = result.final.mean_std("fitness") if result.final is not None else None
+    if result.final is not None and scores is not None:
+        mean, std = scores
+        console.print(f"final evaluation over {len(result.final.seeds)} seeds: task score {mean:.3f} ± {std:.3f}")
     from rewardsmith.runs.plots import write_plots
     try:
         plots = write_plots(store)

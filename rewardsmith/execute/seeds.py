@@ -45,6 +45,11 @@ class MultiSeedSummary:
         return {"seeds": [dataclasses.asdict(r) for r in self.seeds],
                 **{f"{f}_mean_std": self.mean_std(f) for f in ("fitness", "success_rate", "return_mean")}}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> MultiSeedSummary:
+        """A summary.json read back (the means are derived again from the seeds)."""
+        return cls(tuple(SeedResult(**seed) for seed in data["seeds"]))
+
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
                 out_dir: Path, report: Callable[[dict], None], trainer: str = "native") -> MultiSeedSummary:

@@ -15,8 +15,9 @@ pictures: once in candidate order (gen_XX/judge.json, the proposal the page show
 Otherwise it is UNSURE and the generation waits for a person however long it takes. The margin (tau, same best,
 same worst) and the reason are recorded in gen_XX/judge_proposal.json, which the page shows with the proposal.
 
-Who decided is recorded in the Selection (`decided_by`): a person ("reviewer NAME confirmed the judge's order" or
-"... changed the judge's order") or the judge ("judge, confident (...); no reviewer by the N s deadline").
+Who decided is recorded in the Selection (`decided_by`, a DecidedBy record), in words a person ("reviewer NAME
+confirmed the judge's order" or "... changed the judge's order") or the judge ("the judge (MODEL): confident, ...;
+no reviewer by the N s deadline").
 Without --review-deadline a hybrid run uses DEFAULT_DEADLINE_S; plain --feedback human never lets a generation go on
 without a person's ranking.
 """
@@ -110,8 +111,9 @@ def load_proposal(store: RunStore, gen: int) -> Proposal | None:
     return Proposal.from_dict(read_json(path)) if path.is_file() else None
 
 
-def person_decided(ranking_order: Sequence[str] | None, best: str, worst: str, made: Proposal) -> str:
-    """Who decided, in words, when a person's ranking decided a hybrid generation."""
-    same = (list(ranking_order) == list(made.order)) if ranking_order else \
-        (best == made.order[0] and worst == made.order[-1])
-    return "confirmed the judge's order" if same else "changed the judge's order"
+def kept_judge_order(ranking_order: Sequence[str] | None, best: str, worst: str, made: Proposal) -> bool:
+    """Whether a person's ranking of a hybrid generation kept the judge's proposed order (the same full order; a
+    best/worst-only ranking: the judge's best and worst)."""
+    if ranking_order:
+        return list(ranking_order) == list(made.order)
+    return best == made.order[0] and worst == made.order[-1]

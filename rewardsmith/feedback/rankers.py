@@ -42,7 +42,7 @@ from rewardsmith.feedback.ranking import (
     wait_for_ranking,
 )
 from rewardsmith.llm.prompting import RANKING, SCORES
-from rewardsmith.records import Candidate, Selection, Status
+from rewardsmith.records import Candidate, DecidedBy, Decider, Selection, Status
 from rewardsmith.registry import Registry
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
 
 
 def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ranking: Ranking | None,
-              candidates: list[Candidate], decided_by: str) -> Selection:
+              candidates: list[Candidate], decided_by: DecidedBy) -> Selection:
     return Selection(
         generation=gen,
         mode=mode,
@@ -100,21 +100,27 @@ def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ran
     )
 
 
-def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candidate], decided_by: str) -> Selection:
+def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candidate],
+                  decided_by: DecidedBy) -> Selection:
     by_id = {c.id: c for c in candidates}
     order = list(ranking.order) if ranking.order else [ranking.best, ranking.worst]
     return selection(gen, mode, order, by_id[ranking.best], ranking, candidates, decided_by)
 
 
-def people(ranking: Ranking) -> str:
-    """Who ranked a person's decision, in words."""
-    if ranking.aggregate and len(ranking.aggregate.get("reviewers") or ()) > 1:
-        info = ranking.aggregate
-        return f"{len(info['reviewers'])} reviewers ({', '.join(info['reviewers'])}; {info['decided']})"
-    return f"reviewer {ranking.reviewer or 'anonymous'}"
+def people(ranking: Ranking, kept_judge_order: bool | None = None) -> DecidedBy:
+    """Who decided a people's ranking: the reviewers whose rankings were combined (feedback/aggregate.py), or the
+    one reviewer; `kept_judge_order`: on a hybrid run, whether the person kept the judge's proposed order."""
+    info = ranking.aggregate or {}
+    names = tuple(str(name) for name in info.get("reviewers") or ())
+    if len(names) > 1:
+        agreed = info.get("agreement") or {}
+        return DecidedBy(Decider.PEOPLE, reviewers=names, how=str(info.get("decided") or ""),
+                         agreement_tau=agreed.get("kendall_tau_mean"), same_best=agreed.get("same_best"),
+                         kept_judge_order=kept_judge_order)
+    return DecidedBy(Decider.PEOPLE, reviewers=(ranking.reviewer,), kept_judge_order=kept_judge_order)
 
 
-NOTHING_TO_COMPARE = "nobody: fewer than two evaluated candidates"
+NOTHING_TO_COMPARE = DecidedBy(Decider.NOBODY)
 
 
 def _unranked(gen: int, mode: str, candidates: list[Candidate], parent: Candidate | None) -> Selection:
@@ -132,7 +138,7 @@ class MetricsRanker:
         ranked = _by_fitness(candidates, version)
         best = ranked[0] if ranked and (parent is None or score(ranked[0], version) > score(parent, version)) \
             else parent
-        return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates, "the task score")
+        return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates, DecidedBy(Decider.SCORE))
 
     def close(self) -> None:
         pass
@@ -152,12 +158,12 @@ class SyntheticRanker:
         unscored = [c for c in candidates if c.status is Status.EVALUATED and score(c, version) == -math.inf]
         if not scored or len(scored) + len(unscored) < 2:  # nothing to compare, or nothing measured that could win
             return selection(gen, "synthetic", [c.id for c in scored], scored[0] if scored else parent, None,
-                             candidates, "the task score")
+                             candidates, DecidedBy(Decider.SCORE))
         ranked = scored + unscored
         ranking = load_ranking(store, gen) or submit_ranking(
             store, gen, {"best": ranked[0].id, "worst": ranked[-1].id, "order": [c.id for c in ranked],
                          "source": "synthetic"}, require_waiting=False)
-        return _from_ranking(gen, "synthetic", ranking, candidates, "the synthetic ranker (task score)")
+        return _from_ranking(gen, "synthetic", ranking, candidates, DecidedBy(Decider.SYNTHETIC))
 
     def close(self) -> None:
         pass
@@ -227,7 +233,7 @@ class JudgeRanker:
             return _unranked(gen, "judge", candidates, parent)
         verdict = run_judge(self.ctx, gen, rankable)
         ranking = judged(self.ctx, gen, rankable, verdict)
-        return _from_ranking(gen, "judge", ranking, candidates, f"the judge ({verdict.model})")
+        return _from_ranking(gen, "judge", ranking, candidates, DecidedBy(Decider.JUDGE, judge_model=verdict.model))
 
     def close(self) -> None:
         pass
@@ -263,13 +269,14 @@ class HybridRanker(HumanRanker):
                                 judge={"confident": made.confident, "why": made.why, "order": list(made.order)})
         assert ranking is not None, "two evaluated candidates are rankable"
         if ranking.source == "judge":
-            return _from_ranking(gen, "hybrid", ranking, candidates, f"the judge ({self.ctx.cfg.judge_model}): "
-                                 f"confident, {made.why}; no reviewer by the {deadline:g} s deadline")
-        how = hybrid.person_decided(ranking.order, ranking.best, ranking.worst, made)
-        if how.startswith("confirmed"):  # the judge's reasons stand where the person kept its order and wrote none
+            stood = DecidedBy(Decider.JUDGE, judge_model=self.ctx.cfg.judge_model, confident_why=made.why,
+                              deadline_s=deadline)
+            return _from_ranking(gen, "hybrid", ranking, candidates, stood)
+        kept = hybrid.kept_judge_order(ranking.order, ranking.best, ranking.worst, made)
+        if kept:  # the judge's reasons stand where the person kept its order and wrote none
             ranking = dataclasses.replace(ranking, comments={**{c: f"(judge) {r}" for c, r in made.reasons.items()},
                                                              **ranking.comments})
-        return _from_ranking(gen, "hybrid", ranking, candidates, f"{people(ranking)} {how}")
+        return _from_ranking(gen, "hybrid", ranking, candidates, people(ranking, kept))
 
     def _propose(self, gen: int, rankable: list[Candidate]) -> tuple[Proposal, Ranking]:
         """The judge's proposal (asked for once; a resumed run reads it back) and its ranking as it would stand."""

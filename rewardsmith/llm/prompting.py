@@ -112,5 +112,5 @@ def _ranked_prompt(ctx: RunContext, gen: int, first: str, best: Candidate, failu
         worst_source=(worst.source or "").strip() if worst else "# (no second program could be compared)",
         worst_reflection=reflect.reflection(worst, steps, show_score=False) if worst else "",
         comments=reflect.comments_text(selection), history=reflect.history_text(chosen), failures=failure_text,
-        ranked_by=reflect.ranked_by(selection.mode, selection.decided_by),
+        ranked_by=reflect.ranked_by(selection.decided_by),
     )

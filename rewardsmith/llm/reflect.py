@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from rewardsmith.records import Candidate, Selection, Status
+from rewardsmith.records import Candidate, DecidedBy, Decider, Selection, Status
 
 
 def _fmt(value) -> str:
@@ -127,13 +127,13 @@ def history_text(chosen: list[Candidate]) -> str:
     return "\n".join(lines) or "(none yet)"
 
 
-def ranked_by(mode: str, decided_by: str) -> str:
+def ranked_by(decided: DecidedBy | None) -> str:
     """Who ranked a generation, in the words of the next prompt ("... and X ranked the videos"). The synthetic ranker
     stands in for a person (ICPL's proxy), so it reads as one; a vision judge is named as a model."""
-    if mode == "judge" or (mode == "hybrid" and decided_by.startswith("the judge")):
+    if decided is not None and decided.who is Decider.JUDGE:
         return "a vision model (a judge looking at frames of each video)"
-    if " reviewers (" in decided_by:
+    if decided is not None and decided.several:
         return "several reviewers (their rankings combined)"
-    if mode == "hybrid":
+    if decided is not None and decided.kept_judge_order is not None:
         return "a reviewer, shown a vision model's proposed ranking first,"
     return "a reviewer"

@@ -35,7 +35,7 @@ def generation_rows(store: RunStore) -> list[dict[str, Any]]:
             "best_fitness": selection.fitness.get(best) if selection and best else None,
             "cost_usd": _cost(store, gen),
             "prompt_tokens": _prompt_tokens(store, gen),
-            "decided_by": selection.decided_by if selection else "",
+            "decided_by": selection.decided_by_text if selection else "",
         })
     return rows
 

@@ -22,6 +22,7 @@ from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.ranking import RankingError, load_ranking, mark_awaiting, ranking_path
 from rewardsmith.feedback.review.cli import rank_command
 from rewardsmith.llm.prompting import user_prompt
+from rewardsmith.records import DecidedBy, Decider
 from rewardsmith.runs.store import read_json
 
 IDS = ["g0c00", "g0c01", "g0c03"]  # evaluated and filmed; g0c02 failed its check
@@ -103,8 +104,10 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     assert "g0c03, g0c01, g0c00" in second[0]["text"]  # the second intro lists them in its own order too
 
     assert selection.mode == "hybrid" and selection.ranking == tuple(JUDGE_ORDER) and selection.best == "g0c03"
-    assert selection.decided_by == ("the judge (openai/fake-vision): confident, its two looks agree (same best and "
-                                    "worst, Kendall tau +1.00 >= 0.9); no reviewer by the 0.5 s deadline")
+    assert selection.decided_by == DecidedBy(Decider.JUDGE, judge_model="openai/fake-vision", deadline_s=0.5,
+                                             confident_why=selection.decided_by.confident_why)
+    assert selection.decided_by_text == ("the judge (openai/fake-vision): confident, its two looks agree (same best "
+                                         "and worst, Kendall tau +1.00 >= 0.9); no reviewer by the 0.5 s deadline")
     assert selection.comments == REASONS
     assert selection.generation_comment.startswith("too much cart motion (the judge's ranking stood: confident")
     decision = load_ranking(ctx.store, 0)
@@ -138,7 +141,8 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
     assert not proposal["confident"] and "picked a different best and worst" in proposal["why"]
     assert not Waiting.wait_event("awaiting_ranking", events)["judge"]["confident"]
     assert selection.ranking == ("g0c00", "g0c01", "g0c03") and selection.comments == {"g0c00": "steadiest"}
-    assert selection.decided_by == "reviewer anonymous changed the judge's order"
+    assert selection.decided_by == DecidedBy(Decider.PEOPLE, reviewers=("anonymous",), kept_judge_order=False)
+    assert selection.decided_by_text == "reviewer anonymous changed the judge's order"
     assert load_ranking(ctx.store, 0).source == "human"
 
 
@@ -156,7 +160,8 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
             selection = waiting.finish()
         finally:
             waiting.ranker.close()
-        assert selection.decided_by == "reviewer anonymous confirmed the judge's order"
+        assert selection.decided_by is not None and selection.decided_by.kept_judge_order is True
+        assert selection.decided_by_text == "reviewer anonymous confirmed the judge's order"
         assert selection.comments == {"g0c03": f"(judge) {REASONS['g0c03']}", "g0c00": "a bit late",
                                       "g0c01": f"(judge) {REASONS['g0c01']}"}
         ctx.store.save_selection(selection)
@@ -199,7 +204,7 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
             page.wait_for_selector("#notice:not([hidden])")
             selection = waiting.finish()
             assert selection.ranking == ("g0c00", "g0c03", "g0c01")
-            assert selection.decided_by == "reviewer anonymous changed the judge's order"
+            assert selection.decided_by_text == "reviewer anonymous changed the judge's order"
             ctx.store.save_selection(selection)
             page.reload()
             page.wait_for_selector("body[data-ready='1']")
@@ -234,5 +239,5 @@ def test_an_unattended_hybrid_evolve_goes_on_with_a_confident_judge(tmp_path):
     (run,) = out.iterdir()
     selection = read_json(run / "gen_00" / "selection.json")
     assert selection["mode"] == "hybrid" and selection["ranking"] == ["g0c00", "g0c01", "g0c02"]
-    assert selection["decided_by"].endswith("no reviewer by the 1 s deadline")
+    assert selection["decided_by"]["who"] == "judge" and selection["decided_by"]["deadline_s"] == 1  # a record
     assert len(fake.requests) == 2  # the two looks

@@ -125,3 +125,50 @@ def test_where_a_candidate_ran_is_read_from_its_placement(tmp_path):
     assert ran_on(tmp_path) == "node 77aa01bc9d2e (10.0.0.8), attempt 2"
     (tmp_path / "placement.json").write_text("{not json")
     assert ran_on(tmp_path) is None
+
+
+V2_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "run_v2"  # a synthetic-feedback run, schema 2
+
+
+def test_a_run_written_by_the_previous_main_loads_exports_and_resumes(tmp_path):
+    """tests/fixtures/run_v2 was written by the main before the house-in-floors restructuring (schema 2: decided_by
+    as words); it still loads, exports and resumes, and what the resume writes is schema 3."""
+    import dataclasses
+
+    from rewardsmith.evolve import evolve
+    from rewardsmith.exports import export_reward
+    from rewardsmith.records import DecidedBy, Decider
+
+    run = tmp_path / "run"
+    shutil.copytree(V2_FIXTURE, run)
+    store = RunStore.open(run)
+    old = store.load_selection(0)
+    assert old is not None and old.decided_by == DecidedBy(Decider.SYNTHETIC,
+                                                            legacy="the synthetic ranker (task score)")
+    assert old.decided_by_text == "the synthetic ranker (task score)"
+    assert export_reward(store, None, tmp_path / "reward.py", fmt="numpy").is_file()
+    result = evolve(store, dataclasses.replace(store.config(), iterations=2))
+    assert result.generations == 2 and store.load_selection(1) is not None
+    written = json.loads((run / "gen_01" / "selection.json").read_text())
+    assert written["schema"] == SCHEMA_VERSION == 3 and written["decided_by"]["who"] == "synthetic"
+    assert json.loads((run / "gen_00" / "selection.json").read_text())["schema"] == 2  # what was there stays
+
+
+@pytest.mark.parametrize("mode, words, who, several, kept", [
+    ("metrics", "the task score", "score", False, None),
+    ("human", "reviewer ana", "people", False, None),
+    ("human", "2 reviewers (ana, bo; all 2 reviewers ranked)", "people", True, None),
+    ("hybrid", "reviewer ana confirmed the judge's order", "people", False, True),
+    ("hybrid", "reviewer ana changed the judge's order", "people", False, False),
+    ("hybrid", "the judge (openai/x): confident, its two looks agree; no reviewer by the 60 s deadline", "judge",
+     False, None),
+    ("judge", "the judge (openai/x)", "judge", False, None),
+    ("judge", "nobody: fewer than two evaluated candidates", "nobody", False, None),
+])
+def test_schema_2_words_read_into_who_decided(mode, words, who, several, kept):
+    from rewardsmith.records import DecidedBy
+
+    decided = DecidedBy.from_legacy(mode, words)
+    assert decided is not None and decided.who.value == who and decided.several == several
+    assert decided.kept_judge_order is kept and decided.describe() == words
+    assert DecidedBy.from_legacy("human", "") is None  # runs from before issue 16 recorded nobody

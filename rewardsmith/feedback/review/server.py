@@ -115,7 +115,8 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
         }
         candidates.append(blind_candidate(detail, cand.status.value) if blind else detail)
     selection = store.load_selection(gen)
-    saved = selection.to_dict() if selection else None
+    # who decided, in words: the page shows it as it is
+    saved = {**selection.to_dict(), "decided_by": selection.decided_by_text} if selection else None
     reviews = load_reviews(store, gen)
     mine = review_path(store, gen, reviewer_name(reviewer)) if reviewer else None
     own = next((r for r in reviews if mine is not None and review_path(store, gen, r.reviewer) == mine), None)
