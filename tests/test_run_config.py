@@ -18,6 +18,7 @@ import rewardsmith.evolve
 from rewardsmith.cli.app import app
 from rewardsmith.cli.config_file import defaults_from_file
 from rewardsmith.config import RunConfig
+from rewardsmith.evolve import EvolveResult
 from rewardsmith.runs.store import RunStore
 
 BASE = """\
@@ -38,7 +39,7 @@ def evolve_runs(monkeypatch, tmp_path):
 
     def record(store, cfg, report):
         configs.append(cfg)
-        return {"best": None, "fitness": None}
+        return EvolveResult(best=None, generations=cfg.iterations)
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDSMITH_MODEL", "REWARDSMITH_ENVS"):

@@ -274,7 +274,7 @@ def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda even
         beats_reference=beats_reference(evolved_fitness, reference_fitness), models=model_stats(candidates),
         wall_s={"evolve": evolved_at - start, "retrain": retrained_at - evolved_at, "random": done - retrained_at,
                 "total": done - start},
-        llm_cost_usd=float(sum(row["cost_usd"] or 0.0 for row in generation_rows(store))),
+        llm_cost_usd=float(sum(row.cost_usd for row in generation_rows(store))),
     )
 
 

@@ -277,15 +277,15 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     for column in ("id", "source", "status", "task score", "seeds", "success", "return", "train s", "reason"):
         table.add_column(column, overflow="fold")
     for row in candidate_rows(store):
-        table.add_row(row["id"], row["source"], row["status"], num(row["fitness"]), str(row["seeds"]),
-                      num(row["success"]), num(row["return"]), num(row["train_s"]), row["reason"] or "")
+        table.add_row(row.id, row.source, row.status, num(row.fitness), str(row.seeds), num(row.success),
+                      num(row.return_mean), num(row.train_s), row.reason or "")
     console.print(table)
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
         by_model.add_column(column)
     for row in model_rows(store):
-        by_model.add_row(row["source"], str(row["programs"]), str(row["passed_check"]), str(row["evaluated"]),
-                         num(row["mean_fitness"]), num(row["best_fitness"]))
+        by_model.add_row(row.source, str(row.programs), str(row.passed_check), str(row.evaluated),
+                         num(row.mean_fitness), num(row.best_fitness))
     console.print(by_model)
     if plot:
         from rewardsmith.runs.plots import write_plots

@@ -179,15 +179,15 @@ def print_summary(store) -> None:
     for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens", "LLM cost $"):
         table.add_column(column)
     for row in generation_rows(store):
-        tokens = "—" if row["prompt_tokens"] is None else str(row["prompt_tokens"])
-        table.add_row(str(row["gen"]), str(row["candidates"]), str(row["evaluated"]), str(row["failed"]),
-                      row["best"] or "—", num(row["best_fitness"]), tokens, f"{row['cost_usd']:.4f}")
+        tokens = "—" if row.prompt_tokens is None else str(row.prompt_tokens)
+        table.add_row(str(row.gen), str(row.candidates), str(row.evaluated), str(row.failed),
+                      row.best or "—", num(row.best_fitness), tokens, f"{row.cost_usd:.4f}")
     console.print(table)
     cfg = store.config()
     if not RANKERS.get(cfg.feedback).needs_fitness:  # who ranked each generation: people, the judge, or both
         for row in generation_rows(store):
-            if row["decided_by"]:
-                console.print(f"generation {row['gen']} decided by {row['decided_by']}", soft_wrap=True, markup=False)
+            if row.decided_by:
+                console.print(f"generation {row.gen} decided by {row.decided_by}", soft_wrap=True, markup=False)
     if not cfg.llm_free:
         from rewardsmith.llm.budget import spent_usd
 

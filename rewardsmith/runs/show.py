@@ -1,8 +1,11 @@
-"""Summaries of a stored run, as plain rows for `show` and the end-of-run table (derived, never stored)."""
+"""Summaries of a stored run, as row records for `show`, the end-of-run table and the review page's overview (derived,
+never stored)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,45 +23,86 @@ def _prompt_tokens(store: RunStore, gen: int) -> int | None:
     return int(read_json(path)["prompt_tokens"]) if path.is_file() else None
 
 
-def generation_rows(store: RunStore) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class GenerationRow:
+    """One generation of a run, as `show`, the end-of-run table and the review page's overview list it."""
+
+    gen: int
+    candidates: int
+    evaluated: int
+    failed: int
+    best: str | None
+    best_fitness: float | None
+    cost_usd: float
+    prompt_tokens: int | None  # None: no prompt was sent (LLM-free)
+    decided_by: str  # who decided, in words ("" where nobody was recorded)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    """One candidate of a run, as `show` and the overview list it."""
+
+    id: str
+    gen: int
+    status: str  # as people read it ("stopped at N steps", ...)
+    status_code: str  # the bare stage of Status
+    source: str  # the LLM that wrote it, or "LLM-free mutations" / "your --init reward"
+    fitness: float | None  # the mean over training seeds when there are several
+    seeds: int
+    success: float | None
+    return_mean: float | None
+    train_s: float | None
+    reason: str | None
+    ran_on: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["return"] = data.pop("return_mean")  # the page's name for it
+        return data
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    """Per source of programs (each LLM, the LLM-free mutations, the user's --init reward)."""
+
+    source: str
+    programs: int
+    passed_check: int
+    evaluated: int
+    mean_fitness: float | None
+    best_fitness: float | None
+
+
+def generation_rows(store: RunStore) -> list[GenerationRow]:
     rows = []
     for gen in store.generations():
         cands = store.candidates(gen)
         selection = store.load_selection(gen)
         best = selection.best if selection else None
-        rows.append({
-            "gen": gen,
-            "candidates": len(cands),
-            "evaluated": sum(c.status is Status.EVALUATED for c in cands),
-            "failed": sum(c.status.failed for c in cands),
-            "best": best,
-            "best_fitness": selection.fitness.get(best) if selection and best else None,
-            "cost_usd": _cost(store, gen),
-            "prompt_tokens": _prompt_tokens(store, gen),
-            "decided_by": selection.decided_by_text if selection else "",
-        })
+        rows.append(GenerationRow(
+            gen=gen, candidates=len(cands), evaluated=sum(c.status is Status.EVALUATED for c in cands),
+            failed=sum(c.status.failed for c in cands), best=best,
+            best_fitness=selection.fitness.get(best) if selection and best else None,
+            cost_usd=_cost(store, gen), prompt_tokens=_prompt_tokens(store, gen),
+            decided_by=selection.decided_by_text if selection else ""))
     return rows
 
 
-def candidate_rows(store: RunStore) -> list[dict[str, Any]]:
+def candidate_rows(store: RunStore) -> list[CandidateRow]:
     rows = []
     for gen in store.generations():
         for cand in store.candidates(gen):
             evaluation = cand.evaluation
-            rows.append({
-                "id": cand.id,
-                "gen": gen,
-                "status": cand.status_text,
-                "status_code": cand.status.value,  # the bare stage (status says "stopped at N steps" and such)
-                "source": cand.model or _origin_label(cand.origin),
-                "fitness": cand.fitness,  # the mean over training seeds when there are several
-                "seeds": len(cand.seeds) or (1 if evaluation else 0),
-                "success": cand.success_rate,
-                "return": evaluation.return_mean if evaluation else None,
-                "train_s": cand.train.wall_s if cand.train else None,
-                "reason": cand.reason,
-                "ran_on": ran_on(store.work_dir(gen, cand.index)),
-            })
+            rows.append(CandidateRow(
+                id=cand.id, gen=gen, status=cand.status_text, status_code=cand.status.value,
+                source=cand.model or _origin_label(cand.origin), fitness=cand.fitness,
+                seeds=len(cand.seeds) or (1 if evaluation else 0), success=cand.success_rate,
+                return_mean=evaluation.return_mean if evaluation else None,
+                train_s=cand.train.wall_s if cand.train else None, reason=cand.reason,
+                ran_on=ran_on(store.work_dir(gen, cand.index))))
     return rows
 
 
@@ -79,9 +123,9 @@ def ran_on(workdir: Path) -> str | None:
     return where + (f", attempt {len(attempts)}" if len(attempts) > 1 else "")
 
 
-def model_rows(store: RunStore) -> list[dict[str, Any]]:
-    """Per source of programs (each LLM, the LLM-free mutations, the user's --init reward): how many it wrote, how
-    many passed the check and were evaluated, and their task scores — to compare models on one task."""
+def model_rows(store: RunStore) -> list[ModelRow]:
+    """How many programs each source wrote, how many passed the check and were evaluated, and their task scores —
+    to compare models on one task."""
     groups: dict[str, list[Candidate]] = {}
     for gen in store.generations():
         for cand in store.candidates(gen):
@@ -89,14 +133,10 @@ def model_rows(store: RunStore) -> list[dict[str, Any]]:
     rows = []
     for source, cands in groups.items():
         scores = [c.fitness for c in cands if c.fitness is not None]
-        rows.append({
-            "source": source,
-            "programs": len(cands),
-            "passed_check": sum(c.status.passed_check for c in cands),
-            "evaluated": sum(c.status is Status.EVALUATED for c in cands),
-            "mean_fitness": sum(scores) / len(scores) if scores else None,
-            "best_fitness": max(scores) if scores else None,
-        })
+        rows.append(ModelRow(source=source, programs=len(cands), passed_check=sum(c.status.passed_check for c in cands),
+                             evaluated=sum(c.status is Status.EVALUATED for c in cands),
+                             mean_fitness=sum(scores) / len(scores) if scores else None,
+                             best_fitness=max(scores) if scores else None))
     return rows
 
 

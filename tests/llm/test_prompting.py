@@ -306,7 +306,7 @@ def test_prompt_tokens_are_recorded_per_generation_and_shown(tmp_path):
     messages = messages_for(ctx, 0, None, RANKERS.get(ctx.cfg.feedback).follow_up)
     assert ctx.store.prompt_tokens_path(0).is_file()
     (row,) = generation_rows(ctx.store)
-    assert row["prompt_tokens"] == count_tokens(messages) > 1000
+    assert row.prompt_tokens == count_tokens(messages) > 1000
 
 
 def test_top_terms_are_the_largest_contributions_signed():

@@ -19,6 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import rewardsmith.evolve
 from rewardsmith.cli.app import app
 from rewardsmith.config import RunConfig
+from rewardsmith.evolve import EvolveResult
 from rewardsmith.records import Candidate, CurvePoint, Selection, Status
 from rewardsmith.runs.store import RunStore
 from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run, train_board
@@ -228,7 +229,7 @@ def test_the_run_records_the_dir_and_a_resume_may_change_it(tmp_path: Path, caps
 
     def record(store, cfg, report):  # the evolve loop replaced: what is tested is the config the run gets
         given.append(cfg)
-        return {"best": None, "fitness": None}
+        return EvolveResult(best=None, generations=cfg.iterations)
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
     monkeypatch.chdir(tmp_path)

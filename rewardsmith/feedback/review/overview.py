@@ -24,8 +24,8 @@ from rewardsmith.runs.plots import fitness_series
 from rewardsmith.runs.show import candidate_rows, generation_rows
 from rewardsmith.runs.store import RunStore
 
-CANDIDATE_SCORES = ("fitness", "success")  # keys of runs/show.candidate_rows
-GENERATION_SCORES = ("best_fitness",)  # keys of runs/show.generation_rows
+CANDIDATE_SCORES = ("fitness", "success")  # keys of runs/show.CandidateRow.to_dict()
+GENERATION_SCORES = ("best_fitness",)  # keys of runs/show.GenerationRow.to_dict()
 METRIC_SCORES = ("fitness_mean", "fitness_std", "success_rate")  # keys of a candidate's evaluation
 SELECTION_SCORES = ("fitness", "best_overall_fitness")  # keys of a Selection record
 
@@ -49,10 +49,10 @@ def run_overview(store: RunStore, blind: bool) -> dict[str, Any]:
     """The data of the overview tab; in blind mode without a single task score or success rate."""
     awaiting = awaiting_generation(store)
     state = run_state(store)
-    generations = generation_rows(store)
+    generations = [row.to_dict() for row in generation_rows(store)]
     for row in generations:
         row["state"] = _generation_state(store, row, awaiting, state)
-    candidates = candidate_rows(store)
+    candidates = [row.to_dict() for row in candidate_rows(store)]
     overview = {"run": store.root.name, "state": state, "blind": blind, "awaiting": awaiting,
                 "total_cost_usd": sum(row["cost_usd"] for row in generations)}
     if blind:  # no chart key at all
