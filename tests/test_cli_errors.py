@@ -67,3 +67,40 @@ def test_show_and_export_of_a_path_that_is_not_a_run(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", *args], capture_output=True, text=True)
         assert proc.returncode == 2 and "is not a rewardsmith run" in proc.stderr
     assert not (tmp_path / "r.py").exists()
+
+
+# A bug (not bad input) hours into a run: the train stage raises a ValueError after the generation was sampled and
+# checked. The CLI must not print it as a one-line "bad input" with exit 2.
+BUGGY_EVOLVE = """
+import sys
+
+import rewardsmith.evolve
+
+
+def train_all(ctx, candidates, executor):
+    raise ValueError("a bug in the train stage, injected by the test")
+
+
+rewardsmith.evolve.train_all = train_all
+from rewardsmith.cli.app import app
+
+sys.argv[0] = "rewardsmith"
+app()
+"""
+
+
+def test_a_bug_mid_run_keeps_its_traceback_and_says_how_to_resume(tmp_path):
+    out = tmp_path / "runs"
+    args = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "2",
+            "--train-steps", "2048", "--no-video", "--out", str(out)]
+    proc = subprocess.run([sys.executable, "-c", BUGGY_EVOLVE, *args], capture_output=True, text=True, timeout=300)
+    print(proc.stderr[-3000:])  # the test's output shows what a user sees
+    assert proc.returncode not in (0, 2), proc.stderr
+    assert "Traceback" in proc.stderr and "ValueError: a bug in the train stage, injected by the test" in proc.stderr
+    assert "error: a bug" not in proc.stderr  # never worded as bad input
+    (run,) = out.iterdir()
+    assert f"rewardsmith evolve --resume {run} continues it" in proc.stderr
+    assert [p.name for p in sorted(run.glob("gen_00/cand_*"))] == ["cand_00", "cand_01"]  # sampled and checked
+    resumed = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--resume", str(run)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0 and "best: g0c0" in resumed.stdout, resumed.stderr[-2000:]  # the line is true
