@@ -29,6 +29,10 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is registered twice")
         self._factories[name] = factory
 
+    def register_entry(self, name: str, entry: T) -> None:
+        """Registers an entry that is cheap to hold (a plug's traits; its heavy parts load only when called)."""
+        self.register(name, lambda: entry)
+
     def names(self) -> tuple[str, ...]:
         return tuple(self._factories)
 

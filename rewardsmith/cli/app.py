@@ -283,9 +283,9 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
         by_model.add_column(column)
-    for row in model_rows(store):
-        by_model.add_row(row.source, str(row.programs), str(row.passed_check), str(row.evaluated),
-                         num(row.mean_fitness), num(row.best_fitness))
+    for source in model_rows(store):
+        by_model.add_row(source.source, str(source.programs), str(source.passed_check), str(source.evaluated),
+                         num(source.mean_fitness), num(source.best_fitness))
     console.print(by_model)
     if plot:
         from rewardsmith.runs.plots import write_plots

@@ -220,7 +220,7 @@ class HumanRanker:
 
 class JudgeRanker:
     """Asks the vision judge (feedback/judge.py) once per generation; a resumed run reuses its recorded verdict.
-    Every candidate trains to the full budget: halving needs a fitness (train/stage.halving_default)."""
+    Every candidate trains to the full budget: halving needs a fitness (execute/train_stage.halving_default)."""
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -331,7 +331,7 @@ for _plug in (
     RankerPlug("hybrid", HybridRanker, needs_fitness=False, needs_videos=True, reviewed=True, judged=True,
                follow_up=RANKING),
 ):
-    RANKERS.register(_plug.name, lambda plug=_plug: plug)
+    RANKERS.register_entry(_plug.name, _plug)
 
 
 def ranker(name: str) -> RankerPlug:

@@ -21,7 +21,7 @@ from rewardsmith.sandbox.runner import Limits, SandboxResult, run_in_sandbox
 
 JOBS: Registry[str] = Registry("sandbox job")  # name -> the job's entry, "module:function"
 for _name in ("check", "train", "population", "play", "selftest"):
-    JOBS.register(_name, lambda name=_name: f"rewardsmith.jobs.{name}:run")
+    JOBS.register_entry(_name, f"rewardsmith.jobs.{_name}:run")
 
 
 def run_job(name: str, payload: dict, workdir: Path, limits: Limits = Limits(),

@@ -129,7 +129,7 @@ for _plug in (
     TrainerPlug("population", _population, continues=True, together=True, device="gpu", default_on="gpu",
                 xla_cache=False, prompt_facts=_population_facts),
 ):
-    TRAINERS.register(_plug.name, lambda plug=_plug: plug)
+    TRAINERS.register_entry(_plug.name, _plug)
 
 
 def trainer(name: str) -> TrainerPlug:
