@@ -32,6 +32,7 @@ from rewardsmith.cli.ui import (
 )
 from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.errors import STOPPED, UserError
+from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.review.access import parse_duration
 from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
@@ -296,7 +297,7 @@ def export(
     run: Path = typer.Argument(..., help="run directory"),
     candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py (policy.npz with --policy)"),
-    format: str = typer.Option("numpy", "--format", help="numpy | gymnasium | jax | torch | isaaclab"),
+    format: str = typer.Option("numpy", "--format", help=" | ".join(FORMATS.names())),
     policy: bool = typer.Option(False, "--policy", help="export the trained policy (.npz + a numpy .py) instead"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
