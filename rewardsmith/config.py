@@ -1,9 +1,19 @@
-"""Frozen configurations. Defaults live here and nowhere else (the README quotes them from `--help`)."""
+"""Frozen configurations. Defaults live here and nowhere else (the README quotes them from `--help`).
+
+RunConfig is also the one table of a run's settings: each field's name is its key in config.json and in a --config
+TOML file, its type annotation the kind of value it takes, and its metadata (`facts`) the evolve option that gives it
+and whether `evolve --resume` may change it. RUN_SETTINGS reads that table; the command line asks it rather than
+naming the fields again.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rewardsmith.errors import UserError
 
@@ -51,6 +61,13 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
+_OWN_NAME = "(the field's name)"
+
+
+def facts(*, flag: str | None = _OWN_NAME, resume: bool = False) -> dict[str, Any]:
+    """A RunConfig field's metadata: the evolve option (its parameter name) whose value the field takes, by default
+    the field's own name, None where no option gives the value as it is; and whether a resume may change it."""
+    return {"flag": flag, "resume": resume}
 
 
 @dataclass(frozen=True)
@@ -59,13 +76,13 @@ class RunConfig:
 
     env: str
     task: str  # a task name of the env, or free text
-    iterations: int = 3
+    iterations: int = field(default=3, metadata=facts(resume=True))
     samples: int = 4  # K reward programs per generation
     # litellm model strings; the samples of a round are split across them (split_samples); none = LLM-free mode
-    models: tuple[str, ...] = ()
+    models: tuple[str, ...] = field(default=(), metadata=facts(flag="model"))
     # base URLs of OpenAI-compatible servers: none (each provider's default), one for every model, or one per model
     # in the order of `models`
-    api_bases: tuple[str, ...] = ()
+    api_bases: tuple[str, ...] = field(default=(), metadata=facts(flag="api_base"))
     temperature: float = 1.0
     feedback: str = "metrics"  # a ranker's name: metrics | synthetic | human | judge | hybrid (feedback/rankers.py)
     synthetic_noise: float = 0.0  # std of noise added to the fitness by the synthetic ranker
@@ -73,32 +90,48 @@ class RunConfig:
     judge_api_base: str | None = None  # the judge's OpenAI-compatible server (None: its provider's default)
     # --feedback hybrid: the judge is confident when its two looks agree at least this well (Kendall tau; hybrid.py)
     judge_min_tau: float = 0.6
-    review_port: int = 8765  # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
+    # --feedback human serves the review page on 127.0.0.1:review_port (0 = any)
+    review_port: int = field(default=8765, metadata=facts(resume=True))
     video: bool = True  # film each evaluated candidate (the review page shows the videos)
-    blind: bool = False  # the review page shows no task score or success rate (issue 16: unbiased ranking)
-    reviewers: int = 1  # --feedback human: the run waits until this many people ranked a generation
-    review_deadline_s: float | None = None  # ... or, once one has, until this long after the generation began waiting
-    review_host: str = "127.0.0.1"  # where the review page listens; not loopback: only with its secret token
-    on_ranking_due: str | None = None  # a command (no shell) run when a generation starts waiting for rankings
+    # the review page shows no task score or success rate (issue 16: unbiased ranking)
+    blind: bool = field(default=False, metadata=facts(resume=True))
+    # --feedback human: the run waits until this many people ranked a generation
+    reviewers: int = field(default=1, metadata=facts(resume=True))
+    # ... or, once one has, until this long after the generation began waiting
+    review_deadline_s: float | None = field(default=None, metadata=facts(flag="review_deadline", resume=True))
+    # where the review page listens; not loopback: only with its secret token
+    review_host: str = field(default="127.0.0.1", metadata=facts(resume=True))
+    # a command (no shell) run when a generation starts waiting for rankings
+    on_ranking_due: str | None = field(default=None, metadata=facts(resume=True))
     trainer: str = "native"  # a trainer's name: native (CPU, batched MuJoCo) | mjx (Brax PPO on MJX, for a GPU)
-    executor: str = "local"  # where a generation's trainings run (execute/executors.py)
-    parallel: int = 1  # trainings at once on this machine (--executor local), each on its share of the CPUs
-    ray_address: str | None = None  # --executor ray: the cluster (None: a running one, else a new local one)
+    # where a generation's trainings run (execute/executors.py); the rest of a run does not depend on it, so a
+    # resume may move it (as parallel, ray_address)
+    executor: str = field(default="local", metadata=facts(resume=True))
+    # trainings at once on this machine (--executor local), each on its share of the CPUs
+    parallel: int = field(default=1, metadata=facts(resume=True))
+    # --executor ray: the cluster (None: a running one, else a new local one)
+    ray_address: str | None = field(default=None, metadata=facts(resume=True))
     train_steps: int | None = None  # None = the task's budget
     seed: int = 0
-    max_sample_rounds: int = 3  # LLM rounds per generation while fewer than K programs pass the check
+    # LLM rounds per generation while fewer than K programs pass the check (no option: config.json, benchmarks)
+    max_sample_rounds: int = field(default=3, metadata=facts(flag=None))
     final_seeds: int = 0  # retrain the best reward on this many seeds at the end
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
     # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None
-    init_source: str | None = None  # the user's own reward (--init): a candidate of generation 0, shown to the LLM
-    max_cost: float | None = None  # USD the run may spend on the LLM (worst case checked before each request)
-    llm_timeout_s: float = 120.0  # per HTTP request to the LLM
+    # the user's own reward (--init names its file): a candidate of generation 0, shown to the LLM
+    init_source: str | None = field(default=None, metadata=facts(flag=None))
+    # USD the run may spend on the LLM (worst case checked before each request)
+    max_cost: float | None = field(default=None, metadata=facts(resume=True))
+    # per HTTP request to the LLM
+    llm_timeout_s: float = field(default=120.0, metadata=facts(flag="llm_timeout", resume=True))
     max_tokens: int | None = None  # output cap per completion; None = the provider's default
     envs_dir: str | None = None  # the user's own envs folder the run used (--envs-dir or REWARDSMITH_ENVS)
-    tensorboard: str | None = None  # --tensorboard DIR (absolute): the run's TensorBoard scalars (runs/tensorboard.py)
-    train: dict = field(default_factory=dict)  # extra TrainConfig overrides
+    # --tensorboard DIR (absolute): the run's TensorBoard scalars (runs/tensorboard.py)
+    tensorboard: str | None = field(default=None, metadata=facts(resume=True))
+    # extra TrainConfig overrides (--stop-at-success sets one)
+    train: dict = field(default_factory=dict, metadata=facts(flag=None))
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
         object.__setattr__(self, "models", tuple(self.models))
@@ -197,29 +230,57 @@ def _is_url(text: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not any(c.isspace() for c in text)
 
 
-# the kind of value each setting holds: checks a hand-edited config.json and a --config TOML file (cli/config_file.py)
-FIELD_KINDS: dict[str, type | tuple[type, ...]] = {
-    "env": str, "task": str, "iterations": int, "samples": int, "temperature": (int, float),
-    "feedback": str, "synthetic_noise": (int, float), "review_port": int, "video": bool, "blind": bool,
-    "trainer": str, "executor": str, "train_steps": (int, type(None)), "seed": int, "max_sample_rounds": int,
-    "parallel": int, "ray_address": (str, type(None)), "final_seeds": int, "train_seeds": int,
-    "halving": (bool, type(None)), "init_source": (str, type(None)),
-    "max_cost": (int, float, type(None)), "llm_timeout_s": (int, float), "max_tokens": (int, type(None)),
-    "train": dict, "envs_dir": (str, type(None)), "judge_model": (str, type(None)), "judge_min_tau": (int, float),
-    "judge_api_base": (str, type(None)), "tensorboard": (str, type(None)), "reviewers": int,
-    "review_deadline_s": (int, float, type(None)), "review_host": str, "on_ranking_due": (str, type(None))}
+@dataclass(frozen=True)
+class Setting:
+    """One RunConfig field as the command line and the config checks see it (read from the dataclass)."""
+
+    name: str  # the field: its key in config.json and in a --config file
+    flag: str | None  # the evolve parameter whose value it takes; None: no option gives it as it is
+    kinds: tuple[type, ...]  # what a JSON or TOML value may be: (list,) is a list of strings
+    resume: bool  # `evolve --resume` may change it
+
+    @property
+    def list_of_strings(self) -> bool:
+        return self.kinds == (list,)
+
+
+def _kinds(hint: Any) -> tuple[type, ...]:
+    """The JSON/TOML kinds of a field's type annotation: a float also takes an integer, a tuple is a list."""
+    if isinstance(hint, types.UnionType):
+        return tuple(kind for arg in typing.get_args(hint) for kind in _kinds(arg))
+    if typing.get_origin(hint) is tuple:
+        return (list,)
+    return (int, float) if hint is float else (hint,)
+
+
+def _setting(f: dataclasses.Field, hint: Any) -> Setting:
+    flag = f.metadata.get("flag", _OWN_NAME)
+    return Setting(f.name, f.name if flag == _OWN_NAME else flag, _kinds(hint), f.metadata.get("resume", False))
+
+
+def _settings() -> dict[str, Setting]:
+    hints = typing.get_type_hints(RunConfig)
+    return {f.name: _setting(f, hints[f.name]) for f in dataclasses.fields(RunConfig)}
+
+
+RUN_SETTINGS: dict[str, Setting] = _settings()  # field name -> Setting, in the dataclass's order
+
+
+def flag_fields(params: Mapping[str, Any]) -> dict[str, Any]:
+    """field name -> the value of its evolve option, for every field an option gives as it is; `params` holds the
+    evolve command's parameters by name (each of them: a missing one is a bug, not bad input)."""
+    return {s.name: params[s.flag] for s in RUN_SETTINGS.values() if s.flag is not None}
 
 
 def _check_types(cfg: RunConfig) -> None:
     """A hand-edited config.json can hold any JSON: each setting must be of its field's kind."""
-    for name, kind in FIELD_KINDS.items():
-        value = getattr(cfg, name)
-        bool_allowed = kind is bool or (isinstance(kind, tuple) and bool in kind)
-        if not isinstance(value, kind) or (isinstance(value, bool) and not bool_allowed):
-            raise UserError(f"setting {name!r} has the wrong kind of value: {value!r}")
-    for name in ("models", "api_bases"):
-        if not all(isinstance(v, str) for v in getattr(cfg, name)):
-            raise UserError(f"setting {name!r} must be a list of strings, got {list(getattr(cfg, name))!r}")
+    for setting in RUN_SETTINGS.values():
+        value = getattr(cfg, setting.name)
+        if setting.list_of_strings:
+            if not all(isinstance(v, str) for v in value):
+                raise UserError(f"setting {setting.name!r} must be a list of strings, got {list(value)!r}")
+        elif not isinstance(value, setting.kinds) or (isinstance(value, bool) and bool not in setting.kinds):
+            raise UserError(f"setting {setting.name!r} has the wrong kind of value: {value!r}")
 
 
 def split_samples(count: int, parts: int) -> list[int]:

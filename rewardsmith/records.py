@@ -33,6 +33,10 @@ from rewardsmith.errors import UserError
 
 SCHEMA_VERSION = 3
 TERM_PREFIX = "reward/"
+# The seed of a trained policy's evaluation episodes: the same for every candidate of a run, so their scores compare
+# (`train --seeds` evaluates seed s on EVAL_SEED + s), and far above the training seeds (0, 1, ...), so a policy is
+# scored from start states it did not train from.
+EVAL_SEED = 10_000
 
 
 def term_key(term: str) -> str:

@@ -1,7 +1,7 @@
 """Steps to success of one native training, for tuning an env's PPO settings: trains the task's reference reward
 with the env's PPO dict (plus --set overrides), evaluates the policy deterministically at every checkpoint (the
 stop-at-success evaluation: eval_episodes episodes on their own seed) and stops at the success rate the config asks
-for; then evaluates the final policy as the train job does (seed 10000). One line per checkpoint:
+for; then evaluates the final policy as the train job does (seed records.EVAL_SEED). One line per checkpoint:
 step, wall, training-episode task score, evaluation success rate and task score.
 
     .venv/bin/python scripts/tune_ppo.py --env humanoid --task kneel --steps 5000000 --seed 1 --evals 10 \\
@@ -19,7 +19,7 @@ import time
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
 from rewardsmith.program.load import load_reward
-from rewardsmith.records import CurvePoint
+from rewardsmith.records import EVAL_SEED, CurvePoint
 from rewardsmith.train.native import EVAL_FITNESS, EVAL_SUCCESS, train_native
 from rewardsmith.train.rollouts import evaluate
 
@@ -56,9 +56,9 @@ def main() -> None:
 
     start = time.monotonic()
     outcome = train_native(env, task, reward, cfg, line)
-    evaluation, _ = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes, 10_000)
+    evaluation, _ = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes, EVAL_SEED)
     print(f"trained {outcome.steps:,} steps in {time.monotonic() - start:.0f} s ({outcome.steps_per_s:,.0f} steps/s); "
-          f"final evaluation (seed 10000, {evaluation.episodes} episodes): success {_fmt(evaluation.success_rate)} "
+          f"final evaluation (seed {EVAL_SEED}, {evaluation.episodes} episodes): success {_fmt(evaluation.success_rate)} "
           f"task score {_fmt(evaluation.fitness_mean)}", flush=True)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from rewardsmith.execute.executors import EXECUTORS, LocalExecutor
+from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.jobs import JOBS
 from rewardsmith.registry import Registry, UnknownNameError
@@ -17,6 +18,7 @@ from rewardsmith.train.trainers import TRAINERS
     (RANKERS, ("metrics", "synthetic", "human", "judge", "hybrid"), "--feedback"),
     (EXECUTORS, ("local", "ray"), "--executor"),
     (JOBS, ("check", "train", "population", "play", "selftest"), "sandbox job"),
+    (FORMATS, ("numpy", "gymnasium", "jax", "torch", "isaaclab"), "--format"),
 ])
 def test_each_registry_lists_its_names_and_refuses_others(registry, names, flag):
     assert registry.names() == names

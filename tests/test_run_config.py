@@ -17,7 +17,7 @@ import typer
 import rewardsmith.evolve
 from rewardsmith.cli.app import app
 from rewardsmith.cli.config_file import defaults_from_file
-from rewardsmith.config import RunConfig
+from rewardsmith.config import RUN_SETTINGS, RunConfig
 from rewardsmith.evolve import EvolveResult
 from rewardsmith.runs.store import RunStore
 
@@ -148,3 +148,18 @@ def test_a_missing_file_and_a_resume_with_a_file_are_one_line(tmp_path, evolve_r
     (run,) = (tmp_path / "runs").iterdir()
     code, _, err = _run(["evolve", "--resume", str(run), "--config", str(tmp_path / "run.toml")], capsys)
     assert code == 2 and "--config cannot change" in err, err
+
+
+def test_the_field_table_names_real_options_and_what_a_resume_may_change():
+    """RunConfig is the one list of settings: each field's option is an evolve parameter (a renamed option cannot
+    drop a setting silently), and the fields a resume may change are marked there."""
+    evolve = typer.main.get_command(app).commands["evolve"]
+    options = {param.name for param in evolve.params}
+    assert {s.flag for s in RUN_SETTINGS.values()} - {None} <= options
+    assert {s.name for s in RUN_SETTINGS.values() if s.flag is None} == {"max_sample_rounds", "init_source", "train"}
+    assert {s.name: s.flag for s in RUN_SETTINGS.values() if s.flag not in (s.name, None)} == {
+        "models": "model", "api_bases": "api_base", "review_deadline_s": "review_deadline",
+        "llm_timeout_s": "llm_timeout"}
+    assert {s.name for s in RUN_SETTINGS.values() if s.resume} == {
+        "iterations", "max_cost", "llm_timeout_s", "review_port", "executor", "parallel", "ray_address", "blind",
+        "tensorboard", "review_deadline_s", "reviewers", "review_host", "on_ranking_due"}

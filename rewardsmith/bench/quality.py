@@ -35,7 +35,7 @@ from rewardsmith.errors import UserError
 from rewardsmith.evolve import evolve, prepare
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.program.load import load_reward
-from rewardsmith.records import Candidate, Status
+from rewardsmith.records import EVAL_SEED, Candidate, Status
 from rewardsmith.runs.show import generation_rows
 from rewardsmith.runs.store import RunStore, new_run_id, write_json, write_text
 from rewardsmith.train.rollouts import evaluate
@@ -45,7 +45,6 @@ NOISE_RULE = (f"normalised score undefined when |reference − random| <= max(re
               f"{EPSILON:g}), or when reference < random, or when no evolved reward trained")
 BEATS_RULE = "evolved beats reference when evolved mean − evolved std > reference mean + reference std (std over seeds)"
 ORIGIN_LABELS = {"mutation": "LLM-free mutations", "init": "the --init reward"}
-EVAL_SEED_BASE = 10_000  # train_seeds evaluates seed s on eval seed 10_000 + s; the random policy uses the same
 
 
 # ---------------------------------------------------------------------------------------------------------- records
@@ -197,12 +196,13 @@ def model_stats(candidates: Sequence[Candidate]) -> tuple[ModelStats, ...]:
 
 def random_policy_fitness(env: EnvSpec, task: Task, reference_source: str, episodes: int,
                           seeds: Sequence[int]) -> Stat:
-    """The random policy's fitness (mean over `episodes` episodes) on each seed's evaluation episodes."""
+    """The random policy's fitness (mean over `episodes` episodes) on each seed's evaluation episodes (seed s on
+    EVAL_SEED + s, as train_seeds evaluates the trained ones)."""
     reward = load_reward(reference_source)  # the reference is trusted code; it only adds the return and term stats
     per_seed = []
     for seed in seeds:
         # rollouts.evaluate is annotated with the trained Policy; it only calls .act(obs, action_dim)
-        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED_BASE + seed)
+        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED + seed)
         per_seed.append(evaluation.fitness_mean)
     stat = Stat.of([v for v in per_seed if v is not None])
     if stat is None:

@@ -30,8 +30,9 @@ from rewardsmith.cli.ui import (
     print_summary,
     reward_source,
 )
-from rewardsmith.config import RunConfig, TrainConfig
+from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, flag_fields
 from rewardsmith.errors import STOPPED, UserError
+from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.review.access import parse_duration
 from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
@@ -99,12 +100,9 @@ def envs() -> None:
     console.print(table)
 
 
-# What `evolve --resume RUN` may change; every other setting is the run's own (config.json).
-RESUME_OVERRIDES = {"iterations": "iterations", "max_cost": "max_cost", "llm_timeout": "llm_timeout_s",
-                    "review_port": "review_port", "executor": "executor", "parallel": "parallel",
-                    "ray_address": "ray_address", "blind": "blind", "tensorboard": "tensorboard",
-                    "review_deadline": "review_deadline_s", "reviewers": "reviewers", "review_host": "review_host",
-                    "on_ranking_due": "on_ranking_due"}
+# What `evolve --resume RUN` may change (option -> field; config.py marks the fields); every other setting is the
+# run's own (config.json).
+RESUME_OVERRIDES = {s.flag: s.name for s in RUN_SETTINGS.values() if s.resume and s.flag is not None}
 
 
 @app.command(cls=ConfigCommand)
@@ -177,6 +175,7 @@ def evolve(
     tensorboard: str | None = TENSORBOARD,
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
+    flags = dict(locals())  # the parameters above by name: the RunConfig fields come from them (flag_fields)
     from rewardsmith.context import open_run
     from rewardsmith.env.registry import use_envs_dir
     from rewardsmith.evolve import evolve as run_evolve
@@ -190,24 +189,17 @@ def evolve(
     try:
         if resume is not None:
             store = open_run(resume)
-            cfg = _resumed_config(ctx, store.config(), locals())
+            cfg = _resumed_config(ctx, store.config(), flags)
             prepare(cfg)
         else:
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
-            cfg = RunConfig(env=env, task=task, iterations=iterations, samples=samples,
-                            models=resolve_models(model, api_base, llm_free), api_bases=tuple(api_base or ()),
-                            init_source=init_source(init), train_seeds=train_seeds, halving=halving,
-                            temperature=temperature, feedback=feedback, train_steps=train_steps, seed=seed,
-                            synthetic_noise=synthetic_noise, video=video, blind=blind, tensorboard=tensorboard,
-                            reviewers=reviewers, review_deadline_s=review_deadline, review_host=review_host,
-                            on_ranking_due=on_ranking_due,
-                            judge_model=judge_model, judge_api_base=judge_api_base, judge_min_tau=judge_min_tau,
-                            review_port=RunConfig.review_port if review_port is None else review_port,
-                            trainer=trainer or default_trainer(), final_seeds=final_seeds, max_cost=max_cost,
-                            executor=executor, parallel=parallel, ray_address=ray_address,
-                            llm_timeout_s=llm_timeout, max_tokens=max_tokens, envs_dir=use_envs_dir(envs_dir),
-                            train={"stop_at_success": True} if stop_at_success else {})
+            # the options whose values a field takes as they are, then those the command turns into a field's value
+            cfg = RunConfig(**{**flag_fields(flags), "models": resolve_models(model, api_base, llm_free),
+                               "api_bases": tuple(api_base or ()), "init_source": init_source(init),
+                               "review_port": RunConfig.review_port if review_port is None else review_port,
+                               "trainer": trainer or default_trainer(), "envs_dir": use_envs_dir(envs_dir),
+                               "train": {"stop_at_success": True} if stop_at_success else {}})
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
         with run_lock(store):
@@ -299,7 +291,7 @@ def export(
     run: Path = typer.Argument(..., help="run directory"),
     candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py (policy.npz with --policy)"),
-    format: str = typer.Option("numpy", "--format", help="numpy | gymnasium | jax | torch | isaaclab"),
+    format: str = typer.Option("numpy", "--format", help=" | ".join(FORMATS.names())),
     policy: bool = typer.Option(False, "--policy", help="export the trained policy (.npz + a numpy .py) instead"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:

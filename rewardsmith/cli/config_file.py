@@ -1,6 +1,7 @@
 """`rewardsmith evolve --config run.toml`: a TOML file holding evolve's settings, each by its config field name
 (RunConfig: `iterations`, `samples`, `models`, `llm_timeout_s`, ...; a flag without a field by its own name: `init`,
-`out`, `llm_free`, `stop_at_success`). Flags given on the command line override the file.
+`out`, `llm_free`, `stop_at_success`). Flags given on the command line override the file. Which key is which
+option, and the kind of value it takes, come from RunConfig's field table (config.RUN_SETTINGS).
 
 The file becomes the command's default map (click's `Context.default_map`): each setting the command line does not
 give takes the file's value, so the config the run records (config.json) is the merged one, and `--resume` still
@@ -19,15 +20,13 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from rewardsmith.config import FIELD_KINDS
+from rewardsmith.config import RUN_SETTINGS, Setting
 from rewardsmith.errors import UserError
 
-# an evolve flag whose RunConfig field has another name
-FIELD_OF_FLAG = {"model": "models", "api_base": "api_bases", "llm_timeout": "llm_timeout_s",
-                 "review_deadline": "review_deadline_s"}
+# an evolve option (its parameter name) -> the RunConfig field that takes its value
+FIELD_OF_FLAG = {s.flag: s.name for s in RUN_SETTINGS.values() if s.flag is not None}
 NOT_IN_FILE = {"config", "resume", "help"}  # a run config does not name another config or the run to resume
 LLM_GROUP = {"model", "api_base", "llm_free"}  # given together: one of them on the command line replaces all three
-LISTS = {"models", "api_bases"}
 MAX_BYTES = 1_000_000
 
 
@@ -35,8 +34,7 @@ class ConfigError(UserError):
     """The --config file cannot be read, is not TOML, or holds a key or value evolve does not take."""
 
 
-def _kind_name(kind: Any) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
+def _kind_name(kinds: tuple[type, ...]) -> str:
     kinds = tuple(k for k in kinds if k is not type(None))  # TOML has no null: leave a setting out for its default
     if kinds == (bool,):
         return "true or false"
@@ -46,33 +44,31 @@ def _kind_name(kind: Any) -> str:
     return " or ".join(names.get(k, k.__name__) for k in kinds)
 
 
-def _is_kind(value: Any, kind: Any) -> bool:
-    if kind is list:
+def _is_kind(value: Any, kinds: tuple[type, ...]) -> bool:
+    if kinds == (list,):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    kinds = kind if isinstance(kind, tuple) else (kind,)
     if isinstance(value, bool):
         return bool in kinds
     return isinstance(value, kinds)
 
 
-def _flag_kind(param: Any) -> Any:
-    """What a flag without a RunConfig field takes, from its annotation (str, int, float, bool, Path, list)."""
+def _flag_kinds(param: Any) -> tuple[type, ...]:
+    """What an option without a RunConfig field takes, from its annotation (str, int, float, bool, Path, list)."""
     annotation = param.type_descriptor.annotation
     if getattr(param, "multiple", False) or getattr(annotation, "__origin__", None) is list:
-        return list
-    return {bool: bool, int: int, float: (int, float)}.get(annotation, str)
+        return (list,)
+    return {bool: (bool,), int: (int,), float: (int, float)}.get(annotation, (str,))
 
 
-def settings(command: Any) -> dict[str, tuple[str, Any]]:
-    """key in the file -> (the command's parameter name, the kind of value it takes), for every option of
-    `command` but --config and --resume."""
+def settings(command: Any) -> dict[str, tuple[str, tuple[type, ...]]]:
+    """key in the file -> (the command's parameter name, the kinds of value it takes), for every option of
+    `command` but --config and --resume: a field's own name for an option that gives a field, else the option's."""
     table = {}
     for param in command.params:
         if param.name in NOT_IN_FILE or getattr(param, "param_type_name", "") != "option":
             continue
-        key = FIELD_OF_FLAG.get(param.name, param.name)
-        kind = list if key in LISTS else FIELD_KINDS.get(key) or _flag_kind(param)
-        table[key] = (param.name, kind)
+        field: Setting | None = RUN_SETTINGS.get(FIELD_OF_FLAG.get(param.name, ""))
+        table[field.name if field else param.name] = (param.name, field.kinds if field else _flag_kinds(param))
     return table
 
 

@@ -9,13 +9,14 @@ import typer
 
 from rewardsmith.context import open_run
 from rewardsmith.execute.play import play
+from rewardsmith.records import EVAL_SEED
 
 
 def play_command(
     run: Path = typer.Argument(..., help="run directory"),
     candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 (default: the best of the run)"),
     seed: int = typer.Option(1, help="the episode's seed: its start state (training used the run's --seed, the "
-                             "run's evaluation 10000)"),
+                             f"run's evaluation {EVAL_SEED})"),
     output: Path | None = typer.Option(None, "-o", "--output", help="the video (default: RUN/play/ID-seedS.mp4)"),
 ) -> None:
     """Re-film a trained policy on a new seed: prints the video's path and the episode's task score and return."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.jobs import run_job
-from rewardsmith.records import Evaluation, TrainResult
+from rewardsmith.records import EVAL_SEED, Evaluation, TrainResult
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
 from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, warm
@@ -33,7 +33,7 @@ class TrainRequest:
     cfg: TrainConfig
     workdir: Path  # the job's sandbox directory (policy.npz, trace.npz, checkpoint.npz land here)
     trainer: str = "native"
-    eval_seed: int = 10_000
+    eval_seed: int = EVAL_SEED
     checkpoint: bool = False  # continue from workdir/checkpoint.npz if there, and save it at the end
     # the population trainer's job directory (a generation's requests trained together; each keeps its
     # checkpoint in a folder of its own there); None for the other trainers

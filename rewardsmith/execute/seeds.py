@@ -14,6 +14,7 @@ import numpy as np
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.records import EVAL_SEED
 from rewardsmith.train.trainers import trainer as plug
 
 
@@ -56,7 +57,7 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
     """The reward trained on each seed (one after the other; with the population trainer, all seeds together as
     one population, evaluated on the first seed's evaluation episodes)."""
     requests = [TrainRequest(f"seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
-                             out_dir / f"seed_{seed}", trainer, 10_000 + seed) for seed in seeds]
+                             out_dir / f"seed_{seed}", trainer, EVAL_SEED + seed) for seed in seeds]
 
     def on_progress(request: TrainRequest, metrics: dict) -> None:
         report({"event": "train", "id": request.key, "total": request.cfg.steps, **metrics})

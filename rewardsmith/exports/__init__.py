@@ -1,5 +1,6 @@
-"""Exports of a run's reward (and policy) as standalone code: numpy, gymnasium, jax, torch, isaaclab."""
+"""Exports of a run's reward (and policy) as standalone code, in the formats of one registry (formats.py)."""
 
-from rewardsmith.exports.reward import FORMATS, ExportError, export_reward
+from rewardsmith.exports.formats import FORMATS, ExportError
+from rewardsmith.exports.reward import export_reward
 
 __all__ = ["FORMATS", "ExportError", "export_reward"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from rewardsmith.exports.reward import ExportError, check_output, chosen_candidate
+from rewardsmith.exports.formats import ExportError
+from rewardsmith.exports.reward import check_output, chosen_candidate
 from rewardsmith.runs.store import RunStore, write_text
 
 _INFERENCE = '''"""Policy exported by rewardsmith from run {run}, candidate {cand} (env {env}, task {task!r}).

@@ -5,28 +5,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import mujoco
-
-import rewardsmith.exports.templates as templates
 from rewardsmith.env.registry import get_env
-from rewardsmith.errors import UserError
+from rewardsmith.exports.formats import FORMATS, ExportError
+from rewardsmith.exports.torch_xp import TORCH_XP, for_torch
 from rewardsmith.records import Candidate
 from rewardsmith.runs.store import RunStore, write_text
-
-FORMATS = ("numpy", "gymnasium", "jax", "torch", "isaaclab")
-
-_IMPORTS = {
-    "numpy": "",
-    "gymnasium": "import gymnasium\nimport numpy as np\n",
-    "jax": "import jax.numpy as jnp\n",
-    "torch": "import math\nfrom typing import Dict, Tuple\n\nimport torch\nfrom torch import Tensor\n",
-    "isaaclab": "import math\n\nimport torch\nfrom isaaclab.managers import RewardTermCfg as RewTerm\n"
-                "from isaaclab.utils import configclass\n",
-}
-
-
-class ExportError(UserError):
-    """The named candidate has no trained reward, the format is unknown, or the output cannot be written."""
 
 
 def chosen_candidate(store: RunStore, candidate_id: str | None) -> Candidate:
@@ -51,15 +34,6 @@ def check_output(output: Path, force: bool) -> None:
         raise ExportError(f"directory {output.parent} does not exist")
 
 
-def _scale_names(source: str) -> list[str]:
-    for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SCALES" for t in node.targets):
-            value = ast.literal_eval(node.value)
-            if isinstance(value, dict):
-                return [str(k) for k in value]
-    raise ExportError("the reward program has no literal SCALES dict")
-
-
 def _split_docstring(source: str) -> str:
     """The program without its own module docstring (the export's docstring replaces it)."""
     tree = ast.parse(source)
@@ -70,56 +44,34 @@ def _split_docstring(source: str) -> str:
     return source.strip()
 
 
-class _AstypeToTorch(ast.NodeTransformer):
-    """x.astype(T) -> torch_xp.astype(x, T): torch tensors have no .astype."""
-
-    def visit_Call(self, node: ast.Call) -> ast.AST:
-        self.generic_visit(node)
-        if isinstance(node.func, ast.Attribute) and node.func.attr == "astype" and len(node.args) == 1:
-            func = ast.Attribute(value=ast.Name("torch_xp", ast.Load()), attr="astype", ctx=ast.Load())
-            return ast.copy_location(ast.Call(func=func, args=[node.func.value, *node.args], keywords=[]), node)
-        return node
-
-
-def _for_torch(body: str) -> str:
-    """The program with its .astype calls rewritten (re-printed by ast only when it has any: comments then go)."""
-    tree = ast.parse(body)
-    if not any(isinstance(n, ast.Attribute) and n.attr == "astype" for n in ast.walk(tree)):
-        return body
-    return ast.unparse(ast.fix_missing_locations(_AstypeToTorch().visit(tree)))
-
-
 def control_dt(env_name: str) -> float:
+    import mujoco  # here, not at the top: the command imports this package to list the formats at every start
+
     env = get_env(env_name)
     return float(mujoco.MjModel.from_xml_path(str(env.model_path)).opt.timestep) * env.frame_skip
 
 
 def render(fmt: str, source: str, *, run: str, cand: str, env: str, task: str, score: str, module: str) -> str:
-    """The exported module's text."""
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    """The exported module's text: a docstring naming its origin and usage, the format's imports, the program
+    (without its own docstring), the format's footer."""
+    form = FORMATS.get(fmt)
     dt = control_dt(env)
-    usage = templates.USAGE[fmt].format(module=module, env=env, task=task, dt=dt)
+    usage = form.usage.format(module=module, env=env, task=task, dt=dt)
     header = (f'"""Reward exported by rewardsmith ({fmt}) from run {run}, candidate {cand} '
               f'(env {env}, task {task!r}).\n\n{score}{usage}\n"""\n\n')
     body = _split_docstring(source)
-    prelude = _IMPORTS[fmt]
-    if fmt in ("torch", "isaaclab"):
-        prelude += templates.TORCH_XP
-        body = _for_torch(body)
-    if fmt == "isaaclab":
-        footer = templates.isaaclab_footer(_scale_names(source), dt)
-    else:
-        footer = templates.FOOTER[fmt]
-    text = header + (prelude + "\n\n" if prelude else "") + body + "\n" + footer
+    prelude = form.imports
+    if form.on_torch:
+        prelude += TORCH_XP
+        body = for_torch(body)
+    text = header + (prelude + "\n\n" if prelude else "") + body + "\n" + form.footer(source, dt)
     ast.parse(text)  # a bug here, not in the user's program: the program already parsed
     return text
 
 
 def export_reward(store: RunStore, candidate_id: str | None, output: Path, force: bool = False,
                   fmt: str = "numpy") -> Path:
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    FORMATS.check(fmt)  # an unknown format fails before anything else is looked at
     cand = chosen_candidate(store, candidate_id)
     check_output(output, force)
     config = store.config()

@@ -18,7 +18,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.jobs.train import POLICY_FILE, TRACE_FILE
 from rewardsmith.program.load import RewardProgramError, load_reward
-from rewardsmith.records import CurvePoint, TrainResult
+from rewardsmith.records import EVAL_SEED, CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.population import Member
 from rewardsmith.train.population_train import train_population
@@ -48,7 +48,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     # checkpoints (continue from and save) only where asked: a halving rung; policies and traces always
     saved_in = folders if payload.get("checkpoint") else None
     results = train_population(env, task, members, cfg, on_progress, saved_in,
-                               payload.get("eval_seed", 10_000)) if members else []
+                               payload.get("eval_seed", EVAL_SEED)) if members else []
     reports = dict(failed)
     for member, result, folder in zip(members, results, folders, strict=True):
         if result.outcome is None or result.evaluation is None or result.trace is None:

@@ -18,7 +18,7 @@ import numpy as np
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.program.load import load_reward
-from rewardsmith.records import CurvePoint, TrainResult
+from rewardsmith.records import EVAL_SEED, CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import Progress
 from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.rollouts import evaluate
@@ -45,7 +45,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     try:
         outcome = train(env, task, reward, cfg, on_progress, checkpoint)
         evaluation, trace = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes,
-                                     payload.get("eval_seed", 10_000))
+                                     payload.get("eval_seed", EVAL_SEED))
     except TrainingStopped as stop:
         return {"status": "failed", "reason": str(stop)}
     outcome.policy.save(Path(workdir) / POLICY_FILE)

@@ -231,7 +231,7 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     return TrainOutcome(policy=policy, curve=curve, steps=done * n * T, wall_s=wall, steps_per_s=trained_now / wall)
 
 
-STOP_EVAL_SEED = 20_000  # + cfg.seed: the stop decision's episodes are not the final evaluation's (seed 10_000)
+STOP_EVAL_SEED = 20_000  # + cfg.seed: the stop decision's episodes are not the final evaluation's (records.EVAL_SEED)
 EVAL_SUCCESS, EVAL_FITNESS, STOPPED_AT_SUCCESS = "eval_success", "eval_fitness", "stopped_at_success"
 
 

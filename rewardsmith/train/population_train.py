@@ -23,7 +23,7 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
-from rewardsmith.records import CurvePoint, Evaluation
+from rewardsmith.records import EVAL_SEED, CurvePoint, Evaluation
 from rewardsmith.train.native import EVAL_FITNESS, EVAL_SUCCESS, STOP_EVAL_SEED, STOPPED_AT_SUCCESS
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.population import Learner, Member, Program, Sim, bad_reason, run_chunks, slice_view
@@ -102,7 +102,7 @@ def policy_of(learner: Learner, k: int) -> Policy:
 
 def train_population(env: EnvSpec, task: Task, members: list[Member], cfg: TrainConfig,
                      progress: MemberProgress = lambda key, point: None, folders: list[Path] | None = None,
-                     eval_seed: int = 10_000) -> list[MemberResult]:
+                     eval_seed: int = EVAL_SEED) -> list[MemberResult]:
     """Trains every member to cfg.steps env steps (continuing from `folders[k]/checkpoint.npz` where there and
     saving it there at the end), evaluates them all together, and returns one MemberResult per member in order.
     With cfg.stop_at_success, a member whose evaluated success rate reaches cfg.stop_success_rate at a checkpoint

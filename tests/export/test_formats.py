@@ -18,7 +18,7 @@ def _export(store, tmp_path, fmt):
 
 def test_every_export_names_its_origin_and_usage(case, tmp_path):
     env, task, store = case
-    for fmt in FORMATS:
+    for fmt in FORMATS.names():
         path, _ = _export(store, tmp_path, fmt) if fmt != "isaaclab" else (
             export_reward(store, "g0c00", tmp_path / "il.py", fmt=fmt), None)
         doc = path.read_text().split('"""')[1]

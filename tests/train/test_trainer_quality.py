@@ -16,6 +16,7 @@ import pytest
 from rewardsmith.config import train_config_for
 from rewardsmith.env.registry import get_env
 from rewardsmith.program.load import load_reward
+from rewardsmith.records import EVAL_SEED
 from rewardsmith.train.native import train_native
 from rewardsmith.train.rollouts import evaluate
 
@@ -30,7 +31,7 @@ def _train_and_evaluate(env_name: str, task_name: str, steps: int | None = None,
     cfg = train_config_for(env.ppo, steps=steps or task.train_steps, seed=seed)
     start = time.monotonic()
     outcome = train_native(env, task, reward, cfg)
-    evaluation, _ = evaluate(env, task, reward, outcome.policy, EVAL_EPISODES, seed=10_000 + seed)
+    evaluation, _ = evaluate(env, task, reward, outcome.policy, EVAL_EPISODES, seed=EVAL_SEED + seed)
     print(f"\n{env_name}/{task_name}: {outcome.steps:,} steps in {time.monotonic() - start:.0f} s; "
           f"fitness {evaluation.fitness_mean:.3f} ± {evaluation.fitness_std:.3f}, success {evaluation.success_rate:.2f}, "
           f"episode length {evaluation.episode_length_mean:.0f}")
