@@ -103,7 +103,8 @@ def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=bench.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m rewardsmith.bench", description=bench.__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache"))
     parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
     parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
