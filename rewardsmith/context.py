@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rewardsmith.config import RunConfig, TrainConfig, train_config_for
 from rewardsmith.env.registry import EnvSpec, use_run_envs_dir
 from rewardsmith.env.task import Task
+from rewardsmith.events import Report
 from rewardsmith.runs.store import RunStore
-
-Report = Callable[[dict[str, Any]], None]  # progress events for the terminal (cli._print_event lists them)
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rewardsmith.config import RunConfig
-from rewardsmith.context import Report, RunContext
+from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
 from rewardsmith.evaluate.film import film_all
+from rewardsmith.events import FinalEvaluation, GenerationStarted, Report, SelectionMade
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
@@ -107,14 +108,14 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     try:
         parent = None
         for gen in range(cfg.iterations):
-            report({"event": "generation", "gen": gen, "of": cfg.iterations})
+            report(GenerationStarted(gen, cfg.iterations))
             selection = store.load_selection(gen)
             if selection is None:
                 selection = run_generation(ctx, gen, parent, executor, ranker, filming)
             else:  # finished before a resume; a run killed while filming it left some candidates unfilmed
                 filming.start(store.candidates(gen))
             parent = store.find_candidate(selection.best_overall) if selection.best_overall else parent
-            report({"event": "selection", **selection.to_dict()})
+            report(SelectionMade(selection))
     finally:
         ranker.close()
     final = final_evaluation(ctx, parent) if parent and cfg.final_seeds else None
@@ -185,7 +186,7 @@ def final_evaluation(ctx: RunContext, best: Candidate) -> MultiSeedSummary:
     if path.is_file():
         return MultiSeedSummary.from_dict(read_json(path))
     seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
-    ctx.report({"event": "final", "id": best.id, "seeds": seeds})
+    ctx.report(FinalEvaluation(best.id, tuple(seeds)))
     assert best.source is not None
     summary = train_seeds(ctx.env, ctx.cfg.task, best.source, ctx.training_config(0), seeds, ctx.store.final_dir(),
                           ctx.report, ctx.cfg.trainer)

@@ -9,26 +9,34 @@ from pathlib import Path
 
 import rewardsmith.bench as bench
 from rewardsmith.bench import throughput
+from rewardsmith.events import (
+    BenchTask,
+    CandidateUpdate,
+    Event,
+    GenerationStarted,
+    Retraining,
+    SeedFinished,
+    SelectionMade,
+)
 
 
-def _quality_event(event: dict) -> None:
+def _quality_event(event: Event) -> None:
     """Progress of the quality benchmark: one line per candidate, selection and retrain seed (not per update)."""
-    kind = event["event"]
-    if kind == "task":
-        print(f"\n== {event['task']}", flush=True)
-    elif kind == "generation":
-        print(f"generation {event['gen'] + 1}/{event['of']}", flush=True)
-    elif kind == "candidate":
-        print(f"  {event['id']} {event['status']}" + (f": {event['reason']}" if event.get("reason") else ""),
-              flush=True)
-    elif kind == "selection":
-        print(f"  selected {event['best'] or 'none'}; best so far {event['best_overall'] or 'none'}", flush=True)
-    elif kind == "retrain":
-        print(f"retraining {event['which']} on seeds {event['seeds']}", flush=True)
-    elif kind == "seed":
-        fitness = "—" if event["fitness"] is None else f"{event['fitness']:.3f}"
-        print(f"  seed {event['seed']}: {event['status']}  task score {fitness}  "
-              f"{event['wall_s'] or 0:.0f} s {event['reason'] or ''}", flush=True)
+    if isinstance(event, BenchTask):
+        print(f"\n== {event.task}", flush=True)
+    elif isinstance(event, GenerationStarted):
+        print(f"generation {event.gen + 1}/{event.of}", flush=True)
+    elif isinstance(event, CandidateUpdate):
+        print(f"  {event.id} {event.status}" + (f": {event.reason}" if event.reason else ""), flush=True)
+    elif isinstance(event, SelectionMade):
+        chosen = event.selection
+        print(f"  selected {chosen.best or 'none'}; best so far {chosen.best_overall or 'none'}", flush=True)
+    elif isinstance(event, Retraining):
+        print(f"retraining {event.which} on seeds {list(event.seeds)}", flush=True)  # a list, as always shown
+    elif isinstance(event, SeedFinished):
+        fitness = "—" if event.fitness is None else f"{event.fitness:.3f}"
+        print(f"  seed {event.seed}: {event.status}  task score {fitness}  "
+              f"{event.wall_s or 0:.0f} s {event.reason or ''}", flush=True)
 
 
 def quality(args) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import RunConfig
+from rewardsmith.events import Event, RungStarted
 
 
 def one_run(out: Path, label: str, cfg: RunConfig) -> dict[str, Any]:
@@ -21,12 +22,12 @@ def one_run(out: Path, label: str, cfg: RunConfig) -> dict[str, Any]:
     from rewardsmith.runs.store import RunStore, new_run_id
 
     store = RunStore.create(out, f"{label}-{new_run_id(cfg.env, cfg.task)}", cfg)
-    events: list[dict[str, Any]] = []
+    events: list[Event] = []
     start = time.monotonic()
     result = evolve(store, cfg, events.append)
     wall = time.monotonic() - start
-    rungs = [e for e in events if e["event"] == "rung"]
-    trainings = sum(len(e["candidates"]) for e in rungs) if rungs else cfg.samples
+    rungs = [e for e in events if isinstance(e, RungStarted)]
+    trainings = sum(len(e.candidates) for e in rungs) if rungs else cfg.samples
     scores = {c.id: c.fitness for c in store.candidates(0)}
     best = result.best.id if result.best else None
     print(f"  {label}: {wall:.1f} s, {trainings} trainings, best {best} task score {result.fitness}", flush=True)

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from rewardsmith.config import RunConfig, TrainConfig
-from rewardsmith.context import Report, RunContext
+from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
+from rewardsmith.events import BenchTask, Report, Retraining
 from rewardsmith.evolve import evolve, prepare
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.program.load import load_reward
@@ -245,7 +246,7 @@ def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda even
     fresh = [cfg.seed + 1 + i for i in range(seeds)]  # the evolve trained on cfg.seed; the same seeds for both
     retrain_dir = out / "retrain" / store.root.name
     reference_source = env.reference_reward_path(task.name).read_text()
-    report({"event": "retrain", "which": "reference", "seeds": fresh})
+    report(Retraining("reference", tuple(fresh)))
     reference = train_seeds(env, task.name, reference_source, train_cfg, fresh, retrain_dir / "reference", report,
                             cfg.trainer)
     best = result.best
@@ -255,7 +256,7 @@ def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda even
         if best_is_reference:  # the same program on the same seeds: its retrain is the reference's
             evolved = reference
         else:
-            report({"event": "retrain", "which": f"evolved {best.id}", "seeds": fresh})
+            report(Retraining(f"evolved {best.id}", tuple(fresh)))
             evolved = train_seeds(env, task.name, best.source, train_cfg, fresh, retrain_dir / "evolved", report,
                                   cfg.trainer)
     retrained_at = time.perf_counter()
@@ -296,7 +297,7 @@ def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
         configs.append(cfg)
     results: list[TaskResult] = []
     for cfg in configs:
-        report({"event": "task", "task": f"{cfg.env}/{cfg.task}"})
+        report(BenchTask(f"{cfg.env}/{cfg.task}"))
         results.append(run_task(cfg, seeds, out, report))
         write_report(results, base, out)
         on_task(results[-1])

@@ -5,9 +5,6 @@ CI) the same events print as the plain lines of ui.print_event, one per event, s
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -21,15 +18,17 @@ from rich.progress import (
 
 from rewardsmith.cli.ui import console as default_console
 from rewardsmith.cli.ui import print_event
+from rewardsmith.events import CandidateUpdate, Event, GenerationStarted, Report, SeedFinished, TrainProgress
+from rewardsmith.records import Status
 
-TRAINED = ("evaluated", "train_failed")  # a candidate's training is over, whichever way
+TRAINED = (Status.EVALUATED, Status.TRAIN_FAILED)  # a candidate's training is over, whichever way
 
 
 class ProgressView:
     """Takes the run's events (call it with each); use it as a context manager around the run."""
 
     def __init__(self, generations: int | None = None, per_generation: int | None = None, seeds: int | None = None,
-                 console: Console | None = None, print_line: Callable[[dict[str, Any]], None] = print_event) -> None:
+                 console: Console | None = None, print_line: Report = print_event) -> None:
         self.console = console or default_console
         self.print_line = print_line
         self.bars = self.console.is_terminal
@@ -58,41 +57,38 @@ class ProgressView:
             self.progress.update(self.overall, completed=self.generations)
         self.progress.stop()
 
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: Event) -> None:
         if self.progress is None:
             self.print_line(event)
             return
-        kind = event["event"]
-        if kind == "train":
+        if isinstance(event, TrainProgress):
             self._training(event)
             return  # the bar says it: no line per checkpoint
         self.print_line(event)  # above the bars (rich's live display moves them down)
-        if kind == "generation":
+        if isinstance(event, GenerationStarted):
             self._generation(event)
-        elif kind == "candidate" and event.get("status") in TRAINED:
-            self._finished(str(event["id"]), count=True)
-        elif kind == "seed":  # `train`'s seeds, or evolve's final re-evaluation of the best
-            self._finished(f"seed {event.get('seed')}", count=False)
+        elif isinstance(event, CandidateUpdate) and event.status in TRAINED:
+            self._finished(event.id, count=True)
+        elif isinstance(event, SeedFinished):  # `train`'s seeds, or evolve's final re-evaluation of the best
+            self._finished(f"seed {event.seed}", count=False)
             if self.seeds and self.overall is not None:
                 self.progress.advance(self.overall)
 
-    def _generation(self, event: dict[str, Any]) -> None:
+    def _generation(self, event: GenerationStarted) -> None:
         assert self.progress is not None
-        gen = int(event["gen"])
         if self.overall is not None:
-            self.progress.update(self.overall, completed=gen, total=event.get("of") or self.generations)
+            self.progress.update(self.overall, completed=event.gen, total=event.of or self.generations)
         if self.batch is not None:
             self.progress.remove_task(self.batch)
-        self.batch = self.progress.add_task(f"generation {gen + 1}: trainings", total=self.per_generation)
+        self.batch = self.progress.add_task(f"generation {event.gen + 1}: trainings", total=self.per_generation)
 
-    def _training(self, event: dict[str, Any]) -> None:
+    def _training(self, event: TrainProgress) -> None:
         assert self.progress is not None
-        key = str(event["id"])
-        ret = event.get("episode_return")
-        label = f"  {key}" + (f"  return {ret:.1f}" if isinstance(ret, int | float) else "")
-        if key not in self.trainings:
-            self.trainings[key] = self.progress.add_task(label, total=event.get("total"))
-        self.progress.update(self.trainings[key], completed=event.get("step", 0), description=label)
+        ret = event.point.episode_return
+        label = f"  {event.id}" + (f"  return {ret:.1f}" if ret is not None else "")
+        if event.id not in self.trainings:
+            self.trainings[event.id] = self.progress.add_task(label, total=event.total)
+        self.progress.update(self.trainings[event.id], completed=event.point.step, description=label)
 
     def _finished(self, key: str, count: bool) -> None:
         assert self.progress is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -13,6 +14,31 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
+from rewardsmith.events import (
+    AwaitingRanking,
+    CandidateUpdate,
+    Event,
+    FilmFailed,
+    FinalEvaluation,
+    GenerationStarted,
+    JudgeAsked,
+    JudgeFallback,
+    JudgeProposed,
+    JudgeRetry,
+    LLMAsked,
+    LLMRetry,
+    Placed,
+    RankingDecided,
+    RankingDueFailed,
+    Retry,
+    ReviewDeadlinePassed,
+    Reviewed,
+    ReviewPageOpen,
+    RungStarted,
+    SeedFinished,
+    SelectionMade,
+    TrainProgress,
+)
 from rewardsmith.evolve import EvolveResult
 from rewardsmith.feedback.rankers import RANKERS
 
@@ -74,98 +100,164 @@ def fail(message: str, code: int = BAD_INPUT) -> NoReturn:
     raise typer.Exit(code)
 
 
-def print_event(event: dict) -> None:
-    kind = event["event"]
-    if kind == "generation":
-        console.print(f"[bold]generation {event['gen'] + 1}/{event['of']}[/]")
-    elif kind == "llm":
-        console.print(f"  asking the LLM for {event['n']} program(s) (round {event['round'] + 1})")
-    elif kind == "llm_retry":
-        console.print(f"  LLM {event['model']}: {event['reason'][:160]}; retry {event['attempt']}/{event['of']} "
-                      f"in {event['wait_s']:.1f} s", soft_wrap=True, markup=False)
-    elif kind == "rung":
-        console.print(f"  halving rung {event['rung']}/{event['of']}: {len(event['candidates'])} candidate(s) to "
-                      f"{event['steps']:,} steps")
-    elif kind == "candidate":
-        reason = f": {event['reason']}" if event.get("reason") else ""
-        if event.get("stopped_at"):
-            reason = f", stopped at {event['stopped_at']:,} steps by halving"
-        console.print(f"  {event['id']} {event['status']}{reason}", soft_wrap=True)
-    elif kind == "train":
-        fitness = event.get("fitness")
-        fitness_text = f"  task score {fitness:.3f}" if fitness is not None else ""
-        # a statistic can be None (no finite value at this checkpoint): shown as "-", never a crash of the run
-        ret, length = event.get("episode_return"), event.get("episode_length")
-        console.print(f"    {event['id']} {event['step']:>9,}/{event['total']:,} steps  "
-                      f"return {'-' if ret is None else f'{ret:.1f}'}  "
-                      f"length {'-' if length is None else f'{length:.0f}'}{fitness_text}")
-    elif kind == "placed":  # where a training runs: a Ray node, or a --parallel slot's CPUs and GPU
-        again = f" (attempt {event['attempt']})" if event.get("attempt", 1) > 1 else ""
-        where = f"node {event['node']} ({event['ip']})" if "node" in event else \
-            f"CPUs {','.join(map(str, event['cpus'])) or 'shared'}" + (f", GPU {event['gpu']}" if event["gpu"] else "")
-        console.print(f"    {event['id']} on {where}{again}")
-    elif kind == "retry":
-        console.print(f"    {event['id']}: {event['reason']}; trying again (attempt {event['attempt']})",
-                      soft_wrap=True, markup=False)
-    elif kind == "review":
-        secret = " (its token is the key: share it only with your reviewers)" if event.get("token") else ""
-        console.print(f"review page: {event['url']}{secret}", soft_wrap=True, markup=False)
-    elif kind == "awaiting_ranking":
-        from rewardsmith.feedback.review.access import duration_text
+@functools.singledispatch
+def print_event(event: Event) -> None:
+    """A progress event's line on the terminal; each kind has its renderer below (a kind without one, such as
+    Filmed or the quality benchmark's own, prints nothing)."""
 
-        gen = event["gen"]  # the header counts generations from 1; ids, the page and `rank` count from 0
-        people = event.get("reviewers") or 1
-        many = " --reviewer NAME" if people > 1 else ""
-        wait = f"waiting for {people} reviewers" if people > 1 else "waiting"
-        deadline = f" (or {duration_text(event['deadline_s'])}, once one ranked)" if event.get("deadline_s") else ""
-        if event.get("judge"):  # hybrid: what the deadline means depends on the judge's confidence
-            deadline += (f"; the judge's order stands if nobody ranks within {duration_text(event['deadline_s'])}"
-                         if event["judge"]["confident"] else "; the judge is unsure, so a person must rank")
-        picks = f"--best g{gen}cNN --worst g{gen}cNN" + (" | --judge" if event.get("judge") else "")
-        console.print(f"[bold]generation {gen + 1}/{event['of']} (ids g{gen}cNN) is ready to rank:[/] open "
-                      f"{event['url']} (or: rewardsmith rank {event['run']}{many} {picks}); "
-                      f"{wait}{deadline}. Ctrl-C stops; --resume continues.", soft_wrap=True)
-    elif kind == "reviewed":
-        console.print(f"  {event['reviewer']} ranked g{event['gen']}cNN ({event['count']} of {event['of']} reviewers)",
-                      soft_wrap=True, markup=False)
-    elif kind == "review_deadline":
-        console.print(f"  the review deadline passed with no ranking of g{event['gen']}cNN yet; waiting for the first",
-                      soft_wrap=True)
-    elif kind == "decided":
-        agreed = event.get("agreement") or {}
-        tau = agreed.get("kendall_tau_mean")
-        console.print(f"  decided: {event['decided']} ({', '.join(event['reviewers'])})"
-                      + (f"; mean Kendall tau {tau:+.2f}" if tau is not None else "")
-                      + ("" if agreed.get("same_best") is None else
-                         f"; {'the same best' if agreed['same_best'] else 'different bests'}"),
-                      soft_wrap=True, markup=False)
-    elif kind == "ranking_due_failed":
-        console.print(f"  --on-ranking-due failed: {event['reason']} (the run goes on)", soft_wrap=True, markup=False)
-    elif kind == "judge":
-        console.print(f"  asking the judge {event['model']} to rank {event['images']} filmed candidate(s) "
-                      f"({event['bytes'] / 1024:.0f} KB of pictures)", soft_wrap=True, markup=False)
-    elif kind == "judge_proposal":
-        console.print(f"  the judge proposes {' > '.join(event['order'])}: "
-                      f"{'confident' if event['confident'] else 'unsure'} ({event['why']})", soft_wrap=True,
-                      markup=False)
-    elif kind == "judge_retry":
-        console.print(f"  judge reply {event['attempt']}/{event['of']} unusable: {'; '.join(event['errors'])[:200]}; "
-                      "asking again", soft_wrap=True, markup=False)
-    elif kind == "judge_fallback":
-        console.print(f"  the judge gave no valid full ranking: {'; '.join(event['errors'])[:200]}; the rest follows "
-                      "in task-score (or candidate) order", soft_wrap=True, markup=False)
-    elif kind == "film_failed":
-        console.print(f"  {event['id']} not filmed: {event['reason']}", soft_wrap=True)
-    elif kind == "seed":
-        console.print(f"  seed {event['seed']}: {event['status']}  task score {num(event['fitness'])}  "
-                      f"success {num(event['success_rate'])}  {event['steps'] or 0:,} steps  "
-                      f"{num(event['wall_s'])} s {event['reason'] or ''}")
-    elif kind == "final":
-        console.print(f"[bold]final evaluation[/] of {event['id']} on seeds {event['seeds']}")
-    elif kind == "selection":
-        best = event["best"] or "none"
-        console.print(f"  selected {best}; best so far {event['best_overall'] or 'none'} "
-                      f"(task score {num(event['best_overall_fitness'])})")
+
+@print_event.register(GenerationStarted)
+def _generation(event: GenerationStarted) -> None:
+    console.print(f"[bold]generation {event.gen + 1}/{event.of}[/]")
+
+
+@print_event.register(LLMAsked)
+def _llm(event: LLMAsked) -> None:
+    console.print(f"  asking the LLM for {event.n} program(s) (round {event.round_index + 1})")
+
+
+@print_event.register(LLMRetry)
+def _llm_retry(event: LLMRetry) -> None:
+    console.print(f"  LLM {event.model}: {event.reason[:160]}; retry {event.attempt}/{event.of} "
+                  f"in {event.wait_s:.1f} s", soft_wrap=True, markup=False)
+
+
+@print_event.register(RungStarted)
+def _rung(event: RungStarted) -> None:
+    console.print(f"  halving rung {event.rung}/{event.of}: {len(event.candidates)} candidate(s) to "
+                  f"{event.steps:,} steps")
+
+
+@print_event.register(CandidateUpdate)
+def _candidate(event: CandidateUpdate) -> None:
+    reason = f": {event.reason}" if event.reason else ""
+    if event.stopped_at:
+        reason = f", stopped at {event.stopped_at:,} steps by halving"
+    console.print(f"  {event.id} {event.status}{reason}", soft_wrap=True)
+
+
+@print_event.register(TrainProgress)
+def _train(event: TrainProgress) -> None:
+    point = event.point
+    fitness_text = f"  task score {point.fitness:.3f}" if point.fitness is not None else ""
+    # a statistic can be None (no finite value at this checkpoint): shown as "-", never a crash of the run
+    ret, length = point.episode_return, point.episode_length
+    console.print(f"    {event.id} {point.step:>9,}/{event.total:,} steps  "
+                  f"return {'-' if ret is None else f'{ret:.1f}'}  "
+                  f"length {'-' if length is None else f'{length:.0f}'}{fitness_text}")
+
+
+@print_event.register(Placed)
+def _placed(event: Placed) -> None:  # where a training runs: a Ray node, or a --parallel slot's CPUs and GPU
+    again = f" (attempt {event.attempt})" if event.attempt > 1 else ""
+    where = f"node {event.node} ({event.ip})" if event.node is not None else \
+        f"CPUs {','.join(map(str, event.cpus)) or 'shared'}" + (f", GPU {event.gpu}" if event.gpu else "")
+    console.print(f"    {event.id} on {where}{again}")
+
+
+@print_event.register(Retry)
+def _retry(event: Retry) -> None:
+    console.print(f"    {event.id}: {event.reason}; trying again (attempt {event.attempt})", soft_wrap=True,
+                  markup=False)
+
+
+@print_event.register(ReviewPageOpen)
+def _review(event: ReviewPageOpen) -> None:
+    secret = " (its token is the key: share it only with your reviewers)" if event.token else ""
+    console.print(f"review page: {event.url}{secret}", soft_wrap=True, markup=False)
+
+
+@print_event.register(AwaitingRanking)
+def _awaiting(event: AwaitingRanking) -> None:
+    from rewardsmith.feedback.review.access import duration_text
+
+    gen = event.gen  # the header counts generations from 1; ids, the page and `rank` count from 0
+    people = event.reviewers or 1
+    many = " --reviewer NAME" if people > 1 else ""
+    wait = f"waiting for {people} reviewers" if people > 1 else "waiting"
+    deadline = f" (or {duration_text(event.deadline_s)}, once one ranked)" if event.deadline_s else ""
+    judged = event.judge_confident is not None
+    if judged:  # hybrid (it always has a deadline): what the deadline means depends on the judge's confidence
+        deadline += (f"; the judge's order stands if nobody ranks within {duration_text(event.deadline_s or 0)}"
+                     if event.judge_confident else "; the judge is unsure, so a person must rank")
+    picks = f"--best g{gen}cNN --worst g{gen}cNN" + (" | --judge" if judged else "")
+    console.print(f"[bold]generation {gen + 1}/{event.of} (ids g{gen}cNN) is ready to rank:[/] open "
+                  f"{event.url} (or: rewardsmith rank {event.run}{many} {picks}); "
+                  f"{wait}{deadline}. Ctrl-C stops; --resume continues.", soft_wrap=True)
+
+
+@print_event.register(Reviewed)
+def _reviewed(event: Reviewed) -> None:
+    console.print(f"  {event.reviewer} ranked g{event.gen}cNN ({event.count} of {event.of} reviewers)",
+                  soft_wrap=True, markup=False)
+
+
+@print_event.register(ReviewDeadlinePassed)
+def _review_deadline(event: ReviewDeadlinePassed) -> None:
+    console.print(f"  the review deadline passed with no ranking of g{event.gen}cNN yet; waiting for the first",
+                  soft_wrap=True)
+
+
+@print_event.register(RankingDecided)
+def _decided(event: RankingDecided) -> None:
+    console.print(f"  decided: {event.decided} ({', '.join(event.reviewers)})"
+                  + (f"; mean Kendall tau {event.tau_mean:+.2f}" if event.tau_mean is not None else "")
+                  + ("" if event.same_best is None else
+                     f"; {'the same best' if event.same_best else 'different bests'}"),
+                  soft_wrap=True, markup=False)
+
+
+@print_event.register(RankingDueFailed)
+def _ranking_due_failed(event: RankingDueFailed) -> None:
+    console.print(f"  --on-ranking-due failed: {event.reason} (the run goes on)", soft_wrap=True, markup=False)
+
+
+@print_event.register(JudgeAsked)
+def _judge(event: JudgeAsked) -> None:
+    console.print(f"  asking the judge {event.model} to rank {event.images} filmed candidate(s) "
+                  f"({event.image_bytes / 1024:.0f} KB of pictures)", soft_wrap=True, markup=False)
+
+
+@print_event.register(JudgeProposed)
+def _judge_proposal(event: JudgeProposed) -> None:
+    console.print(f"  the judge proposes {' > '.join(event.order)}: "
+                  f"{'confident' if event.confident else 'unsure'} ({event.why})", soft_wrap=True, markup=False)
+
+
+@print_event.register(JudgeRetry)
+def _judge_retry(event: JudgeRetry) -> None:
+    console.print(f"  judge reply {event.attempt}/{event.of} unusable: {'; '.join(event.errors)[:200]}; "
+                  "asking again", soft_wrap=True, markup=False)
+
+
+@print_event.register(JudgeFallback)
+def _judge_fallback(event: JudgeFallback) -> None:
+    console.print(f"  the judge gave no valid full ranking: {'; '.join(event.errors)[:200]}; the rest follows "
+                  "in task-score (or candidate) order", soft_wrap=True, markup=False)
+
+
+@print_event.register(FilmFailed)
+def _film_failed(event: FilmFailed) -> None:
+    console.print(f"  {event.id} not filmed: {event.reason}", soft_wrap=True)
+
+
+@print_event.register(SeedFinished)
+def _seed(event: SeedFinished) -> None:
+    console.print(f"  seed {event.seed}: {event.status}  task score {num(event.fitness)}  "
+                  f"success {num(event.success_rate)}  {event.steps or 0:,} steps  "
+                  f"{num(event.wall_s)} s {event.reason or ''}")
+
+
+@print_event.register(FinalEvaluation)
+def _final(event: FinalEvaluation) -> None:
+    console.print(f"[bold]final evaluation[/] of {event.id} on seeds {list(event.seeds)}")  # a list, as always shown
+
+
+@print_event.register(SelectionMade)
+def _selection(event: SelectionMade) -> None:
+    selection = event.selection
+    console.print(f"  selected {selection.best or 'none'}; best so far {selection.best_overall or 'none'} "
+                  f"(task score {num(selection.best_overall_fitness)})")
 
 
 def num(value) -> str:

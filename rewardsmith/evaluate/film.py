@@ -27,6 +27,7 @@ import numpy as np
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.events import Filmed, FilmFailed
 from rewardsmith.records import Candidate, Film, Status
 from rewardsmith.runs.store import RunStore
 
@@ -321,10 +322,10 @@ def _filmed(ctx: RunContext, cand: Candidate) -> Candidate:
     try:
         made = film_candidate(ctx.store, cand.generation, cand.index)
     except RenderError as err:
-        ctx.report({"event": "film_failed", "id": cand.id, "reason": str(err)})
+        ctx.report(FilmFailed(cand.id, str(err)))
         filmed = cand.replace(film=Film(video=None, strip=None, reason=str(err)))
     else:
-        ctx.report({"event": "filmed", "id": cand.id, "seconds": made["seconds"]})
+        ctx.report(Filmed(cand.id, made["seconds"]))
         filmed = cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name, seconds=made["seconds"]))
     ctx.store.save_candidate(filmed)
     return filmed

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardsmith.context import RunContext
+from rewardsmith.events import CandidateUpdate
 from rewardsmith.jobs import run_job
 from rewardsmith.program.extract import ExtractError, extract_program
 from rewardsmith.program.static import static_check
@@ -92,5 +93,5 @@ def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate
                                 status=Status.CHECKED if report.passed else Status.CHECK_FAILED,
                                 reason=None if report.passed else "; ".join(report.errors))
     store.save_candidate(cand)
-    ctx.report({"event": "candidate", "id": cand.id, "status": cand.status.value, "reason": cand.reason})
+    ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason))
     return cand

@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from rewardsmith.config import RunConfig
 from rewardsmith.errors import UserError
+from rewardsmith.events import Placed
 from rewardsmith.execute.cpus import GpuSlots, claimed, pinned, share
-from rewardsmith.execute.fanin import OnProgress, fan_in
-from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.execute.fanin import fan_in
+from rewardsmith.execute.sandboxed import OnProgress, TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.registry import Registry
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.train.trainers import trainer
@@ -37,7 +38,8 @@ RAY_EXTRA = "ray"  # pip install 'rewardsmith[ray]'
 
 class Executor(Protocol):
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
-        """Trains every request; yields each report as soon as its training ends (in any order)."""
+        """Trains every request; yields each report as soon as its training ends (in any order). `on_progress`
+        gets each training's events on the caller's thread, their id the request's key."""
         ...
 
 
@@ -54,17 +56,14 @@ class LocalExecutor:
             return
         if self.parallel == 1:
             for request in requests:
-                def forward(metrics: dict[str, Any], request: TrainRequest = request) -> None:
-                    on_progress(request, metrics)
-
-                yield train_in_sandbox(request, forward)
+                yield train_in_sandbox(request, on_progress)
             return
         cpus, gpus = share(self.parallel), GpuSlots()
 
-        def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
+        def job(request: TrainRequest, emit: OnProgress) -> TrainReport:
             with claimed(cpus) as mine, pinned(mine), gpus.one() as (gpu, gpu_env):
                 placed: dict[str, Any] = {"attempt": 1, "host": socket.gethostname(), "cpus": mine, "gpu": gpu}
-                emit({"event": "placed", **placed})
+                emit(Placed(request.key, 1, placed["host"], cpus=tuple(mine), gpu=gpu))
                 report = train_in_sandbox(request, emit, env=gpu_env)
             request.workdir.mkdir(parents=True, exist_ok=True)
             placed["outcome"] = "ok" if report.ok else "failed"

@@ -10,11 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rewardsmith.errors import Stopped
-from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
+from rewardsmith.execute.sandboxed import OnProgress, TrainReport, TrainRequest
 
-OnProgress = Callable[[TrainRequest, dict[str, Any]], None]
-# one training as a job for fan_in: (request, emit progress) -> its report
-Job = Callable[[TrainRequest, Callable[[dict[str, Any]], None]], TrainReport]
+# one training as a job for fan_in: (request, emit its events) -> its report
+Job = Callable[[TrainRequest, OnProgress], TrainReport]
 
 
 class ExecutorUnavailable(Stopped):
@@ -31,7 +30,7 @@ def fan_in(requests: Sequence[TrainRequest], job: Job, workers: int,
 
     def work(request: TrainRequest) -> None:
         try:
-            report = job(request, lambda metrics: events.put(("progress", request, metrics)))
+            report = job(request, lambda event: events.put(("progress", request, event)))
         except BaseException as err:  # handed to the caller's thread
             events.put(("error", request, err))
             return
@@ -45,7 +44,7 @@ def fan_in(requests: Sequence[TrainRequest], job: Job, workers: int,
         while left:
             kind, request, value = events.get()
             if kind == "progress":
-                on_progress(request, value)
+                on_progress(value)
             elif kind == "error":
                 raise value
             else:

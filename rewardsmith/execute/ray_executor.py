@@ -12,7 +12,8 @@ What is sent where:
   environment is sent: no API key reaches a node.
 - On its node the task starts the same confined sandbox child as a local training (sandbox/runner.py: scrubbed
   environment, rlimits, no network, Landlock) in a temporary directory of its own, pinned to as many CPUs as the
-  task declared (execute/cpus.py), and streams the child's progress back as it trains.
+  task declared (execute/cpus.py), and streams back (pickled by Ray) where it runs (TaskPlaced), the child's
+  progress as it trains (TrainProgress events, parsed on the node) and last its report (TaskDone).
 - The artifacts (policy.npz, trace.npz, and checkpoint.npz on a halving rung) come back through Ray as bytes with
   the report; the driver writes them into the candidate's directory of its run, and a placement.json there
   records which node ran each attempt. Workers never see the driver's file system.
@@ -35,12 +36,14 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.events import Placed, Retry, TrainingEvent
 from rewardsmith.execute.cpus import claimed, pinned
-from rewardsmith.execute.fanin import ExecutorUnavailable, OnProgress, fan_in
-from rewardsmith.execute.sandboxed import MAX_COPIED_BYTES, TrainReport, TrainRequest, train_in_sandbox
+from rewardsmith.execute.fanin import ExecutorUnavailable, fan_in
+from rewardsmith.execute.sandboxed import MAX_COPIED_BYTES, OnProgress, TrainReport, TrainRequest, train_in_sandbox
 from rewardsmith.resources import ENVS_DIR, PACKAGE_DIR, user_envs_dir
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
@@ -51,6 +54,27 @@ SHIPPED = ("policy.npz", "trace.npz")  # what every training sends back
 CHECKPOINT = "checkpoint.npz"  # sent there and back on a halving rung (request.checkpoint)
 POLL_S = 2.0  # how often a waiting driver checks that the cluster is still there
 USER_ENVS_MODULE = "rewardsmith_user_envs"  # the user's envs folder as shipped to the nodes
+
+
+@dataclass(frozen=True)
+class TaskPlaced:
+    """A Ray task's first stream item: where it runs (the attempt's fields in placement.json)."""
+
+    node: str  # the node's id, shortened
+    host: str
+    ip: str
+    pid: int  # the Ray worker process
+
+    def event(self, key: str, attempt: int) -> Placed:
+        return Placed(key, attempt, self.host, node=self.node, ip=self.ip, pid=self.pid)
+
+
+@dataclass(frozen=True)
+class TaskDone:
+    """A training task's last stream item: its report and the artifacts' bytes (by file name)."""
+
+    report: TrainReport
+    files: dict[str, bytes]
 
 
 class RayExecutor:
@@ -91,7 +115,7 @@ class RayExecutor:
         gpus = self.gpus_for(requests[0])
         remote = ray.remote(train_task).options(num_cpus=self.cpus_per_task, num_gpus=gpus, max_retries=0)
 
-        def job(request: TrainRequest, emit: Callable[[dict[str, Any]], None]) -> TrainReport:
+        def job(request: TrainRequest, emit: OnProgress) -> TrainReport:
             return train_with_retry(remote, request, emit, max(1, int(self.cpus_per_task)))
 
         yield from fan_in(requests, job, len(requests), on_progress)  # Ray queues what the cluster has no room for
@@ -145,8 +169,8 @@ def worker_lost_errors() -> tuple[type[BaseException], ...]:
     return (rx.WorkerCrashedError, rx.NodeDiedError, rx.LocalRayletDiedError, rx.ObjectLostError)
 
 
-def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[str, Any]], None], cpus: int,
-                     items: Callable[[Any], Iterator[dict[str, Any]]] | None = None,
+def train_with_retry(remote: Any, request: TrainRequest, emit: OnProgress, cpus: int,
+                     items: Callable[[Any], Iterator[Any]] | None = None,
                      cluster_check: Callable[[], None] | None = None) -> TrainReport:
     """Driver side: one training on the cluster, tried again once if its worker dies; its artifacts written into
     request.workdir, every attempt recorded in placement.json there. `items` (a task's stream -> its items) and
@@ -166,22 +190,21 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
         attempts.append(placed)
         try:
             for item in items(remote.remote(shipped, checkpoint, cpus)):
-                if item.get("event") == "placed":
-                    placed.update(item)
-                    placed.pop("event")
-                    emit(item | {"attempt": attempt})
-                elif item.get("event") == "done":
-                    report = item["report"]
-                    write_files(request.workdir, item["files"])
+                if isinstance(item, TaskPlaced):
+                    placed.update(dataclasses.asdict(item))
+                    emit(item.event(request.key, attempt))
+                elif isinstance(item, TaskDone):
+                    report = item.report
+                    write_files(request.workdir, item.files)
                     placed["outcome"] = "ok" if report.ok else "failed"
                     break
-                else:
+                elif isinstance(item, TrainingEvent):  # the training's progress, its id the request's key
                     emit(item)
         except worker_lost_errors() as err:
             placed["outcome"] = f"worker lost: {one_line(err)}"
             cluster_check()  # a node that died with the whole cluster: nowhere to try again
             if attempt < ATTEMPTS:
-                emit({"event": "retry", "attempt": attempt + 1, "reason": placed["outcome"]})
+                emit(Retry(request.key, attempt + 1, placed["outcome"]))
                 continue
             report = TrainReport(request.key, False, f"its Ray worker died {ATTEMPTS} times (last: "
                                  f"{one_line(err)})", None, None)
@@ -198,7 +221,7 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: Callable[[dict[st
     return report
 
 
-def stream(items: Any) -> Iterator[dict[str, Any]]:
+def stream(items: Any) -> Iterator[Any]:
     """A streaming task's items as they come, checking between them that the cluster still answers: without the
     check a driver whose cluster vanished waits until Ray's own client gives up and ends the process (60 s, a
     C++ log line, exit 1) instead of stopping the run in one line."""
@@ -252,14 +275,11 @@ def one_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[0] if text else ''}"[:300]
 
 
-def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> Iterator[dict[str, Any]]:
+def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> Iterator[Any]:
     """On a worker node (a Ray streaming task): the sandboxed training in a temporary directory of this node;
-    yields where it runs, then the child's progress, then the report with the artifacts' bytes."""
-    import ray
-
-    context = ray.get_runtime_context()
-    yield {"event": "placed", "node": context.get_node_id()[:12], "host": socket.gethostname(),
-           "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    yields where it runs (TaskPlaced), then the child's progress (TrainProgress), then the report with the
+    artifacts' bytes (TaskDone)."""
+    yield placed_here()
     sweep_stale_task_dirs()
     root = Path(tempfile.mkdtemp(prefix=f"rewardsmith-task-{os.getpid()}-"))
     try:
@@ -279,13 +299,20 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
                 files = {}
                 break
             files[name] = data
-        yield {"event": "done", "report": report, "files": files}
+        yield TaskDone(report, files)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def streamed(work: Callable[[Callable[[dict[str, Any]], None]], Any],
-             cpus: int) -> Generator[dict[str, Any], None, Any]:
+def placed_here() -> TaskPlaced:
+    """On a worker node: where this Ray task runs."""
+    import ray
+
+    return TaskPlaced(ray.get_runtime_context().get_node_id()[:12], socket.gethostname(),
+                      ray.util.get_node_ip_address(), os.getpid())
+
+
+def streamed(work: Callable[[Callable[[Any], None]], Any], cpus: int) -> Generator[Any, None, Any]:
     """A Ray streaming task's body: `work(emit)` runs on a thread pinned to `cpus` claimed CPUs (its sandboxed
     child follows the pinning); what it emits is yielded as it comes, and its result returned (what it raised,
     raised) — `result = yield from streamed(...)`."""

@@ -14,18 +14,21 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rewardsmith.execute.fanin import ExecutorUnavailable, OnProgress
+from rewardsmith.events import Retry, TrainingEvent
+from rewardsmith.execute.fanin import ExecutorUnavailable
 from rewardsmith.execute.ray_executor import (
     ATTEMPTS,
     RayExecutor,
+    TaskPlaced,
     check_cluster,
     one_line,
+    placed_here,
     shipped_user_envs,
     stream,
     streamed,
@@ -36,6 +39,7 @@ from rewardsmith.execute.ray_executor import CHECKPOINT as CHECKPOINT_FILE  # po
 from rewardsmith.execute.sandboxed import (
     COPIED_FILES,
     MAX_COPIED_BYTES,
+    OnProgress,
     TrainReport,
     TrainRequest,
     copy_outputs,
@@ -44,6 +48,15 @@ from rewardsmith.execute.sandboxed import (
 )
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.sandbox.runner import read_untrusted_file
+
+
+@dataclass(frozen=True)
+class PopulationDone:
+    """A population task's last stream item: the members' reports (in the requests' order) and their files' bytes
+    (member folder -> file name -> bytes)."""
+
+    reports: list[TrainReport]
+    files: dict[str, dict[str, bytes]]
 
 
 class RayPopulationExecutor(RayExecutor):
@@ -83,22 +96,22 @@ def train_population_on_ray(remote: Any, requests: Sequence[TrainRequest], on_pr
         attempts.append(placed)
         try:
             for item in stream(remote.remote(shipped, checkpoints, cpus)):
-                if item.get("event") == "placed":
-                    placed.update({k: v for k, v in item.items() if k != "event"})
+                if isinstance(item, TaskPlaced):
+                    placed.update(dataclasses.asdict(item))
                     for request in requests:
-                        on_progress(request, item | {"attempt": attempt})
-                elif item.get("event") == "done":
-                    reports = _landed(requests, group, item["reports"], item["files"])
+                        on_progress(item.event(request.key, attempt))
+                elif isinstance(item, PopulationDone):
+                    reports = _landed(requests, group, item.reports, item.files)
                     placed["outcome"] = "ok"
                     break
-                elif item.get("key") in by_key:
-                    on_progress(by_key[item["key"]], {k: v for k, v in item.items() if k != "key"})
+                elif isinstance(item, TrainingEvent) and item.id in by_key:  # a member's progress
+                    on_progress(item)
         except worker_lost_errors() as err:
             placed["outcome"] = f"worker lost: {one_line(err)}"
             check_cluster()
             if attempt < ATTEMPTS:
                 for request in requests:
-                    on_progress(request, {"event": "retry", "attempt": attempt + 1, "reason": placed["outcome"]})
+                    on_progress(Retry(request.key, attempt + 1, placed["outcome"]))
                 continue
             reports = [TrainReport(r.key, False, f"its Ray worker died {ATTEMPTS} times (last: {one_line(err)})",
                                    None, None) for r in requests]
@@ -133,13 +146,11 @@ def _landed(requests: Sequence[TrainRequest], group: Path, reports: list[TrainRe
 
 
 def population_task(requests: Sequence[TrainRequest], checkpoints: dict[str, bytes],
-                    cpus: int) -> Iterator[dict[str, Any]]:
+                    cpus: int) -> Iterator[Any]:
     """On a node (a Ray streaming task): the population job in a temporary directory of this node; yields where it
-    runs, the members' progress (with their key), then the reports with each member's files."""
-    import ray
-
-    yield {"event": "placed", "node": ray.get_runtime_context().get_node_id()[:12], "host": socket.gethostname(),
-           "ip": ray.util.get_node_ip_address(), "pid": os.getpid()}
+    runs (TaskPlaced), the members' progress (TrainProgress, id: the member's key), then the reports with each
+    member's files (PopulationDone)."""
+    yield placed_here()
     sweep_stale_task_dirs()
     root = Path(tempfile.mkdtemp(prefix=f"rewardsmith-task-{os.getpid()}-"))
     try:
@@ -150,7 +161,7 @@ def population_task(requests: Sequence[TrainRequest], checkpoints: dict[str, byt
                 (group / name / CHECKPOINT_FILE).write_bytes(data)
         local = [dataclasses.replace(r, workdir=root / "work" / member_folder(r), group_dir=group) for r in requests]
         reports: list[TrainReport] = yield from streamed(
-            lambda emit: train_together(local, lambda r, m: emit({"key": r.key, **m}), env=shipped_user_envs()), cpus)
+            lambda emit: train_together(local, emit, env=shipped_user_envs()), cpus)
         files: dict[str, dict[str, bytes]] = {}
         for request, report in zip(requests, reports, strict=True):
             names = (*COPIED_FILES, CHECKPOINT_FILE) if request.checkpoint else COPIED_FILES
@@ -158,6 +169,6 @@ def population_task(requests: Sequence[TrainRequest], checkpoints: dict[str, byt
             files[member_folder(request)] = {name: data for name in names if report.ok
                                              for data in [read_untrusted_file(folder / name, MAX_COPIED_BYTES)]
                                              if data is not None}
-        yield {"event": "done", "reports": reports, "files": files}
+        yield PopulationDone(reports, files)
     finally:
         shutil.rmtree(root, ignore_errors=True)

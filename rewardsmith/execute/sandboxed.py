@@ -1,20 +1,23 @@
 """Training one reward program in the sandbox, parent side: a TrainRequest in, a TrainReport out.
 
 The reward is untrusted code, so the training runs as the sandbox's "train" job in a confined child; whatever
-the child does (a failure, a timeout, a crash, a forged result) comes back as a TrainReport with a reason.
+the child does (a failure, a timeout, a crash, a forged result) comes back as a TrainReport with a reason. Its
+progress lines (JSON, a CurvePoint's fields) are parsed here, once, into TrainProgress events; a malformed one is
+dropped.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import TrainConfig
+from rewardsmith.events import TrainingEvent, TrainProgress
 from rewardsmith.jobs import run_job
-from rewardsmith.records import EVAL_SEED, Evaluation, TrainResult
+from rewardsmith.records import EVAL_SEED, CurvePoint, Evaluation, TrainResult
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
 from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, warm
@@ -22,6 +25,9 @@ from rewardsmith.train.xla_cache import CACHE_ENV, warm
 EXTRA_WALL_S = 300  # the sandbox's wall limit over the training's own time budget: evaluation and start-up
 COPIED_FILES = ("policy.npz", "trace.npz")  # what the population job leaves for each request's own workdir
 MAX_COPIED_BYTES = 256 * 2**20  # the sandbox's own file-size limit
+
+# a training's events as an executor hands them on: its checkpoints, where it runs, its retries (id: the request key)
+OnProgress = Callable[[TrainingEvent], None]
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,17 @@ class TrainReport:
     evaluation: Evaluation | None
 
 
-def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict[str, Any]], None] | None = None,
+def progress_of(request: TrainRequest, line: Mapping[str, Any]) -> TrainProgress | None:
+    """A progress line of the request's training child as its event; None for a malformed line (the child runs
+    untrusted code: what it writes may be anything, and is dropped rather than crash the run)."""
+    try:
+        point = CurvePoint.from_dict(line)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):  # OverflowError: a step of 1e999
+        return None
+    return TrainProgress(request.key, request.cfg.steps, point)
+
+
+def train_in_sandbox(request: TrainRequest, on_progress: OnProgress | None = None,
                      env: dict[str, str] | None = None) -> TrainReport:
     """`env`: variables for the child over its scrubbed environment (the GPU of a --parallel slot)."""
     payload = {"env": request.env, "task": request.task, "source": request.source,
@@ -62,8 +78,13 @@ def train_in_sandbox(request: TrainRequest, on_progress: Callable[[dict[str, Any
     if cache is not None:  # the compiled PPO update, read-only (train/xla_cache.py)
         env[CACHE_ENV] = str(cache)
         limits = dataclasses.replace(limits, read_paths=(str(cache),))
-    return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=on_progress,
-                                          env=env))
+
+    def forward(line: dict[str, Any]) -> None:
+        event = progress_of(request, line)
+        if event is not None and on_progress is not None:
+            on_progress(event)
+
+    return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=forward, env=env))
 
 
 def report_of(key: str, result: SandboxResult) -> TrainReport:
@@ -86,8 +107,7 @@ def report_of_job(key: str, job: dict[str, Any]) -> TrainReport:
     return TrainReport(key, True, None, train, evaluation)
 
 
-def train_together(requests: Sequence[TrainRequest],
-                   on_progress: Callable[[TrainRequest, dict[str, Any]], None] | None = None,
+def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | None = None,
                    env: dict[str, str] | None = None) -> list[TrainReport]:
     """The population trainer: every request (same env, task, settings and group_dir; seeds may differ) trained in
     ONE sandboxed job; reports in the requests' order. Each request's policy and trace are copied into its own
@@ -102,10 +122,11 @@ def train_together(requests: Sequence[TrainRequest],
                "members": [{"key": r.key, "source": r.source, "seed": r.cfg.seed, "folder": member_folder(r)}
                            for r in requests]}
 
-    def forward(event: dict[str, Any]) -> None:
-        request = by_key.get(str(event.get("key")))
-        if request is not None and on_progress is not None:
-            on_progress(request, {k: v for k, v in event.items() if k != "key"})
+    def forward(line: dict[str, Any]) -> None:  # a member's progress line: its key and its CurvePoint's fields
+        request = by_key.get(str(line.get("key")))
+        event = None if request is None else progress_of(request, {k: v for k, v in line.items() if k != "key"})
+        if event is not None and on_progress is not None:
+            on_progress(event)
 
     limits = Limits(wall_s=cfg.time_budget_s + EXTRA_WALL_S)
     result = run_job("population", payload, first.group_dir, limits, on_progress=forward, env=env)

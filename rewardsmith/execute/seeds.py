@@ -4,8 +4,7 @@ candidate (Eureka's multi-seed re-evaluation of the winner) use this same code."
 from __future__ import annotations
 
 import dataclasses
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
+from rewardsmith.events import Report, SeedFinished
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.records import EVAL_SEED
 from rewardsmith.train.trainers import trainer as plug
@@ -53,22 +53,19 @@ class MultiSeedSummary:
 
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
-                out_dir: Path, report: Callable[[dict], None], trainer: str = "native") -> MultiSeedSummary:
+                out_dir: Path, report: Report, trainer: str = "native") -> MultiSeedSummary:
     """The reward trained on each seed (one after the other; with the population trainer, all seeds together as
     one population, evaluated on the first seed's evaluation episodes)."""
     requests = [TrainRequest(f"seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
                              out_dir / f"seed_{seed}", trainer, EVAL_SEED + seed) for seed in seeds]
 
-    def on_progress(request: TrainRequest, metrics: dict) -> None:
-        report({"event": "train", "id": request.key, "total": request.cfg.steps, **metrics})
-
-    def one_by_one() -> Iterator[TrainReport]:
+    def one_by_one() -> Iterator[TrainReport]:  # progress events carry the request's key ("seed 3") as their id
         for request in requests:
-            yield train_in_sandbox(request, functools.partial(on_progress, request))
+            yield train_in_sandbox(request, report)
 
     if plug(trainer).together:
         together = [dataclasses.replace(r, group_dir=out_dir / "population") for r in requests]
-        reports: Iterator[TrainReport] = iter(train_together(together, on_progress))
+        reports: Iterator[TrainReport] = iter(train_together(together, report))
     else:
         reports = one_by_one()
     results = []
@@ -79,5 +76,7 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
         evaluation, train = outcome.evaluation, outcome.train
         results.append(SeedResult(seed, "ok", None, evaluation.fitness_mean, evaluation.success_rate,
                                   evaluation.return_mean, train.steps, train.wall_s))
-        report({"event": "seed", **dataclasses.asdict(results[-1])})
+        done = results[-1]
+        report(SeedFinished(done.seed, done.status, done.reason, done.fitness, done.success_rate, done.return_mean,
+                            done.steps, done.wall_s))
     return MultiSeedSummary(tuple(results))

@@ -23,11 +23,12 @@ unstable), with the seed named in the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
-from typing import Any
 
 from rewardsmith.context import RunContext
+from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
@@ -112,8 +113,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
 
     def final(cand: Candidate) -> None:
         ctx.store.save_candidate(cand)
-        ctx.report({"event": "candidate", "id": cand.id, "status": cand.status.value, "reason": cand.reason,
-                    "stopped_at": cand.stopped_at})
+        ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason, cand.stopped_at))
         by_id[cand.id] = cand
 
     if not halving_on(ctx) or len(todo) < 2:
@@ -122,8 +122,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     budgets = rung_budgets(ctx.training_config().steps, len(todo))
     for rung, budget in enumerate(budgets):
         last = rung == len(budgets) - 1
-        ctx.report({"event": "rung", "rung": rung + 1, "of": len(budgets), "steps": budget,
-                    "candidates": [c.id for c in todo]})
+        ctx.report(RungStarted(rung + 1, len(budgets), budget, tuple(c.id for c in todo)))
         # on the last rung each candidate is final when done; before it, a failure is final at once
         def on_done(cand: Candidate, last: bool = last) -> None:
             if last or cand.status is not Status.EVALUATED:
@@ -150,8 +149,8 @@ def _train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, step
     results: dict[str, Candidate] = {}
     by_id = {c.id: c for c in todo}
 
-    def on_progress(request: TrainRequest, metrics: dict[str, Any]) -> None:
-        ctx.report({"event": "train", "id": request.key.removesuffix("#0"), "total": request.cfg.steps, **metrics})
+    def on_progress(event: TrainingEvent) -> None:  # a candidate's first seed is shown as the candidate itself
+        ctx.report(dataclasses.replace(event, id=event.id.removesuffix("#0")))
 
     for report in executor.run(requests, on_progress):
         cand_id, k = report.key.rsplit("#", 1)

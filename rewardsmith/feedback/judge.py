@@ -37,6 +37,7 @@ import numpy as np
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.errors import UserError
+from rewardsmith.events import JudgeAsked, JudgeFallback, JudgeRetry, Report
 from rewardsmith.llm import prompts
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
@@ -234,7 +235,7 @@ Sampler = Callable[[list[dict[str, Any]]], "Completion"]  # chat messages -> one
 
 
 def ask(send: Sampler, model: str, intro: str, pictures: Sequence[Shot], tries: int = TRIES,
-        report: Callable[[dict[str, Any]], None] = lambda event: None) -> Verdict:
+        report: Report = lambda event: None) -> Verdict:
     """Asks the judge to rank `pictures`, at most `tries` requests; `send` makes one request (llm.client.sample
     with the run's guards). A failed request (network, refused) ends the tries: telling the model is no use."""
     ids = [shot.id for shot in pictures]
@@ -252,7 +253,7 @@ def ask(send: Sampler, model: str, intro: str, pictures: Sequence[Shot], tries: 
         if not problems:
             return _verdict(model, entries, summary, True, attempt, errors, pictures, completions)
         errors.append(f"reply {attempt}: " + "; ".join(problems))
-        report({"event": "judge_retry", "attempt": attempt, "of": tries, "errors": problems})
+        report(JudgeRetry(attempt, tries, tuple(problems)))
         if len(entries) > len(best[0]):
             best = (entries, summary)
         retry = prompts.render("judge_retry", errors="; ".join(problems), ids=", ".join(ids))
@@ -299,7 +300,7 @@ def episode_text(env: Any, task: Any) -> str:
 
 def judge_generation(store: RunStore, gen: int, candidates: Sequence[Candidate], send: Sampler, model: str,
                      intro_for: Callable[[Sequence[str]], str], out_dir: Path,
-                     report: Callable[[dict[str, Any]], None] = lambda event: None, name: str = "judge",
+                     report: Report = lambda event: None, name: str = "judge",
                      reverse: bool = False) -> Verdict:
     """Shows the generation's evaluated candidates to the judge and records its Verdict under `out_dir` (the
     generation's folder in a run; a folder of its own for the agreement benchmark) as `name`.json, with its usage as
@@ -310,8 +311,7 @@ def judge_generation(store: RunStore, gen: int, candidates: Sequence[Candidate],
     seen_dir.mkdir(parents=True, exist_ok=True)
     for shot in pictures:
         (seen_dir / f"{shot.id}.{shot.mime.split('/')[1].replace('jpeg', 'jpg')}").write_bytes(shot.image)
-    report({"event": "judge", "gen": gen, "model": model, "images": len(pictures),
-            "bytes": sum(len(s.image) for s in pictures)})
+    report(JudgeAsked(gen, model, len(pictures), sum(len(s.image) for s in pictures)))
     if len(pictures) >= 2:
         verdict = ask(send, model, intro_for([s.id for s in pictures]), pictures, report=report)
     else:  # nothing to compare: no request
@@ -322,7 +322,7 @@ def judge_generation(store: RunStore, gen: int, candidates: Sequence[Candidate],
     write_record(out_dir / f"usage_{name}.json", {**verdict.usage, "images": verdict.images,
                                                   "by_model": {model: verdict.usage}})
     if not verdict.complete:
-        report({"event": "judge_fallback", "gen": gen, "errors": list(verdict.errors)})
+        report(JudgeFallback(gen, tuple(verdict.errors)))
     return verdict
 
 

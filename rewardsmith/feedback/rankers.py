@@ -32,6 +32,7 @@ import numpy as np
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.errors import UserError
+from rewardsmith.events import AwaitingRanking, JudgeProposed, RankingDecided, ReviewPageOpen
 from rewardsmith.feedback.ranking import (
     Ranking,
     RankingError,
@@ -180,7 +181,7 @@ class HumanRanker:
         self.ctx = ctx
         self.stop_event = stop_event
         self.server = serve(ctx.store, port=ctx.cfg.review_port, host=ctx.cfg.review_host, port_flag="--review-port")
-        ctx.report({"event": "review", "url": self.server.url, "token": bool(self.server.token)})  # the one time
+        ctx.report(ReviewPageOpen(self.server.url, bool(self.server.token)))  # the one time
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
         ranking = self._ranking(gen, self.ctx.cfg.review_deadline_s)
@@ -189,9 +190,10 @@ class HumanRanker:
         return _from_ranking(gen, "human", ranking, candidates, people(ranking))
 
     def _ranking(self, gen: int, deadline_s: float | None, standing: Callable[[], Ranking | None] | None = None,
-                 **told: Any) -> Ranking | None:
+                 judge_confident: bool | None = None) -> Ranking | None:
         """The decision of generation `gen`: the recorded one, else marks it awaiting and waits for the people (and,
-        past `deadline_s` with nobody, for what `standing` gives). None: fewer than two candidates to rank."""
+        past `deadline_s` with nobody, for what `standing` gives). None: fewer than two candidates to rank.
+        `judge_confident`: the hybrid judge's confidence, for the waiting line (None: no judge)."""
         from rewardsmith.feedback.review.access import ranking_due
 
         store = self.ctx.store
@@ -202,20 +204,28 @@ class HumanRanker:
             except RankingError:  # fewer than two rankable candidates: nothing to compare
                 return None
             cfg = self.ctx.cfg
-            self.ctx.report({"event": "awaiting_ranking", "gen": gen, "of": cfg.iterations, "run": str(store.root),
-                             "url": self.server.address, "reviewers": cfg.reviewers, "deadline_s": deadline_s,
-                             **told})
+            self.ctx.report(AwaitingRanking(gen, cfg.iterations, str(store.root), self.server.address, cfg.reviewers,
+                                            deadline_s, judge_confident))
             if cfg.on_ranking_due:
                 ranking_due(cfg.on_ranking_due, store.root, gen, self.server.url, self.ctx.report)
             ranking = wait_for_ranking(store, gen, self.stop_event, deadline_s=deadline_s, report=self.ctx.report,
                                        standing=standing)
             if ranking.aggregate:
-                self.ctx.report({"event": "decided", "gen": gen, **ranking.aggregate})
+                self.ctx.report(decided_event(gen, ranking.aggregate))
         clear_awaiting(store, gen)
         return ranking
 
     def close(self) -> None:
         self.server.close()
+
+
+def decided_event(gen: int, info: dict[str, Any]) -> RankingDecided:
+    """The event of a decision from a Ranking's `aggregate` record (feedback/aggregate.py's decision)."""
+    agreed = info.get("agreement") or {}  # one reviewer: no agreement to measure
+    reviewers = tuple(info["reviewers"])
+    return RankingDecided(gen, str(info["decided"]), reviewers, str(info.get("method") or ""),
+                          int(info.get("needed") or len(reviewers)), agreed.get("kendall_tau_mean"),
+                          agreed.get("same_best"))
 
 
 class JudgeRanker:
@@ -266,7 +276,7 @@ class HybridRanker(HumanRanker):
         made, judge_ranking = self._propose(gen, rankable)
         deadline = self.ctx.cfg.review_deadline_s or hybrid.DEFAULT_DEADLINE_S
         ranking = self._ranking(gen, deadline, (lambda: judge_ranking) if made.confident else None,
-                                judge={"confident": made.confident, "why": made.why, "order": list(made.order)})
+                                judge_confident=made.confident)
         assert ranking is not None, "two evaluated candidates are rankable"
         if ranking.source == "judge":
             stood = DecidedBy(Decider.JUDGE, judge_model=self.ctx.cfg.judge_model, confident_why=made.why,
@@ -292,7 +302,7 @@ class HybridRanker(HumanRanker):
             made = hybrid.proposal(first, second, ranking.order or (), [c.id for c in rankable],
                                    self.ctx.cfg.judge_min_tau)
             hybrid.save_proposal(self.ctx.store, gen, made)
-        self.ctx.report({"event": "judge_proposal", "gen": gen, **made.to_dict()})
+        self.ctx.report(JudgeProposed(gen, made.order, made.confident, made.why, made.tau))
         stood = f"the judge's ranking stood: confident, {made.why}; no reviewer answered by the deadline"
         return made, dataclasses.replace(ranking, generation_comment=" ".join(
             p for p in (ranking.generation_comment, f"({stood})") if p))

@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rewardsmith.errors import RewardsmithError, UserError
+from rewardsmith.events import Report, ReviewDeadlinePassed, Reviewed
 from rewardsmith.feedback.aggregate import decision
 from rewardsmith.records import SCHEMA_VERSION, Status
 from rewardsmith.runs.store import RunStore, read_json, write_record
@@ -388,7 +389,7 @@ def _write_once(path: Path, data: dict) -> bool:
 
 def wait_for_ranking(store: RunStore, gen: int, stop_event: threading.Event | None = None, poll_s: float = 1.0,
                      timeout_s: float | None = None, deadline_s: float | None = None,
-                     report: Callable[[dict], None] | None = None,
+                     report: Report | None = None,
                      standing: Callable[[], Ranking | None] | None = None) -> Ranking:
     """Blocks until generation `gen` is decided and returns the decision: when the run's number of reviewers
     (config `reviewers`) have ranked it, or, with `deadline_s`, once that many seconds passed since it began
@@ -410,8 +411,7 @@ def wait_for_ranking(store: RunStore, gen: int, stop_event: threading.Event | No
             reviews = load_reviews(store, gen)
             for review in reviews:
                 if review.reviewer not in seen and needed > 1 and report is not None:
-                    report({"event": "reviewed", "gen": gen, "reviewer": review.reviewer, "count": len(reviews),
-                            "of": needed})
+                    report(Reviewed(gen, review.reviewer, len(reviews), needed))
                 seen.add(review.reviewer)
             late = due is not None and time.time() >= due
             if reviews and (len(reviews) >= needed or late):
@@ -422,7 +422,7 @@ def wait_for_ranking(store: RunStore, gen: int, stop_event: threading.Event | No
                 with _submit_lock:
                     return load_ranking(store, gen) or _write_decision(store, gen, _stamped(fallback))
             if late and not told and report is not None:
-                report({"event": "review_deadline", "gen": gen, "deadline_s": deadline_s, "of": needed})
+                report(ReviewDeadlinePassed(gen, deadline_s, needed))
             told = told or late
             if stop_event is not None and stop_event.is_set():
                 raise RankingWaitStopped(f"stopped waiting for a ranking of generation {gen}")

@@ -16,7 +16,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ import litellm
 import openai
 
 from rewardsmith.errors import UserError
+from rewardsmith.events import LLMRetry, Report
 from rewardsmith.llm.budget import Budget, ResponseCache
 
 # litellm prints provider lists and help banners to stdout on every error; we report errors ourselves.
@@ -54,16 +55,13 @@ class LLMError(UserError):
     """A configuration error (no model, unknown provider, bad numbers). Per-sample failures are Completion.error."""
 
 
-Retry = Callable[[dict[str, Any]], None]  # told of each failed attempt that will be retried (for the terminal)
-
-
 @dataclass(frozen=True)
 class Guards:
     """What a run puts around its requests: the spending cap, the response cache, a listener for retries."""
 
     budget: Budget | None = None
     cache: ResponseCache | None = None
-    on_retry: Retry | None = None
+    on_retry: Report | None = None  # told of each failed attempt that will be retried (an LLMRetry)
 
 
 @dataclass(frozen=True)
@@ -226,8 +224,8 @@ def _request(config: LLMConfig, messages: list[dict], n: int, log_dir: Path | No
                 return _Outcome(request_id, time.monotonic() - first_started, None, 0.0, _reason(exc, attempt))
             wait_s = _backoff_s(config, attempt, exc)
             if guards.on_retry is not None:
-                guards.on_retry({"event": "llm_retry", "model": config.model, "attempt": attempt + 1,
-                                 "of": config.max_retries, "wait_s": wait_s, "reason": _reason(exc, attempt)})
+                guards.on_retry(LLMRetry(config.model, attempt + 1, config.max_retries, wait_s,
+                                         _reason(exc, attempt)))
             time.sleep(wait_s)
             attempt += 1
             continue

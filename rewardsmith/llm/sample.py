@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rewardsmith.config import RunConfig, split_samples
 from rewardsmith.context import RunContext
+from rewardsmith.events import LLMAsked
 from rewardsmith.llm.budget import Budget, ResponseCache, prices, spent_usd
 from rewardsmith.llm.mutate import mutated_programs
 from rewardsmith.program.extract import extract_program
@@ -46,7 +47,7 @@ def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
             continue
         config = client.LLMConfig(model=model, api_base=cfg.api_base_for(index), temperature=cfg.temperature,
                                   timeout_s=cfg.llm_timeout_s, max_tokens=cfg.max_tokens)
-        ctx.report({"event": "llm", "gen": gen, "round": round_index, "n": n, "model": model})
+        ctx.report(LLMAsked(gen, round_index, n, model))
         cache = ResponseCache(ctx.store.llm_cache_dir(gen), f"g{gen}r{round_index}m{index}")
         guards = client.Guards(budget=budget, cache=cache, on_retry=ctx.report)
         completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen), guards=guards)

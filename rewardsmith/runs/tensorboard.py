@@ -29,16 +29,16 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from rewardsmith.config import RunConfig
 from rewardsmith.errors import UserError
+from rewardsmith.events import CandidateUpdate, Event, Report, SeedFinished, SelectionMade, TrainProgress
 from rewardsmith.records import Candidate, CurvePoint, Status
 from rewardsmith.runs.store import RunStore
 
-Report = Callable[[dict[str, Any]], None]
 Scalars = dict[str, float]  # tag -> value at one step
 EXTRA = "tensorboard"
 MISSING = f"TensorBoard is not installed; install the extra: pip install 'rewardsmith[{EXTRA}]'"
@@ -208,12 +208,11 @@ class RunBoard:
             _put(scalars, "generation/task_score", selection.best_overall_fitness)
             self._file(SELECTED).write([(gen, scalars)])
 
-    def on_event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("event")
-        if kind == "candidate" and event.get("status") not in (Status.PENDING.value, Status.CHECKED.value):
-            self.candidate(self.store.find_candidate(str(event["id"])))
-        elif kind == "selection":
-            self.generation(int(event["generation"]))
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, CandidateUpdate) and event.status not in (Status.PENDING, Status.CHECKED):
+            self.candidate(self.store.find_candidate(event.id))
+        elif isinstance(event, SelectionMade):
+            self.generation(event.selection.generation)
 
 
 def board_report(store: RunStore, cfg: RunConfig, report: Report) -> Report:
@@ -223,7 +222,7 @@ def board_report(store: RunStore, cfg: RunConfig, report: Report) -> Report:
         return report
     board = RunBoard(Path(cfg.tensorboard), store)
 
-    def hooked(event: dict[str, Any]) -> None:
+    def hooked(event: Event) -> None:
         report(event)
         board.on_event(event)
 
@@ -255,21 +254,15 @@ def train_board(report: Report, root: str | None, run_dir: Path) -> Iterator[Rep
         name = key.replace(" ", "_")
         return files.setdefault(name, EventFile(folder / name))
 
-    def hooked(event: dict[str, Any]) -> None:
+    def hooked(event: Event) -> None:
         report(event)
-        kind = event.get("event")
-        if kind == "train":
-            fields = {k: v for k, v in event.items() if k not in ("event", "id", "total")}
-            try:  # the training child's numbers: a malformed one is left out, never a crash of the training
-                point = CurvePoint.from_dict(fields)
-            except (KeyError, TypeError, ValueError):
-                return
-            file(str(event["id"])).write([(point.step, point_scalars(point))])
-        elif kind == "seed" and event.get("status") == "ok":
+        if isinstance(event, TrainProgress):  # its point was checked where the training child's line came in
+            file(event.id).write([(event.point.step, point_scalars(event.point))])
+        elif isinstance(event, SeedFinished) and event.status == "ok":
             scalars: Scalars = {}
-            for tag, key in (("eval/task_score", "fitness"), ("eval/success_rate", "success_rate"),
-                             ("eval/return", "return_mean")):
-                _put(scalars, tag, event.get(key))
-            file(f"seed {event['seed']}").write([(int(event.get("steps") or 0), scalars)])
+            for tag, value in (("eval/task_score", event.fitness), ("eval/success_rate", event.success_rate),
+                               ("eval/return", event.return_mean)):
+                _put(scalars, tag, value)
+            file(f"seed {event.seed}").write([(event.steps or 0, scalars)])
 
     yield hooked

@@ -15,6 +15,7 @@ from test_judge import _cli, _parts, _reply, _run, _with_server
 from test_reviewers import Waiting, _open, make_ctx
 
 from rewardsmith.config import RunConfig
+from rewardsmith.events import AwaitingRanking, JudgeProposed, ReviewDeadlinePassed
 from rewardsmith.execute.train_stage import halving_default
 from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
@@ -117,9 +118,9 @@ def test_a_confident_judge_stands_when_nobody_ranks_by_the_deadline(tmp_path):
     assert proposal["min_tau"] == 0.9  # the run's --judge-min-tau
     gen_dir = ctx.store.gen_dir(0)
     assert (gen_dir / "judge_reversed.json").is_file() and read_json(gen_dir / "usage_judge_reversed.json")["images"] == 3
-    told = Waiting.wait_event("awaiting_ranking", events)
-    assert told["judge"]["confident"] and told["deadline_s"] == 0.5
-    assert Waiting.wait_event("judge_proposal", events)["order"] == JUDGE_ORDER
+    told = Waiting.wait_event(AwaitingRanking, events)
+    assert told.judge_confident and told.deadline_s == 0.5
+    assert Waiting.wait_event(JudgeProposed, events).order == tuple(JUDGE_ORDER)
 
 
 def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tmp_path):
@@ -129,7 +130,7 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=0.3)
         waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         try:
-            assert Waiting.wait_event("review_deadline", events)["gen"] == 0
+            assert Waiting.wait_event(ReviewDeadlinePassed, events).gen == 0
             time.sleep(0.5)
             assert waiting.thread.is_alive() and load_ranking(ctx.store, 0) is None  # past the deadline, waiting
             rank_command(ctx.store.root, "g0c00", "g0c03", order=["g0c00", "g0c01", "g0c03"],
@@ -139,7 +140,8 @@ def test_an_unsure_judge_keeps_the_run_waiting_past_the_deadline_for_a_person(tm
             waiting.ranker.close()
     proposal = read_json(ctx.store.gen_dir(0) / hybrid.PROPOSAL_NAME)
     assert not proposal["confident"] and "picked a different best and worst" in proposal["why"]
-    assert not Waiting.wait_event("awaiting_ranking", events)["judge"]["confident"]
+    told = Waiting.wait_event(AwaitingRanking, events)
+    assert told.judge_confident is False  # told, and unsure
     assert selection.ranking == ("g0c00", "g0c01", "g0c03") and selection.comments == {"g0c00": "steadiest"}
     assert selection.decided_by == DecidedBy(Decider.PEOPLE, reviewers=("anonymous",), kept_judge_order=False)
     assert selection.decided_by_text == "reviewer anonymous changed the judge's order"
@@ -152,7 +154,7 @@ def test_a_person_who_confirms_the_judge_keeps_its_reasons_and_a_resume_asks_nob
         ctx = _hybrid(tmp_path, fake, events, review_deadline_s=60)
         waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         try:
-            Waiting.wait_event("awaiting_ranking", events)
+            Waiting.wait_event(AwaitingRanking, events)
             with pytest.raises(RankingError, match="--judge takes the judge's whole order"):
                 rank_command(ctx.store.root, "g0c03", None, judge=True)
             taken = rank_command(ctx.store.root, None, None, comment=["g0c00=a bit late"], judge=True)  # rank --judge
@@ -184,7 +186,7 @@ def test_the_page_shows_the_judges_order_and_reasons_and_a_person_reorders_it(tm
         waiting = Waiting(ctx, RANKERS.get("hybrid").make)
         context = None
         try:
-            Waiting.wait_event("awaiting_ranking", events)
+            Waiting.wait_event(AwaitingRanking, events)
             context, page, errors = _open(browser, waiting.ranker.server.url)
             page.wait_for_selector("#judge-box:not([hidden])")
             assert page.inner_text("#judge-order") == "g0c03 › g0c00 › g0c01"

@@ -14,6 +14,7 @@ from builders import evaluated, failed
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.events import AwaitingRanking
 from rewardsmith.feedback.rankers import RANKERS, HumanRanker, MetricsRanker, SyntheticRanker, score
 from rewardsmith.feedback.ranking import awaiting_path, load_ranking, ranking_path, submit_ranking
 from rewardsmith.llm import reflect
@@ -130,7 +131,7 @@ def test_a_generation_with_fewer_than_two_rankable_candidates_is_not_ranked(tmp_
             assert load_ranking(store, 0) is None and not awaiting_path(store, 0).exists()
     finally:
         human.close()
-    assert not any(e["event"] == "awaiting_ranking" for e in events)
+    assert not any(isinstance(e, AwaitingRanking) for e in events)
 
 
 def test_the_human_ranker_waits_for_the_ranking_and_does_not_wait_on_resume(tmp_path):
@@ -138,8 +139,8 @@ def test_the_human_ranker_waits_for_the_ranking_and_does_not_wait_on_resume(tmp_
     person = {"best": "g0c03", "worst": "g0c01", "comments": {"g0c03": "smooth"}, "generation_comment": "calmer"}
 
     def on_event(event):
-        if event["event"] == "awaiting_ranking":
-            assert event["gen"] == 0 and awaiting_path(store, 0).is_file()
+        if isinstance(event, AwaitingRanking):
+            assert event.gen == 0 and awaiting_path(store, 0).is_file()
             announced.set()
 
     ctx = dataclasses.replace(_ctx(tmp_path, "human"), report=on_event)

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from builders import evaluated, failed
@@ -20,6 +21,14 @@ from test_review_page import make_run as make_review_run
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.events import (
+    AwaitingRanking,
+    Event,
+    RankingDecided,
+    RankingDueFailed,
+    ReviewDeadlinePassed,
+    Reviewed,
+)
 from rewardsmith.feedback.aggregate import aggregate, bradley_terry, implied_pairs, kendall_tau
 from rewardsmith.feedback.rankers import RANKERS, HumanRanker
 from rewardsmith.feedback.ranking import (
@@ -107,14 +116,14 @@ class Waiting:
             self.error = err
 
     @staticmethod
-    def wait_event(kind: str, events: list, timeout: float = 20) -> dict:
+    def wait_event(kind: type[Event], events: list, timeout: float = 20) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = [e for e in list(events) if e["event"] == kind]
+            found = [e for e in list(events) if isinstance(e, kind)]
             if found:
                 return found[-1]
             time.sleep(0.02)
-        pytest.fail(f"no {kind} event in {events}")
+        pytest.fail(f"no {kind.__name__} event in {events}")
 
     def finish(self, timeout: float = 20):
         self.thread.join(timeout=timeout)
@@ -131,8 +140,8 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
     store = ctx.store
     waiting = Waiting(ctx)
     try:
-        announced = waiting.wait_event("awaiting_ranking", events)
-        assert announced["reviewers"] == 2
+        announced = waiting.wait_event(AwaitingRanking, events)
+        assert announced.reviewers == 2
         with pytest.raises(RankingError, match="give your reviewer name: this run waits for 2 reviewers"):
             rank_command(store.root, "g0c01", "g0c00")
         rank_command(store.root, "g0c00", "g0c01", reviewer="Ada Lovelace")  # changes her mind below
@@ -140,7 +149,7 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
                             comment=["g0c03=steady but slow", "less cart motion"])
         assert mine.reviewer == "ada lovelace"
         assert [p.name for p in reviews_dir(store, 0).iterdir()] == ["ada-lovelace.json"]  # replaced, not added
-        waiting.wait_event("reviewed", events)
+        waiting.wait_event(Reviewed, events)
         time.sleep(0.3)
         assert waiting.thread.is_alive() and not ranking_path(store, 0).exists()  # 1 of 2: still waiting
         rank_command(store.root, "g0c01", "g0c03", reviewer="Bob", comment=["g0c03=falls over", "g0c01=best"])
@@ -159,8 +168,8 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
     assert decision["aggregate"]["decided"] == "all 2 reviewers ranked"
     assert decision["aggregate"]["agreement"]["kendall_tau_mean"] == pytest.approx(-1 / 3, abs=1e-3)
     assert sorted(p.name for p in reviews_dir(store, 0).iterdir()) == ["ada-lovelace.json", "bob.json"]
-    decided = [e for e in events if e["event"] == "decided"]
-    assert decided and decided[0]["reviewers"] == ["ada lovelace", "Bob"]
+    decided = [e for e in events if isinstance(e, RankingDecided)]
+    assert decided and decided[0].reviewers == ("ada lovelace", "Bob")
     with pytest.raises(RankingError, match="generation 0 is already ranked"):
         rank_command(store.root, "g0c00", "g0c01", reviewer="Cy", generation=0)  # a late third: decided already
 
@@ -171,7 +180,7 @@ def test_two_reviewers_are_waited_for_and_aggregated_into_the_selection_and_prom
         assert resumed.rank(0, store.candidates(0), None) == selection
     finally:
         resumed.close()
-    assert not [e for e in events if e["event"] == "awaiting_ranking"]
+    assert not [e for e in events if isinstance(e, AwaitingRanking)]
     assert [r.reviewer for r in load_reviews(store, 0)] == ["ada lovelace", "Bob"]
 
     # what the LLM reads next: the aggregate's best and worst, every reviewer's words, the agreement
@@ -205,8 +214,8 @@ def test_past_the_deadline_with_no_ranking_it_keeps_waiting_and_says_so(tmp_path
     ctx = make_ctx(tmp_path, events, reviewers=2, review_deadline_s=0.3)
     waiting = Waiting(ctx)
     try:
-        said = waiting.wait_event("review_deadline", events)
-        assert said["gen"] == 0 and said["of"] == 2
+        said = waiting.wait_event(ReviewDeadlinePassed, events)
+        assert said.gen == 0 and said.of == 2
         time.sleep(0.3)
         assert waiting.thread.is_alive()  # no ranking yet: the deadline does not end the wait
         rank_command(ctx.store.root, "g0c03", "g0c00", reviewer="Ada")  # the first one ends it at once
@@ -215,7 +224,7 @@ def test_past_the_deadline_with_no_ranking_it_keeps_waiting_and_says_so(tmp_path
         waiting.ranker.close()
     assert (selection.best, selection.worst) == ("g0c03", "g0c00")
     assert not awaiting_path(ctx.store, 0).exists()
-    assert sum(e["event"] == "review_deadline" for e in events) == 1
+    assert sum(isinstance(e, ReviewDeadlinePassed) for e in events) == 1
 
 
 # ---- --on-ranking-due --------------------------------------------------------------------------------------------
@@ -239,15 +248,15 @@ def test_on_ranking_due_runs_the_command_with_the_run_the_generation_and_the_url
         waiting.finish()
     finally:
         waiting.ranker.close()
-    assert not [e for e in events if e["event"] == "ranking_due_failed"]
+    assert not [e for e in events if isinstance(e, RankingDueFailed)]
 
     # a command that fails is one reported line; the run waits and ranks as before
     events = []
     ctx = make_ctx(tmp_path / "b", events, on_ranking_due="/nonexistent/notify --now")
     waiting = Waiting(ctx)
     try:
-        failure = waiting.wait_event("ranking_due_failed", events)
-        assert failure["reason"].startswith("/nonexistent/notify: No such file")
+        failure = waiting.wait_event(RankingDueFailed, events)
+        assert failure.reason.startswith("/nonexistent/notify: No such file")
         rank_command(ctx.store.root, "g0c01", "g0c00")
         assert waiting.finish().best == "g0c01"
     finally:
@@ -256,7 +265,7 @@ def test_on_ranking_due_runs_the_command_with_the_run_the_generation_and_the_url
     ctx = make_ctx(tmp_path / "c", events, on_ranking_due=f"{sys.executable} -c 'import sys; sys.exit(\"no network\")'")
     waiting = Waiting(ctx)
     try:
-        assert waiting.wait_event("ranking_due_failed", events)["reason"] == "exit status 1: no network"
+        assert waiting.wait_event(RankingDueFailed, events).reason == "exit status 1: no network"
         rank_command(ctx.store.root, "g0c01", "g0c00")
         waiting.finish()
     finally:

@@ -18,8 +18,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 import rewardsmith.evolve
 from rewardsmith.cli.app import app
-from rewardsmith.config import RunConfig
+from rewardsmith.config import RunConfig, TrainConfig
+from rewardsmith.events import CandidateUpdate, SeedFinished, SelectionMade
 from rewardsmith.evolve import EvolveResult
+from rewardsmith.execute.sandboxed import TrainRequest, progress_of
 from rewardsmith.records import Candidate, CurvePoint, Selection, Status
 from rewardsmith.runs.store import RunStore
 from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run, train_board
@@ -123,27 +125,27 @@ def test_writing_a_run_again_replaces_its_points(tmp_path: Path) -> None:
 def test_evolve_writes_a_candidate_when_it_is_final_and_the_selection_when_ranked(tmp_path: Path) -> None:
     """The hook evolve wraps its reporter in: each event goes on to the terminal, and the board follows the run."""
     store = RunStore.create(tmp_path / "runs", "run1", RunConfig(env="cartpole", task="balance"))
-    seen: list[dict] = []
+    seen: list = []
     report = board_report(store, dataclasses.replace(store.config(), tensorboard=str(tmp_path / "tb")), seen.append)
     folder = tmp_path / "tb" / "run1"
     checked = _trained(0, 0, 0.25).replace(status=Status.CHECKED, train=None, evaluation=None)
     store.save_candidate(checked)
-    report({"event": "candidate", "id": "g0c00", "status": "checked", "reason": None})  # the check stage's event
+    report(CandidateUpdate("g0c00", Status.CHECKED, None))  # the check stage's event
     assert not folder.exists()
     first = _trained(0, 0, 0.25)
     store.save_candidate(first)
-    report({"event": "candidate", "id": "g0c00", "status": "evaluated", "reason": None, "stopped_at": None})
+    report(CandidateUpdate("g0c00", Status.EVALUATED, None, stopped_at=None))
     assert _read(folder / "g0c00") == _expected(first)  # written as soon as it finished, before the ranking
     assert not (folder / "g0c01").exists() and not (folder / "selected").exists()
     second = _trained(0, 1, 0.5)
     store.save_candidate(second)
-    report({"event": "candidate", "id": "g0c01", "status": "evaluated", "reason": None, "stopped_at": None})
+    report(CandidateUpdate("g0c01", Status.EVALUATED, None, stopped_at=None))
     selection = _select(store, 0, "g0c01", 0.5)
-    report({"event": "selection", **selection.to_dict()})
+    report(SelectionMade(selection))
     assert _read(folder / "g0c01") == _expected(second)
     assert _read(folder / "selected") == {"generation/task_score": [(0, 0.5)]}
     assert _read(folder / "g0c00") == _expected(first)  # once: not again at the selection
-    assert [e["event"] for e in seen] == ["candidate", "candidate", "candidate", "selection"]
+    assert [type(e) for e in seen] == [CandidateUpdate, CandidateUpdate, CandidateUpdate, SelectionMade]
     plain = seen.append
     assert board_report(store, store.config(), plain) is plain  # no --tensorboard: the reporter as is
 
@@ -157,32 +159,40 @@ def test_a_resumed_run_writes_its_finished_generations_anew(tmp_path: Path) -> N
         for gen in (0, 1):
             selection = store.load_selection(gen)
             assert selection is not None
-            report({"event": "selection", **selection.to_dict()})
+            report(SelectionMade(selection))
     folder = tmp_path / "tb" / "run1"
     assert _read(folder / "g1c00") == _expected(_trained(1, 0, 0.75))
     assert _read(folder / "selected") == {"generation/task_score": [(0, 0.5), (1, 0.75)]}
 
 
 def test_train_writes_each_checkpoint_as_it_arrives(tmp_path: Path) -> None:
-    """train's reporter: a progress event is a curve point from the training child (untrusted: a malformed one is
-    left out); each is on disk when the next arrives, and the evaluation follows when the seed is done."""
-    seen: list[dict] = []
+    """train's reporter: a progress event is a curve point from the training child (untrusted: a malformed line is
+    left out where it comes in); each is on disk when the next arrives, and the evaluation follows when the seed is
+    done."""
+    seen: list = []
     train = _trained(0, 0, 0.5).train
     assert train is not None
     points = train.curve[:2]
+    request = TrainRequest("seed 0", "cartpole", "balance", "", TrainConfig(steps=4096), tmp_path / "work")
     folder = tmp_path / "tb" / "20260101-000000-cartpole-balance" / "seed_0"
     with train_board(seen.append, str(tmp_path / "tb"), tmp_path / "20260101-000000-cartpole-balance") as report:
-        for written, point in enumerate(points, start=1):
-            report({"event": "train", "id": "seed 0", "total": 4096, **dataclasses.asdict(point)})
-            assert _read(folder)["train/episode_return"] == [(p.step, _f32(p.episode_return)) for p in points[:written]]
-        report({"event": "train", "id": "seed 0", "total": 4096, "step": "many"})
-        report({"event": "seed", "seed": 0, "status": "ok", "reason": None, "fitness": 0.5, "success_rate": 0.25,
-                "return_mean": 99.0, "steps": 2048, "wall_s": 1.0})
+        # the child's JSON lines as the parent reads them: two good ones, then malformed ones
+        lines = [*(json.loads(json.dumps(dataclasses.asdict(p))) for p in points), {"step": "many"},
+                 {"step": 1e999}, {"episode_return": 1.0}, {"step": 3, "terms": ["not", "a", "dict"]}]
+        for line in lines:
+            event = progress_of(request, line)
+            if event is not None:
+                report(event)
+                written = [p for p in points if p.step <= event.point.step]
+                assert _read(folder)["train/episode_return"] == [(p.step, _f32(p.episode_return)) for p in written]
+        assert [progress_of(request, line) is None for line in lines] == [False, False, True, True, True, True]
+        report(SeedFinished(seed=0, status="ok", reason=None, fitness=0.5, success_rate=0.25, return_mean=99.0,
+                            steps=2048, wall_s=1.0))
     scalars = _read(folder)
     assert scalars["terms/upright"] == [(1024, 3.0), (2048, 4.0)]
     assert scalars["eval/task_score"] == [(2048, 0.5)] and scalars["eval/success_rate"] == [(2048, 0.25)]
     assert scalars["eval/return"] == [(2048, 99.0)]
-    assert len(seen) == 4  # every event goes on to the terminal
+    assert len(seen) == 3  # every event goes on to the terminal
     plain = seen.append
     with train_board(plain, None, tmp_path / "run") as report:
         assert report is plain

@@ -6,6 +6,7 @@ the test kills."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -216,8 +217,10 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
     import threading
 
     from rewardsmith.config import TrainConfig
+    from rewardsmith.events import TrainProgress
     from rewardsmith.execute.fanin import fan_in
     from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
+    from rewardsmith.records import CurvePoint
 
     requests = [TrainRequest(f"g0c0{i}#0", "cartpole", "balance", "", TrainConfig(), tmp_path) for i in range(2)]
     together = threading.Barrier(2)
@@ -225,11 +228,11 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
 
     def job(request, emit):
         together.wait(timeout=60)  # both jobs are running at once, or this breaks
-        emit({"step": 1})
+        emit(TrainProgress(request.key, request.cfg.steps, CurvePoint.from_dict({"step": 1})))
         return TrainReport(request.key, True, None, None, None)
 
-    def on_progress(request, metrics):
-        seen.append((request.key, threading.get_ident()))
+    def on_progress(event):
+        seen.append((event.id, threading.get_ident()))
 
     reports = list(fan_in(requests, job, 2, on_progress))
     assert sorted(r.key for r in reports) == ["g0c00#0", "g0c01#0"]
@@ -246,6 +249,7 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
     from ray import exceptions as rx
 
     from rewardsmith.config import TrainConfig
+    from rewardsmith.events import Retry
     from rewardsmith.execute.ray_executor import train_with_retry
     from rewardsmith.execute.sandboxed import TrainRequest
 
@@ -265,9 +269,64 @@ def test_a_training_whose_worker_dies_twice_fails_with_the_reason_and_both_attem
     assert checks == ["head answered"] * 2  # a node death first asks whether the whole cluster went
     assert not report.ok and report.reason == ("its Ray worker died 2 times (last: NodeDiedError: node 3a5e8214284b "
                                                "died)")
-    assert [e["event"] for e in emitted] == ["retry"] and emitted[0]["attempt"] == 2
+    assert [type(e) for e in emitted] == [Retry] and emitted[0].attempt == 2 and emitted[0].id == "g0c01#0"
     attempts = json.loads((tmp_path / "work" / "placement.json").read_text())["attempts"]
     assert [a["outcome"].split(":")[0] for a in attempts] == ["worker lost", "worker lost"]
+
+
+def test_a_tasks_stream_reaches_the_driver_as_events_and_its_placement_is_recorded(tmp_path):
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.events import Placed, TrainProgress
+    from rewardsmith.execute.ray_executor import TaskDone, TaskPlaced, train_with_retry
+    from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
+    from rewardsmith.records import CurvePoint
+
+    request = TrainRequest("g0c01#0", "cartpole", "balance", "", TrainConfig(steps=2048), tmp_path / "work")
+    progress = TrainProgress("g0c01#0", 2048, CurvePoint.from_dict({"step": 1024, "episode_return": 3.0}))
+    done = TaskDone(TrainReport("g0c01#0", True, None, None, None), {"policy.npz": b"p"})
+
+    class Streaming:  # what a task yields, in order (each item crosses Ray pickled)
+        def remote(self, request, checkpoint, cpus):
+            return [TaskPlaced("3a5e8214284b", "node-1", "10.0.0.7", 4242), progress, done]
+
+    emitted = []
+    report = train_with_retry(Streaming(), request, emitted.append, 1, items=iter, cluster_check=lambda: None)
+    assert report is done.report
+    assert emitted == [Placed("g0c01#0", 1, "node-1", node="3a5e8214284b", ip="10.0.0.7", pid=4242), progress]
+    assert json.loads((tmp_path / "work" / "placement.json").read_text())["attempts"] == [
+        {"attempt": 1, "node": "3a5e8214284b", "host": "node-1", "ip": "10.0.0.7", "pid": 4242, "outcome": "ok"}]
+    assert (tmp_path / "work" / "policy.npz").read_bytes() == b"p"
+
+
+def test_the_childs_progress_lines_become_events_at_the_boundary_and_malformed_ones_are_dropped(tmp_path, monkeypatch):
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.events import TrainProgress
+    from rewardsmith.execute import sandboxed
+    from rewardsmith.sandbox.runner import SandboxResult
+
+    def child(lines):  # a sandboxed job that writes `lines` as its progress, then fails
+        def run_job(name, payload, workdir, limits, on_progress=None, env=None):
+            for line in lines:
+                on_progress(line)
+            return SandboxResult("error", "stopped", None, 1, 0.1, "", ())
+
+        return run_job
+
+    good = {"step": 1024, "episode_return": 3.0, "terms": {"upright": 1.5}}
+    lines = [good, {"step": "many"}, {"step": 1e999}, {"terms": {}}]
+    request = sandboxed.TrainRequest("seed 0", "cartpole", "balance", "", TrainConfig(steps=2048), tmp_path / "a")
+    seen = []
+    monkeypatch.setattr(sandboxed, "run_job", child(lines))
+    assert not sandboxed.train_in_sandbox(request, seen.append).ok
+    assert [type(e) for e in seen] == [TrainProgress] and seen[0].id == "seed 0" and seen[0].total == 2048
+    assert seen[0].point.step == 1024 and seen[0].point.terms == {"upright": 1.5}
+
+    members = [dataclasses.replace(request, key=f"g0c0{i}#0", group_dir=tmp_path / "pop") for i in range(2)]
+    keyed = [{"key": "g0c01#0", **good}, {"key": "g0c09#0", **good}, {"key": "g0c00#0", "step": "many"}]
+    seen.clear()
+    monkeypatch.setattr(sandboxed, "run_job", child(keyed))
+    sandboxed.train_together(members, seen.append)
+    assert [(e.id, e.point.step) for e in seen] == [("g0c01#0", 1024)]  # an unknown member and a bad line: dropped
 
 
 def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):

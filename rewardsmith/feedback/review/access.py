@@ -28,12 +28,12 @@ import secrets
 import shlex
 import subprocess
 import threading
-from collections.abc import Callable
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from urllib.parse import parse_qs
 
 from rewardsmith.errors import UserError
+from rewardsmith.events import RankingDueFailed, Report
 
 HOOK_TIMEOUT_S = 60.0
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?")
@@ -102,8 +102,8 @@ class Access:
         return f"{self.cookie}={self.token}; Path=/; HttpOnly; SameSite=Strict"
 
 
-def ranking_due(command: str, run: Path, gen: int, url: str, report: Callable[[dict], None]) -> threading.Thread:
-    """Starts --on-ranking-due's command beside the wait; reports a `ranking_due_failed` event if it fails."""
+def ranking_due(command: str, run: Path, gen: int, url: str, report: Report) -> threading.Thread:
+    """Starts --on-ranking-due's command beside the wait; reports a RankingDueFailed event if it fails."""
     def run_it() -> None:
         argv = shlex.split(command)
         env = {**os.environ, "REWARDSMITH_RUN": str(run), "REWARDSMITH_GEN": str(gen), "REWARDSMITH_REVIEW_URL": url}
@@ -119,7 +119,7 @@ def ranking_due(command: str, run: Path, gen: int, url: str, report: Callable[[d
         except OSError as err:
             reason = f"{argv[0]}: {err.strerror or err}"
         if reason:
-            report({"event": "ranking_due_failed", "gen": gen, "command": command, "reason": reason})
+            report(RankingDueFailed(gen, command, reason))
 
     thread = threading.Thread(target=run_it, name="rewardsmith-ranking-due", daemon=True)
     thread.start()
