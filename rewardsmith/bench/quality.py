@@ -173,7 +173,7 @@ def beats_reference(evolved: Stat | None, reference: Stat | None) -> bool:
 
 
 def summary_stat(summary: MultiSeedSummary, field: str) -> Stat | None:
-    return Stat.of([getattr(r, field) for r in summary.seeds if r.status == "ok" and getattr(r, field) is not None])
+    return Stat.of([getattr(r, field) for r in summary.seeds if r.ok and getattr(r, field) is not None])
 
 
 def model_stats(candidates: Sequence[Candidate]) -> tuple[ModelStats, ...]:

@@ -346,7 +346,7 @@ def train(
     from rewardsmith.runs.store import write_json
 
     write_json(run_dir / "summary.json", summary.to_dict())
-    ok = [r for r in summary.seeds if r.status == "ok"]
+    ok = [r for r in summary.seeds if r.ok]
     for name, field in (("task score", "fitness"), ("success rate", "success_rate"), ("return", "return_mean")):
         stats = summary.mean_std(field)
         if stats:

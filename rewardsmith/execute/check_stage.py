@@ -12,10 +12,12 @@ from typing import Any
 from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate
 from rewardsmith.jobs import run_job
+from rewardsmith.jobs.messages import CheckJob
 from rewardsmith.program.extract import ExtractError, extract_program
 from rewardsmith.program.static import static_check
 from rewardsmith.records import Candidate, CheckReport, Sample, Status
 from rewardsmith.runs.store import write_text
+from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits, SandboxResult
 
 
@@ -30,19 +32,19 @@ def _number(value: Any) -> float | None:
 def report_from_result(res: SandboxResult) -> CheckReport:
     """A CheckReport for any sandbox outcome. The worker's JSON is untrusted data: fields are type-checked."""
     data = res.result or {}
-    if res.status == "ok" and isinstance(data.get("errors"), list):
+    if res.status is JobStatus.OK and isinstance(data.get("errors"), list):
         errors = _strings(data.get("errors"))
         return CheckReport(data.get("passed") is True and not errors, errors, _strings(data.get("warnings")),
                            _strings(data.get("terms"), 100), res.wall_s, _number(data.get("per_call_ms")),
                            res.isolation)
     reason = res.reason or "the worker returned no report"
-    if res.status == "timeout":
+    if res.status is JobStatus.TIMEOUT:
         message = (f"the check was stopped: it {reason}. reward_terms probably runs a huge Python loop or builds "
                    "enormous arrays; a reward must be a few vectorized array expressions that return in milliseconds")
-    elif res.status == "killed" and "memory" in reason:
+    elif res.status is JobStatus.KILLED and "memory" in reason:
         message = (f"the check was stopped: it {reason}. The reward builds huge arrays; every intermediate should "
                    "have about the batch's size")
-    elif res.status == "error" and "MemoryError" in reason:
+    elif res.status is JobStatus.ERROR and "MemoryError" in reason:
         message = f"the reward ran out of memory ({reason}); avoid building huge arrays"
     else:
         message = f"the check failed inside the sandbox ({res.status}): {reason}"
@@ -57,8 +59,7 @@ def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
     if violations:
         return CheckReport(False, tuple(f"line {v.line}: {v.message}" for v in violations), (), (),
                            time.monotonic() - start, None, ())
-    payload = {"env": env_name, "task": task_name, "source": source, "seed": 0}
-    return report_from_result(run_job("check", payload, Path(workdir), limits))
+    return report_from_result(run_job(CheckJob(env_name, task_name, source), Path(workdir), limits))
 
 
 # --- the check stage over a generation ----------------------------------------------------------------------------

@@ -66,7 +66,7 @@ class LocalExecutor:
                 emit(Placed(request.key, 1, placed["host"], cpus=tuple(mine), gpu=gpu))
                 report = train_in_sandbox(request, emit, env=gpu_env)
             request.workdir.mkdir(parents=True, exist_ok=True)
-            placed["outcome"] = "ok" if report.ok else "failed"
+            placed["outcome"] = report.status.value
             write_json(request.workdir / PLACEMENT_FILE, {"attempts": [placed]})
             return report
 

@@ -48,6 +48,8 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
     from rewardsmith.evaluate.film import RenderError, film
     from rewardsmith.exports.reward import chosen_candidate
     from rewardsmith.jobs import run_job
+    from rewardsmith.jobs.messages import PlayJob, PlayResult
+    from rewardsmith.sandbox.protocol import JobStatus
     from rewardsmith.sandbox.runner import Limits
 
     cand = chosen_candidate(store, candidate_id)
@@ -72,14 +74,15 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
     except OSError as err:
         raise PlayError(f"cannot write {workdir}: {err.strerror or err}") from None
     config = store.config()
-    result = run_job("play", {"env": config.env, "task": config.task, "source": cand.source, "seed": seed},
-                     workdir, Limits(wall_s=wall_s))
-    job = result.result or {}
-    if result.status != "ok" or job.get("status") != "ok":
-        raise PlayError(f"the episode of {cand.id} failed in the sandbox ({result.status}): "
-                        f"{result.reason or job.get('reason') or job.get('error') or 'no result'}")
-    try:  # the job's JSON and trace are the sandbox's output: read as data, checked
-        evaluation = Evaluation.from_dict(job["evaluation"])
+    assert cand.source is not None, "chosen_candidate returns candidates with a program"
+    result = run_job(PlayJob(config.env, config.task, cand.source, seed), workdir, Limits(wall_s=wall_s))
+    played = PlayResult.from_untrusted(result.result) if result.status is JobStatus.OK else None
+    if played is None or played.evaluation is None:
+        status = result.status if played is None else played.status
+        raise PlayError(f"the episode of {cand.id} failed in the sandbox ({status}): "
+                        f"{result.reason or (played.reason if played else None) or 'no result'}")
+    evaluation = played.evaluation
+    try:  # the trace is the sandbox's output: read as data, checked
         with np.load(workdir / "trace.npz", allow_pickle=False) as trace:
             qpos, dt = np.asarray(trace["qpos"], dtype=np.float64)[0], float(trace["dt"])
     except (KeyError, TypeError, ValueError, OSError, IndexError) as err:

@@ -196,7 +196,7 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: OnProgress, cpus:
                 elif isinstance(item, TaskDone):
                     report = item.report
                     write_files(request.workdir, item.files)
-                    placed["outcome"] = "ok" if report.ok else "failed"
+                    placed["outcome"] = report.status.value
                     break
                 elif isinstance(item, TrainingEvent):  # the training's progress, its id the request's key
                     emit(item)
@@ -206,18 +206,18 @@ def train_with_retry(remote: Any, request: TrainRequest, emit: OnProgress, cpus:
             if attempt < ATTEMPTS:
                 emit(Retry(request.key, attempt + 1, placed["outcome"]))
                 continue
-            report = TrainReport(request.key, False, f"its Ray worker died {ATTEMPTS} times (last: "
-                                 f"{one_line(err)})", None, None)
+            report = TrainReport.failed(request.key, f"its Ray worker died {ATTEMPTS} times (last: "
+                                                     f"{one_line(err)})")
         except rx.RayTaskError as err:  # the task itself failed on its node (not the sandboxed training)
             placed["outcome"] = "error"
-            report = TrainReport(request.key, False, f"the Ray task failed: {one_line(err)}", None, None)
+            report = TrainReport.failed(request.key, f"the Ray task failed: {one_line(err)}")
         except (rx.RaySystemError, ConnectionError) as err:
             raise ExecutorUnavailable(f"lost the Ray cluster: {one_line(err)}") from None
         break
     request.workdir.mkdir(parents=True, exist_ok=True)
     write_json(request.workdir / PLACEMENT_FILE, {"attempts": attempts})
     if report is None:
-        report = TrainReport(request.key, False, "the Ray task ended without a report", None, None)
+        report = TrainReport.failed(request.key, "the Ray task ended without a report")
     return report
 
 
@@ -295,7 +295,7 @@ def train_task(request: TrainRequest, checkpoint: bytes | None, cpus: int) -> It
         for name in names if report.ok else ():
             data = read_untrusted_file(workdir / name, MAX_COPIED_BYTES)
             if data is None:
-                report = TrainReport(request.key, False, f"the training left no {name}", None, None)
+                report = TrainReport.failed(request.key, f"the training left no {name}")
                 files = {}
                 break
             files[name] = data

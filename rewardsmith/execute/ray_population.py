@@ -113,19 +113,18 @@ def train_population_on_ray(remote: Any, requests: Sequence[TrainRequest], on_pr
                 for request in requests:
                     on_progress(Retry(request.key, attempt + 1, placed["outcome"]))
                 continue
-            reports = [TrainReport(r.key, False, f"its Ray worker died {ATTEMPTS} times (last: {one_line(err)})",
-                                   None, None) for r in requests]
+            reports = [TrainReport.failed(r.key, f"its Ray worker died {ATTEMPTS} times (last: {one_line(err)})")
+                       for r in requests]
         except rx.RayTaskError as err:
             placed["outcome"] = "error"
-            reports = [TrainReport(r.key, False, f"the Ray task failed: {one_line(err)}", None, None)
-                       for r in requests]
+            reports = [TrainReport.failed(r.key, f"the Ray task failed: {one_line(err)}") for r in requests]
         except (rx.RaySystemError, ConnectionError) as err:
             raise ExecutorUnavailable(f"lost the Ray cluster: {one_line(err)}") from None
         break
     for request in requests:
         request.workdir.mkdir(parents=True, exist_ok=True)
         write_json(request.workdir / PLACEMENT_FILE, {"attempts": attempts})
-    return reports or [TrainReport(r.key, False, "the Ray task ended without a report", None, None) for r in requests]
+    return reports or [TrainReport.failed(r.key, "the Ray task ended without a report") for r in requests]
 
 
 def _landed(requests: Sequence[TrainRequest], group: Path, reports: list[TrainReport],

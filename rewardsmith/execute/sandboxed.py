@@ -17,7 +17,9 @@ from typing import Any
 from rewardsmith.config import TrainConfig
 from rewardsmith.events import TrainingEvent, TrainProgress
 from rewardsmith.jobs import run_job
+from rewardsmith.jobs.messages import PopulationJob, PopulationMember, PopulationResult, TrainingResult, TrainJob
 from rewardsmith.records import EVAL_SEED, CurvePoint, Evaluation, TrainResult
+from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
 from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, warm
@@ -48,11 +50,25 @@ class TrainRequest:
 
 @dataclass(frozen=True)
 class TrainReport:
+    """A request's training as the parent knows it: its key and its TrainingResult's fields."""
+
     key: str
-    ok: bool
+    status: JobStatus
     reason: str | None  # why the training failed, for the LLM and the user
     train: TrainResult | None
     evaluation: Evaluation | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is JobStatus.OK
+
+    @classmethod
+    def failed(cls, key: str, reason: str | None, status: JobStatus = JobStatus.FAILED) -> TrainReport:
+        return cls(key, status, reason, None, None)
+
+    @classmethod
+    def of(cls, key: str, result: TrainingResult) -> TrainReport:
+        return cls(key, result.status, result.reason, result.train, result.evaluation)
 
 
 def progress_of(request: TrainRequest, line: Mapping[str, Any]) -> TrainProgress | None:
@@ -68,9 +84,8 @@ def progress_of(request: TrainRequest, line: Mapping[str, Any]) -> TrainProgress
 def train_in_sandbox(request: TrainRequest, on_progress: OnProgress | None = None,
                      env: dict[str, str] | None = None) -> TrainReport:
     """`env`: variables for the child over its scrubbed environment (the GPU of a --parallel slot)."""
-    payload = {"env": request.env, "task": request.task, "source": request.source,
-               "train": dataclasses.asdict(request.cfg), "trainer": request.trainer, "eval_seed": request.eval_seed,
-               "checkpoint": request.checkpoint}
+    job = TrainJob(request.env, request.task, request.source, request.cfg, request.trainer, request.eval_seed,
+                   request.checkpoint)
     limits = Limits(wall_s=request.cfg.time_budget_s + EXTRA_WALL_S)
     env = dict(env or {})
     cached = trainer(request.trainer).xla_cache
@@ -84,27 +99,14 @@ def train_in_sandbox(request: TrainRequest, on_progress: OnProgress | None = Non
         if event is not None and on_progress is not None:
             on_progress(event)
 
-    return report_of(request.key, run_job("train", payload, request.workdir, limits, on_progress=forward, env=env))
+    return report_of(request.key, run_job(job, request.workdir, limits, on_progress=forward, env=env))
 
 
 def report_of(key: str, result: SandboxResult) -> TrainReport:
     """A sandbox result -> TrainReport. The child's JSON is untrusted: a malformed result is a failure."""
-    if result.status != "ok":
-        return TrainReport(key, False, result.reason, None, None)
-    return report_of_job(key, result.result or {})
-
-
-def report_of_job(key: str, job: dict[str, Any]) -> TrainReport:
-    """A training's JSON (the train job's result, or one member of the population job's) -> TrainReport."""
-    if job.get("status") != "ok":
-        reason = job.get("reason") or job.get("error") or "the training job returned nothing"
-        return TrainReport(key, False, str(reason), None, None)
-    try:
-        train, evaluation = TrainResult.from_dict(job["train"]), Evaluation.from_dict(job["evaluation"])
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
-        return TrainReport(key, False, f"the training job returned a malformed result ({type(err).__name__}: {err})",
-                           None, None)
-    return TrainReport(key, True, None, train, evaluation)
+    if result.status is not JobStatus.OK:
+        return TrainReport.failed(key, result.reason, result.status)
+    return TrainReport.of(key, TrainingResult.from_untrusted(result.result))
 
 
 def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | None = None,
@@ -117,10 +119,9 @@ def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | N
     by_key = {r.key: r for r in requests}
     # the job's time budget is its members' together: each would have had cfg.time_budget_s trained alone
     cfg = dataclasses.replace(first.cfg, time_budget_s=first.cfg.time_budget_s * len(requests))
-    payload = {"env": first.env, "task": first.task, "train": dataclasses.asdict(cfg),
-               "eval_seed": first.eval_seed, "checkpoint": first.checkpoint,
-               "members": [{"key": r.key, "source": r.source, "seed": r.cfg.seed, "folder": member_folder(r)}
-                           for r in requests]}
+    job = PopulationJob(first.env, first.task, cfg, tuple(PopulationMember(r.key, r.source, r.cfg.seed,
+                                                                            member_folder(r)) for r in requests),
+                        first.eval_seed, first.checkpoint)
 
     def forward(line: dict[str, Any]) -> None:  # a member's progress line: its key and its CurvePoint's fields
         request = by_key.get(str(line.get("key")))
@@ -129,17 +130,18 @@ def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | N
             on_progress(event)
 
     limits = Limits(wall_s=cfg.time_budget_s + EXTRA_WALL_S)
-    result = run_job("population", payload, first.group_dir, limits, on_progress=forward, env=env)
-    if result.status != "ok" or not isinstance((result.result or {}).get("members"), dict):
+    result = run_job(job, first.group_dir, limits, on_progress=forward, env=env)
+    together = PopulationResult.from_untrusted(result.result) if result.status is JobStatus.OK else None
+    if together is None:
         whole = report_of(first.key, result)
-        reason = whole.reason if not whole.ok else "the population job returned no member results"
-        return [TrainReport(r.key, False, reason, None, None) for r in requests]
-    members = (result.result or {})["members"]
+        if whole.ok:  # the job ran but its result holds no members
+            whole = TrainReport.failed(first.key, "the population job returned no member results")
+        return [TrainReport.failed(r.key, whole.reason, whole.status) for r in requests]
     reports = []
     for request in requests:
-        member = members.get(request.key)
-        report = report_of_job(request.key, member) if isinstance(member, dict) else \
-            TrainReport(request.key, False, "the population job did not report it", None, None)
+        member = together.members.get(request.key)
+        report = TrainReport.of(request.key, member) if member is not None else \
+            TrainReport.failed(request.key, "the population job did not report it")
         if report.ok:
             report = copy_outputs(request, first.group_dir / member_folder(request), report)
         reports.append(report)
@@ -155,7 +157,7 @@ def copy_outputs(request: TrainRequest, folder: Path, report: TrainReport) -> Tr
     for name in COPIED_FILES:
         data = read_untrusted_file(folder / name, MAX_COPIED_BYTES)
         if data is None:
-            return TrainReport(request.key, False, f"the population job left no {name}", None, None)
+            return TrainReport.failed(request.key, f"the population job left no {name}")
         tmp = request.workdir / (name + ".tmp")
         tmp.write_bytes(data)
         tmp.replace(request.workdir / name)

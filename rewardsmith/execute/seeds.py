@@ -15,13 +15,14 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.events import Report, SeedFinished
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.records import EVAL_SEED
+from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.train.trainers import trainer as plug
 
 
 @dataclass(frozen=True)
 class SeedResult:
     seed: int
-    status: str  # "ok" | "failed"
+    status: JobStatus  # OK, or how its training failed (its reason says why)
     reason: str | None
     fitness: float | None
     success_rate: float | None
@@ -29,13 +30,17 @@ class SeedResult:
     steps: int | None
     wall_s: float | None
 
+    @property
+    def ok(self) -> bool:
+        return self.status is JobStatus.OK
+
 
 @dataclass(frozen=True)
 class MultiSeedSummary:
     seeds: tuple[SeedResult, ...]
 
     def _values(self, field: str) -> np.ndarray:
-        values = [getattr(r, field) for r in self.seeds if r.status == "ok" and getattr(r, field) is not None]
+        values = [getattr(r, field) for r in self.seeds if r.ok and getattr(r, field) is not None]
         return np.asarray(values, dtype=np.float64)
 
     def mean_std(self, field: str) -> tuple[float, float] | None:
@@ -49,7 +54,7 @@ class MultiSeedSummary:
     @classmethod
     def from_dict(cls, data: dict) -> MultiSeedSummary:
         """A summary.json read back (the means are derived again from the seeds)."""
-        return cls(tuple(SeedResult(**seed) for seed in data["seeds"]))
+        return cls(tuple(SeedResult(**{**seed, "status": JobStatus(seed["status"])}) for seed in data["seeds"]))
 
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
@@ -71,10 +76,11 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
     results = []
     for seed, outcome in zip(seeds, reports, strict=True):
         if not outcome.ok or outcome.evaluation is None or outcome.train is None:
-            results.append(SeedResult(seed, "failed", outcome.reason, None, None, None, None, None))
+            failed = outcome.status if not outcome.ok else JobStatus.FAILED  # ok, but it brought back nothing
+            results.append(SeedResult(seed, failed, outcome.reason, None, None, None, None, None))
             continue
         evaluation, train = outcome.evaluation, outcome.train
-        results.append(SeedResult(seed, "ok", None, evaluation.fitness_mean, evaluation.success_rate,
+        results.append(SeedResult(seed, JobStatus.OK, None, evaluation.fitness_mean, evaluation.success_rate,
                                   evaluation.return_mean, train.steps, train.wall_s))
         done = results[-1]
         report(SeedFinished(done.seed, done.status, done.reason, done.fitness, done.success_rate, done.return_mean,

@@ -7,7 +7,8 @@
   play      one filmed episode of a trained policy on a new seed (jobs/play.py)
   selftest  trusted probes for the sandbox's own tests (jobs/selftest.py)
 
-`run_job(name, ...)` runs one by name. Each job module is imported only in the child, when its job runs (the train
+`run_job(request, ...)` runs the job a request record names (jobs/messages.py: one record per job and the result
+records the jobs return). Each job module is imported only in the child, when its job runs (the train
 job pulls in jax and MuJoCo).
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from rewardsmith.jobs.messages import JobRequest
 from rewardsmith.registry import Registry
 from rewardsmith.sandbox.runner import Limits, SandboxResult, run_in_sandbox
 
@@ -24,7 +26,8 @@ for _name in ("check", "train", "population", "play", "selftest"):
     JOBS.register_entry(_name, f"rewardsmith.jobs.{_name}:run")
 
 
-def run_job(name: str, payload: dict, workdir: Path, limits: Limits = Limits(),
+def run_job(request: JobRequest, workdir: Path, limits: Limits = Limits(),
             on_progress: Callable[[dict], None] | None = None, env: dict[str, str] | None = None) -> SandboxResult:
-    """Runs the job `name` in a confined child (UnknownNameError, listing the jobs, for a name that is none)."""
-    return run_in_sandbox(JOBS.get(name), payload, workdir, limits, on_progress, env)
+    """Runs the job a request names (jobs/messages.py) in a confined child; its result comes back as untrusted JSON
+    (read it with the result record's from_untrusted). `on_progress` gets the child's raw progress lines."""
+    return run_in_sandbox(JOBS.get(request.JOB), request.to_payload(), workdir, limits, on_progress, env)

@@ -1,20 +1,19 @@
 """The "play" job, run inside the sandbox worker: one evaluation episode of a trained policy on a given seed.
 
-Payload: {"env", "task" (a name or free text, resolved again here), "source" (the candidate's reward: untrusted,
-it gives the episode's return), "seed"}. Reads policy.npz from the worker's directory (the parent copies it there)
-and writes trace.npz (qpos per control step, for filming). Result: {"status": "ok", "evaluation": Evaluation fields}.
+Payload: a PlayJob (jobs/messages.py). Reads policy.npz from the worker's directory (the parent copies it there)
+and writes trace.npz (qpos per control step, for filming). Result: a PlayResult with the episode's Evaluation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.jobs.messages import PlayJob, PlayResult
 from rewardsmith.program.load import load_reward
-from rewardsmith.sandbox.protocol import Progress
+from rewardsmith.sandbox.protocol import JobStatus, Progress
 from rewardsmith.train.policy import Policy
 from rewardsmith.train.rollouts import evaluate
 
@@ -22,10 +21,11 @@ POLICY_FILE, TRACE_FILE = "policy.npz", "trace.npz"
 
 
 def run(payload: dict, workdir: Path, progress: Progress) -> dict:
-    env = get_env(payload["env"])
-    task = resolve_task(env, payload["task"])
-    reward = load_reward(payload["source"])
+    job = PlayJob.from_payload(payload)
+    env = get_env(job.env)
+    task = resolve_task(env, job.task)
+    reward = load_reward(job.source)
     policy = Policy.load(Path(workdir) / POLICY_FILE)
-    evaluation, trace = evaluate(env, task, reward, policy, episodes=1, seed=int(payload["seed"]))
+    evaluation, trace = evaluate(env, task, reward, policy, episodes=1, seed=job.seed)
     np.savez(Path(workdir) / TRACE_FILE, **trace)
-    return {"status": "ok", "evaluation": dataclasses.asdict(evaluation)}
+    return PlayResult(JobStatus.OK, evaluation=evaluation).to_dict()

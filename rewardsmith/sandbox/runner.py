@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rewardsmith.resources import PACKAGE_DIR
-from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE
+from rewardsmith.sandbox.protocol import ISOLATION_FILE, MAX_RESULT_BYTES, RESULT_FILE, JobStatus
 
 PACKAGE_ROOT = PACKAGE_DIR.parent  # on the child's PYTHONPATH: the directory that holds the package
 _ENV_ALLOW = frozenset(
@@ -81,7 +81,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class SandboxResult:
-    status: str  # "ok" | "error" | "timeout" | "killed" | "crashed"
+    status: JobStatus  # how the child ended (ok, error, timeout, killed, crashed)
     reason: str | None  # one line, for people and the LLM; None when ok
     result: dict | None  # the JSON the job returned
     returncode: int | None
@@ -314,27 +314,28 @@ def _load_json(path: Path, limit: int) -> object:
         return None
 
 
-def _classify(rc: int, timed_out: bool, result: object, limits: Limits, cg: _Cgroups, stderr: str) -> tuple:
+def _classify(rc: int, timed_out: bool, result: object, limits: Limits, cg: _Cgroups,
+              stderr: str) -> tuple[JobStatus, str | None]:
     last = next((ln.strip() for ln in reversed(stderr.splitlines()) if ln.strip()), "")[:300]
     if timed_out:
-        return "timeout", f"exceeded the wall-clock limit of {limits.wall_s:g} s and was killed"
+        return JobStatus.TIMEOUT, f"exceeded the wall-clock limit of {limits.wall_s:g} s and was killed"
     if isinstance(result, dict) and "error" in result:
-        return "error", str(result["error"]).strip().split("\n")[0][:500] or "the job failed"
+        return JobStatus.ERROR, str(result["error"]).strip().split("\n")[0][:500] or "the job failed"
     if isinstance(result, dict):
-        return "ok", None
+        return JobStatus.OK, None
     if rc < 0:
         sig = -rc
         if cg.oom_killed():
-            return "killed", f"exceeded the memory limit of {limits.memory_mb} MB and was killed"
+            return JobStatus.KILLED, f"exceeded the memory limit of {limits.memory_mb} MB and was killed"
         if sig == signal.SIGXCPU:
-            return "killed", f"exceeded the CPU time limit of {limits.cpu_seconds:g} s and was killed"
+            return JobStatus.KILLED, f"exceeded the CPU time limit of {limits.cpu_seconds:g} s and was killed"
         if sig == signal.SIGXFSZ:
-            return "killed", f"wrote a file larger than the limit of {limits.file_mb} MB and was killed"
+            return JobStatus.KILLED, f"wrote a file larger than the limit of {limits.file_mb} MB and was killed"
         if sig == signal.SIGKILL:
-            return "killed", "was killed by SIGKILL (probably out of memory)"
+            return JobStatus.KILLED, "was killed by SIGKILL (probably out of memory)"
         hint = " (out of memory?)" if re.search(r"memory|alloc", stderr, re.IGNORECASE) else ""
-        return "crashed", f"crashed with {signal.Signals(sig).name}{hint}: {last}".rstrip(": ")
-    return "crashed", f"exited with code {rc} without a result: {last}".rstrip(": ")
+        return JobStatus.CRASHED, f"crashed with {signal.Signals(sig).name}{hint}: {last}".rstrip(": ")
+    return JobStatus.CRASHED, f"exited with code {rc} without a result: {last}".rstrip(": ")
 
 
 def _isolation(workdir: Path) -> list[str]:
@@ -398,7 +399,7 @@ def run_in_sandbox(
         return SandboxResult(status, reason, result if isinstance(result, dict) else None, rc, wall, stderr,
                              tuple(dict.fromkeys(isolation)))
     except OSError as exc:
-        return SandboxResult("crashed", f"the sandbox could not run the worker: {exc}", None, None,
+        return SandboxResult(JobStatus.CRASHED, f"the sandbox could not run the worker: {exc}", None, None,
                              time.monotonic() - start, "", ())
     finally:
         os.close(read_fd)

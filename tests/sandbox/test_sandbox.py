@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from rewardsmith.execute.check_stage import check_in_sandbox
-from rewardsmith.jobs import run_job
+from rewardsmith.jobs import JOBS, run_job
+from rewardsmith.jobs.messages import SelftestJob
 from rewardsmith.program.static import static_check
 from rewardsmith.registry import UnknownNameError
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file, run_in_sandbox, scrubbed_env
@@ -63,7 +64,7 @@ def _workdir_text(workdir: Path) -> str:
 
 
 def selftest(tmp_path: Path, name: str, limits: Limits = Limits(wall_s=20), **payload) -> SandboxResult:
-    return run_job("selftest", {"probe": name, **payload}, tmp_path / name, limits)
+    return run_job(SelftestJob(name, payload), tmp_path / name, limits)
 
 
 # --- the corpus ---------------------------------------------------------------------------------------------------
@@ -292,14 +293,14 @@ def test_crash_and_oversized_result_are_reported(tmp_path):
     big = selftest(tmp_path, "big_result", n=40 * 2**20)
     assert big.status == "error" and "ResultTooLarge" in big.reason
     with pytest.raises(UnknownNameError, match="unknown sandbox job 'no_such_job'; valid: check, train, population, play, selftest"):
-        run_job("no_such_job", {}, tmp_path / "unknown", Limits(wall_s=20))  # a caller's bug: refused in the parent
+        JOBS.get("no_such_job")
     nowhere = run_in_sandbox("rewardsmith.jobs.selftest:no_such_function", {}, tmp_path / "nowhere", Limits(wall_s=20))
     assert nowhere.status == "error" and "names no function" in nowhere.reason
 
 
 def test_progress_is_forwarded(tmp_path):
     events = []
-    res = run_job("selftest", {"probe": "progress", "n": 5}, tmp_path / "p", Limits(wall_s=20), events.append)
+    res = run_job(SelftestJob("progress", {"n": 5}), tmp_path / "p", Limits(wall_s=20), events.append)
     assert res.status == "ok" and events == [{"step": i} for i in range(5)]
 
 
@@ -307,7 +308,7 @@ def test_module_planted_in_the_workdir_is_not_imported(tmp_path):
     workdir = tmp_path / "planted"
     workdir.mkdir()
     (workdir / "json.py").write_text("raise SystemExit('planted module imported')\n")
-    res = run_job("selftest", {"probe": "echo", "x": 1}, workdir, Limits(wall_s=20))
+    res = run_job(SelftestJob("echo", {"x": 1}), workdir, Limits(wall_s=20))
     assert res.status == "ok" and res.result == {"payload": {"probe": "echo", "x": 1}}
 
 
@@ -318,7 +319,7 @@ def test_links_planted_in_a_reused_workdir_are_not_followed(tmp_path):
     workdir.mkdir()
     for name in ("stdout.txt", "stderr.txt", "job.json", "result.json"):
         (workdir / name).symlink_to(victim)
-    res = run_job("selftest", {"probe": "echo"}, workdir, Limits(wall_s=20))
+    res = run_job(SelftestJob("echo"), workdir, Limits(wall_s=20))
     assert res.status == "ok" and victim.read_text() == "precious"
 
 

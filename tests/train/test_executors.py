@@ -22,6 +22,8 @@ from builders import without_noise
 from rewardsmith.execute.cpus import GpuSlots, available_cpus, claimed, pinned, share, visible_gpus
 from rewardsmith.execute.ray_cluster import sandbox_workers_under
 from rewardsmith.jobs import run_job
+from rewardsmith.jobs.messages import SelftestJob
+from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits
 
 ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
@@ -96,7 +98,7 @@ def test_visible_gpus_follow_cuda_visible_devices(monkeypatch, given, ids):
 
 def test_a_slots_gpu_reaches_the_sandboxed_child_and_secrets_do_not(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-parent-secret-77aa")
-    res = run_job("selftest", {"probe": "environ"}, tmp_path / "w", Limits(wall_s=30),
+    res = run_job(SelftestJob("environ"), tmp_path / "w", Limits(wall_s=30),
                   env={"CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
     assert res.status == "ok", res.reason
     environ = res.result["environ"]
@@ -229,7 +231,7 @@ def test_fan_in_runs_jobs_together_and_hands_everything_to_the_callers_thread(tm
     def job(request, emit):
         together.wait(timeout=60)  # both jobs are running at once, or this breaks
         emit(TrainProgress(request.key, request.cfg.steps, CurvePoint.from_dict({"step": 1})))
-        return TrainReport(request.key, True, None, None, None)
+        return TrainReport(request.key, JobStatus.OK, None, None, None)
 
     def on_progress(event):
         seen.append((event.id, threading.get_ident()))
@@ -283,7 +285,7 @@ def test_a_tasks_stream_reaches_the_driver_as_events_and_its_placement_is_record
 
     request = TrainRequest("g0c01#0", "cartpole", "balance", "", TrainConfig(steps=2048), tmp_path / "work")
     progress = TrainProgress("g0c01#0", 2048, CurvePoint.from_dict({"step": 1024, "episode_return": 3.0}))
-    done = TaskDone(TrainReport("g0c01#0", True, None, None, None), {"policy.npz": b"p"})
+    done = TaskDone(TrainReport("g0c01#0", JobStatus.OK, None, None, None), {"policy.npz": b"p"})
 
     class Streaming:  # what a task yields, in order (each item crosses Ray pickled)
         def remote(self, request, checkpoint, cpus):
@@ -305,10 +307,10 @@ def test_the_childs_progress_lines_become_events_at_the_boundary_and_malformed_o
     from rewardsmith.sandbox.runner import SandboxResult
 
     def child(lines):  # a sandboxed job that writes `lines` as its progress, then fails
-        def run_job(name, payload, workdir, limits, on_progress=None, env=None):
+        def run_job(request, workdir, limits, on_progress=None, env=None):
             for line in lines:
                 on_progress(line)
-            return SandboxResult("error", "stopped", None, 1, 0.1, "", ())
+            return SandboxResult(JobStatus.ERROR, "stopped", None, 1, 0.1, "", ())
 
         return run_job
 

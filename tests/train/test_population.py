@@ -143,7 +143,7 @@ def test_multi_seed_training_on_the_population_trainer_is_one_population(tmp_pat
 
     def together(requests, on_progress):
         calls.append(requests)
-        return [TrainReport(r.key, False, f"not trained (seed {r.cfg.seed})", None, None) for r in requests]
+        return [TrainReport.failed(r.key, f"not trained (seed {r.cfg.seed})") for r in requests]
 
     monkeypatch.setattr(seeds_module, "train_together", together)
     env, _, source, cfg = _setup()

@@ -12,6 +12,7 @@ import numpy as np
 from rewardsmith.config import TrainConfig
 from rewardsmith.execute.sandboxed import TrainRequest, train_in_sandbox
 from rewardsmith.jobs import run_job
+from rewardsmith.jobs.messages import SelftestJob
 from rewardsmith.resources import ENVS_DIR
 from rewardsmith.sandbox.runner import Limits
 from rewardsmith.train.xla_cache import cache_dir, marker
@@ -57,8 +58,8 @@ def test_a_sandboxed_job_cannot_write_into_the_cache_it_may_read(tmp_path):
     entry = cache / "jit_update-0123-cache"
     entry.write_bytes(b"compiled")
     limits = Limits(wall_s=30, read_paths=(str(cache),))
-    read = run_job("selftest", {"probe": "read", "paths": [str(entry)]}, tmp_path / "r", limits)
-    wrote = run_job("selftest", {"probe": "write", "paths": [str(entry), str(cache / "planted-cache")]},
+    read = run_job(SelftestJob("read", {"paths": [str(entry)]}), tmp_path / "r", limits)
+    wrote = run_job(SelftestJob("write", {"paths": [str(entry), str(cache / "planted-cache")]}),
                     tmp_path / "w", limits)
     assert read.result == {str(entry): "compiled"}
     if "landlock-fs" in wrote.isolation:  # where the kernel has Landlock (the CI machines and these do)
