@@ -443,6 +443,60 @@ def test_humanoid_lying_on_the_side_with_scissored_legs_is_not_the_splits():
     assert np.all(fitness < _threshold("humanoid", "splits")), fitness
 
 
+def _humanoid_falling_back_onto_folded_legs(rng, qpos0, n):
+    """Kneeling (knees on the floor, folded to -2.6 rad, chest at 0.82 m), leaning back 0.3 rad and tipping further
+    back at 3.5 rad/s."""
+    joints = _humanoid_joints()
+    qpos = np.tile(qpos0, (n, 1))
+    qpos[:, 2] = 0.80
+    qpos[:, 3:7] = [np.cos(-0.15), 0.0, np.sin(-0.15), 0.0]  # pitched back 0.3 rad about y
+    qpos[:, joints["left_knee"]] = qpos[:, joints["right_knee"]] = -2.6
+    qvel = np.zeros((n, qpos0.size - 1))
+    qvel[:, 4] = -3.5
+    return qpos, qvel
+
+
+def _humanoid_hold_knees_folded(s, t):
+    # full torque folding both knees and tensing the belly (curling the chest up): it falls onto its back over its
+    # folded legs and lies there with the chest propped up
+    joints = _humanoid_joints()
+    action = np.zeros((len(s["torso_up"]), 21))
+    action[:, joints["left_knee"] - 7] = action[:, joints["right_knee"] - 7] = -1.0
+    action[:, joints["abdomen_y"] - 7] = -1.0
+    return action
+
+
+def test_humanoid_kneel_ends_at_a_fall_backwards_onto_folded_legs():
+    # The fall of a live run's kneel winner (g1c01: knelt upright, fell backwards, lay on its back with its legs
+    # folded under it, torso_up 0.40, for ~20 steps before version 1's tilt limit ended the episode), replayed through
+    # the physics from a constructed state: it kneels at the first step, falls, and lies on its back, chest low and
+    # knees folded, the back propped up above the tilt limit.
+    env = get_env("humanoid")
+    task = env.task("kneel")
+    v1 = dataclasses.replace(task, terminate=sys.modules[task.fitness.__module__].toppled_v1, fitness_version=1)
+    measure = {"alive": lambda s: np.ones_like(s["torso_up"]),
+               "lying_back_on_folded_legs": lambda s: ((s["torso_pos"][..., 2] < 0.2) & (s["torso_up"] > 0.3)
+                                                        & (s["torso_forward"][..., 2] > 0.5)  # facing up
+                                                        & (s["left_knee_angle"] < -2.0) & (s["right_knee_angle"] < -2.0))}
+    fit1, m1 = _episode("humanoid", "kneel", _humanoid_hold_knees_folded, start=_humanoid_falling_back_onto_folded_legs,
+                        steps=120, n=2, measure=measure, task=v1)
+    assert np.all(m1["alive"] == 1.0), f"version 1 never ends it: {m1}"
+    assert np.all(m1["lying_back_on_folded_legs"] > 0.5), f"it lies on its back over its folded legs: {m1}"
+    fit2, m2 = _episode("humanoid", "kneel", _humanoid_hold_knees_folded, start=_humanoid_falling_back_onto_folded_legs,
+                        steps=120, n=2, measure=measure)
+    assert np.all(m2["alive"] * 120 <= 20), f"version 2 ends it during the fall: {m2}"
+    assert np.all(m2["lying_back_on_folded_legs"] == 0.0), m2
+    assert np.all(fit2 > 0.0) and np.all(fit2 == fit1), (fit1, fit2)  # it did kneel; lying scored nothing either way
+
+
+def test_humanoid_kneel_does_not_end_an_upright_kneel():
+    # control: kneeling upright (thighs vertical, chest 0.91 m), kept there (relaunched every 2 steps, before it can
+    # tip): every step counts as kneeling and none ends the episode
+    fitness, m = _episode("humanoid", "kneel", start=_humanoid_kneeling(0.0), relaunch=2, steps=40, n=2,
+                          measure={"alive": lambda s: np.ones_like(s["torso_up"])})
+    assert np.all(m["alive"] == 1.0) and np.all(fitness == 1.0), (fitness, m)
+
+
 def test_humanoid_in_the_air_jumps():
     def thrown(rng, qpos0, n):
         qpos = np.tile(qpos0, (n, 1))
