@@ -59,12 +59,38 @@ def _airborne(s, xp):
     return (low > AIRBORNE_CLEARANCE) & (touching < 0.5)
 
 
-def _backflip(s, xp):
-    # backward rotation counts only in the air, forward rotation always counts against: rolling over the back along
-    # the floor earns nothing, nor does rocking (nose up in the air, down again on the ground); the sum over an
-    # episode never exceeds the torso's net backward rotation. The clip only guards against a diverging simulation.
+CONTROL_DT = 0.05  # s per control step (FRAME_SKIP x the model's 0.01 s timestep)
+# What a fall costs (flip version 3), in turns: the hopper's, more than one of its flights has turned (3.7 at most);
+# this weaker body has not been seen to turn one flip (the reference reward's policy does not flip), so the rotation
+# of a flight that ends in a fall never pays
+FALL_COST_TURNS = 5
+
+
+def backflip_fitness_v2(s, xp):
+    """Flip fitness version 2 (kept for the audit that compares it with version 3): backward rotation counts only in
+    the air, forward rotation always counts against: rolling over the back along the floor earns nothing, nor does
+    rocking (nose up in the air, down again on the ground); the sum over an episode never exceeds the torso's net
+    backward rotation. The clip only guards against a diverging simulation. It pays a flip that lands on the back as
+    much as one that lands on the feet (and the roll back onto the feet along the floor costs nothing)."""
     backward = xp.clip(-s["pitch_rate"], -100.0, 100.0)
     return xp.where(_airborne(s, xp), backward, xp.minimum(backward, 0.0))
+
+
+def _fell_flipping(s, xp):
+    # the torso or head touches the floor (landed on the back, the head or the belly), or any part touches it while
+    # the cheetah is upside down (torso more than 90 degrees from level, counting whole turns)
+    touching = s["torso_on_floor"] + s["legs_on_floor"] + s["back_foot_on_floor"] + s["front_foot_on_floor"]
+    return (s["torso_on_floor"] > 0.5) | ((touching > 0.5) & (xp.cos(s["torso_pitch"]) < 0.0))
+
+
+def _backflip(s, xp):
+    # Version 3: version 2's rotation in the air, and the episode ends at a fall (_fell_flipping), so every flight
+    # before the last one landed on the legs, right side up: the termination is the memory of how the earlier flights
+    # ended. The flight that fell is taken back: the falling step costs FALL_COST_TURNS turns, or the torso's net
+    # backward rotation so far where that is less (the rotation paid never exceeds it), as the hopper's backflip.
+    charge = xp.minimum(xp.maximum(-s["torso_pitch"], 0.0), FALL_COST_TURNS * 2.0 * np.pi) / CONTROL_DT
+    rotation = backflip_fitness_v2(s, xp)
+    return xp.where(_fell_flipping(s, xp), rotation - charge, rotation)
 
 
 TASKS = [
@@ -99,25 +125,35 @@ TASKS = [
     ),
     Task(
         name="flip",
-        description="Do backflips: jump and rotate the whole body backwards (nose up, over the back) while in the "
-        "air, again and again.",
+        description="Do backflips: jump, rotate the whole body backwards (nose up, over the back) in the air and "
+        "land on the legs right side up, again and again.",
         episode_steps=500,
         train_steps=5_000_000,
         fitness=_backflip,
         fitness_doc="mean backward rotation rate of the torso (rad/s) counted only while the cheetah is in the air "
         "(no part touching the floor, torso ends, nose and feet more than 0.1 m above it); forward rotation always "
-        "counts against. 2.5 = one backflip in the air per 2.5 s; rolling over the back along the floor scores <= 0 "
-        "(version 1 paid any backward rotation, on the floor too)",
+        "counts against. The episode ends at a fall: the torso or head touching the floor, or any part touching it "
+        "upside down (torso more than 90 degrees from level); the falling step costs 5 turns (10 pi rad) or the net "
+        "backward rotation so far if less, so only flights that land on the legs right side up count. 2.5 = one "
+        "landed backflip per 2.5 s; rolling over the back along the floor ends the episode. Version 2 (no fall rule) "
+        "paid a flip landing on the back as much as one landing on the feet, and a tumble bouncing on its back "
+        "scored; version 1 paid any backward rotation, on the floor too",
         success_threshold=2.5,
+        terminate=_fell_flipping,
+        termination_doc="the torso or head touches the floor (s['torso_on_floor'] > 0.5), or any part touches the "
+        "floor while the cheetah is upside down, the torso more than 90 degrees from level counting whole turns "
+        "(cos(s['torso_pitch']) < 0): a backflip lands on the legs, right side up",
         score_doc="the mean backward rotation rate of the torso in rad/s over the episode, counted only while the whole "
-        "cheetah is in the air; forward rotation always counts against (6.3 = one full backflip per second)",
-        fitness_version=2,
+        "cheetah is in the air; forward rotation always counts against, and a fall takes back more than the turns "
+        "of the flight that ended in it (6.3 = one full backflip per second)",
+        fitness_version=3,
     ),
 ]
 
 # PPO settings (overrides of rewardsmith.config.TrainConfig); guesses from Brax/CleanRL halfcheetah, to be tuned.
 # Flip (reference reward, seed 1, 5M steps, 4.5 min): no flips at all, fitness -0.49 (version 1: 0.20), success
-# 0.00 under both; the 2.5 rad/s threshold has not been shown reachable at this budget.
+# 0.00 under both (not re-measured under version 3, which can only take away); the 2.5 rad/s threshold has not been
+# shown reachable at this budget.
 # Run (reference reward, seed 1, 5M steps, 4 min): 6.7 m/s upright under versions 1 and 2 alike, success 1.00.
 PPO = {
     "num_envs": 128,

@@ -1,6 +1,6 @@
 """Half cheetah: a two-legged runner that moves only in the vertical x-z plane (+x is forward, +z up). A horizontal
 1 m torso with a head at its front end (+x) stands on a back leg and a front leg (thigh, shin, foot each); the torso
-centre is ~0.6 m high when standing. It cannot fall over: every posture is allowed, even upside down.
+centre is ~0.6 m high when standing. Every posture is possible, even upside down.
 The action is six torque commands in [-1, 1]: [back thigh, back shin, back foot, front thigh, front shin, front foot].
 Every field is an array with the batch dimensions first (use `...` indexing, e.g. nose_pos[..., 1])."""
 

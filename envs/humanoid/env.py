@@ -64,9 +64,22 @@ def _kneeling(s, xp):
     return _f32(knees & (s["torso_up"] > 0.7) & (s["head_pos"][..., 2] > 0.8), xp)
 
 
-def _toppled(s, xp):
-    # the upper body tipped more than ~70 degrees from vertical (face down on hands and knees, or fallen)
+def toppled_v1(s, xp):
+    """Kneel's termination in fitness version 1 (kept for the audit that compares it with version 2): only the tilt.
+    It misses a fall backwards onto folded legs, which prop the back up (torso_up ~0.4 lying on the back)."""
     return s["torso_up"] < 0.3
+
+
+KNEEL_MIN_CHEST = 0.5  # m: the chest below this is not kneeling (the lowest kneel the fitness counts has it >= 0.61)
+
+
+def _toppled(s, xp):
+    # the upper body tipped more than ~70 degrees from vertical (face down on hands and knees, or fallen), or the chest
+    # below 0.5 m: fallen (onto the back over folded legs too, where the legs prop the back up above the tilt limit),
+    # sitting or lying. No kneel the fitness counts comes near it: _kneeling needs the head above 0.8 m, and the head
+    # is at most 0.19 m above the chest (1.48 and 1.29 standing), so the chest is above 0.61 m (0.91 m kneeling
+    # upright, the thighs vertical)
+    return (s["torso_up"] < 0.3) | (s["torso_pos"][..., 2] < KNEEL_MIN_CHEST)
 
 
 def _sitting(s, xp):
@@ -124,12 +137,18 @@ TASKS = [
         train_steps=5_000_000,
         fitness=_kneeling,
         fitness_doc="fraction of the episode with both kneecaps on the floor, torso up axis z > 0.7 and the head "
-        "above 0.8 m (VLM-RM's kneel); the episode ends when the torso tips more than ~70 degrees from vertical",
+        "above 0.8 m (VLM-RM's kneel); the episode ends when the torso tips more than ~70 degrees from vertical or "
+        "the chest drops below 0.5 m. Version 1 ended it only on the tilt: a kneeler fallen backwards onto its "
+        "folded legs, which prop its back up (torso up ~0.4), lay there for dozens of steps before the episode "
+        "ended: those steps count 0 either way, but the film showed them, training saw no end to the fall, and a "
+        "kneeler that got back up from the floor scored again",
         success_threshold=0.5,
         terminate=_toppled,
         termination_doc="the upper body tips more than about 70 degrees from vertical (s['torso_up'] < 0.3): "
-        "fallen over, or bent face down onto the hands",
+        "fallen over, or bent face down onto the hands; or the chest (s['torso_pos'][..., 2], 1.29 m standing, "
+        "0.91 m kneeling upright) drops below 0.5 m: fallen (backwards onto folded legs too), sitting or lying",
         score_doc="the fraction of the episode's steps (0 to 1) spent kneeling upright on both knees",
+        fitness_version=2,
     ),
     Task(
         name="stand",
@@ -247,7 +266,9 @@ TASKS = [
 # in fewer env steps; a 64x64 network halves the update's CPU time (~94 ms per update against ~190 ms for 128x128 at
 # 5 epochs) and the acting forward pass. Kneel, reference reward, deterministic evaluation of 16 episodes every ~500k
 # steps (scripts/tune_ppo.py): success >= 0.8 first at 1.5M steps (seed 1) and 3.0M (seed 2); with the former
-# settings (128x128, 8 minibatches) at 3.5M and 3.0M; 128x128 with 32 minibatches: 2.5M (seed 1).
+# settings (128x128, 8 minibatches) at 3.5M and 3.0M; 128x128 with 32 minibatches: 2.5M (seed 1). Seed 0, 2M steps
+# (`rewardsmith train`, ~4.7 min on busy cores): 0.924, success 1.00 under kneel's version 1, 0.882, success 1.00
+# under version 2 (the chest limit), its lowest chest 0.75 m (0.69 m trained under version 1).
 PPO = {
     "num_envs": 256,
     "rollout_steps": 32,
