@@ -94,7 +94,8 @@ def _humanoid(cand: Candidate, fitness: float | None, success: float, length: fl
              for j, (k, v) in enumerate(SCALES.items())}
     assert cand.evaluation is not None
     evaluation = dataclasses.replace(cand.evaluation, fitness_mean=fitness, success_rate=success,
-                                     episode_length_mean=length, terms=terms, fitness_version=1)
+                                     episode_length_mean=length, terms=terms,
+                                     fitness_version=get_env("humanoid").task("kneel").fitness_version)
     return cand.replace(source=_kneel_program(cand.id), scales=SCALES, evaluation=evaluation,
                         train=TrainResult(steps=10_000_000, wall_s=1000.0, steps_per_s=10_000.0, curve=curve))
 

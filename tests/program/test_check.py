@@ -15,6 +15,7 @@ from rewardsmith.execute.check_stage import check_in_sandbox, report_from_result
 from rewardsmith.program.check import check_reward
 from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.records import CheckReport
+from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits, SandboxResult
 
 REWARDS = Path(__file__).resolve().parents[2] / "envs" / "cartpole" / "rewards"
@@ -101,7 +102,7 @@ def test_unknown_env_is_reported(tmp_path):
 
 
 def _result(status: str, reason: str | None, result: dict | None = None) -> SandboxResult:
-    return SandboxResult(status, reason, result, None, 1.0, "", ("rlimits",))
+    return SandboxResult(JobStatus(status), reason, result, None, 1.0, "", ("rlimits",))
 
 
 def test_report_from_sandbox_outcomes():
