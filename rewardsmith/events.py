@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rewardsmith.records import CurvePoint, Selection, Status
+from rewardsmith.records import CurvePoint, Selection, Status, Stop
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ class CandidateUpdate(Event):
     id: str
     status: Status
     reason: str | None  # why it failed
-    stopped_at: int | None = None  # env steps where successive halving stopped it (None: the full budget)
+    stop: Stop | None = None  # what ended its training (None: not trained yet, or it failed)
+    steps: int | None = None  # the env steps it actually trained
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("resources", "where envs/ and prompts/ are, in a checkout or an installed wheel"),
     ("records", "the frozen records between the stages: Sample, Candidate, CheckReport, TrainResult, Evaluation, "
                 "Film, Selection; the evaluation seed"),
+    ("confidence", "the selection rule written once: success and score intervals (Wilson, bootstrap), P(best), the "
+                   "pick and its confidence"),
     ("events", "progress events, one record per kind, for the terminal, TensorBoard and benchmarks"),
     ("config", "TrainConfig and RunConfig, their field table (kinds, flags, what a resume may change)"),
     ("env", "the env registry (envs/<name>/), the Task record, batched native MuJoCo, gymnasium envs, env checks"),

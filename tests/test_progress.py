@@ -34,7 +34,7 @@ from rewardsmith.events import (
     SelectionMade,
     TrainProgress,
 )
-from rewardsmith.records import CurvePoint, Selection, Status
+from rewardsmith.records import CurvePoint, Selection, Status, Stop
 
 
 def point(step: int, **stats) -> CurvePoint:
@@ -47,7 +47,7 @@ EVENTS = [
     CandidateUpdate("g0c01", Status.CHECKED, None),
     TrainProgress("g0c00", total=20_000, point=point(4_096, episode_return=12.5, episode_length=40)),
     TrainProgress("g0c01", total=20_000, point=point(8_192, episode_return=30.0, episode_length=80)),
-    CandidateUpdate("g0c00", Status.EVALUATED, None, stopped_at=None),
+    CandidateUpdate("g0c00", Status.EVALUATED, None, stop=Stop.BUDGET, steps=20_000),
 ]
 
 
@@ -119,8 +119,11 @@ LINES = [  # one event of each kind the terminal shows, and its line (the text e
     (RungStarted(rung=1, of=3, steps=25_000, candidates=("g0c00", "g0c01")),
      "  halving rung 1/3: 2 candidate(s) to 25,000 steps"),
     (CandidateUpdate("g0c00", Status.CHECK_FAILED, "line 3: no reward"), "  g0c00 check_failed: line 3: no reward"),
-    (CandidateUpdate("g0c00", Status.EVALUATED, None, stopped_at=10_240),
-     "  g0c00 evaluated, stopped at 10,240 steps by halving"),
+    (CandidateUpdate("g0c00", Status.EVALUATED, None, stop=Stop.HALVING, steps=10_240),
+     "  g0c00 evaluated, stopped by halving at 10,240 steps"),
+    (CandidateUpdate("g0c01", Status.EVALUATED, None, stop=Stop.SUCCESS, steps=860_160),
+     "  g0c01 evaluated, reached success at 860,160 steps"),
+    (CandidateUpdate("g0c02", Status.EVALUATED, None, stop=Stop.BUDGET, steps=20_000), "  g0c02 evaluated"),
     (TrainProgress("g0c00", total=20_000, point=point(4_096, episode_return=12.5, episode_length=40, fitness=0.25)),
      "    g0c00     4,096/20,000 steps  return 12.5  length 40  task score 0.250"),
     (TrainProgress("seed 1", total=20_000, point=point(8_192)), "    seed 1     8,192/20,000 steps  return -  length -"),

@@ -41,6 +41,7 @@ from rewardsmith.events import (
 )
 from rewardsmith.evolve import EvolveResult
 from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.records import Stop
 
 # Piped or captured output gets wide lines instead of tables folded at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -131,8 +132,8 @@ def _rung(event: RungStarted) -> None:
 @print_event.register(CandidateUpdate)
 def _candidate(event: CandidateUpdate) -> None:
     reason = f": {event.reason}" if event.reason else ""
-    if event.stopped_at:
-        reason = f", stopped at {event.stopped_at:,} steps by halving"
+    if event.stop in (Stop.HALVING, Stop.SUCCESS) and event.steps is not None:
+        reason = f", {event.stop.words} at {event.steps:,} steps"
     console.print(f"  {event.id} {event.status}{reason}", soft_wrap=True)
 
 

@@ -3,12 +3,14 @@
 Successive halving (--halving; on by default where a fitness ranks and the trainer continues from checkpoints):
 the budget B is split into rungs B/2^(R-1), ..., B/2, B with R = min(ceil(log2 K) + 1, MAX_RUNGS) for K
 candidates, so the first rung is never below B/4. Every candidate trains to the first rung; after each rung the
-better half by task score continues from its checkpoint to the next, the others stop there (Candidate.stopped_at)
+better half by task score continues from its checkpoint to the next, the others stop there (Stop.HALVING)
 with their curves and evaluation at that budget. The native trainer runs a rung's candidates in turns; the
 population trainer trains each rung's candidates together in one job, the survivors of a rung re-laid as a new,
 smaller population that continues from their checkpoints (one compile per rung). Ties at the cut continue
 together: on a hard task where every score is still 0 at the first rung nobody is dropped at random. K = 4 costs
-2 B of env steps instead of 4 B, K = 8 4 B instead of 8 B. A failed training stops its candidate at once.
+2 B of env steps instead of 4 B, K = 8 4 B instead of 8 B. A failed training stops its candidate at once; one that
+reached success at a checkpoint (--stop-at-success) is done when its rung ends (Stop.SUCCESS): it needs no more
+budget and takes no survivor's place. A continued candidate's training time adds up over its rungs.
 
 Why no rung below B/4: measured with `python -m rewardsmith.bench evolve --env hopper --task hop --samples 8
 --steps 1000000`, a first rung at B/8 (125k steps) ranked the eight hoppers by noise (0.105-0.13, all standing
@@ -32,7 +34,7 @@ from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
-from rewardsmith.records import Candidate, SeedEvaluation, Status
+from rewardsmith.records import Candidate, SeedEvaluation, Status, Stop
 from rewardsmith.train.trainers import trainer
 
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
@@ -91,18 +93,24 @@ def _score(cand: Candidate) -> float:
 
 
 def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Candidate:
-    """The candidate after all its seeds' trainings (reports in seed order)."""
+    """The candidate after all its seeds' trainings (reports in seed order). A candidate continued from an earlier
+    halving rung (it comes in evaluated) keeps counting its training time: the time of every rung is summed."""
     for seed, report in zip(seeds, reports, strict=True):
         if not report.ok:
             on_seed = f" (seed {seed})" if len(seeds) > 1 else ""
             return cand.replace(status=Status.TRAIN_FAILED, reason=f"training failed{on_seed}: {report.reason}")
-    first = reports[0]
+    before = {s.seed: s.wall_s for s in cand.seeds} or ({seeds[0]: cand.train.wall_s} if cand.train else {})
     per_seed = tuple(
         SeedEvaluation(seed=seed, fitness_mean=r.evaluation.fitness_mean, success_rate=r.evaluation.success_rate,
-                       return_mean=r.evaluation.return_mean, steps=r.train.steps, wall_s=r.train.wall_s)
+                       return_mean=r.evaluation.return_mean, steps=r.train.steps,
+                       wall_s=r.train.wall_s + before.get(seed, 0.0), episode_scores=r.evaluation.episode_scores)
         for seed, r in zip(seeds, reports, strict=True) if r.evaluation is not None and r.train is not None)
-    return cand.replace(status=Status.EVALUATED, train=first.train, evaluation=first.evaluation,
-                        seeds=per_seed if len(seeds) > 1 else ())
+    first = reports[0]
+    assert first.train is not None, "an ok report carries its training"
+    train = dataclasses.replace(first.train, wall_s=first.train.wall_s + before.get(seeds[0], 0.0))
+    return cand.replace(status=Status.EVALUATED, train=train, evaluation=first.evaluation,
+                        seeds=per_seed if len(seeds) > 1 else (),
+                        stop=Stop.SUCCESS if train.reached_success else Stop.BUDGET)
 
 
 def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) -> list[Candidate]:
@@ -113,7 +121,8 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
 
     def final(cand: Candidate) -> None:
         ctx.store.save_candidate(cand)
-        ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason, cand.stopped_at))
+        ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason, cand.stop,
+                                   cand.train.steps if cand.train else None))
         by_id[cand.id] = cand
 
     if not halving_on(ctx) or len(todo) < 2:
@@ -131,11 +140,15 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
         results = _train_rung(ctx, todo, executor, budget, on_done=on_done)
         if last:
             break
-        keep = {c.id for c in survivors([c for c in results if c.status is Status.EVALUATED])}
-        for cand in results:
-            if cand.status is Status.EVALUATED and cand.id not in keep:
-                final(cand.replace(stopped_at=budget))
-        todo = [c for c in todo if c.id in keep]
+        going = [c for c in results if c.status is Status.EVALUATED and c.stop is not Stop.SUCCESS]
+        for cand in results:  # one that reached success is done: it needs no more budget
+            if cand.stop is Stop.SUCCESS:
+                final(cand)
+        keep = {c.id for c in survivors(going)}
+        for cand in going:
+            if cand.id not in keep:
+                final(cand.replace(stop=Stop.HALVING))
+        todo = [c for c in going if c.id in keep]  # evaluated: the next rung continues them and adds up their time
     return [by_id[c.id] for c in candidates]
 
 

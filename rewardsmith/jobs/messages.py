@@ -131,7 +131,6 @@ class TrainingResult:
     reason: str | None = None  # why it failed, for the LLM and the user
     train: TrainResult | None = None
     evaluation: Evaluation | None = None
-    stopped_early: bool = False  # the population trainer stopped it at success
 
     def to_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "status": self.status.value}
@@ -148,8 +147,8 @@ class TrainingResult:
         if data.get("status") != JobStatus.OK:
             return cls.failed(str(data.get("reason") or data.get("error") or "the training job returned nothing"))
         try:
-            return cls(JobStatus.OK, None, TrainResult.from_dict(data["train"]),
-                       Evaluation.from_dict(data["evaluation"]), bool(data.get("stopped_early")))
+            train, evaluation = TrainResult.from_dict(data["train"]), Evaluation.from_dict(data["evaluation"])
+            return cls(JobStatus.OK, None, train, evaluation)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             return cls.failed(f"the training job returned a malformed result ({type(err).__name__}: {err})")
 

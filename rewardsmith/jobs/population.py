@@ -55,7 +55,6 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
         np.savez(folder / TRACE_FILE, **result.trace)
         train = TrainResult(steps=result.outcome.steps, wall_s=result.outcome.wall_s,
                             steps_per_s=result.outcome.steps_per_s, curve=tuple(result.outcome.curve),
-                            trainer="population", seed=member.seed)
-        reports[result.key] = TrainingResult(JobStatus.OK, train=train, evaluation=result.evaluation,
-                                             stopped_early=result.stopped_early)
+                            trainer="population", seed=member.seed, reached_success=result.stopped_early)
+        reports[result.key] = TrainingResult(JobStatus.OK, train=train, evaluation=result.evaluation)
     return PopulationResult(reports).to_dict()

@@ -47,5 +47,6 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     outcome.policy.save(Path(workdir) / POLICY_FILE)
     np.savez(Path(workdir) / TRACE_FILE, **trace)
     result = TrainResult(steps=outcome.steps, wall_s=outcome.wall_s, steps_per_s=outcome.steps_per_s,
-                         curve=tuple(outcome.curve), trainer=job.trainer, seed=cfg.seed)
+                         curve=tuple(outcome.curve), trainer=job.trainer, seed=cfg.seed,
+                         reached_success=outcome.reached_success)
     return TrainingResult(JobStatus.OK, train=result, evaluation=evaluation).to_dict()

@@ -228,7 +228,8 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     wall = time.monotonic() - start
     policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
     trained_now = max(0, done - first) * n * T  # a continued training counts only this call's steps per second
-    return TrainOutcome(policy=policy, curve=curve, steps=done * n * T, wall_s=wall, steps_per_s=trained_now / wall)
+    return TrainOutcome(policy=policy, curve=curve, steps=done * n * T, wall_s=wall, steps_per_s=trained_now / wall,
+                        reached_success=succeeded)
 
 
 STOP_EVAL_SEED = 20_000  # + cfg.seed: the stop decision's episodes are not the final evaluation's (records.EVAL_SEED)

@@ -83,6 +83,7 @@ class TrainOutcome:
     steps: int  # env steps the policy has been trained for, all calls of a continued training together
     wall_s: float
     steps_per_s: float
+    reached_success: bool = False  # cfg.stop_at_success stopped it: its success rate reached the mark
 
 
 Progress = Callable[[int, CurvePoint], None]  # a trainer's progress_fn(step, point), Brax style

@@ -17,6 +17,7 @@ import numpy as np
 from rewardsmith.records import Evaluation, TermStats
 from rewardsmith.train.population import Learner, Program, diverged, normalize, strong
 from rewardsmith.train.ppo import mlp
+from rewardsmith.train.rollouts import episode_scores
 
 
 class Evaluator:
@@ -102,7 +103,9 @@ class Evaluator:
             episodes=self.E, fitness_mean=float(fitness.mean()) if has_fitness else None,
             fitness_std=float(fitness.std()) if has_fitness else None, success_rate=success,
             return_mean=float(np.mean(sums["return"][k])), episode_length_mean=float(np.mean(sums["length"][k])),
-            terms=terms, fitness_version=task.fitness_version if has_fitness else None)
+            terms=terms, fitness_version=task.fitness_version if has_fitness else None,
+            episode_scores=episode_scores(fitness) if has_fitness else (),
+            episode_lengths=tuple(int(x) for x in np.asarray(sums["length"][k])))
         steps = 1 + int(np.sum(alive))  # the start, then every step it was alive for: the film ends with it
         trace = {"qpos": qpos[:steps][None].astype(np.float64), "dt": self.program.sim.dt}
         return evaluation, trace

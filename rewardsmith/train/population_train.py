@@ -171,7 +171,7 @@ def _train(sim: Sim, members: list[Member], cfg: TrainConfig, progress: MemberPr
             save_member(folders[k] / CHECKPOINT_FILE, learner, k, curves[k], result.stopped_early)
         trained_now = int(done[k] - first_iteration[k]) * per_iteration
         result.outcome = TrainOutcome(policy=policy, curve=curves[k], steps=int(done[k]) * per_iteration, wall_s=wall,
-                                      steps_per_s=trained_now / wall)
+                                      steps_per_s=trained_now / wall, reached_success=result.stopped_early)
         result.evaluation, result.trace = evaluations[k]
 
 

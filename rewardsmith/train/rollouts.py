@@ -36,6 +36,11 @@ def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Actor, epis
         sim.close()
 
 
+def episode_scores(fitness: np.ndarray) -> tuple[float | None, ...]:
+    """Each episode's task score as a record keeps it (None where it is not finite)."""
+    return tuple(float(x) if np.isfinite(x) else None for x in np.asarray(fitness, np.float64))
+
+
 def _run(sim, env, task, reward, policy, trace_envs):
     n = sim.num_envs
     alive = np.ones(n, dtype=bool)
@@ -84,5 +89,7 @@ def _run(sim, env, task, reward, policy, trace_envs):
         episode_length_mean=float(length.mean()),
         terms=terms,
         fitness_version=task.fitness_version if has_fitness else None,
+        episode_scores=episode_scores(fitness) if has_fitness else (),
+        episode_lengths=tuple(int(x) for x in length),
     )
     return evaluation, {"qpos": np.stack(trace, axis=1), "dt": float(sim.model.opt.timestep * env.frame_skip)}

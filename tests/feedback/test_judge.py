@@ -352,4 +352,4 @@ def test_evolve_with_the_judge_end_to_end(tmp_path):
     assert selection["generation_comment"] == "all of them let the cart drift"
     images = [p for p in _parts(fake.requests[-1]) if p["type"] == "image_url"]
     assert len(images) == 2 and fake.requests[-1]["model"] == "fake-vision"
-    assert all(read_json(run / "gen_00" / f"cand_0{i}" / "candidate.json")["stopped_at"] is None for i in (0, 1))
+    assert all(read_json(run / "gen_00" / f"cand_0{i}" / "candidate.json")["stop"] == "budget" for i in (0, 1))

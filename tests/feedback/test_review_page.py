@@ -19,7 +19,7 @@ from rewardsmith.env.registry import get_env
 from rewardsmith.evaluate.film import film, thumbnail_strip
 from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
 from rewardsmith.feedback.review.server import serve
-from rewardsmith.records import Candidate, Evaluation, Status, TermStats, TrainResult
+from rewardsmith.records import Candidate, Evaluation, Status, Stop, TermStats, TrainResult
 from rewardsmith.runs.store import RunStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -49,7 +49,7 @@ def make_run(root: Path) -> RunStore:
                 evaluation=Evaluation(episodes=16, fitness_mean=0.3 * index, fitness_std=0.05,
                                       success_rate=0.25 * index, return_mean=40.0 + index,
                                       episode_length_mean=120.0 + 10 * index, terms=terms) if evaluated else None,
-                stopped_at=10000 if (gen, index) == (0, 0) else None,  # successive halving stopped it early
+                stop=Stop.HALVING if (gen, index) == (0, 0) else Stop.BUDGET,  # halving stopped g0c00 early
             ))
             if evaluated and gen == 1:
                 qpos = np.stack([0.5 * np.sin(t * (index + 1)), 0.4 * np.sin(2 * t + index)], axis=1)
@@ -195,4 +195,4 @@ def test_api_refuses_foreign_hosts_and_bad_rankings(served):
     detail = json.loads(urlopen(f"{server.url}api/generation/0", timeout=10).read())
     assert detail["ranking"]["best"] == "g0c02"
     assert [c["rankable"] for c in detail["candidates"]] == [True, True, True, False]
-    assert [c["status_text"] for c in detail["candidates"]][:2] == ["stopped at 10,000 steps", "evaluated"]
+    assert [c["status_text"] for c in detail["candidates"]][:2] == ["stopped by halving at 20,000 steps", "evaluated"]

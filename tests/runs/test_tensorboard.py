@@ -22,7 +22,7 @@ from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.events import CandidateUpdate, SeedFinished, SelectionMade
 from rewardsmith.evolve import EvolveResult
 from rewardsmith.execute.sandboxed import TrainRequest, progress_of
-from rewardsmith.records import Candidate, CurvePoint, Selection, Status
+from rewardsmith.records import Candidate, CurvePoint, Selection, Status, Stop
 from rewardsmith.runs.store import RunStore
 from rewardsmith.runs.tensorboard import MISSING, board_dir, board_report, export_run, train_board
 
@@ -134,12 +134,12 @@ def test_evolve_writes_a_candidate_when_it_is_final_and_the_selection_when_ranke
     assert not folder.exists()
     first = _trained(0, 0, 0.25)
     store.save_candidate(first)
-    report(CandidateUpdate("g0c00", Status.EVALUATED, None, stopped_at=None))
+    report(CandidateUpdate("g0c00", Status.EVALUATED, None, stop=Stop.BUDGET))
     assert _read(folder / "g0c00") == _expected(first)  # written as soon as it finished, before the ranking
     assert not (folder / "g0c01").exists() and not (folder / "selected").exists()
     second = _trained(0, 1, 0.5)
     store.save_candidate(second)
-    report(CandidateUpdate("g0c01", Status.EVALUATED, None, stopped_at=None))
+    report(CandidateUpdate("g0c01", Status.EVALUATED, None, stop=Stop.BUDGET))
     selection = _select(store, 0, "g0c01", 0.5)
     report(SelectionMade(selection))
     assert _read(folder / "g0c01") == _expected(second)

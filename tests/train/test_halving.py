@@ -60,24 +60,24 @@ def test_a_generation_with_halving_trains_fewer_steps_and_continues_the_survivor
     (run,) = tmp_path.iterdir()
     cands = RunStore.open(run).candidates(0)
     assert all(c.status is Status.EVALUATED for c in cands), [c.reason for c in cands]
-    full_budget = [c for c in cands if c.stopped_at is None]
-    stopped = sorted(c.stopped_at for c in cands if c.stopped_at is not None)
+    full_budget = [c for c in cands if not c.stopped_by_halving]
+    stopped = sorted(c.train.steps for c in cands if c.stopped_by_halving)
     # 4 -> 2 -> 1 unless ties at a cut kept more going (then fewer stop, never more)
     assert 1 <= len(full_budget) <= 2 and len(stopped) == 4 - len(full_budget)
     assert all(s in (2048, 4096) for s in stopped)
     for cand in cands:
-        reached = cand.stopped_at or full
+        reached = cand.train.steps if cand.stopped_by_halving else full
         assert cand.train.steps == reached and cand.train.curve[-1].step == reached
     # a survivor continued its own training: its curve starts with the first rung's points
     winner = full_budget[0]
     assert [p.step for p in winner.train.curve][:1] == [2048] and winner.train.curve[-1].step == full
-    spent = sum((c.stopped_at or full) for c in cands)
+    spent = sum(c.train.steps for c in cands)
     assert spent < 4 * full
     # the ranking puts the candidates trained to the full budget first
     selection = RunStore.open(run).load_selection(0)
     assert selection.ranking[0] in {c.id for c in full_budget}
     show = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "show", str(run)], capture_output=True, text=True)
-    assert "stopped at 2,048 steps" in show.stdout or "stopped at 4,096 steps" in show.stdout
+    assert "stopped by halving at 2,048 steps" in show.stdout or "stopped by halving at 4,096 steps" in show.stdout
 
 
 def test_halving_is_refused_where_it_cannot_work(tmp_path):

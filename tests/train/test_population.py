@@ -120,9 +120,9 @@ def test_evolve_trains_a_generation_as_one_population_with_halving(tmp_path):
                    key=lambda c: c["index"])
     assert [c["status"] for c in cands] == ["evaluated", "evaluated"]
     assert {c["train"]["trainer"] for c in cands} == {"population"}
-    stopped = [c for c in cands if c.get("stopped_at")]
-    full = [c for c in cands if not c.get("stopped_at")]
-    assert len(stopped) == 1 and len(full) == 1 and stopped[0]["stopped_at"] == 10240
+    stopped = [c for c in cands if c["stop"] == "halving"]
+    full = [c for c in cands if c["stop"] != "halving"]
+    assert len(stopped) == 1 and len(full) == 1 and stopped[0]["train"]["steps"] == 10240
     assert stopped[0]["train"]["steps"] == 10240 and full[0]["train"]["steps"] == 20480
     # the survivor's curve runs on from its first rung's: one training continued, not two
     steps = [p["step"] for p in full[0]["train"]["curve"]]

@@ -84,12 +84,20 @@ def test_a_candidate_stopped_at_success_says_so_where_people_and_the_llm_read_it
     """show, the review page and the next prompt print Candidate.status_text."""
     from builders import evaluated
 
-    from rewardsmith.records import CurvePoint
+    from rewardsmith.records import Candidate, CurvePoint, Stop
 
     cand = evaluated(0, 1, 0.9)
     assert cand.status_text == "evaluated"
     assert cand.train is not None
     last = CurvePoint(step=2000, episode_return=1.0, episode_length=9.0, fitness=0.9, terms={}, wall_s=1.0,
                       extra={STOPPED_AT_SUCCESS: 1.0, EVAL_SUCCESS: 0.875})
-    stopped = cand.replace(train=dataclasses.replace(cand.train, curve=(*cand.train.curve, last)))
-    assert stopped.status_text == "reached the success rate at 2,000 steps (stopped early)"
+    stopped = cand.replace(train=dataclasses.replace(cand.train, curve=(*cand.train.curve, last), steps=2000,
+                                                     reached_success=True), stop=Stop.SUCCESS)
+    assert stopped.status_text == "reached success at 2,000 steps"
+    # a candidate stored before schema 3 said it only on its last curve point: read back, it says the same
+    legacy = {**stopped.to_dict(), "schema": 2, "stop": None, "stopped_at": None}
+    legacy["train"] = {k: v for k, v in legacy["train"].items() if k != "reached_success"}
+    assert Candidate.from_dict(legacy).stop is Stop.SUCCESS
+    assert Candidate.from_dict(legacy).status_text == "reached success at 2,000 steps"
+    halved = {**legacy, "stopped_at": 1024}  # and halving's budget, with the steps it really trained
+    assert Candidate.from_dict(halved).status_text == "stopped by halving at 2,000 steps"

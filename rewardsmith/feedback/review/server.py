@@ -104,7 +104,7 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
         train = cand.train
         detail = {
             "id": cand.id, "index": cand.index, "status": cand.status.value, "reason": cand.reason,
-            "status_text": cand.status_text, "stopped_at": cand.stopped_at,  # "stopped at N steps" under halving
+            "status_text": cand.status_text, "stop": cand.stop,  # what ended its training (status_text says it)
             "rankable": cand.status is Status.EVALUATED,
             "metrics": {k: evaluation.get(k) for k in ("fitness_mean", "fitness_std", "success_rate", "return_mean",
                                                        "episode_length_mean", "episodes")},

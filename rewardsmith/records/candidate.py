@@ -1,0 +1,306 @@
+"""A candidate and the records of what happened to it: its sample, check, training, evaluation and film."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from rewardsmith.records.base import SCHEMA_VERSION, check_schema, num, nums
+
+
+class Status(enum.StrEnum):
+    """Where a candidate stands. The *_FAILED statuses name the stage that failed."""
+
+    PENDING = "pending"  # sampled; not checked yet
+    LLM_FAILED = "llm_failed"  # the LLM request failed (no text)
+    EXTRACT_FAILED = "extract_failed"  # no usable program in the text
+    CHECK_FAILED = "check_failed"  # the static policy or the sandboxed pre-flight check refused it
+    CHECKED = "checked"  # passed the check; waiting for training
+    TRAIN_FAILED = "train_failed"  # training or evaluation failed (non-finite reward, timeout, crash)
+    EVALUATED = "evaluated"  # trained and evaluated: it can be ranked
+
+    @property
+    def failed(self) -> bool:
+        return self.value.endswith("_failed")
+
+    @property
+    def passed_check(self) -> bool:
+        """Counts toward the K programs a generation needs (a training failure is the program's own result)."""
+        return self in (Status.CHECKED, Status.EVALUATED, Status.TRAIN_FAILED)
+
+    @property
+    def stage(self) -> str:
+        """The stage a failed candidate failed at ("llm", "extract", "check", "train")."""
+        return self.value.removesuffix("_failed")
+
+
+class Stop(enum.StrEnum):
+    """Why an evaluated candidate's training ended."""
+
+    BUDGET = "budget"  # it trained the full budget
+    SUCCESS = "success"  # --stop-at-success: at a checkpoint its success rate reached the mark
+    HALVING = "halving"  # successive halving did not continue it after a rung
+
+    @property
+    def words(self) -> str:
+        return {Stop.BUDGET: "trained the full budget", Stop.SUCCESS: "reached success",
+                Stop.HALVING: "stopped by halving"}[self]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled response, as a round file (gen_XX/round_N.json) keeps it: an LLM completion, or a mutated
+    program in the LLM-free mode. The text is untrusted; extraction and the check come next."""
+
+    text: str | None  # None when the request failed
+    error: str | None  # why the request failed
+    origin: str = "llm"  # "llm" | "mutation" | "init"
+    model: str | None = None  # the litellm model string that wrote it
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Sample:
+        return cls(text=data.get("text"), error=data.get("error"), origin=str(data.get("origin") or "llm"),
+                   model=data.get("model"))
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The pre-flight check of a program; `errors` are written for the LLM (what broke, where, how to fix)."""
+
+    passed: bool
+    errors: tuple[str, ...]
+    warnings: tuple[str, ...]
+    terms: tuple[str, ...]
+    seconds: float
+    per_call_ms: float | None
+    isolation: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CheckReport:
+        return cls(passed=bool(data["passed"]), errors=tuple(data.get("errors") or ()),
+                   warnings=tuple(data.get("warnings") or ()), terms=tuple(data.get("terms") or ()),
+                   seconds=float(data.get("seconds") or 0.0), per_call_ms=num(data.get("per_call_ms")),
+                   isolation=tuple(data.get("isolation") or ()))
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Training statistics at one checkpoint, from the episodes that finished since the one before."""
+
+    step: int
+    episode_return: float | None
+    episode_length: float | None
+    fitness: float | None  # task score per step (None: the task has no fitness)
+    terms: dict[str, float | None]  # term -> scaled contribution per episode
+    wall_s: float
+    episodes: int | None = None  # None when the trainer does not count them (Brax)
+    losses: dict[str, float | None] = field(default_factory=dict)
+    # trainer-specific numbers: diverged_fraction, train_sps, eval_s (MJX)
+    extra: dict[str, float | None] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CurvePoint:
+        known = {"step", "episode_return", "episode_length", "fitness", "terms", "wall_s", "episodes", "losses",
+                 "extra"}
+        extra = {**nums(data.get("extra")), **nums({k: v for k, v in data.items() if k not in known})}
+        episodes = data.get("episodes")
+        return cls(step=int(data["step"]), episode_return=num(data.get("episode_return")),
+                   episode_length=num(data.get("episode_length")), fitness=num(data.get("fitness")),
+                   terms=nums(data.get("terms")), wall_s=float(data.get("wall_s") or 0.0),
+                   episodes=None if episodes is None else int(episodes), losses=nums(data.get("losses")),
+                   extra=extra)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    steps: int
+    wall_s: float
+    steps_per_s: float
+    curve: tuple[CurvePoint, ...]
+    trainer: str = "native"
+    seed: int = 0
+    # --stop-at-success stopped it: at a checkpoint its success rate reached the mark (steps: where it stopped)
+    reached_success: bool = False
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainResult:
+        curve = tuple(CurvePoint.from_dict(p) for p in data.get("curve") or ())
+        # runs before schema 3 said it only on the last curve point (the native trainer's extra key)
+        reached = data.get("reached_success")
+        if reached is None:
+            reached = bool(curve and curve[-1].extra.get("stopped_at_success"))
+        return cls(steps=int(data["steps"]), wall_s=float(data["wall_s"]), steps_per_s=float(data["steps_per_s"]),
+                   curve=curve, trainer=str(data.get("trainer") or "native"), seed=int(data.get("seed") or 0),
+                   reached_success=bool(reached))
+
+
+@dataclass(frozen=True)
+class TermStats:
+    scale: float
+    episode_sum: float | None  # scaled contribution per episode, mean over the evaluation episodes
+    per_step_mean: float | None  # raw (unscaled) value per step
+    per_step_std: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TermStats:
+        return cls(scale=float(data["scale"]), episode_sum=num(data.get("episode_sum")),
+                   per_step_mean=num(data.get("per_step_mean")), per_step_std=num(data.get("per_step_std")))
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Deterministic rollouts of the trained policy for the task's full episode length."""
+
+    episodes: int
+    fitness_mean: float | None  # None when the task has no fitness metric (or it was not finite)
+    fitness_std: float | None
+    success_rate: float | None  # share of episodes with fitness >= the task's threshold
+    return_mean: float | None  # under the candidate's own reward
+    episode_length_mean: float
+    terms: dict[str, TermStats]
+    # the task's fitness version (env/task.py): scores of different versions are never compared; None in runs
+    # written before versions existed (they count as version 1) and for tasks without a fitness
+    fitness_version: int | None = None
+    # each episode's task score (None: not finite, or no fitness) and length in control steps (shorter than the
+    # task's episode: it ended early); empty in runs before schema 3
+    episode_scores: tuple[float | None, ...] = ()
+    episode_lengths: tuple[int, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
+        return cls(episodes=int(data["episodes"]), fitness_mean=num(data.get("fitness_mean")),
+                   fitness_std=num(data.get("fitness_std")), success_rate=num(data.get("success_rate")),
+                   return_mean=num(data.get("return_mean")),
+                   episode_length_mean=float(data.get("episode_length_mean") or 0.0),
+                   terms={k: TermStats.from_dict(v) for k, v in (data.get("terms") or {}).items()},
+                   fitness_version=data.get("fitness_version"),
+                   episode_scores=tuple(num(v) for v in data.get("episode_scores") or ()),
+                   episode_lengths=tuple(int(v) for v in data.get("episode_lengths") or ()))
+
+
+@dataclass(frozen=True)
+class SeedEvaluation:
+    """One training seed's result, for candidates trained on several seeds (--train-seeds)."""
+
+    seed: int
+    fitness_mean: float | None
+    success_rate: float | None
+    return_mean: float | None
+    steps: int
+    wall_s: float
+    episode_scores: tuple[float | None, ...] = ()  # as Evaluation.episode_scores
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SeedEvaluation:
+        return cls(seed=int(data["seed"]), fitness_mean=num(data.get("fitness_mean")),
+                   success_rate=num(data.get("success_rate")), return_mean=num(data.get("return_mean")),
+                   steps=int(data.get("steps") or 0), wall_s=float(data.get("wall_s") or 0.0),
+                   episode_scores=tuple(num(v) for v in data.get("episode_scores") or ()))
+
+
+@dataclass(frozen=True)
+class Film:
+    """The rollout video and thumbnail strip of an evaluated candidate (file names inside its directory)."""
+
+    video: str | None
+    strip: str | None
+    seconds: float = 0.0  # time spent filming
+    reason: str | None = None  # why it could not be filmed (a film failure never fails the candidate)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Film:
+        return cls(video=data.get("video"), strip=data.get("strip"), seconds=float(data.get("seconds") or 0.0),
+                   reason=data.get("reason"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One reward program of a generation and everything that happened to it. Its id never changes."""
+
+    id: str  # g{generation}c{index:02d}
+    generation: int
+    index: int  # order of arrival in the generation (failed samples keep their index)
+    status: Status = Status.PENDING
+    reason: str | None = None  # why it failed, written for the LLM and the user
+    source: str | None = None  # the program as checked and trained
+    scales: dict[str, float] | None = None
+    origin: str = "llm"  # "llm" | "mutation" (LLM-free mode) | "init" (the user's own reward)
+    model: str | None = None  # the LLM that wrote it (None: LLM-free)
+    check: CheckReport | None = None
+    train: TrainResult | None = None
+    evaluation: Evaluation | None = None  # of the first training seed (its policy is the one filmed)
+    film: Film | None = None
+    seeds: tuple[SeedEvaluation, ...] = ()  # every training seed, when trained on more than one
+    stop: Stop | None = None  # why its training ended, when it was evaluated (None: a run before schema 3, full budget)
+
+    @staticmethod
+    def make_id(generation: int, index: int) -> str:
+        return f"g{generation}c{index:02d}"
+
+    @property
+    def fitness(self) -> float | None:
+        """The task score when evaluated and finite, else None (a NaN or a failure never wins); the mean over the
+        training seeds when there are several (None if any seed has none)."""
+        return self._over_seeds("fitness_mean")
+
+    @property
+    def success_rate(self) -> float | None:
+        return self._over_seeds("success_rate")
+
+    def _over_seeds(self, name: str) -> float | None:
+        if self.status is not Status.EVALUATED or self.evaluation is None:
+            return None
+        if len(self.seeds) <= 1:
+            value: float | None = getattr(self.evaluation, name)
+            return value
+        values = [getattr(s, name) for s in self.seeds]
+        return None if any(v is None for v in values) else sum(values) / len(values)
+
+    @property
+    def stopped_by_halving(self) -> bool:
+        return self.stop is Stop.HALVING
+
+    @property
+    def status_text(self) -> str:
+        """The status as people and the LLM read it: what stopped an evaluated candidate's training and how many env
+        steps it actually trained ("reached success at 860,160 steps", "stopped by halving at 1,245,184 steps")."""
+        if self.status is not Status.EVALUATED or self.train is None or self.stop in (None, Stop.BUDGET):
+            return self.status.value
+        return f"{self.stop.words} at {self.train.steps:,} steps"
+
+    def replace(self, **changes: Any) -> Candidate:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self), "status": self.status.value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Candidate:
+        check_schema(data, f"candidate {data.get('id', '?')}")
+        return cls(
+            id=str(data["id"]), generation=int(data["generation"]), index=int(data["index"]),
+            status=Status(data["status"]), reason=data.get("reason"), source=data.get("source"),
+            scales=None if data.get("scales") is None else {k: float(v) for k, v in data["scales"].items()},
+            origin=str(data.get("origin") or "llm"), model=data.get("model"),
+            check=CheckReport.from_dict(data["check"]) if data.get("check") else None,
+            train=TrainResult.from_dict(data["train"]) if data.get("train") else None,
+            evaluation=Evaluation.from_dict(data["evaluation"]) if data.get("evaluation") else None,
+            film=Film.from_dict(data["film"]) if data.get("film") else None,
+            seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
+            stop=_stop_of(data),
+        )
+
+
+def _stop_of(data: Mapping[str, Any]) -> Stop | None:
+    """A stored candidate's Stop; runs before schema 3 recorded only halving's budget (`stopped_at`) and left a
+    success stop on the last curve point."""
+    if data.get("stop") is not None:
+        return Stop(data["stop"])
+    if data.get("stopped_at") is not None:
+        return Stop.HALVING
+    if data.get("train") and TrainResult.from_dict(data["train"]).reached_success:
+        return Stop.SUCCESS
+    return None
