@@ -115,7 +115,12 @@ class RunConfig:
     seed: int = 0
     # LLM rounds per generation while fewer than K programs pass the check (no option: config.json, benchmarks)
     max_sample_rounds: int = field(default=3, metadata=facts(flag=None))
-    final_seeds: int = 0  # retrain the best reward on this many seeds at the end
+    # at the end of a run that picks by the selection rule (metrics): the best and its contenders retrained from
+    # scratch on this many fresh seeds; the run's answer is decided again on them (0: no confirmation)
+    final_seeds: int = 2
+    # racing (execute/racing.py): while a generation's pick is not confident, at most this many rounds of one more
+    # seed for each contender (0: no racing)
+    race_seeds: int = 1
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
     # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
@@ -161,6 +166,8 @@ class RunConfig:
             raise UserError(f"--train-steps must be a positive integer, got {self.train_steps}")
         if self.final_seeds < 0:
             raise UserError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
+        if self.race_seeds < 0:
+            raise UserError(f"--race-seeds must be 0 or more (0: no racing), got {self.race_seeds}")
         if self.train_seeds < 1:
             raise UserError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
         if self.api_bases and len(self.api_bases) not in (1, len(self.models)):

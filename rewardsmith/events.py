@@ -70,6 +70,16 @@ class CandidateUpdate(Event):
 
 
 @dataclass(frozen=True)
+class RaceRound(Event):
+    """The selection rule is not sure of a generation's pick: each contender trains one more seed (racing)."""
+
+    round: int  # from 1
+    of: int  # --race-seeds: the most rounds
+    contenders: tuple[str, ...]  # the candidates trained again, the current pick first
+    p_best: float  # the current pick's P(best) before this round
+
+
+@dataclass(frozen=True)
 class RungStarted(Event):
     """A successive-halving rung begins."""
 

@@ -7,9 +7,11 @@
             samples    <- sample(messages, or mutations of parent)                llm/sample.py
             candidates <- check_all(samples)  extract + static + sandboxed check  execute/check_stage.py
         candidates <- train_all(candidates, executor)  PPO + evaluation, sandbox  execute/train_stage.py
+        candidates <- race(candidates, parent)  more seeds while the pick is unsure  execute/racing.py
         candidates <- film_all(candidates)                                        evaluate/film.py
-        selection  <- rank(candidates, parent)  metrics | synthetic | human       feedback/rankers.py
+        selection  <- rank(candidates, parent)  metrics | synthetic | human | ...  feedback/rankers.py
         parent     <- selection.best_overall
+    answer <- confirm(parent and its contenders) from scratch on fresh seeds       execute/confirm.py
 
 Every product is saved as soon as it exists; a resumed run reloads finished work instead of redoing it.
 
@@ -32,17 +34,19 @@ from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
 from rewardsmith.evaluate.film import film_all
-from rewardsmith.events import FinalEvaluation, GenerationStarted, Report, SelectionMade
+from rewardsmith.events import GenerationStarted, Report, SelectionMade
 from rewardsmith.execute.check_stage import check_all
+from rewardsmith.execute.confirm import Confirmation, confirm
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
-from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
+from rewardsmith.execute.racing import race
+from rewardsmith.execute.seeds import MultiSeedSummary
 from rewardsmith.execute.train_stage import halving_default, train_all
 from rewardsmith.feedback.judge import check_judge
 from rewardsmith.feedback.rankers import RANKERS, Ranker, RankerPlug, check_feedback, rankers_that
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
-from rewardsmith.records import Candidate, Selection
-from rewardsmith.runs.store import RunStore, read_json, write_json
+from rewardsmith.records import Candidate, Choice, Selection
+from rewardsmith.runs.store import RunStore
 from rewardsmith.runs.tensorboard import board_report, check_board
 from rewardsmith.train.trainers import TRAINERS, TrainerPlug, trainers_that
 
@@ -81,20 +85,37 @@ def _continues(plug: TrainerPlug) -> bool:
 
 @dataclass(frozen=True)
 class EvolveResult:
-    """What a run found, saved as result.json: the best candidate over all generations (the last parent) and, with
-    --final-seeds, that reward retrained from scratch on fresh seeds."""
+    """What a run found, saved as result.json: its answer (the search's best, or the contender the confirmation from
+    scratch decided for), the selection rule's statement of it, and the confirmation's trainings."""
 
-    best: Candidate | None
+    best: Candidate | None  # the run's answer
     generations: int
-    final: MultiSeedSummary | None = None
+    confirmation: Confirmation | None = None  # --final-seeds: the retrainings from scratch and the answer on them
+    choice: Choice | None = None  # the pick's confidence: the confirmation's, else the last selection's
+    search_best: Candidate | None = None  # the best of the search, before any confirmation
+
+    @property
+    def final(self) -> MultiSeedSummary | None:
+        """The answer's own retraining from scratch (Eureka's final evaluation)."""
+        if self.confirmation is None or self.best is None:
+            return None
+        return self.confirmation.summaries.get(self.best.id)
 
     @property
     def fitness(self) -> float | None:
+        """The answer's task score: the mean of its fresh seeds when confirmed, else the search's measurement."""
+        scores = self.final.mean_std("fitness") if self.final is not None else None
+        if scores is not None:
+            return scores[0]
         return self.best.fitness if self.best is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         saved: dict[str, Any] = {"best": self.best.id if self.best else None, "fitness": self.fitness,
-                                 "generations": self.generations}
+                                 "generations": self.generations,
+                                 "search_best": self.search_best.id if self.search_best else None,
+                                 "choice": self.choice.to_dict() if self.choice is not None else None}
+        if self.confirmation is not None:
+            saved.update(self.confirmation.to_dict())
         return {**saved, "final": self.final.to_dict()} if self.final is not None else saved
 
 
@@ -118,8 +139,7 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
             report(SelectionMade(selection))
     finally:
         ranker.close()
-    final = final_evaluation(ctx, parent) if parent and cfg.final_seeds else None
-    result = EvolveResult(parent, cfg.iterations, final)
+    result = answer(ctx, parent)
     filming.join()
     store.save_result(result.to_dict())
     return result
@@ -171,6 +191,8 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
         candidates += check_all(ctx, gen, len(candidates), samples)
     filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
+    if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure
+        candidates, parent = race(ctx, candidates, parent, executor)
     if RANKERS.get(ctx.cfg.feedback).needs_videos:
         candidates = film_all(ctx, candidates)
     else:
@@ -180,15 +202,14 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     return selection
 
 
-def final_evaluation(ctx: RunContext, best: Candidate) -> MultiSeedSummary:
-    """Eureka's last step: the winner retrained on fresh seeds, so its score is not one lucky training."""
-    path = ctx.store.final_dir() / "summary.json"
-    if path.is_file():
-        return MultiSeedSummary.from_dict(read_json(path))
-    seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
-    ctx.report(FinalEvaluation(best.id, tuple(seeds)))
-    assert best.source is not None
-    summary = train_seeds(ctx.env, ctx.cfg.task, best.source, ctx.training_config(0), seeds, ctx.store.final_dir(),
-                          ctx.report, ctx.cfg.trainer)
-    write_json(path, summary.to_dict())
-    return summary
+def answer(ctx: RunContext, best: Candidate | None) -> EvolveResult:
+    """The run's answer: the search's best, confirmed from scratch with its contenders where --final-seeds asks and
+    the task has a score (the last selection's contenders, where its ranker picks by the rule)."""
+    cfg, store = ctx.cfg, ctx.store
+    last = store.load_selection(cfg.iterations - 1)
+    choice = last.choice if last is not None else None
+    if best is None or not cfg.final_seeds or not ctx.task.has_fitness:
+        return EvolveResult(best, cfg.iterations, None, choice, best)
+    contenders = [store.find_candidate(cid) for cid in (choice.contenders if choice is not None else (best.id,))]
+    confirmation = confirm(ctx, best, contenders)
+    return EvolveResult(confirmation.answer, cfg.iterations, confirmation, confirmation.choice, best)

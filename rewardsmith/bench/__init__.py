@@ -18,6 +18,9 @@ the budget of a generation (evolve), the executors (executors.py), the XLA cache
         per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
         a random policy; prints and writes (quality.json, quality.md) fitness, success, the human-normalised score
         and the share of tasks where evolved beats reference (rewardsmith/bench/quality.py states the rules)
+    python -m rewardsmith.bench selection [--replays 1000 --samples 4 --seed 0]
+        how often the old and the new selection rule pick the true best of simulated generations whose measured top
+        two overlap (no training; rewardsmith/bench/selection.py)
     python -m rewardsmith.bench judge --run RUN --judge-model M [--api-base URL] [--out DIR]
         the vision judge (--feedback judge) ranks each generation of a finished run from its films; prints its
         agreement with the task's fitness ranking (Kendall tau, best/worst hit) per generation and overall

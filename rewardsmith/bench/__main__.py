@@ -113,7 +113,7 @@ def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m rewardsmith.bench", description=bench.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache"))
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache", "selection"))
     parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
     parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
     parser.add_argument("--steps", type=int, default=None)
@@ -146,10 +146,17 @@ def main() -> None:
                               help="wall limit of one training [default: TrainConfig's]; raise it for big budgets")
     quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
                               help="where the runs, the retrains and quality.json / quality.md go")
+    parser.add_argument("--replays", type=int, default=1000, help="selection mode: simulated generations")
     judge_args = parser.add_argument_group("judge mode (also --api-base: the judge's server; --out)")
     judge_args.add_argument("--run", type=Path, help="a finished run of a task with a fitness metric")
     judge_args.add_argument("--judge-model", help="the vision LLM to check, a litellm model string")
     args = parser.parse_args()
+    if args.mode == "selection":  # the selection rules on simulated generations (bench/selection.py)
+        from rewardsmith.bench.selection import report, simulate
+
+        samples, episodes = args.samples or 4, 16
+        print(report(simulate(args.replays, samples, episodes, args.seed), samples, episodes))
+        return
     if args.mode == "judge":
         judge_agreement(args, parser)
         return

@@ -160,8 +160,12 @@ def evolve(
                                  "of the CPUs"),
     ray_address: str | None = typer.Option(None, help="--executor ray: the cluster's address, e.g. 10.0.0.5:6379 "
                                            "(default: a running cluster, else a new local one)"),
-    final_seeds: int = typer.Option(RunConfig.final_seeds,
-                                    help="retrain the best reward on this many new seeds at the end"),
+    final_seeds: int = typer.Option(RunConfig.final_seeds, help="at the end (metrics feedback): retrain the best "
+                                    "reward and its contenders from scratch on this many new seeds and decide the "
+                                    "answer on them (0: no confirmation)"),
+    race_seeds: int = typer.Option(RunConfig.race_seeds, help="metrics feedback: while a generation's pick is not "
+                                   "confident (P(best) < 0.8), up to this many rounds of one more seed for each "
+                                   "contender (0: no racing)"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     max_cost: float | None = typer.Option(
         None, help="USD the run may spend on the LLM: before each request its worst case (prompt + --max-tokens x "

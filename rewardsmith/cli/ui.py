@@ -28,6 +28,7 @@ from rewardsmith.events import (
     LLMAsked,
     LLMRetry,
     Placed,
+    RaceRound,
     RankingDecided,
     RankingDueFailed,
     Retry,
@@ -127,6 +128,12 @@ def _llm_retry(event: LLMRetry) -> None:
 def _rung(event: RungStarted) -> None:
     console.print(f"  halving rung {event.rung}/{event.of}: {len(event.candidates)} candidate(s) to "
                   f"{event.steps:,} steps")
+
+
+@print_event.register(RaceRound)
+def _race(event: RaceRound) -> None:
+    console.print(f"  racing (round {event.round}/{event.of}): P(best) {event.p_best:.2f} < 0.8 among "
+                  f"{', '.join(event.contenders)}; one more seed each, from scratch", soft_wrap=True)
 
 
 @print_event.register(CandidateUpdate)
@@ -281,6 +288,12 @@ def print_summary(store) -> None:
         for row in generation_rows(store):
             if row.decided_by:
                 console.print(f"generation {row.gen} decided by {row.decided_by}", soft_wrap=True, markup=False)
+    for row in generation_rows(store):  # the selection rule's pick of each generation and how sure it is
+        if row.choice:
+            console.print(f"generation {row.gen}: {row.choice}", soft_wrap=True, markup=False)
+    result = store.load_result() or {}
+    if (result.get("choice") or {}).get("statement"):
+        console.print(f"answer: {result['choice']['statement']}", soft_wrap=True, markup=False)
     if not cfg.llm_free:
         from rewardsmith.llm.budget import spent_usd
 
@@ -360,10 +373,18 @@ def print_finished(store, result: EvolveResult) -> None:
                   f"export with: rewardsmith export {store.root} -o reward.py", soft_wrap=True)
     if best is not None and store.video_path(best.generation, best.index).is_file():
         console.print(f"best video: {store.video_path(best.generation, best.index)}", soft_wrap=True)
-    scores = result.final.mean_std("fitness") if result.final is not None else None
-    if result.final is not None and scores is not None:
-        mean, std = scores
-        console.print(f"final evaluation over {len(result.final.seeds)} seeds: task score {mean:.3f} ± {std:.3f}")
+    confirmed = result.confirmation
+    if confirmed is not None:
+        for cid, summary in confirmed.summaries.items():
+            scores = summary.mean_std("fitness")
+            line = f"task score {scores[0]:.3f} ± {scores[1]:.3f}" if scores else "failed"
+            console.print(f"confirmed from scratch, {cid} on {len(summary.seeds)} fresh seed(s): {line}",
+                          soft_wrap=True, markup=False)
+        if result.search_best is not None and best is not None and best.id != result.search_best.id:
+            console.print(f"the confirmation changed the answer: {best.id}, not the search's {result.search_best.id}",
+                          soft_wrap=True, markup=False)
+    if result.choice is not None:
+        console.print(result.choice.statement(), soft_wrap=True, markup=False)
     from rewardsmith.runs.plots import write_plots
     try:
         plots = write_plots(store)

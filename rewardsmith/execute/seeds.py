@@ -29,6 +29,7 @@ class SeedResult:
     return_mean: float | None
     steps: int | None
     wall_s: float | None
+    episode_scores: tuple[float | None, ...] = ()  # each evaluation episode's task score
 
     @property
     def ok(self) -> bool:
@@ -54,7 +55,9 @@ class MultiSeedSummary:
     @classmethod
     def from_dict(cls, data: dict) -> MultiSeedSummary:
         """A summary.json read back (the means are derived again from the seeds)."""
-        return cls(tuple(SeedResult(**{**seed, "status": JobStatus(seed["status"])}) for seed in data["seeds"]))
+        return cls(tuple(SeedResult(**{**seed, "status": JobStatus(seed["status"]),
+                                       "episode_scores": tuple(seed.get("episode_scores") or ())})
+                         for seed in data["seeds"]))
 
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
@@ -81,7 +84,7 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
             continue
         evaluation, train = outcome.evaluation, outcome.train
         results.append(SeedResult(seed, JobStatus.OK, None, evaluation.fitness_mean, evaluation.success_rate,
-                                  evaluation.return_mean, train.steps, train.wall_s))
+                                  evaluation.return_mean, train.steps, train.wall_s, evaluation.episode_scores))
         done = results[-1]
         report(SeedFinished(done.seed, done.status, done.reason, done.fitness, done.success_rate, done.return_mean,
                             done.steps, done.wall_s))

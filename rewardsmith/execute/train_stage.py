@@ -40,15 +40,20 @@ from rewardsmith.train.trainers import trainer
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
 
 
+def seed_of(ctx: RunContext, k: int) -> int:
+    """The seed of a candidate's k-th training: --train-seeds gives k < N; racing adds more (execute/racing.py)."""
+    return ctx.cfg.seed + k * SEED_STRIDE
+
+
 def seeds_of(ctx: RunContext) -> list[int]:
-    return [ctx.cfg.seed + k * SEED_STRIDE for k in range(ctx.cfg.train_seeds)]
+    return [seed_of(ctx, k) for k in range(ctx.cfg.train_seeds)]
 
 
 def request_for(ctx: RunContext, cand: Candidate, k: int = 0, steps: int | None = None) -> TrainRequest:
     """Seed k's training of the candidate; with `steps` (a halving rung) to that budget, continuing from and saving
     its checkpoint."""
     assert cand.source is not None, "only checked candidates are trained"
-    seed = seeds_of(ctx)[k]
+    seed = seed_of(ctx, k)
     workdir = ctx.store.work_dir(cand.generation, cand.index) if k == 0 else \
         ctx.store.seed_work_dir(cand.generation, cand.index, seed)
     cfg = ctx.training_config(seed)
@@ -113,6 +118,13 @@ def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Ca
                         stop=Stop.SUCCESS if train.reached_success else Stop.BUDGET)
 
 
+def final_candidate(ctx: RunContext, cand: Candidate) -> Candidate:
+    """A candidate whose training is final: saved at once and reported."""
+    ctx.store.save_candidate(cand)
+    ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason, cand.stop, cand.train.steps if cand.train else None))
+    return cand
+
+
 def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) -> list[Candidate]:
     """Trains the CHECKED candidates (a resumed run skips those already trained, and a resumed halving goes on
     from the survivors' checkpoints); saves each candidate as soon as its training is final."""
@@ -120,10 +132,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     todo = [c for c in candidates if c.status is Status.CHECKED]
 
     def final(cand: Candidate) -> None:
-        ctx.store.save_candidate(cand)
-        ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason, cand.stop,
-                                   cand.train.steps if cand.train else None))
-        by_id[cand.id] = cand
+        by_id[cand.id] = final_candidate(ctx, cand)
 
     if not halving_on(ctx) or len(todo) < 2:
         _train_rung(ctx, todo, executor, None, on_done=final)

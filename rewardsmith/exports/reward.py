@@ -69,6 +69,16 @@ def render(fmt: str, source: str, *, run: str, cand: str, env: str, task: str, s
     return text
 
 
+def _confidence(store: RunStore, cand_id: str) -> str:
+    """The run's statement of its answer (result.json: the selection rule's pick, confirmed from scratch where the
+    run did), when the exported candidate is that answer."""
+    result = store.load_result() or {}
+    choice = result.get("choice") or {}
+    if result.get("best") != cand_id or not choice.get("statement"):
+        return ""
+    return f"Selection: {choice['statement']}.\nRule: {choice.get('rule', '')}.\n\n"
+
+
 def export_reward(store: RunStore, candidate_id: str | None, output: Path, force: bool = False,
                   fmt: str = "numpy") -> Path:
     FORMATS.check(fmt)  # an unknown format fails before anything else is looked at
@@ -79,6 +89,7 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
     fitness = evaluation.fitness_mean if evaluation else None
     score = f"Task score after training: {fitness:.3f} (success rate {evaluation.success_rate}).\n\n" \
         if evaluation and fitness is not None else "No task score recorded for this candidate.\n\n"
+    score += _confidence(store, cand.id)
     text = render(fmt, cand.source or "", run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                   score=score, module=output.stem)
     write_text(output, text)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from rewardsmith.confidence import choose
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.errors import UserError
@@ -43,7 +44,7 @@ from rewardsmith.feedback.ranking import (
     wait_for_ranking,
 )
 from rewardsmith.llm.prompting import RANKING, SCORES
-from rewardsmith.records import Candidate, DecidedBy, Decider, Selection, Status
+from rewardsmith.records import Candidate, Choice, DecidedBy, Decider, Selection, Status
 from rewardsmith.registry import Registry
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
 
 
 def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ranking: Ranking | None,
-              candidates: list[Candidate], decided_by: DecidedBy) -> Selection:
+              candidates: list[Candidate], decided_by: DecidedBy, choice: Choice | None = None) -> Selection:
     return Selection(
         generation=gen,
         mode=mode,
@@ -98,6 +99,7 @@ def selection(gen: int, mode: str, order: list[str], best: Candidate | None, ran
         best_overall_fitness=score(best) if best and score(best) > -math.inf else None,
         failed={c.id: c.reason for c in candidates if c.status.failed},
         decided_by=decided_by,
+        choice=choice,
     )
 
 
@@ -135,11 +137,20 @@ class MetricsRanker:
         self.ctx = ctx
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:
+        """The selection rule (confidence.choose) over this generation and the parent: the pick is the parent of the
+        next generation (elitist, as Eureka's); the generation's own ranking follows the rule, then the candidates
+        halving stopped (by their score at the budget they reached)."""
         version = self.ctx.task.fitness_version
-        ranked = _by_fitness(candidates, version)
-        best = ranked[0] if ranked and (parent is None or score(ranked[0], version) > score(parent, version)) \
-            else parent
-        return selection(gen, "metrics", [c.id for c in ranked], best, None, candidates, DecidedBy(Decider.SCORE))
+        scored = [c for c in candidates if score(c, version) > -math.inf]
+        pool = scored + ([parent] if parent is not None and score(parent, version) > -math.inf else [])
+        choice = choose(pool, self.ctx.task.success_threshold, seed=self.ctx.cfg.seed * 7919 + gen,
+                        incumbent=parent.id if parent is not None else None)
+        ids = {c.id for c in candidates}
+        order = [cid for cid in choice.order if cid in ids]
+        order += [c.id for c in _by_fitness(scored, version) if c.id not in set(order)]
+        by_id = {c.id: c for c in pool}
+        best = by_id[choice.best] if choice.best is not None else parent
+        return selection(gen, "metrics", order, best, None, candidates, DecidedBy(Decider.SCORE), choice)
 
     def close(self) -> None:
         pass
@@ -318,6 +329,8 @@ class RankerPlug:
     needs_videos: bool  # ranks what it sees: the generation is filmed before it ranks (else filming runs aside)
     reviewed: bool  # serves the review page and waits for people (--reviewers, --review-*, --blind)
     judged: bool  # asks the vision judge (feedback/judge.py): needs --judge-model and films
+    # picks by the selection rule (confidence.py): racing and the final confirmation from scratch apply
+    by_rule: bool
     # what the follow-up prompt shows (llm/prompting.py): SCORES (Eureka: every candidate's task score and the best's
     # reflection) or RANKING (ICPL: best and worst, the reviewers' words, no score anywhere)
     follow_up: str
@@ -331,15 +344,15 @@ class RankerPlug:
 RANKERS: Registry[RankerPlug] = Registry("--feedback")
 for _plug in (
     RankerPlug("metrics", MetricsRanker, needs_fitness=True, needs_videos=False, reviewed=False, judged=False,
-               follow_up=SCORES),
+               by_rule=True, follow_up=SCORES),
     RankerPlug("synthetic", SyntheticRanker, needs_fitness=True, needs_videos=False, reviewed=False, judged=False,
-               follow_up=RANKING),
+               by_rule=False, follow_up=RANKING),
     RankerPlug("human", HumanRanker, needs_fitness=False, needs_videos=True, reviewed=True, judged=False,
-               follow_up=RANKING),
+               by_rule=False, follow_up=RANKING),
     RankerPlug("judge", JudgeRanker, needs_fitness=False, needs_videos=True, reviewed=False, judged=True,
-               follow_up=RANKING),
+               by_rule=False, follow_up=RANKING),
     RankerPlug("hybrid", HybridRanker, needs_fitness=False, needs_videos=True, reviewed=True, judged=True,
-               follow_up=RANKING),
+               by_rule=False, follow_up=RANKING),
 ):
     RANKERS.register_entry(_plug.name, _plug)
 

@@ -48,8 +48,8 @@ from rewardsmith.records.candidate import (
     TermStats,
     TrainResult,
 )
-from rewardsmith.records.selection import DecidedBy, Decider, Selection
+from rewardsmith.records.selection import MIN_SEEDS, Choice, DecidedBy, Decider, Selection
 
-__all__ = ["EVAL_SEED", "SCHEMA_VERSION", "TERM_PREFIX", "Candidate", "CheckReport", "CurvePoint", "DecidedBy",
-           "Decider", "Evaluation", "Film", "Sample", "SchemaError", "SeedEvaluation", "Selection", "Status",
-           "Stop", "TermStats", "TrainResult", "check_schema", "num", "nums", "term_key"]
+__all__ = ["EVAL_SEED", "MIN_SEEDS", "SCHEMA_VERSION", "TERM_PREFIX", "Candidate", "CheckReport", "Choice",
+           "CurvePoint", "DecidedBy", "Decider", "Evaluation", "Film", "Sample", "SchemaError", "SeedEvaluation",
+           "Selection", "Status", "Stop", "TermStats", "TrainResult", "check_schema", "num", "nums", "term_key"]

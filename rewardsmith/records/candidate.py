@@ -253,7 +253,7 @@ class Candidate:
     def _over_seeds(self, name: str) -> float | None:
         if self.status is not Status.EVALUATED or self.evaluation is None:
             return None
-        if len(self.seeds) <= 1:
+        if not self.seeds:  # one training seed: its evaluation
             value: float | None = getattr(self.evaluation, name)
             return value
         values = [getattr(s, name) for s in self.seeds]

@@ -1,4 +1,4 @@
-"""A generation's ranking (Selection) and who decided it (DecidedBy)."""
+"""A generation's ranking (Selection), who decided it (DecidedBy) and the selection rule's pick (Choice)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rewardsmith.records.base import SCHEMA_VERSION, check_schema, num, nums
+
+MIN_SEEDS = 2  # training seeds each contender needs before a confident claim (seed-to-seed variance)
 
 
 class Decider(enum.StrEnum):
@@ -88,6 +90,44 @@ class DecidedBy:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """A pick by the selection rule (rewardsmith/confidence.py) and how sure it is."""
+
+    best: str | None
+    order: tuple[str, ...]  # every compared candidate, most likely best first
+    p_best: dict[str, float]
+    contenders: tuple[str, ...]  # P(best) >= CONTENDER, the pick first
+    seeds: dict[str, int]  # training seeds behind each contender's measurement
+    confident: bool
+    lines: dict[str, str]  # id -> its measurement in words ("success 1.00 [0.81, 1.00], score 0.718 [...]")
+    rule: str  # the rule that made it (confidence.RULE), in words
+
+    def statement(self) -> str:
+        """The pick's confidence in one line, as `show`, the end of a run, the page and the export header say it."""
+        if self.best is None:
+            return "no candidate to compare"
+        seeds = sum(self.seeds.get(c, 1) for c in self.contenders)
+        sure = "" if self.confident else (" — not confident: a tie" if len(self.contenders) > 1 else
+                                          f" — not confident: fewer than {MIN_SEEDS} seeds")
+        return (f"best {self.best}: {self.lines[self.best]}, P(best) {self.p_best[self.best]:.2f} among "
+                f"{len(self.contenders)} contender{'s' if len(self.contenders) != 1 else ''} ({seeds} seed"
+                f"{'s' if seeds != 1 else ''}){sure}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "statement": self.statement()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Choice:
+        return cls(best=data.get("best"), order=tuple(data.get("order") or ()),
+                   p_best={str(k): float(v) for k, v in (data.get("p_best") or {}).items()},
+                   contenders=tuple(data.get("contenders") or ()),
+                   seeds={str(k): int(v) for k, v in (data.get("seeds") or {}).items()},
+                   confident=bool(data.get("confident")), lines=dict(data.get("lines") or {}),
+                   rule=str(data.get("rule") or ""))
+
+
+
+@dataclass(frozen=True)
 class Selection:
     """The ranking of one generation and the parent the next generation builds on."""
 
@@ -103,6 +143,9 @@ class Selection:
     comments: dict[str, str] = field(default_factory=dict)  # id -> the reviewer's words
     generation_comment: str = ""
     decided_by: DecidedBy | None = None  # who decided (None: a run from before issue 16 recorded nobody)
+    # the selection rule's pick among the generation's candidates and the parent, with its confidence (the rankers
+    # that decide by the task score: metrics); None for the others and in runs before schema 3
+    choice: Choice | None = None
 
     @property
     def decided_by_text(self) -> str:
@@ -110,7 +153,8 @@ class Selection:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, **dataclasses.asdict(self),
-                "decided_by": self.decided_by.to_dict() if self.decided_by is not None else None}
+                "decided_by": self.decided_by.to_dict() if self.decided_by is not None else None,
+                "choice": self.choice.to_dict() if self.choice is not None else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Selection:
@@ -122,4 +166,5 @@ class Selection:
                    fitness=nums(data.get("fitness")), best=data.get("best"), worst=data.get("worst"),
                    best_overall=data.get("best_overall"), best_overall_fitness=num(data.get("best_overall_fitness")),
                    failed=dict(data.get("failed") or {}), comments=dict(data.get("comments") or {}),
-                   generation_comment=str(data.get("generation_comment") or ""), decided_by=decided_by)
+                   generation_comment=str(data.get("generation_comment") or ""), decided_by=decided_by,
+                   choice=Choice.from_dict(data["choice"]) if data.get("choice") else None)

@@ -36,6 +36,7 @@ class GenerationRow:
     cost_usd: float
     prompt_tokens: int | None  # None: no prompt was sent (LLM-free)
     decided_by: str  # who decided, in words ("" where nobody was recorded)
+    choice: str = ""  # the selection rule's pick and its confidence, in words (metrics feedback)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,7 +88,8 @@ def generation_rows(store: RunStore) -> list[GenerationRow]:
             failed=sum(c.status.failed for c in cands), best=best,
             best_fitness=selection.fitness.get(best) if selection and best else None,
             cost_usd=_cost(store, gen), prompt_tokens=_prompt_tokens(store, gen),
-            decided_by=selection.decided_by_text if selection else ""))
+            decided_by=selection.decided_by_text if selection else "",
+            choice=selection.choice.statement() if selection and selection.choice else ""))
     return rows
 
 

@@ -27,7 +27,7 @@ from rewardsmith.runs.store import RunStore
 CANDIDATE_SCORES = ("fitness", "success")  # keys of runs/show.CandidateRow.to_dict()
 GENERATION_SCORES = ("best_fitness",)  # keys of runs/show.GenerationRow.to_dict()
 METRIC_SCORES = ("fitness_mean", "fitness_std", "success_rate")  # keys of a candidate's evaluation
-SELECTION_SCORES = ("fitness", "best_overall_fitness")  # keys of a Selection record
+SELECTION_SCORES = ("fitness", "best_overall_fitness", "choice")  # keys of a Selection record with a score
 
 
 def run_state(store: RunStore) -> str:

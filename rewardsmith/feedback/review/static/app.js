@@ -141,8 +141,9 @@ function renderStatus() {
     const how = ranking.aggregate ? ` — decided: ${agreementText(ranking.aggregate)}`
       : ranking.reviewer ? ` by ${ranking.reviewer}` : "";
     const by = detail.selection && detail.selection.decided_by ? `; decided by ${detail.selection.decided_by}` : "";
+    const sure = confidence(detail);
     status.replaceChildren(el("span", { class: "badge ranked", text: "ranked" }),
-      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})${how}${by}`);
+      ` generation ${detail.generation}: best ${ranking.best}, worst ${ranking.worst} (${ranking.source}, ${ranking.submitted_at})${how}${by}${sure}`);
   } else if (detail.awaiting) {
     const count = needed() > 1 ? ` — ${who.length} of ${needed()} reviewers have ranked${who.length ? ` (${who.join(", ")})` : ""}` : "";
     const mine = detail.my_ranking ? "; you have ranked it and can change your ranking until it is decided" : "";
@@ -150,8 +151,14 @@ function renderStatus() {
       ` generation ${detail.generation}: pick the best and the worst behaviour${count}${mine}`);
   } else {
     status.replaceChildren(el("span", { class: "badge", text: "read-only" }),
-      ` generation ${detail.generation} is not waiting for a ranking`);
+      ` generation ${detail.generation} is not waiting for a ranking${confidence(detail)}`);
   }
+}
+
+// The selection rule's pick and how sure it is (metrics feedback: rewardsmith/confidence.py); hidden when blind.
+function confidence(detail) {
+  const choice = detail.selection && detail.selection.choice;
+  return choice && choice.statement ? ` — ${choice.statement}` : "";
 }
 
 function card(c) {

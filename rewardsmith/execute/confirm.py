@@ -1,0 +1,69 @@
+"""The final confirmation from scratch: Eureka retrains the winner on fresh seeds so that its score is not one lucky
+training; rewardsmith retrains the winner AND every contender still within the noise (the last selection's
+contenders, confidence.py), and decides the run's answer again on those trainings alone.
+
+Each candidate trains --final-seeds fresh seeds (the run's seed + 1, + 2, ...; never a search seed) at the full
+budget, from scratch, the same training as in the search (--stop-at-success included: a seed that reaches success
+stops there, as the search's did). Cost: final_seeds x (1 + contenders) full trainings, after the last generation.
+The answer is the selection rule's pick among the confirmed candidates, the search's best staying unless another is
+more likely best; a candidate whose confirmation seed fails does not compete (its reward does not reliably teach).
+What was confirmed lands in RUN/final/<id>/ (seed_S/ and summary.json); a resumed run reads it back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rewardsmith.confidence import choose
+from rewardsmith.context import RunContext
+from rewardsmith.events import FinalEvaluation
+from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
+from rewardsmith.records import Candidate, Choice, SeedEvaluation, Status, Stop
+from rewardsmith.runs.store import read_json, write_json
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """The retrainings from scratch and the answer decided on them."""
+
+    summaries: dict[str, MultiSeedSummary]  # id -> its fresh seeds, the search's best first
+    choice: Choice  # the selection rule over the confirmed candidates
+    answer: Candidate  # the run's best reward after the confirmation (its record as the search left it)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"confirmed": {cid: s.to_dict() for cid, s in self.summaries.items()}, "choice": self.choice.to_dict()}
+
+
+def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate]) -> Confirmation:
+    """Retrains `best` and the other `contenders` on ctx.cfg.final_seeds fresh seeds and decides again."""
+    seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
+    ranked = [best] + [c for c in contenders if c.id != best.id]
+    summaries = {cand.id: _retrained(ctx, cand, seeds) for cand in ranked}
+    confirmed = [_as_confirmed(cand, summaries[cand.id]) for cand in ranked]
+    choice = choose(confirmed, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 104729, incumbent=best.id)
+    answer = next((c for c in ranked if c.id == choice.best), best)
+    return Confirmation(summaries, choice, answer)
+
+
+def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedSummary:
+    folder = ctx.store.final_dir() / cand.id
+    path = folder / "summary.json"
+    if path.is_file():  # a resumed run: already confirmed
+        return MultiSeedSummary.from_dict(read_json(path))
+    ctx.report(FinalEvaluation(cand.id, tuple(seeds)))
+    assert cand.source is not None, "only evaluated candidates are confirmed"
+    summary = train_seeds(ctx.env, ctx.cfg.task, cand.source, ctx.training_config(0), seeds, folder, ctx.report,
+                          ctx.cfg.trainer)
+    write_json(path, summary.to_dict())
+    return summary
+
+
+def _as_confirmed(cand: Candidate, summary: MultiSeedSummary) -> Candidate:
+    """The candidate as its confirmation measured it: its seeds are the fresh ones only."""
+    if not summary.seeds or not all(r.ok for r in summary.seeds):
+        failed = next((r.reason for r in summary.seeds if not r.ok), "no seed")
+        return cand.replace(status=Status.TRAIN_FAILED, reason=f"the confirmation from scratch failed: {failed}")
+    seeds = tuple(SeedEvaluation(seed=r.seed, fitness_mean=r.fitness, success_rate=r.success_rate,
+                                 return_mean=r.return_mean, steps=r.steps or 0, wall_s=r.wall_s or 0.0,
+                                 episode_scores=r.episode_scores) for r in summary.seeds)
+    return cand.replace(seeds=seeds, stop=Stop.BUDGET)
