@@ -75,8 +75,9 @@ class RaceRound(Event):
 
     round: int  # from 1
     of: int  # --race-seeds: the most rounds
-    contenders: tuple[str, ...]  # the candidates trained again, the current pick first
+    contenders: tuple[str, ...]  # the current pick first
     p_best: float  # the current pick's P(best) before this round
+    raced: tuple[str, ...] = ()  # the contenders of this generation, which train again (the best so far does not)
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,7 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
     if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure
-        candidates, parent = race(ctx, candidates, parent, executor)
+        candidates = race(ctx, candidates, parent, executor)
     if RANKERS.get(ctx.cfg.feedback).needs_videos:
         candidates = film_all(ctx, candidates)
     else:

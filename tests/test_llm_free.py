@@ -43,11 +43,15 @@ def test_llm_free_run_searches_scales_and_reports_fitness(tmp_path):
     fitness = [c["evaluation"]["fitness_mean"] for c in cands]
     assert len(set(fitness)) > 1, "different scales must train different policies"
     result = json.loads((run_dir / "result.json").read_text())
-    # successive halving is on by default: the best is the best of those trained to the full budget
-    full_budget = [c["evaluation"]["fitness_mean"] for c in cands if c["stop"] != "halving"]
-    assert result["fitness"] == max(full_budget) and len(full_budget) < len(cands)
-    (final_seed,) = result["final"]["seeds"]  # the winner retrained on a fresh seed (Eureka's final evaluation)
+    # successive halving is on by default: the answer is one that trained its full budget
+    full_budget = {c["id"] for c in cands if c["stop"] != "halving"}
+    assert len(full_budget) < len(cands) and result["search_best"] in full_budget
+    # the search's best and its contenders retrained from scratch on a fresh seed decide the answer
+    assert result["search_best"] in result["confirmed"] and result["best"] in result["confirmed"]
+    (final_seed,) = result["final"]["seeds"]  # the answer's own retraining (Eureka's final evaluation)
     assert final_seed["status"] == "ok" and final_seed["seed"] == 2 and final_seed["fitness"] is not None
+    assert result["fitness"] == final_seed["fitness"]  # the answer's score is its confirmation's
+    assert result["choice"]["statement"].startswith(f"best {result['best']}: ")
     assert "generation 2/2" in stdout and "task score" in stdout
 
 

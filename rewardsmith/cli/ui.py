@@ -133,7 +133,8 @@ def _rung(event: RungStarted) -> None:
 @print_event.register(RaceRound)
 def _race(event: RaceRound) -> None:
     console.print(f"  racing (round {event.round}/{event.of}): P(best) {event.p_best:.2f} < 0.8 among "
-                  f"{', '.join(event.contenders)}; one more seed each, from scratch", soft_wrap=True)
+                  f"{', '.join(event.contenders)}; one more seed from scratch for {', '.join(event.raced)}",
+                  soft_wrap=True)
 
 
 @print_event.register(CandidateUpdate)

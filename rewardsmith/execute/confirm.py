@@ -19,7 +19,7 @@ from rewardsmith.context import RunContext
 from rewardsmith.events import FinalEvaluation
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.records import Candidate, Choice, SeedEvaluation, Status, Stop
-from rewardsmith.runs.store import read_json, write_json
+from rewardsmith.runs.store import read_json, write_record
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedS
     assert cand.source is not None, "only evaluated candidates are confirmed"
     summary = train_seeds(ctx.env, ctx.cfg.task, cand.source, ctx.training_config(0), seeds, folder, ctx.report,
                           ctx.cfg.trainer)
-    write_json(path, summary.to_dict())
+    write_record(path, summary.to_dict())
     return summary
 
 

@@ -5,8 +5,9 @@ A round: the rule decides over the generation's candidates and the run's best so
 there are fewer than two contenders, racing ends; otherwise every contender trains one more seed, from scratch at the
 full budget, the same training as its first seed (--stop-at-success included, so every seed of a candidate is
 measured alike), and the rule decides again over all its seeds. At most --race-seeds rounds (0: no racing). The run's
-best so far is raced too when it is a contender: its record in its own generation gains the seed. A seed that fails
-fails its candidate, as a failed --train-seeds seed does: its reward is unstable.
+best so far competes with the seeds it has: a finished generation's records are never changed (the final
+confirmation from scratch retrains it anyway). A seed that fails fails its candidate, as a failed --train-seeds seed
+does: its reward is unstable.
 
 Cost: at most rounds x contenders full trainings per generation, spent only where the pick is unsure.
 """
@@ -22,21 +23,21 @@ from rewardsmith.records import Candidate, SeedEvaluation, Status
 
 
 def race(ctx: RunContext, candidates: list[Candidate], parent: Candidate | None,
-         executor: Executor) -> tuple[list[Candidate], Candidate | None]:
-    """The generation's candidates and the parent after racing (more seeds for the contenders)."""
+         executor: Executor) -> list[Candidate]:
+    """The generation's candidates after racing (more seeds for its contenders)."""
     by_id = {c.id: c for c in candidates}
-    if parent is not None:
-        by_id[parent.id] = parent
+    rivals = [parent] if parent is not None else []
     for round_index in range(ctx.cfg.race_seeds):
-        choice = choose(list(by_id.values()), ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + round_index,
-                        incumbent=parent.id if parent is not None else None)
-        if choice.confident or len(choice.contenders) < 2 or choice.best is None:
+        choice = choose([*by_id.values(), *rivals], ctx.task.success_threshold,
+                        seed=ctx.cfg.seed * 7919 + round_index, incumbent=parent.id if parent is not None else None)
+        ours = [by_id[c] for c in choice.contenders if c in by_id]
+        if choice.confident or len(choice.contenders) < 2 or choice.best is None or not ours:
             break
-        ctx.report(RaceRound(round_index + 1, ctx.cfg.race_seeds, choice.contenders, choice.p_best[choice.best]))
-        for cand in _one_more_seed(ctx, [by_id[c] for c in choice.contenders], executor):
+        ctx.report(RaceRound(round_index + 1, ctx.cfg.race_seeds, choice.contenders, choice.p_best[choice.best],
+                             tuple(c.id for c in ours)))
+        for cand in _one_more_seed(ctx, ours, executor):
             by_id[cand.id] = cand
-    raced_parent = by_id[parent.id] if parent is not None else None
-    return [by_id[c.id] for c in candidates], raced_parent
+    return [by_id[c.id] for c in candidates]
 
 
 def _one_more_seed(ctx: RunContext, contenders: list[Candidate], executor: Executor) -> list[Candidate]:

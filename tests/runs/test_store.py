@@ -103,7 +103,9 @@ def test_every_json_file_a_run_writes_carries_the_schema(tmp_path):
                            "--no-video", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     (run,) = out.iterdir()
-    records = [p for p in run.rglob("*.json") if "work" not in p.parent.name and p.parent.name != "check"]
+    sandboxed = ("work", "check")  # a sandboxed job's own files (job.json, result.json), and a seed's workdir
+    records = [p for p in run.rglob("*.json")
+               if p.parent.name not in sandboxed and not p.parent.name.startswith("seed_")]
     assert {p.name for p in records} >= {"config.json", "round_0.json", "candidate.json", "selection.json",
                                          "result.json"}
     for path in records:
