@@ -55,6 +55,8 @@ TASKS = [
         fitness=_forward,
         fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends if the ant turns upside down",
         success_threshold=2.0,
+        success_doc="its task score is at least 2: the torso's forward (+x) speed, s['torso_velocity'][..., 0], "
+        "averages at least 2 m/s over all 500 steps of the episode (steps after an early end count as 0 m/s)",
         terminate=_flipped,
         termination_doc="the ant turns upside down (s['torso_up'] < 0)",
         score_doc="the mean forward (+x) speed of the torso in m/s over the episode",
@@ -69,6 +71,10 @@ TASKS = [
         fitness_doc="fraction of the episode with the torso on the floor, upright (up axis z > 0.8), and the feet "
         "more than 1.0 m from the torso centre on average (legs spread; 0.95 when standing)",
         success_threshold=0.6,
+        success_doc="its task score is at least 0.6: at least 120 of its 200 steps are spent lying on the belly with "
+        "the legs spread, with the torso touching the floor (s['belly_on_floor'] = 1), its up axis within about 37 "
+        "degrees of vertical (s['torso_up'] > 0.8) and the feet more than 1.0 m from the torso centre on average "
+        "(the mean of s['foot_spread'] over the four legs; about 0.95 m standing)",
         score_doc="the fraction of the episode's steps (0 to 1) spent lying level on the belly with the legs spread",
     ),
     Task(
@@ -82,6 +88,10 @@ TASKS = [
         "counted only while no foot (lower leg) and not the belly touches the floor; the episode ends if the ant "
         "turns upside down. Version 1 also counted the height while standing (tiptoe, rearing up)",
         success_threshold=0.25,
+        success_doc="its task score is at least 0.25: the torso's height above its standing height of 0.5 m, counted "
+        "only on steps when the whole ant is in the air (no lower leg and not the belly touching the floor; 0 on "
+        "every other step) and at most 1 m per step, averages at least 0.25 m over all 300 steps of the episode "
+        "(steps after an early end count 0)",
         terminate=_flipped,
         termination_doc="the ant turns upside down (s['torso_up'] < 0)",
         score_doc="the mean height (m) of the torso above its standing height per step, counted only while the whole "

@@ -43,6 +43,9 @@ TASKS = [
         fitness=_balanced,
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright and |cart_x| < 1.5",
         success_threshold=0.9,
+        success_doc="its task score is at least 0.9: at least 450 of its 500 steps have the pole within about 18 "
+        "degrees of upright (s['pole_upright'] > 0.95) and the cart within 1.5 m of the centre (|s['cart_x']| < "
+        "1.5); steps after an early end count as not balanced",
         terminate=_fell,
         termination_doc="the pole tips more than about 45 degrees from upright (s['pole_upright'] < 0.7) or the cart "
         "goes further than 1.8 m from the centre (|s['cart_x']| > 1.8)",
@@ -57,6 +60,9 @@ TASKS = [
         fitness=_upright,
         fitness_doc="fraction of the episode with the pole within ~18 degrees of upright",
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 250 of its 500 steps have the pole within about 18 "
+        "degrees of upright (s['pole_upright'] > 0.95), in a row or not; a pole spinning round is upright only "
+        "briefly on each turn",
         score_doc="the fraction of the episode's steps (0 to 1) with the pole upright",
     ),
 ]

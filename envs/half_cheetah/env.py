@@ -105,6 +105,10 @@ TASKS = [
         "off the floor); upside down or on its back only backward motion counts (against). Version 1 counted any "
         "velocity, so a cheetah flipped onto its back and wriggling forward scored",
         success_threshold=3.0,
+        success_doc="its task score is at least 3: the torso's forward (+x) speed averages at least 3 m/s over all "
+        "500 steps of the episode, where a step counts its speed only while the cheetah is right side up (the torso "
+        "within 90 degrees of level, counting whole turns) with the torso and head off the floor; on any other step "
+        "only a backward speed counts, as a negative",
         score_doc="the mean forward (+x) speed of the torso in m/s over the episode, counted while right side up "
         "(upside down, only moving the wrong way counts, against)",
         fitness_version=2,
@@ -119,6 +123,10 @@ TASKS = [
         fitness_doc="mean backward (-x) velocity of the torso (m/s) while upright (not upside down, torso and head "
         "off the floor); upside down or on its back only forward motion counts (against)",
         success_threshold=2.0,
+        success_doc="its task score is at least 2: the torso's backward (-x) speed averages at least 2 m/s over all "
+        "500 steps of the episode, where a step counts its speed only while the cheetah is right side up (the torso "
+        "within 90 degrees of level, counting whole turns) with the torso and head off the floor; on any other step "
+        "only a forward speed counts, as a negative",
         score_doc="the mean backward (-x) speed of the torso in m/s over the episode, counted while right side up "
         "(upside down, only moving the wrong way counts, against)",
         fitness_version=2,
@@ -139,6 +147,12 @@ TASKS = [
         "paid a flip landing on the back as much as one landing on the feet, and a tumble bouncing on its back "
         "scored; version 1 paid any backward rotation, on the floor too",
         success_threshold=2.5,
+        success_doc="its task score is at least 2.5: the torso's backward rotation while the whole cheetah is in the "
+        "air (nothing touching the floor, the torso's ends, the nose and the feet more than 0.1 m above it), less "
+        "all forward rotation (in the air or on the floor), comes to at least 2.5 rad per second of the 25 s episode "
+        "(62.5 rad, about ten full turns in the air, one backflip per 2.5 s); the episode ends at a fall (see when "
+        "an episode ends), and the falling step takes back 5 turns (all the net backward turning so far, if less), "
+        "so a flight that ends in a fall never counts",
         terminate=_fell_flipping,
         termination_doc="the torso or head touches the floor (s['torso_on_floor'] > 0.5), or any part touches the "
         "floor while the cheetah is upside down, the torso more than 90 degrees from level counting whole turns "

@@ -80,6 +80,8 @@ TASKS = [
         fitness_doc="mean forward (+x) velocity of the torso (m/s); the episode ends when the torso drops below "
         "0.7 m or tilts more than 0.2 rad",
         success_threshold=1.0,
+        success_doc="its task score is at least 1: the torso's forward (+x) speed, s['forward_velocity'], averages "
+        "at least 1 m/s over all 500 steps of the episode (steps after an early end count as 0 m/s)",
         terminate=_fell,
         termination_doc="the torso centre drops below 0.7 m (s['torso_height'], 1.25 m standing) or the torso tilts "
         "more than 0.2 rad (about 11 degrees) from vertical (|s['torso_pitch']| > 0.2)",
@@ -103,6 +105,12 @@ TASKS = [
         "1.00, landing on the foot upright in under a fifth of their flights); version 1 paid any backward rotation, "
         "and a hopper tumbling along the floor scored 7.2",
         success_threshold=1.0,
+        success_doc="its task score is at least 1: the torso's backward rotation while the whole hopper is in the "
+        "air (nothing touching the floor, its lowest point more than 0.1 m above it), less all forward rotation (in "
+        "the air or on the floor), comes to at least 1 rad per second of the 10 s episode (10 rad, about 1.6 turns "
+        "in the air); the episode ends at a fall (see when an episode ends), and the falling step takes back 5 turns "
+        "(all the net backward turning so far, if less), so in practice success takes two backflips that land on the "
+        "foot upright (or one landed double) and no fall",
         terminate=_fell_flipping,
         termination_doc="anything but the foot touches the floor (s['body_on_floor'] > 0.5: the torso, thigh, leg or "
         "head), or the foot touches the floor while the torso is tilted more than 1 rad (57 degrees) from upright, "

@@ -143,6 +143,11 @@ TASKS = [
         "ended: those steps count 0 either way, but the film showed them, training saw no end to the fall, and a "
         "kneeler that got back up from the floor scored again",
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 100 of its 200 steps, in a row or not, are spent "
+        "kneeling upright, with both kneecaps touching the floor (s['left_knee_on_floor'] and "
+        "s['right_knee_on_floor'] both 1), the torso within about 45 degrees of upright (s['torso_up'] > 0.7) and "
+        "the head above 0.8 m (s['head_pos'][..., 2]; up to about 1.1 m kneeling upright); steps after an early end "
+        "count as not kneeling",
         terminate=_toppled,
         termination_doc="the upper body tips more than about 70 degrees from vertical (s['torso_up'] < 0.3): "
         "fallen over, or bent face down onto the hands; or the chest (s['torso_pos'][..., 2], 1.29 m standing, "
@@ -159,6 +164,9 @@ TASKS = [
         fitness=_standing,
         fitness_doc="fraction of the episode with the head above 1.4 m and torso up axis z > 0.9" + _FELL,
         success_threshold=0.8,
+        success_doc="its task score is at least 0.8: at least 320 of its 400 steps are spent standing up straight, "
+        "with the head above 1.4 m (s['head_pos'][..., 2]; 1.48 m standing) and the torso within about 25 degrees of "
+        "upright (s['torso_up'] > 0.9); steps after an early end count as not standing",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the fraction of the episode's steps (0 to 1) spent standing up straight",
@@ -174,6 +182,10 @@ TASKS = [
         "floor and the head is above 1.2 m (otherwise only backward motion counts, against)" + _FELL + ". Version 1 "
         "counted any velocity: walking on the knees (chest ~0.9 m) was not ended and scored",
         success_threshold=2.0,
+        success_doc="its task score is at least 2: the centre of mass's forward (+x) speed, s['com_velocity'][..., "
+        "0], averages at least 2 m/s over all 400 steps of the episode, where a step counts its speed only while "
+        "nothing but the feet touches the floor and the head is above 1.2 m (on any other step only a backward speed "
+        "counts, as a negative; steps after an early end count 0)",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the mean forward (+x) speed in m/s over the episode, counted only while running upright on the "
@@ -190,6 +202,9 @@ TASKS = [
         fitness_doc="fraction of the episode with the pelvis below 0.5 m, torso up axis z > 0.7, both feet on the "
         "floor and neither knee on the floor",
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 100 of its 200 steps are spent sitting, with the "
+        "pelvis below 0.5 m (s['pelvis_pos'][..., 2]; 0.87 m standing), the torso within about 45 degrees of upright "
+        "(s['torso_up'] > 0.7), both feet on the floor and neither knee on the floor",
         score_doc="the fraction of the episode's steps (0 to 1) spent sitting or squatting low, upright, feet down",
     ),
     Task(
@@ -201,6 +216,8 @@ TASKS = [
         fitness=_lying,
         fitness_doc="fraction of the episode with the chest, head and pelvis all below 0.3 m",
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 100 of its 200 steps are spent lying, with the chest, "
+        "the head and the pelvis all below 0.3 m (the z of s['torso_pos'], s['head_pos'] and s['pelvis_pos'])",
         score_doc="the fraction of the episode's steps (0 to 1) spent lying flat on the floor",
     ),
     Task(
@@ -213,6 +230,9 @@ TASKS = [
         fitness_doc="fraction of the episode with the feet more than 1.2 m apart along x, the pelvis below 0.5 m and "
         "torso up axis z > 0.5 (version 1 had no torso condition: lying on the side, legs scissored, scored 1.0)",
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 100 of its 200 steps are spent in the splits, with the "
+        "feet more than 1.2 m apart along x (the direction it faces at the start), the pelvis below 0.5 m "
+        "(s['pelvis_pos'][..., 2]) and the torso within about 60 degrees of upright (s['torso_up'] > 0.5)",
         score_doc="the fraction of the episode's steps (0 to 1) spent in the splits with the upper body up",
         fitness_version=2,
     ),
@@ -226,6 +246,9 @@ TASKS = [
         fitness_doc="fraction of the episode with both hands more than 0.1 m above the head centre, the head above "
         "1.35 m and torso up axis z > 0.8" + _FELL,
         success_threshold=0.6,
+        success_doc="its task score is at least 0.6: at least 120 of its 200 steps are spent with both hands more "
+        "than 0.1 m above the head centre, the head above 1.35 m (1.48 m standing) and the torso within about 37 "
+        "degrees of upright (s['torso_up'] > 0.8); steps after an early end count as not",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the fraction of the episode's steps (0 to 1) spent standing upright with both hands above the head",
@@ -239,6 +262,10 @@ TASKS = [
         fitness_doc="fraction of the episode with the centre of mass more than 0.2 m above its standing height "
         "(0.85 m)" + _FELL,
         success_threshold=0.15,
+        success_doc="its task score is at least 0.15: at least 30 of its 200 steps (0.75 s in all, in one jump or "
+        "many) are spent with the centre of mass more than 0.2 m above its standing height, that is above 1.05 m "
+        "(s['com_pos'][..., 2]; 0.85 m standing, about 0.95 m on tiptoe with the arms raised); steps after an early "
+        "end count as not",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the fraction of the episode's steps (0 to 1) spent high in the air, the centre of mass well above "
@@ -254,6 +281,9 @@ TASKS = [
         fitness_doc="fraction of the episode with one foot more than 0.2 m high, the other foot on the floor and the "
         "head above 1.3 m" + _FELL,
         success_threshold=0.5,
+        success_doc="its task score is at least 0.5: at least 150 of its 300 steps are spent with one foot more than "
+        "0.2 m high (the z of s['left_foot_pos'] or s['right_foot_pos']) while the other foot touches the floor and "
+        "the head is above 1.3 m; steps after an early end count as not",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the fraction of the episode's steps (0 to 1) spent standing upright on one foot, the other foot "

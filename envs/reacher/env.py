@@ -45,6 +45,8 @@ TASKS = [
         fitness=_on_target,
         fitness_doc="fraction of the episode with the fingertip within 2 cm of the target (centre to centre)",
         success_threshold=0.6,
+        success_doc="its task score is at least 0.6: at least 90 of its 150 steps have the fingertip within 2 cm of "
+        "the target, centre to centre (s['distance'] < 0.02)",
         score_doc="the fraction of the episode's steps (0 to 1) with the fingertip on the target",
     ),
 ]

@@ -45,6 +45,8 @@ TASKS = [
         fitness=_forward,
         fitness_doc="mean forward (+x) velocity of the torso (m/s)" + _FELL_DOC,
         success_threshold=1.0,
+        success_doc="its task score is at least 1: the torso's forward (+x) speed, s['forward_velocity'], averages "
+        "at least 1 m/s over all 500 steps of the episode (steps after an early end count as 0 m/s)",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the mean forward (+x) speed of the torso in m/s over the episode",
@@ -57,6 +59,8 @@ TASKS = [
         fitness=_backward,
         fitness_doc="mean backward (-x) velocity of the torso (m/s)" + _FELL_DOC,
         success_threshold=0.8,
+        success_doc="its task score is at least 0.8: the torso's backward (-x) speed, -s['forward_velocity'], "
+        "averages at least 0.8 m/s over all 500 steps of the episode (steps after an early end count as 0 m/s)",
         terminate=_fell,
         termination_doc=_FELL_LLM,
         score_doc="the mean backward (-x) speed of the torso in m/s over the episode",

@@ -27,6 +27,11 @@ class Task:
     # For the LLM in the follow-up prompt (metrics mode): what the task score measures, with its units and range
     # per episode, in plain words, without the thresholds or implementation details of the fitness.
     score_doc: str = ""
+    # For the LLM (first prompt and follow-ups with scores): the success rule in words with its thresholds, completing
+    # "An episode counts as a success when ...": what the fitness counts and how much of it success_threshold asks
+    # for, starting "its task score is at least <success_threshold>: ..." (tests/llm/test_prompting.py checks it);
+    # honest to the fitness and the threshold, never the fitness code. Required for every task with a threshold.
+    success_doc: str = ""
     # Bump whenever this task's fitness, success_threshold or terminate changes (and say why in the change), so that
     # scores measured before and after the change are never compared or ranked together. 1 = the original metric.
     fitness_version: int = 1

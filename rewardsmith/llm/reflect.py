@@ -1,32 +1,48 @@
 """Evaluation + ranking -> feedback text for the next prompt (Eureka's reward reflection). Pure functions.
 
-The text tells the LLM, for every program of the last generation: one row of a table (status, task score and
-success rate, or the reviewer's rank when people rank; episode length; the terms that weighed most), so it can
-compare the K programs it wrote; for the chosen program: the task score, episode lengths, and every term's scaled
-contribution per episode over training (so it can see which terms grew, stalled or dominated); and for the
-programs that failed: why, in the words of the check or the trainer.
+The text tells the LLM, for every program of the last generation: one row of a table (status and the env steps it
+really trained, task score and success rate, or the reviewer's rank when people rank; episode length; the terms that
+weighed most), so it can compare the K programs it wrote; for the programs shown in full: the task score, why the
+training score differs from the evaluation, episode lengths (of finished episodes, and only for tasks whose episodes
+can end early), and every term's scaled contribution per episode over training with its course in words (what the
+policy learned to collect or to avoid); the pre-flight check's warnings; and for the programs that failed: why, in
+the words of the check or the trainer.
 """
 
 from __future__ import annotations
 
 import math
 
-from rewardsmith.records import Candidate, DecidedBy, Decider, Selection, Status
+from rewardsmith.records import Candidate, CurvePoint, DecidedBy, Decider, Selection, Status, Stop, TermStats
 
 
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "n/a"
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # + 0.0: -0.0 reads 0
 
 
 def _series(values: list) -> str:
     return ", ".join(_fmt(v) for v in values)
 
 
-def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True) -> str:
+# Why a policy's score during training and its evaluation differ (the native and population trainers: their curves
+# come from the training episodes; Brax's curve is its own deterministic evaluation and gets no such line).
+TRAINING_VS_EVALUATION = (
+    "Training scores are usually below the evaluation's: they come from the training episodes, where the policy "
+    "samples noisy actions to explore and is still learning, averaged at each checkpoint over the episodes that ended "
+    "since the one before (over the unfinished ones, cut short, where none had ended); the evaluation runs the final "
+    "policy's deterministic actions for full episodes."
+)
+_ZERO = 1e-6  # a term's contribution this close to 0 counts as 0
+
+
+def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True, *, ends_early: bool = True,
+               explain: bool = True) -> str:
     """What happened when a policy was trained on this candidate's reward. `show_score` is False when people
-    (or their synthetic proxy) rank: then the task metric is theirs to judge, not a number in the prompt."""
+    (or their synthetic proxy) rank: then the task metric is theirs to judge, not a number in the prompt.
+    `ends_early`: the task can end an episode before its time limit (without, episode lengths say nothing);
+    `explain`: say why the training score differs from the evaluation (once per prompt is enough)."""
     assert candidate.train is not None and candidate.evaluation is not None, "only evaluated candidates reflect"
     curve = candidate.train.curve
     evaluation = candidate.evaluation
@@ -39,21 +55,88 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f" ± {_fmt(evaluation.fitness_std)} over {evaluation.episodes} episodes{success_text}."
         )
         lines.append(f"Task score during training: {_series([p.fitness for p in curve])}.")
-    lines.append(
-        f"Episode length (max {episode_steps}): during training {_series([p.episode_length for p in curve])}; "
-        f"final {_fmt(evaluation.episode_length_mean)}."
-    )
+        if explain and any(p.episodes is not None for p in curve):
+            lines.append(TRAINING_VS_EVALUATION)
+    if ends_early:  # lengths of finished training episodes only (n/a: none finished by that checkpoint)
+        lines.append(
+            f"Episode length (max {episode_steps}): during training {_series([p.episode_length for p in curve])}; "
+            f"at the evaluation {_fmt(evaluation.episode_length_mean)}."
+        )
     lines.append(f"Total reward per episode during training: {_series([p.episode_return for p in curve])}.")
-    lines.append("Each term's scaled contribution per episode during training, then its raw per-step value at the end:")
+    lines.append("Each term's scaled contribution per episode at each checkpoint of training; its course from the "
+                 "first checkpoint to the last (per step where episode lengths are known, so that longer episodes "
+                 "alone do not read as growth); its raw value per step at the evaluation:")
     for term, stats in evaluation.terms.items():
         history = _series([p.terms.get(term) for p in curve])
-        constant = stats.per_step_std is not None and stats.per_step_std < 1e-9
-        note = " (constant per step: it can only reward staying alive longer)" if constant else ""
-        lines.append(
-            f"- {term} (scale {_fmt(stats.scale)}): {history}; raw per step "
-            f"{_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}{note}"
-        )
+        course = term_course(term, curve, stats, ends_early)
+        lines.append(f"- {term} (scale {_fmt(stats.scale)}): {history}{f'; {course}' if course else ''}; raw per "
+                     f"step {_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}")
     return "\n".join(lines)
+
+
+def _signed(value: float) -> str:
+    return "0" if abs(value) < _ZERO else f"{value:+.3g}"
+
+
+def _per_step(point: CurvePoint, term: str) -> float | None:
+    value, length = point.terms.get(term), point.episode_length
+    return None if value is None or not length else value / length
+
+
+def term_course(term: str, curve: tuple[CurvePoint, ...], stats: TermStats | None, ends_early: bool) -> str:
+    """How a term's scaled contribution changed from the first checkpoint to the last, and what that says ("-17 per
+    episode at 500,000 steps, 0 at 5,000,000 (...): the policy learned to avoid it"). The first point is the first
+    made of finished episodes (a checkpoint before any episode ended has only partial sums); the verdict compares
+    the values per step where the episode lengths are known, so that longer episodes alone do not read as growth.
+    Empty with fewer than two checkpoints."""
+    points = [p for p in curve if p.terms.get(term) is not None]
+    finished = [p for p in points if p.episodes is None or p.episodes > 0]
+    points = finished if len(finished) >= 2 else points
+    if len(points) < 2:
+        return ""
+    first, last = points[0], points[-1]
+    a, b = first.terms[term], last.terms[term]
+    assert a is not None and b is not None
+    if all(abs(p.terms[term] or 0.0) < _ZERO for p in points):
+        return ("0 at every checkpoint: it never cost anything, the policy never did what it penalises"
+                if stats is not None and stats.scale < 0 else
+                "0 at every checkpoint: it never paid, the policy never reached what it rewards")
+    since = "" if first is curve[0] else f" from {first.step:,} steps"  # the first checkpoint with finished episodes
+    pa, pb = _per_step(first, term), _per_step(last, term)
+    if pa is None or pb is None:
+        return f"per episode {_signed(a)} → {_signed(b)}{since}: {_verdict(a, b, '')}"
+    constant = stats is not None and stats.per_step_std is not None and stats.per_step_std < 1e-9
+    if constant and abs(pb) >= _ZERO and abs(pa - pb) <= 0.02 * max(abs(pa), abs(pb)):
+        effect = ("episodes never end early, so it adds the same to every episode and changes nothing the policy "
+                  "can learn" if not ends_early else
+                  "it pays only for the steps an episode lasts: a reason to make episodes last" if pb > 0 else
+                  "it costs for every step an episode lasts: a reason to end episodes early")
+        return f"the same {_signed(pb)} per step all through training: {effect}"
+    return f"per step {_signed(pa)} → {_signed(pb)}{since}: {_verdict(pa, pb, ' per step')}"
+
+
+def _verdict(x: float, y: float, unit: str) -> str:
+    """What a change of a term's contribution from x to y says, in words."""
+    if abs(x) < _ZERO and abs(y) < _ZERO:
+        return "0 at the first and the last checkpoint, not in between"
+    if x <= _ZERO and y <= _ZERO:  # a cost
+        if abs(x) < _ZERO:
+            return "it began to cost as training went on"
+        ratio = abs(y) / abs(x)
+        return ("the policy learned to avoid it" if ratio < 0.05 else
+                "the policy learned to avoid most of it" if ratio < 0.5 else
+                "the policy learned to avoid some of it" if ratio < 0.8 else
+                f"about as costly{unit} all through training" if ratio <= 1.25 else
+                f"it cost more{unit} as training went on")
+    if x >= -_ZERO and y >= -_ZERO:  # a payment
+        if abs(x) < _ZERO:
+            return "the policy learned to collect it"
+        ratio = abs(y) / abs(x)
+        return ("the policy gave it up" if ratio < 0.05 else
+                f"it paid less{unit} as training went on" if ratio < 0.8 else
+                f"about the same{unit} all through training" if ratio <= 1.25 else
+                "the policy learned to collect more of it")
+    return "it changed sign"
 
 
 def top_terms(candidate: Candidate, count: int = 3) -> str:
@@ -65,12 +148,13 @@ def top_terms(candidate: Candidate, count: int = 3) -> str:
 
 
 def generation_table(candidates: list[Candidate], selection: Selection | None, show_score: bool = True) -> str:
-    """One row per candidate of a generation, failed ones included, in id order. With `show_score` the task score
-    and success rate; without (people rank) the reviewer's rank instead, as ICPL hides the scores."""
+    """One row per candidate of a generation, failed ones included, in id order: its status (what ended its
+    training), the env steps it actually trained, then with `show_score` the task score and success rate, without
+    (people rank) the reviewer's rank instead, as ICPL hides the scores."""
     ranks = {cid: i + 1 for i, cid in enumerate(selection.ranking)} if selection else {}
     middle = "task score | success" if show_score else "reviewer's rank"
-    lines = [f"| id | status | {middle} | episode length | largest terms, scaled, per episode |",
-             f"|---|---|{'---|---' if show_score else '---'}|---|---|"]
+    lines = [f"| id | status | env steps trained | {middle} | episode length | largest terms, scaled, per episode |",
+             f"|---|---|---|{'---|---' if show_score else '---'}|---|---|"]
     for cand in sorted(candidates, key=lambda c: c.index):
         evaluated = cand.status is Status.EVALUATED and cand.evaluation is not None
         if show_score:
@@ -79,10 +163,29 @@ def generation_table(candidates: list[Candidate], selection: Selection | None, s
         else:
             rank = ranks.get(cand.id)
             middle = (f"{rank} of {len(ranks)}" if rank else "not ranked") if evaluated else "—"
+        steps = f"{cand.train.steps:,}" if evaluated and cand.train else "—"
         length = _fmt(cand.evaluation.episode_length_mean) if evaluated and cand.evaluation else "—"
-        lines.append(f"| {cand.id} | {cand.status_text} | {middle} | {length} | "
+        lines.append(f"| {cand.id} | {status_words(cand, show_score)} | {steps} | {middle} | {length} | "
                      f"{top_terms(cand) if evaluated else '—'} |")
     return "\n".join(lines)
+
+
+def status_words(cand: Candidate, show_score: bool = True) -> str:
+    """The candidate's status as the records say it (Candidate.status_text); where people rank, a stop at success
+    reads "finished early": whether a policy does the task is the reviewer's to judge there, not the metric's."""
+    if not show_score and cand.status is Status.EVALUATED and cand.stop is Stop.SUCCESS and cand.train is not None:
+        return f"finished early at {cand.train.steps:,} steps"
+    return cand.status_text
+
+
+def check_warnings(candidates: list[Candidate]) -> str:
+    """One line per warning of the pre-flight check, naming the candidates it was given for (programs of one LLM
+    often share a term, and so a warning), in the order they first appear; empty when there is none."""
+    given: dict[str, list[str]] = {}
+    for cand in sorted(candidates, key=lambda c: c.index):
+        for warning in cand.check.warnings if cand.check is not None else ():
+            given.setdefault(warning, []).append(cand.id)
+    return "\n".join(f"- {', '.join(ids)}: {warning}" for warning, ids in given.items())
 
 
 def failure_list(candidates: list[Candidate]) -> str:

@@ -240,8 +240,25 @@ def _check_values(terms: dict, scales: dict, errors: list[str], warnings: list[s
             warnings.append(f"term {name!r} times its scale reaches {peak:.3g}; rewards above {WARN_SCALED:g} "
                             "usually destabilise PPO")
         if value.size > 1 and float(np.ptp(value)) == 0.0:
-            warnings.append(f"term {name!r} is constant ({float(value[0]):.4g}) on all sampled states; it can only "
-                            "act as a per-step bonus")
+            warnings.append(constant_warning(name, float(value[0]), float(scales[name]), value.size))
+
+
+def constant_warning(name: str, value: float, scale: float, states: int) -> str:
+    """A term with one value on every sampled state, in words that say what states of random motion can and cannot
+    tell: a term 0 there may pay once a policy learns (a pose, a contact); a term constant everywhere only pays for
+    the steps an episode lasts."""
+    where = (f"term {name!r} is constant ({value:.4g}) on all {states} sampled states (the start pose and random "
+             f"actions for up to {ROLLOUT_STEPS} steps, before any training)")
+    if value == 0.0:
+        return (f"{where}: random motion never reached what it measures, so the check cannot tell whether it works. "
+                "Expected of a goal a policy must first learn (a pose, a contact: no signal until the policy gets "
+                "there by chance) and of a penalty for something random motion does not do; a term meant to vary in "
+                "every state is broken")
+    paid = scale * value
+    effect = ("a bonus for making episodes last" if paid > 0 else
+              "a push to end episodes early, where they can end" if paid < 0 else "nothing: its scale is 0")
+    return (f"{where}: if it is the same in every state, it only pays {paid:+.4g} for every step an episode lasts "
+            f"({effect}); states a trained policy reaches that random motion did not may still change it")
 
 
 def _check_speed(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> float:

@@ -345,7 +345,8 @@ def gae(rewards, values, next_values, terminated, ends, gamma, lam):
 def curve_points(program: Program, envs: Envs, finished, losses, steps: list[int], wall_s: float,
                  extra: dict[str, Any]) -> list[CurvePoint]:
     """One CurvePoint per member: means over the episodes that finished in the chunk, or over the running ones
-    where none finished (as the native trainer's EpisodeStats)."""
+    where none finished (as the native trainer's EpisodeStats); the episode length only from finished episodes
+    (None where none finished: a running episode's length is how far it has got)."""
     finished, losses, running = jax.device_get((finished, losses, envs.sums))
     points = []
     for k, member in enumerate(program.members):
@@ -360,7 +361,7 @@ def curve_points(program: Program, envs: Envs, finished, losses, steps: list[int
         fitness = mean("fitness") if program.sim.task.fitness else None
         points.append(CurvePoint(
             step=steps[k], episodes=int(finished[k]["episodes"]), episode_return=mean("return"),
-            episode_length=mean("length"),
+            episode_length=mean("length") if finished[k]["episodes"] else None,
             fitness=None if fitness is None else fitness / program.sim.task.episode_steps,
             terms={t: mean(term_key(t)) for t in member.reward.scales},
             losses={name: _finite(float(v[k])) for name, v in losses.items()}, wall_s=wall_s, extra=dict(extra)))

@@ -67,20 +67,24 @@ class EpisodeStats:
                 v[i] = 0.0
 
     def checkpoint(self, step: int, wall_s: float, losses: dict[str, float | None]) -> CurvePoint:
-        """Means over the episodes finished since the last checkpoint (or the running ones if none finished)."""
-        episodes = self._finished
+        """Means over the episodes finished since the last checkpoint; where none finished, the return, task score
+        and terms are the running episodes' sums so far (cut short by the checkpoint), while the episode length is
+        None and `episodes` 0: a running episode's length is only how far it has got (128, 256, 384 ... on a task
+        whose episodes never end early), not a length."""
+        finished = self._finished
+        episodes = finished
         if not episodes and self._sums is not None:
             n = self._sums[RETURN].shape[0]
             episodes = [{k: float(v[i]) for k, v in self._sums.items()} for i in range(n)]
         self._finished = []
 
-        def mean(key: str) -> float | None:
-            value = float(np.mean([e[key] for e in episodes])) if episodes else float("nan")
+        def mean(key: str, over: list[dict[str, float]] = episodes) -> float | None:
+            value = float(np.mean([e[key] for e in over])) if over else float("nan")
             return value if np.isfinite(value) else None
 
         fitness = mean(FITNESS) if self.fitness_fn is not None else None
         return CurvePoint(
-            step=step, episodes=len(episodes), episode_return=mean(RETURN), episode_length=mean(LENGTH),
+            step=step, episodes=len(finished), episode_return=mean(RETURN), episode_length=mean(LENGTH, finished),
             fitness=None if fitness is None else fitness / self.episode_steps,
             terms={k: mean(term_key(k)) for k in self.terms}, losses=losses, wall_s=wall_s,
         )

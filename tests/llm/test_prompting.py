@@ -23,18 +23,32 @@ from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import env_names, get_env, resolve_task
 from rewardsmith.feedback.rankers import RANKERS
-from rewardsmith.llm import facts, reflect
+from rewardsmith.llm import facts, prompting, reflect
 from rewardsmith.llm.prompting import (
     FOLLOW_UP_BUDGET,
     FOLLOW_UPS,
+    RANKING,
+    SCORES,
     count_tokens,
     first_prompt,
     messages_for,
+    success_rule,
     user_prompt,
 )
 from rewardsmith.llm.prompts import chat, render
+from rewardsmith.program.check import constant_warning
 from rewardsmith.program.extract import extract_program
-from rewardsmith.records import Candidate, CurvePoint, Evaluation, Selection, Status, TermStats, TrainResult
+from rewardsmith.records import (
+    Candidate,
+    CheckReport,
+    CurvePoint,
+    Evaluation,
+    Selection,
+    Status,
+    Stop,
+    TermStats,
+    TrainResult,
+)
 from rewardsmith.runs.show import generation_rows
 from rewardsmith.runs.store import RunStore
 from rewardsmith.train.trainers import TRAINERS
@@ -75,29 +89,53 @@ def reward_terms(s, action, xp):
 '''
 SCALES = extract_program(f"```python\n{KNEEL_PROGRAM.format(marker='x')}```").scales
 CHECKPOINTS = 10  # TrainConfig.checkpoints: the curve a real training records
+FULL_BUDGET = 4_997_120  # kneel's 5,000,000 steps as the native trainer trains them: 610 iterations of 256 x 32
+# what the check really says of KNEEL_PROGRAM on humanoid kneel (its only warning)
+ALIVE_WARNING = constant_warning("alive", 1.0, SCALES["alive"], 256)
 
 
 def _kneel_program(cid: str) -> str:
     return KNEEL_PROGRAM.format(marker=f"program {cid}")
 
 
-def _humanoid(cand: Candidate, fitness: float | None, success: float, length: float) -> Candidate:
-    """A builders.evaluated candidate made a humanoid kneel one: its program, terms and a full training curve."""
+def _term_course(term: str, scale: float, i: int, length: float) -> float:
+    """A term's scaled contribution per episode at checkpoint i, as real trainings go: most grow, knees_down pays 0 at
+    first, still is learned away (-17 to 0: issue 24's live run), alive pays the same per step (1 x its scale)."""
+    if term == "knees_down":
+        return round(scale * 15.0 * i, 4)
+    if term == "still":
+        return round(-17.0 * (CHECKPOINTS - 1 - i) / (CHECKPOINTS - 1), 4)
+    if term == "alive":
+        return round(scale * length, 4)
+    return round(scale * (3.0 + 7.1 * i), 4)
+
+
+def _humanoid(cand: Candidate, fitness: float | None, success: float, length: float, stop: Stop = Stop.BUDGET,
+              steps: int = FULL_BUDGET) -> Candidate:
+    """A builders.evaluated candidate made a humanoid kneel one: its program, terms, a full training curve up to the
+    steps it trained, what stopped it and the pre-flight check's warning about its constant alive term."""
+    lengths = [min(200.0, 60.0 + 15 * i) for i in range(CHECKPOINTS)]
     curve = tuple(
-        CurvePoint(step=(i + 1) * 1_000_000, episode_return=40.0 * (i + 1), episode_length=min(200.0, 60.0 + 15 * i),
+        CurvePoint(step=steps * (i + 1) // CHECKPOINTS, episode_return=40.0 * (i + 1), episode_length=lengths[i],
                    fitness=None if fitness is None else fitness * (i + 1) / CHECKPOINTS,
-                   terms={k: round(v * (3.0 + 7.1 * i), 4) for k, v in SCALES.items()}, wall_s=100.0 * (i + 1),
+                   terms={k: _term_course(k, v, i, lengths[i]) for k, v in SCALES.items()}, wall_s=100.0 * (i + 1),
                    episodes=300 + 10 * i)
         for i in range(CHECKPOINTS))
     terms = {k: TermStats(scale=v, episode_sum=round(v * (100 + 25 * cand.index) * (1 + 0.1 * j), 3),
                           per_step_mean=round(0.9 - 0.05 * j, 3), per_step_std=0.21)
              for j, (k, v) in enumerate(SCALES.items())}
+    terms["still"] = TermStats(scale=SCALES["still"], episode_sum=0.0, per_step_mean=0.0, per_step_std=0.0)
+    terms["alive"] = TermStats(scale=SCALES["alive"], episode_sum=round(SCALES["alive"] * length, 3),
+                               per_step_mean=1.0, per_step_std=0.0)
     assert cand.evaluation is not None
     evaluation = dataclasses.replace(cand.evaluation, fitness_mean=fitness, success_rate=success,
                                      episode_length_mean=length, terms=terms,
                                      fitness_version=get_env("humanoid").task("kneel").fitness_version)
-    return cand.replace(source=_kneel_program(cand.id), scales=SCALES, evaluation=evaluation,
-                        train=TrainResult(steps=10_000_000, wall_s=1000.0, steps_per_s=10_000.0, curve=curve))
+    check = CheckReport(passed=True, errors=(), warnings=(ALIVE_WARNING,), terms=tuple(SCALES), seconds=5.5,
+                        per_call_ms=1.0)
+    return cand.replace(source=_kneel_program(cand.id), scales=SCALES, evaluation=evaluation, check=check, stop=stop,
+                        train=TrainResult(steps=steps, wall_s=1000.0, steps_per_s=10_000.0, curve=curve,
+                                          reached_success=stop is Stop.SUCCESS))
 
 
 # (status, task score, success rate, episode length) of a generation's candidates, in index order
@@ -111,6 +149,10 @@ ROWS = [
     (Status.LLM_FAILED, None, None, None),
     (Status.EXTRACT_FAILED, None, None, None),
 ]
+# what ended the evaluated candidates' training and the env steps they trained (kneel's budget is 610 PPO iterations
+# of 8,192 steps; halving's first rung a quarter of them; g0c02 reached success at a checkpoint)
+STOPS = {0: (Stop.BUDGET, FULL_BUDGET), 2: (Stop.SUCCESS, 2_998_272), 3: (Stop.HALVING, 1_245_184),
+         5: (Stop.HALVING, 1_245_184)}
 REASONS = {
     Status.CHECK_FAILED: "term 'still' has shape (21,) but the batch shape is (8,): reduce with axis=-1",
     Status.TRAIN_FAILED: "reward term 'knees_low' returned NaN/Inf in 3 of 256 envs at step 1234944",
@@ -127,21 +169,22 @@ def _ctx(tmp_path: Path, feedback: str = "metrics", task: str = "kneel", env: st
     return RunContext(store, cfg, spec, resolve_task(spec, task), lambda event: None)
 
 
-def _generation(ctx: RunContext, k: int) -> tuple[list[Candidate], Selection]:
-    """Generation 0 of K humanoid kneel candidates (failed ones included), stored and ranked by the run's ranker."""
+def _generation(ctx: RunContext, k: int, gen: int = 0) -> tuple[list[Candidate], Selection]:
+    """Generation `gen` of K humanoid kneel candidates (failed ones included), stored and ranked by the run's
+    ranker."""
     cands = []
     for index, (status, fitness, success, length) in enumerate(ROWS[:k]):
         if status is Status.EVALUATED:
             assert length is not None and success is not None
-            cand = _humanoid(evaluated(0, index, fitness), fitness, success, length)
+            cand = _humanoid(evaluated(gen, index, fitness), fitness, success, length, *STOPS[index])
         else:
-            cand = failed(0, index, status, REASONS[status]).replace(source=_kneel_program(Candidate.make_id(0, index)),
-                                                                     scales=SCALES)
+            cand = failed(gen, index, status, REASONS[status]).replace(
+                source=_kneel_program(Candidate.make_id(gen, index)), scales=SCALES)
         ctx.store.save_candidate(cand)
         cands.append(cand)
     ranker = RANKERS.get(ctx.cfg.feedback).make(ctx)
     try:
-        selection = ranker.rank(0, cands, None)
+        selection = ranker.rank(gen, cands, None)
     finally:
         ranker.close()
     ctx.store.save_selection(selection)
@@ -271,26 +314,110 @@ def _table(prompt: str) -> list[str]:
 def test_follow_up_table_lists_every_candidate_failed_ones_too(tmp_path, feedback):
     prompt, cands, _ = _follow_up(tmp_path, feedback, 8)
     rows = _table(prompt)
-    assert [row.split(" | ")[0:2] for row in rows] == [[f"| {c.id}", c.status.value] for c in cands]
+    statuses = [[f"| {c.id}", reflect.status_words(c, feedback == "metrics")] for c in cands]
+    assert [row.split(" | ")[0:2] for row in rows] == statuses
     assert prompt.index("| id | status |") < prompt.index("```python\n\"\"\"Kneel")  # before the chosen program
 
 
-def test_metrics_follow_up_shows_scores_and_what_they_measure(tmp_path):
+def test_metrics_follow_up_shows_scores_steps_and_what_they_measure(tmp_path):
     prompt, _, selection = _follow_up(tmp_path, "metrics", 6)
     rows = dict((row.split(" | ")[0][2:], row) for row in _table(prompt))
-    assert "| g0c02 | evaluated | 0.81 | 94% | 200 | knees_down +300, head_band +195, torso_upright +180 |" in prompt
-    assert rows["g0c01"].startswith("| g0c01 | check_failed | — | — | — | — |")
-    assert "Task score: the fraction of the episode's steps (0 to 1) spent kneeling upright on both knees" in prompt
+    assert ("| g0c02 | reached success at 2,998,272 steps | 2,998,272 | 0.81 | 94% | 200 | knees_down +300, "
+            "head_band +195, torso_upright +180 |") in prompt
+    assert rows["g0c00"].startswith("| g0c00 | evaluated | 4,997,120 | 0.62 | 75% |")  # the full budget, as trained
+    assert rows["g0c03"].startswith("| g0c03 | stopped by halving at 1,245,184 steps | 1,245,184 | 0 | 0% |")
+    assert rows["g0c01"].startswith("| g0c01 | check_failed | — | — | — | — | — |")
+    task = get_env("humanoid").task("kneel")
+    assert f"An episode's task score: {task.score_doc}; the steps after an early end count nothing." in prompt
+    assert 'The task score and success are as "How a trained policy is judged" above says' in prompt
     assert f"## The program to improve: {selection.best_overall}, the best of that generation" in prompt
 
 
 def test_ranked_follow_up_shows_the_reviewers_order_and_no_scores(tmp_path):
-    prompt, _, selection = _follow_up(tmp_path, "synthetic", 8)
+    prompt, cands, selection = _follow_up(tmp_path, "synthetic", 8)
+    by_id = {c.id: c for c in cands}
     for rank, cid in enumerate(selection.ranking, start=1):
-        assert f"| {cid} | evaluated | {rank} of {len(selection.ranking)} |" in prompt
-    assert "Task score" not in prompt and "success" not in prompt.lower().split("## what your programs did")[1]
+        steps = by_id[cid].train.steps  # type: ignore[union-attr]
+        assert f"| {cid} | {reflect.status_words(by_id[cid], False)} | {steps:,} | {rank} of 4 |" in prompt
+    assert "| g0c02 | finished early at 2,998,272 steps |" in prompt  # not "reached success": no metric verdict
+    assert "Task score" not in prompt and "success" not in prompt.lower()
+    assert "How a trained policy is judged" not in prompt and reflect.TRAINING_VS_EVALUATION not in prompt
     for value in ("0.62", "0.81", "0.33", "75%", "94%"):
         assert value not in prompt
+
+
+# ---- what a follow-up teaches (issue 24) --------------------------------------------------------------------------
+
+def test_the_success_rule_with_its_thresholds_is_in_the_first_prompt_and_the_follow_up(tmp_path):
+    task = get_env("humanoid").task("kneel")
+    first = first_prompt(_ctx(tmp_path / "a"))
+    rule = f"Success: an episode counts as doing the task when {task.success_doc}."
+    assert "## How a trained policy is judged" in first and rule in first
+    assert "at least 100 of its 200 steps" in first and "s['torso_up'] > 0.7" in first and "16 evaluation" in first
+    follow_up, _, _ = _follow_up(tmp_path / "b", "metrics", 4)
+    assert follow_up.count(rule) == 1 and follow_up.index(rule) < follow_up.index("## What your programs did")
+    ranked = first_prompt(_ctx(tmp_path / "c", "synthetic"), RANKING)  # ICPL: the reviewer's judgement is the measure
+    assert "How a trained policy is judged" not in ranked and task.success_doc not in ranked
+
+
+def test_a_free_text_task_has_no_success_rule(tmp_path):
+    ctx = _ctx(tmp_path / "a", task="kneel on one knee and wave")
+    assert "How a trained policy is judged" not in first_prompt(ctx) and success_rule(ctx.task) == ""
+
+
+def test_the_follow_up_shows_the_code_of_the_two_best_programs(tmp_path):
+    prompt, _, selection = _follow_up(tmp_path, "metrics", 6)
+    best, second = selection.ranking[:2]
+    assert (best, second) == ("g0c02", "g0c00")
+    assert f"## Also in full: {second}, the second best of that generation" in prompt
+    for cid in (best, second):
+        assert _kneel_program(cid).strip() in prompt
+    assert prompt.count("Task score of the trained policy") == 2  # each with its own reflection
+    assert prompt.count(reflect.TRAINING_VS_EVALUATION) == 1  # said once, with the program to improve
+
+
+def test_the_runner_up_of_a_parent_from_an_older_generation_is_the_last_generations_best(tmp_path):
+    ctx = _ctx(tmp_path)
+    older, _ = _generation(ctx, 3)
+    _, selection = _generation(ctx, 6, gen=1)
+    prompt = user_prompt(ctx, 2, older[2], SCORES)  # generation 0's best, still the best so far
+    assert "## The program to improve: g0c02, from generation 0, still the best so far" in prompt
+    assert f"## Also in full: {selection.ranking[0]}, the best of that generation" in prompt
+    assert _kneel_program(selection.ranking[0]).strip() in prompt
+    alone = _ctx(tmp_path / "alone")
+    lone, _ = _generation(alone, 1)  # nothing to compare: no second program
+    assert "## Also in full" not in user_prompt(alone, 1, lone[0], SCORES)
+
+
+def test_the_runner_up_gives_way_to_the_token_budget(tmp_path, monkeypatch):
+    """Long programs: the runner-up's statistics go first, then its code; the program to improve always stays."""
+    full, _, _ = _follow_up(tmp_path / "full", "metrics", 4)
+    tokens = count_tokens(chat(render("system"), full))
+    monkeypatch.setattr(prompting, "FOLLOW_UP_BUDGET", tokens - 1)
+    code_only, _, _ = _follow_up(tmp_path / "code", "metrics", 4)
+    assert "## Also in full: g0c00" in code_only and _kneel_program("g0c00").strip() in code_only
+    assert "its training statistics are left out: the prompt's token budget has no room for them" in code_only
+    assert count_tokens(chat(render("system"), code_only)) <= tokens - 1
+    monkeypatch.setattr(prompting, "FOLLOW_UP_BUDGET", 1000)
+    none, _, _ = _follow_up(tmp_path / "none", "metrics", 4)
+    assert "## Also in full" not in none and _kneel_program("g0c02").strip() in none
+
+
+@pytest.mark.parametrize("feedback", ["metrics", "synthetic"])
+def test_the_checks_warnings_reach_the_llm_once_per_warning(tmp_path, feedback):
+    prompt, cands, _ = _follow_up(tmp_path, feedback, 6)
+    evaluated_ids = ", ".join(c.id for c in cands if c.check is not None)
+    assert f"- {evaluated_ids}: {ALIVE_WARNING}" in prompt and prompt.count(ALIVE_WARNING) == 1
+    assert "It sees only states of random motion" in prompt
+    assert "can only act as a per-step bonus" not in prompt and "constant per step: it can only" not in prompt
+
+
+def test_terms_are_described_by_their_course_not_as_constant(tmp_path):
+    lines = _follow_up(tmp_path, "metrics", 4)[0].splitlines()
+    for start, course in (("- still (scale -0.05)", "per step -0.283 → 0: the policy learned to avoid it; raw per "
+                           "step 0 ± 0"), ("- knees_down (scale 2)", "per step 0 → +1.38: the policy learned to collect "
+                           "it"), ("- alive (scale 0.1)", "the same +0.1 per step all through training: it pays only")):
+        assert course in next(line for line in lines if line.startswith(start)), start
 
 
 @pytest.mark.parametrize("feedback", ["metrics", "synthetic"])
