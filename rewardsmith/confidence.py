@@ -188,6 +188,18 @@ def choose(candidates: Sequence[Candidate], threshold: float | None, seed: int =
     return Choice(order[0] if order else None, order, chances, contenders, seeds, confident, lines, RULE)
 
 
+def intervals(cand: Candidate, threshold: float | None, seed: int = 0) -> tuple[str, str]:
+    """A candidate's score and success rate with their 95% intervals, as `show` prints them ("" where unmeasured)."""
+    m = measured(cand, threshold)
+    if m is None:
+        return "", ""
+    low, high = m.score_interval(np.random.default_rng(seed))
+    success = m.success_interval()
+    rate = m.success
+    return (f"{m.score:.3f} [{low:.3f}, {high:.3f}]",
+            "" if success is None or rate is None else f"{rate:.2f} [{success[0]:.2f}, {success[1]:.2f}]")
+
+
 def describe(m: Measured, rng: np.random.Generator) -> str:
     low, high = m.score_interval(rng)
     score = f"score {m.score:.3f} [{low:.3f}, {high:.3f}]"

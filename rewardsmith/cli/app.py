@@ -270,11 +270,13 @@ def show(run: Path = typer.Argument(..., help="run directory"),
                   f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
     print_summary(store)
     table = Table(title="candidates")
-    for column in ("id", "source", "status", "task score", "seeds", "success", "return", "train s", "reason"):
+    for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
+                   "reason"):
         table.add_column(column, overflow="fold")
     for row in candidate_rows(store):
-        table.add_row(row.id, row.source, row.status, num(row.fitness), str(row.seeds), num(row.success),
-                      num(row.return_mean), num(row.train_s), row.reason or "")
+        table.add_row(row.id, row.source, row.status, row.score_interval or num(row.fitness), str(row.seeds),
+                      row.success_interval or num(row.success), num(row.return_mean), num(row.train_s),
+                      row.reason or "")
     console.print(table)
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):

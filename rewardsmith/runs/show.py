@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rewardsmith.confidence import intervals
+from rewardsmith.env.registry import get_env, resolve_task
+from rewardsmith.errors import UserError
 from rewardsmith.records import Candidate, Status
 from rewardsmith.runs.store import PLACEMENT_FILE, RunStore, read_json
 
@@ -58,6 +61,8 @@ class CandidateRow:
     train_s: float | None
     reason: str | None
     ran_on: str | None
+    score_interval: str = ""  # "0.718 [0.682, 0.751]": the task score with its 95% interval (confidence.py)
+    success_interval: str = ""  # "1.00 [0.81, 1.00]": the success rate with its Wilson interval
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -94,18 +99,29 @@ def generation_rows(store: RunStore) -> list[GenerationRow]:
 
 
 def candidate_rows(store: RunStore) -> list[CandidateRow]:
+    threshold = _threshold(store)
     rows = []
     for gen in store.generations():
         for cand in store.candidates(gen):
             evaluation = cand.evaluation
+            score, success = intervals(cand, threshold)
             rows.append(CandidateRow(
                 id=cand.id, gen=gen, status=cand.status_text, status_code=cand.status.value,
                 source=cand.model or _origin_label(cand.origin), fitness=cand.fitness,
                 seeds=len(cand.seeds) or (1 if evaluation else 0), success=cand.success_rate,
                 return_mean=evaluation.return_mean if evaluation else None,
                 train_s=cand.train.wall_s if cand.train else None, reason=cand.reason,
-                ran_on=ran_on(store.work_dir(gen, cand.index))))
+                ran_on=ran_on(store.work_dir(gen, cand.index)), score_interval=score, success_interval=success))
     return rows
+
+
+def _threshold(store: RunStore) -> float | None:
+    """The run's task's success threshold (None: none, or the env is not found here)."""
+    config = store.config()
+    try:
+        return resolve_task(get_env(config.env), config.task).success_threshold
+    except UserError:
+        return None
 
 
 def ran_on(workdir: Path) -> str | None:

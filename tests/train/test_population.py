@@ -133,6 +133,30 @@ def test_evolve_trains_a_generation_as_one_population_with_halving(tmp_path):
     assert len(list((run_dir / "gen_00" / "population").glob("*/checkpoint.npz"))) == 2
 
 
+@pytest.mark.slow  # ~3 min on 2 CPU cores: four population jobs, each compiling
+def test_racing_and_the_confirmation_from_scratch_run_on_the_population_trainer(tmp_path):
+    """Issue 24: the racing seeds and the confirmation from scratch go to the population trainer as population jobs
+    (the contenders' extra seeds together, each confirmed candidate's fresh seeds together)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
+    args = ["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "2",
+            "--train-steps", "8192", "--trainer", "population", "--no-halving", "--race-seeds", "1",
+            "--final-seeds", "2", "--no-video", "--out", str(tmp_path)]
+    proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", *args], capture_output=True, text=True,
+                          env=env, timeout=1500)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = tmp_path.iterdir()
+    cands = [json.loads(p.read_text()) for p in sorted(run_dir.glob("gen_00/cand_*/candidate.json"))]
+    assert "racing (round 1/1)" in proc.stdout  # one seed each: never a confident claim without racing
+    raced = [c for c in cands if len(c["seeds"]) == 2]
+    assert raced and all(s["episode_scores"] for c in raced for s in c["seeds"])
+    assert {c["train"]["trainer"] for c in cands} == {"population"}
+    result = json.loads((run_dir / "result.json").read_text())
+    for cid, summary in result["confirmed"].items():
+        assert [s["status"] for s in summary["seeds"]] == ["ok", "ok"], cid
+        assert (run_dir / "final" / cid / "population").is_dir()  # the fresh seeds trained as one population
+    assert result["choice"]["statement"].startswith(f"best {result['best']}: ")
+
+
 def test_multi_seed_training_on_the_population_trainer_is_one_population(tmp_path, monkeypatch):
     """`rewardsmith train --trainer population --seeds N` and the final re-evaluation: the N seeds go to one
     population job (its directory under the output), not N jobs that would each compile the program."""
