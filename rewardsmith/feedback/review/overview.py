@@ -24,8 +24,8 @@ from rewardsmith.runs.plots import fitness_series
 from rewardsmith.runs.show import candidate_rows, generation_rows
 from rewardsmith.runs.store import RunStore
 
-CANDIDATE_SCORES = ("fitness", "success")  # keys of runs/show.CandidateRow.to_dict()
-GENERATION_SCORES = ("best_fitness",)  # keys of runs/show.GenerationRow.to_dict()
+CANDIDATE_SCORES = ("fitness", "success", "score_interval", "success_interval")  # of show.CandidateRow.to_dict()
+GENERATION_SCORES = ("best_fitness", "choice")  # keys of runs/show.GenerationRow.to_dict()
 METRIC_SCORES = ("fitness_mean", "fitness_std", "success_rate")  # keys of a candidate's evaluation
 SELECTION_SCORES = ("fitness", "best_overall_fitness", "choice")  # keys of a Selection record with a score
 
