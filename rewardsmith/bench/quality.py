@@ -203,7 +203,7 @@ def random_policy_fitness(env: EnvSpec, task: Task, reference_source: str, episo
     per_seed = []
     for seed in seeds:
         # rollouts.evaluate is annotated with the trained Policy; it only calls .act(obs, action_dim)
-        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED + seed)
+        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED + seed, trace=False)
         per_seed.append(evaluation.fitness_mean)
     stat = Stat.of([v for v in per_seed if v is not None])
     if stat is None:

@@ -1,9 +1,15 @@
 """Headless filming of evaluation traces: an H.264 mp4 a browser plays, and a PNG strip of a few frames.
 
-A trace is qpos per control step (evaluate.py); a frame comes from setting data.qpos and running mj_forward, then
-rendering through the env's camera (env.CAMERA, usually a tracking camera). Shadows, reflections and multisampling
-are off: they cost most of the software-rendering time (multisampling alone 3x) and add nothing to judging a
-behaviour.
+A trace is qpos per control step of every evaluation episode (train/rollouts.py; read back by evaluate/trace.py);
+a frame comes from setting data.qpos and running mj_forward, then rendering through the env's camera (env.CAMERA,
+usually a tracking camera). Shadows, reflections and multisampling are off: they cost most of the
+software-rendering time (multisampling alone 3x) and add nothing to judging a behaviour.
+
+A candidate's film (film_candidate) is its representative evaluation episode, and its worst one too when the
+spread is large (evaluate/episodes.py says which and why). Each video runs from the episode's start to its last
+alive step, the step the scoring stopped at, then holds that state for END_CARD_S with the end card's mark
+(evaluate/mark.py): success or not, and whether it ended early. The episode's own frames carry no mark, so a
+viewer (and the vision judge, which reads only those frames) sees the behaviour as it was.
 
 OpenGL: MuJoCo picks its GL backend when `mujoco` is first imported (MUJOCO_GL, default glfw, which needs a
 display). Filming needs a headless one, so `gl_backend()` finds one that works here — EGL first, then OSMesa —
@@ -25,14 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from rewardsmith.context import RunContext
-from rewardsmith.env.registry import EnvSpec, get_env
+from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.evaluate.episodes import choose, end_mark, filmed_episode
+from rewardsmith.evaluate.mark import Mark
+from rewardsmith.evaluate.trace import Trace, TraceError, read_trace
 from rewardsmith.events import Filmed, FilmFailed
 from rewardsmith.records import Candidate, Film, Status
 from rewardsmith.runs.store import RunStore
 
 HEADLESS_BACKENDS = ("egl", "osmesa")
 TARGET_FPS = 30
+END_CARD_S = 1.0  # how long a film holds its marked last state: long enough to read, short enough to loop
 
 
 class RenderError(RewardsmithError, RuntimeError):
@@ -229,18 +239,30 @@ class _Encoder:
         return " ".join(text.split())[-300:] or "no message"
 
 
-def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480, height: int = 480,
-         fps: float | None = None) -> dict:
-    """Films a trace (qpos [T, nq], one row per control step of `dt` seconds) as an H.264 mp4 in real time,
-    keeping every k-th step so the video runs at about `fps` (default ~30). Written atomically.
-    Returns {"frames", "seconds", "width", "height", "fps"}."""
-    qpos = _check_qpos(qpos)
+def frame_rows(rows: int, dt: float, fps: float | None = None) -> tuple[np.ndarray, Fraction]:
+    """Which of a trace's `rows` rows (one per control step of `dt` seconds) a film shows: every k-th, so it runs
+    at about `fps` (default ~30), and always the last, so the film ends where the episode did; and the film's
+    exact real-time frame rate."""
     if not dt > 0:
         raise ValueError(f"dt must be positive, got {dt}")
-    width, height = _even(width), _even(height)
     stride = max(1, round(1.0 / (dt * (fps or TARGET_FPS))))
-    rate = 1 / (Fraction(dt).limit_denominator(1_000_000) * stride)  # exact real time
-    rows = qpos[::stride]
+    picks = np.arange(0, rows, stride)
+    if picks[-1] != rows - 1:
+        picks = np.append(picks, rows - 1)
+    return picks, 1 / (Fraction(dt).limit_denominator(1_000_000) * stride)
+
+
+def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480, height: int = 480,
+         fps: float | None = None, mark: Mark | None = None, end_card_s: float = END_CARD_S) -> dict:
+    """Films a trace (qpos [T, nq], one row per control step of `dt` seconds) as an H.264 mp4 in real time,
+    keeping the rows frame_rows() picks; with a `mark`, then the last row again with the mark drawn on it for
+    `end_card_s` (at least one frame). Written atomically. Returns {"frames" (all), "episode_frames" (before the
+    end card), "seconds", "width", "height", "fps"}."""
+    qpos = _check_qpos(qpos)
+    width, height = _even(width), _even(height)
+    picks, rate = frame_rows(len(qpos), dt, fps)
+    rows = qpos[picks]
+    card = max(1, round(float(rate) * end_card_s)) if mark is not None else 0
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_for(path)
@@ -249,21 +271,30 @@ def film(env: EnvSpec, qpos: np.ndarray, dt: float, path: Path, width: int = 480
         camera.check(env, rows)
         encoder = _Encoder(tmp, width, height, rate, keyframe_every)
         try:
+            frame = None
             for row in rows:
-                encoder.write(np.ascontiguousarray(camera.frame(row)))
+                frame = np.ascontiguousarray(camera.frame(row))
+                encoder.write(frame)
+            if mark is not None and frame is not None:
+                marked = np.ascontiguousarray(mark.draw(frame))
+                for _ in range(card):
+                    encoder.write(marked)
             encoder.finish()
             os.replace(tmp, path)
         except BaseException:
             encoder.kill()
             tmp.unlink(missing_ok=True)
             raise
-    return {"frames": len(rows), "seconds": len(rows) / float(rate), "width": width, "height": height,
-            "fps": float(rate)}
+    frames = len(rows) + card
+    return {"frames": frames, "episode_frames": len(rows), "seconds": frames / float(rate), "width": width,
+            "height": height, "fps": float(rate)}
 
 
 def thumbnail_strip(env: EnvSpec, qpos: np.ndarray, path: Path, count: int = 6, width: int = 160,
                     height: int = 160) -> dict:
-    """A PNG of `count` frames evenly spaced over the trace, side by side. Returns {"frames", "width", "height"}."""
+    """A PNG of `count` frames evenly spaced over the trace, the first and the last (where the episode ended)
+    included, side by side, without the end card's mark (the judge shows it when a video cannot be read). Returns
+    {"frames", "width", "height"}."""
     import imageio.v3 as iio
 
     qpos = _check_qpos(qpos)
@@ -284,30 +315,59 @@ def thumbnail_strip(env: EnvSpec, qpos: np.ndarray, path: Path, count: int = 6, 
 
 
 def film_candidate(store: RunStore, gen: int, index: int, width: int = 480, height: int = 480,
-                   fps: float | None = None) -> dict:
-    """Films candidate `index` of generation `gen` into its directory (video.mp4, strip.png) from its evaluation
-    trace (the first traced episode). Idempotent: files already there are kept. Returns
-    {"video": Path, "strip": Path, "filmed": bool (False when both existed), "seconds": wall time spent}."""
-    video, strip = store.video_path(gen, index), store.strip_path(gen, index)
-    for leftover in (*video.parent.glob(f".{video.stem}.*.tmp*"), *strip.parent.glob(f".{strip.stem}.*.tmp*")):
-        leftover.unlink(missing_ok=True)  # from a process killed mid-film (kill -9 skips the cleanup in film())
-    if video.is_file() and strip.is_file():
-        return {"video": video, "strip": strip, "filmed": False, "seconds": 0.0}
+                   fps: float | None = None, blind: bool | None = None) -> dict:
+    """Films candidate `index` of generation `gen` into its directory from its evaluation trace: video.mp4 of the
+    representative episode, worst.mp4 of the worst when the spread is large, strip.png of the representative.
+    The end cards leave out score and success when `blind` (default: the run's --blind). Idempotent: files
+    already there are kept. Returns {"video", "strip", "worst" (a Path, or None), "episodes" (FilmedEpisode
+    records, the representative first), "spread" (why the worst is filmed, or None), "filmed" (False when
+    every file existed), "seconds" (wall time)}."""
+    video, strip, worst = (store.video_path(gen, index), store.strip_path(gen, index),
+                           store.worst_video_path(gen, index))
+    for made in (video, strip, worst):  # leftovers of a process killed mid-film (kill -9 skips film()'s cleanup)
+        for leftover in made.parent.glob(f".{made.stem}.*.tmp*"):
+            leftover.unlink(missing_ok=True)
     source = store.trace_path(gen, index)
     if not source.is_file():
         raise RenderError(f"candidate g{gen}c{index:02d} has no evaluation trace ({source}); only evaluated "
                           "candidates can be filmed")
     start = time.perf_counter()
-    with np.load(source) as trace:
-        qpos, dt = np.asarray(trace["qpos"]), float(trace["dt"])
-    if qpos.ndim == 3:
-        qpos = qpos[0]
-    env = get_env(store.config().env)
-    if not video.is_file():
-        film(env, qpos, dt, video, width=width, height=height, fps=fps)
+    config = store.config()
+    env = get_env(config.env)
+    task = resolve_task(env, config.task)
+    try:
+        trace = read_trace(source, task.episode_steps)
+    except TraceError as err:
+        raise RenderError(f"candidate g{gen}c{index:02d}'s evaluation trace is malformed: {err}") from None
+    scores = _scores_of(store.load_candidate(gen, index), trace)
+    lengths = [int(n) for n in trace.lengths]
+    choice = choose(scores, lengths, task)
+    shown = [("representative", choice.representative, video)]
+    if choice.worst is not None:
+        shown.append(("worst", choice.worst, worst))
+    episodes, filmed = [], False
+    for role, episode, path in shown:
+        rows = trace.episode(episode)
+        record = filmed_episode(role, episode, scores, lengths, task, path.name,
+                                frames=len(frame_rows(len(rows), trace.dt, fps)[0]))
+        if not path.is_file():
+            film(env, rows, trace.dt, path, width=width, height=height, fps=fps,
+                 mark=end_mark(record, task, config.blind if blind is None else blind))
+            filmed = True
+        episodes.append(record)
     if not strip.is_file():
-        thumbnail_strip(env, qpos, strip)
-    return {"video": video, "strip": strip, "filmed": True, "seconds": time.perf_counter() - start}
+        thumbnail_strip(env, trace.episode(choice.representative), strip)
+        filmed = True
+    return {"video": video, "strip": strip, "worst": worst if choice.worst is not None else None,
+            "episodes": tuple(episodes), "spread": choice.spread, "filmed": filmed,
+            "seconds": time.perf_counter() - start if filmed else 0.0}
+
+
+def _scores_of(cand: Candidate | None, trace: Trace) -> tuple[float | None, ...]:
+    """Each traced episode's task score from the candidate's evaluation; () when there is none to match (no
+    fitness, a run before scores were kept). A trace from before every episode was kept holds episode 0 only."""
+    scores = cand.evaluation.episode_scores if cand is not None and cand.evaluation is not None else ()
+    return tuple(scores[:trace.episodes]) if len(scores) >= trace.episodes else ()
 
 
 def film_all(ctx: RunContext, candidates: list[Candidate]) -> list[Candidate]:
@@ -326,6 +386,7 @@ def _filmed(ctx: RunContext, cand: Candidate) -> Candidate:
         filmed = cand.replace(film=Film(video=None, strip=None, reason=str(err)))
     else:
         ctx.report(Filmed(cand.id, made["seconds"]))
-        filmed = cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name, seconds=made["seconds"]))
+        filmed = cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name, seconds=made["seconds"],
+                                        episodes=made["episodes"], spread=made["spread"]))
     ctx.store.save_candidate(filmed)
     return filmed

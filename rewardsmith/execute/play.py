@@ -2,8 +2,9 @@
 
 The policy is the candidate's policy.npz (as `export --policy` takes it; default: the run's best candidate). The
 episode runs in the sandbox's "play" job, since its return is measured with the candidate's reward, which is
-untrusted code; the job hands back one episode's Evaluation and its qpos trace, filmed here as the film stage
-films a candidate. Everything lands under RUN/play/: the job's folder <id>-seed<S>/ and the video
+untrusted code; the job hands back one episode's Evaluation and its qpos trace (read back as untrusted data), filmed
+here as the film stage films a candidate: to the episode's last alive step, then the end card that marks success
+and an early end. Everything lands under RUN/play/: the job's folder <id>-seed<S>/ and the video
 <id>-seed<S>.mp4 (or -o FILE).
 """
 
@@ -27,25 +28,29 @@ class Played:
     candidate: str
     seed: int
     video: Path
-    frames: int
+    frames: int  # all of the video's, the end card's included
     evaluation: Evaluation  # of the one episode
+    episode_steps: int = 0  # the task's full episode length
 
     def summary(self) -> str:
         ev = self.evaluation
         score = "—" if ev.fitness_mean is None else f"{ev.fitness_mean:.3f}"
         ret = "—" if ev.return_mean is None else f"{ev.return_mean:.2f}"
         solved = "" if ev.success_rate is None else f" ({'solved' if ev.success_rate >= 1 else 'not solved'})"
+        early = " (ended early)" if ev.episode_length_mean < self.episode_steps else ""
         return (f"{self.candidate} on seed {self.seed}: task score {score}{solved}, return {ret}, "
-                f"{ev.episode_length_mean:.0f} steps\nvideo: {self.video} ({self.frames} frames)")
+                f"{ev.episode_length_mean:.0f} of {self.episode_steps} steps{early}\nvideo: {self.video} "
+                f"({self.frames} frames)")
 
 
 def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | None = None,
          wall_s: float = 600) -> Played:
     """Plays one episode of the candidate's trained policy on `seed`, films it and returns what happened."""
-    import numpy as np  # here, not at the top: `rewardsmith --help` imports this module
-
-    from rewardsmith.env.registry import get_env
+    # imported here, not at the top: `rewardsmith --help` imports this module
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.evaluate.episodes import end_mark, filmed_episode
     from rewardsmith.evaluate.film import RenderError, film
+    from rewardsmith.evaluate.trace import TraceError, read_trace
     from rewardsmith.exports.reward import chosen_candidate
     from rewardsmith.jobs import run_job
     from rewardsmith.jobs.messages import PlayJob, PlayResult
@@ -82,13 +87,16 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
         raise PlayError(f"the episode of {cand.id} failed in the sandbox ({status}): "
                         f"{result.reason or (played.reason if played else None) or 'no result'}")
     evaluation = played.evaluation
+    env = get_env(config.env)
+    task = resolve_task(env, config.task)
     try:  # the trace is the sandbox's output: read as data, checked
-        with np.load(workdir / "trace.npz", allow_pickle=False) as trace:
-            qpos, dt = np.asarray(trace["qpos"], dtype=np.float64)[0], float(trace["dt"])
-    except (KeyError, TypeError, ValueError, OSError, IndexError) as err:
-        raise PlayError(f"the episode of {cand.id} came back malformed ({type(err).__name__}: {err})") from None
+        trace = read_trace(workdir / "trace.npz", task.episode_steps)
+    except TraceError as err:
+        raise PlayError(f"the episode of {cand.id} came back malformed ({err})") from None
+    episode = filmed_episode("played", 0, evaluation.episode_scores, [int(trace.lengths[0])], task, video.name)
     try:
-        made = film(get_env(config.env), qpos, dt, video)
+        made = film(env, trace.episode(0), trace.dt, video, mark=end_mark(episode, task))  # play prints the score
     except (RenderError, ValueError, OSError) as err:
         raise PlayError(f"cannot film {cand.id}: {err}") from None
-    return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation)
+    return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation,
+                  episode_steps=task.episode_steps)

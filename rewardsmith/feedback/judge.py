@@ -2,9 +2,12 @@
 the reward code). As RL-VLM-F and VARP found, a judge needs a view of the whole trajectory, not one frame: each
 candidate is one picture of FRAMES frames spread evenly over its filmed evaluation episode.
 
-    episode_image(video)   FRAMES frames from the start to the end of the film, in a grid of COLUMNS columns (read
-                           left to right, then down), each labelled with its time; a JPEG. A candidate whose video
-                           is missing is shown by its thumbnail strip (strip.png); one with neither is not shown.
+    episode_image(video)   FRAMES frames from the start to the end of the filmed episode, in a grid of COLUMNS
+                           columns (read left to right, then down), each labelled with its time; a JPEG. The video
+                           is the representative evaluation episode (evaluate/episodes.py); its end card, which
+                           marks success from the task score, is left out: the judge ranks what it sees. A
+                           candidate whose video is missing is shown by its thumbnail strip (strip.png, no mark);
+                           one with neither is not shown.
     ask(...)               one request: the task text, then each candidate's id and picture as an image_url part (a
                            base64 data URL). The reply must be a JSON object {"ranking": [{"id", "reason"}, ...],
                            "summary"} that lists every candidate exactly once (parse_reply). A reply that does not is
@@ -98,15 +101,18 @@ class Verdict:
 
 # ---- pictures ---------------------------------------------------------------------------------------------------
 
-def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS,
-                  tile: int = TILE) -> tuple[bytes, int, float]:
-    """(JPEG bytes, frames in it, seconds of film) of `frames` frames evenly spaced over the whole video, the
-    first and the last included, in a grid `columns` wide, each labelled with its time."""
+def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS, tile: int = TILE,
+                  episode_frames: int | None = None) -> tuple[bytes, int, float]:
+    """(JPEG bytes, frames in it, seconds of the episode) of `frames` frames evenly spaced over the video's first
+    `episode_frames` (the episode before its end card; default: the whole video), the first and the last
+    included, in a grid `columns` wide, each labelled with its time."""
     import imageio_ffmpeg
 
     total, seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
     if total < 1:
         raise ValueError(f"{video} holds no frames")
+    if episode_frames and episode_frames < total:
+        seconds, total = seconds * episode_frames / total, episode_frames
     picks = sorted({int(i) for i in np.linspace(0, total - 1, min(frames, total)).round()})
     reader = imageio_ffmpeg.read_frames(str(video))
     meta = next(reader)
@@ -154,9 +160,11 @@ def shots(store: RunStore, candidates: Sequence[Candidate]) -> tuple[list[Shot],
         if cand.status is not Status.EVALUATED:
             continue
         video, strip = store.video_path(cand.generation, cand.index), store.strip_path(cand.generation, cand.index)
+        shown_episode = cand.film.representative if cand.film else None
         if video.is_file():
             try:
-                image, frames, seconds = episode_image(video)
+                image, frames, seconds = episode_image(video, episode_frames=shown_episode.frames if shown_episode
+                                                       else None)
             except (OSError, RuntimeError, ValueError) as err:  # a damaged video: its strip may still show it
                 if not strip.is_file():
                     unseen[cand.id] = f"its video cannot be read ({err})"

@@ -1,7 +1,8 @@
 """The "play" job, run inside the sandbox worker: one evaluation episode of a trained policy on a given seed.
 
 Payload: a PlayJob (jobs/messages.py). Reads policy.npz from the worker's directory (the parent copies it there)
-and writes trace.npz (qpos per control step, for filming). Result: a PlayResult with the episode's Evaluation.
+and writes trace.npz (qpos per control step and the episode's length, train/rollouts.py, for filming). Result: a
+PlayResult with the episode's Evaluation.
 """
 
 from __future__ import annotations

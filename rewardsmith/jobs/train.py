@@ -1,6 +1,7 @@
 """The "train" job, run inside the sandbox worker: load the untrusted reward, train, evaluate, save the policy.
 
-Payload: a TrainJob (jobs/messages.py). Files written into the worker's directory: policy.npz, trace.npz,
+Payload: a TrainJob (jobs/messages.py). Files written into the worker's directory: policy.npz, trace.npz (every
+evaluation episode's states, train/rollouts.py; the parent reads it back as untrusted data, evaluate/trace.py),
 checkpoint.npz. Result: a TrainingResult, OK with the TrainResult and the Evaluation, or FAILED with the reason.
 """
 

@@ -19,7 +19,11 @@ Schema versions (each JSON file of a run carries `"schema"`):
   3  a Selection's `decided_by` is a DecidedBy record (it was words: "the task score", "reviewer ana confirmed the
      judge's order", ...); a selection of schema 2 is read into a DecidedBy that keeps its words (DecidedBy.legacy).
      A candidate's `stop` says what ended its training (its `stopped_at` was halving's budget only); a TrainResult
-     says whether it reached success; an Evaluation keeps each episode's score and length
+     says whether it reached success; an Evaluation keeps each episode's score and length; a Film says which
+     evaluation episode each video shows (the representative, and the worst when the spread is large), its score
+     and how it ended (FilmedEpisode). Films of schema 2 and earlier runs load with no episodes: their video
+     shows evaluation episode 0. The new fields only add to schema 3 (an older reader ignores them), so the
+     version stays
 
 The records live in records/base.py (schema, the evaluation seed, numbers), records/candidate.py (a candidate and
 what happened to it) and records/selection.py (a generation's ranking and who decided it); import them from here.
@@ -41,6 +45,7 @@ from rewardsmith.records.candidate import (
     CurvePoint,
     Evaluation,
     Film,
+    FilmedEpisode,
     Sample,
     SeedEvaluation,
     Status,
@@ -51,5 +56,6 @@ from rewardsmith.records.candidate import (
 from rewardsmith.records.selection import MIN_SEEDS, Choice, DecidedBy, Decider, Selection
 
 __all__ = ["EVAL_SEED", "MIN_SEEDS", "SCHEMA_VERSION", "TERM_PREFIX", "Candidate", "CheckReport", "Choice",
-           "CurvePoint", "DecidedBy", "Decider", "Evaluation", "Film", "Sample", "SchemaError", "SeedEvaluation",
-           "Selection", "Status", "Stop", "TermStats", "TrainResult", "check_schema", "num", "nums", "term_key"]
+           "CurvePoint", "DecidedBy", "Decider", "Evaluation", "Film", "FilmedEpisode", "Sample", "SchemaError",
+           "SeedEvaluation", "Selection", "Status", "Stop", "TermStats", "TrainResult", "check_schema", "num", "nums",
+           "term_key"]

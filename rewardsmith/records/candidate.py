@@ -202,6 +202,29 @@ class SeedEvaluation:
 
 
 @dataclass(frozen=True)
+class FilmedEpisode:
+    """One evaluation episode a video shows, and how it ended (evaluate/episodes.py chooses it)."""
+
+    video: str  # file name inside the candidate's directory
+    role: str  # "representative" (closest to the median episode score) | "worst" (the lowest score)
+    episode: int  # its index among the evaluation episodes
+    episodes: int  # how many evaluation episodes there were
+    score: float | None  # its task score (None: the task has no fitness, or it was not finite)
+    steps: int  # control steps it ran (alive); the video ends there
+    ended_early: bool  # the task's termination ended it before the full episode length
+    success: bool | None  # its score reached the task's success threshold (None: no threshold or no score)
+    frames: int = 0  # video frames of the episode (from its start); the end card, the marked last state, follows
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FilmedEpisode:
+        success = data.get("success")
+        return cls(video=str(data["video"]), role=str(data["role"]), episode=int(data["episode"]),
+                   episodes=int(data.get("episodes") or 0), score=num(data.get("score")), steps=int(data["steps"]),
+                   ended_early=bool(data.get("ended_early")), success=None if success is None else bool(success),
+                   frames=int(data.get("frames") or 0))
+
+
+@dataclass(frozen=True)
 class Film:
     """The rollout video and thumbnail strip of an evaluated candidate (file names inside its directory)."""
 
@@ -209,11 +232,25 @@ class Film:
     strip: str | None
     seconds: float = 0.0  # time spent filming
     reason: str | None = None  # why it could not be filmed (a film failure never fails the candidate)
+    # what the videos show: the representative episode (`video`), then the worst one when the spread is large;
+    # empty in runs filmed before episodes were chosen (their video shows evaluation episode 0)
+    episodes: tuple[FilmedEpisode, ...] = ()
+    spread: str | None = None  # why the worst episode is filmed too, in words (None: it is not)
+
+    @property
+    def representative(self) -> FilmedEpisode | None:
+        return next((e for e in self.episodes if e.role == "representative"), None)
+
+    @property
+    def worst(self) -> FilmedEpisode | None:
+        return next((e for e in self.episodes if e.role == "worst"), None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Film:
         return cls(video=data.get("video"), strip=data.get("strip"), seconds=float(data.get("seconds") or 0.0),
-                   reason=data.get("reason"))
+                   reason=data.get("reason"),
+                   episodes=tuple(FilmedEpisode.from_dict(e) for e in data.get("episodes") or ()),
+                   spread=data.get("spread"))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ Layout of a run:
   gen_00/cand_00/check/             the check job's sandbox directory
   gen_00/cand_00/work/              the train job's sandbox directory: policy.npz, trace.npz, checkpoint.npz
   gen_00/cand_00/work_seed1000/     the same for a further training seed (--train-seeds)
-  gen_00/cand_00/video.mp4, strip.png   the film of the evaluation rollout
+  gen_00/cand_00/video.mp4, strip.png   the film of the representative evaluation episode (evaluate/episodes.py)
+  gen_00/cand_00/worst.mp4          the worst evaluation episode's, when the episode scores spread widely
   gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
   gen_00/rankings/<reviewer>.json   each reviewer's own ranking (--reviewers; ranking.json is their decision)
   gen_00/judge.json, judge/<id>.jpg the vision judge's verdict and the pictures it saw (feedback/judge.py); hybrid
@@ -45,6 +46,7 @@ from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaE
 
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
+WORST_NAME = "worst.mp4"
 PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 _ID = re.compile(r"g(\d+)c(\d+)")
 
@@ -305,6 +307,9 @@ class RunStore:
 
     def strip_path(self, gen: int, index: int) -> Path:
         return self.cand_dir(gen, index) / STRIP_NAME
+
+    def worst_video_path(self, gen: int, index: int) -> Path:
+        return self.cand_dir(gen, index) / WORST_NAME
 
     def awaiting_path(self, gen: int) -> Path:
         return self.gen_dir(gen) / "awaiting_ranking.json"

@@ -246,7 +246,7 @@ def success_judge(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConf
 
     def judge(point: CurvePoint, policy: Policy) -> tuple[CurvePoint, bool]:
         evaluation, _ = evaluate(env, task, reward, policy, cfg.eval_episodes, STOP_EVAL_SEED + cfg.seed,
-                                 trace_envs=0)
+                                 trace=False)
         rate = evaluation.success_rate or 0.0
         stop = rate >= cfg.stop_success_rate
         extra = {EVAL_SUCCESS: rate, EVAL_FITNESS: evaluation.fitness_mean}

@@ -1,7 +1,7 @@
 """The population's deterministic evaluation: every member's policy, `episodes` episodes each, batched in one jitted
 function on MJX. Each episode runs for the task's full length; after a termination it is over and its remaining
 steps add nothing (fitness counts them as 0), as in train/rollouts.py, whose Evaluation record and filmable
-trace this produces too.
+trace of every episode this produces too.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import numpy as np
 from rewardsmith.records import Evaluation, TermStats
 from rewardsmith.train.population import Learner, Program, diverged, normalize, strong
 from rewardsmith.train.ppo import mlp
-from rewardsmith.train.rollouts import episode_scores
+from rewardsmith.train.rollouts import episode_scores, pack_trace
 
 
 class Evaluator:
@@ -64,8 +64,8 @@ class Evaluator:
                               for k in range(K)],
                     "raw": [{t: (sums["raw"][k][t][0] + jnp.sum(live[k] * v), sums["raw"][k][t][1] + jnp.sum(
                         live[k] * v**2)) for t, v in raw[k].items()} for k in range(K)]}
-            # the first episode of every member is filmed: its qpos after the step, while it was alive before it
-            trace = (data.qpos.reshape(K, E, -1)[:, 0], alive[:, 0])
+            # every episode is traced (the film stage chooses which to show): the state after the step
+            trace = data.qpos.reshape(K, E, -1)
             return (data, alive & ~ends.reshape(K, E), sums), trace
 
         zeros = jnp.zeros((K, E))
@@ -79,12 +79,13 @@ class Evaluator:
     def __call__(self, learner: Learner, starts) -> list[tuple[Evaluation, dict]]:
         if self.compiling is not None:
             self.run, self.compiling = self.compiling.result(), None
-        sums, (qpos, alive) = jax.device_get(self.run(strong(learner), strong(starts)))
-        first = np.asarray(starts.qpos).reshape(self.program.K, self.E, -1)[:, 0]
-        return [self._member(k, sums, np.concatenate([first[k:k + 1], qpos[:, k]]), alive[:, k])
+        sums, qpos = jax.device_get(self.run(strong(learner), strong(starts)))
+        first = np.asarray(starts.qpos).reshape(self.program.K, self.E, 1, -1)
+        return [self._member(k, sums, np.concatenate([first[k], np.moveaxis(qpos[:, k], 0, 1)], axis=1))
                 for k in range(self.program.K)]
 
-    def _member(self, k: int, sums, qpos, alive) -> tuple[Evaluation, dict]:
+    def _member(self, k: int, sums, qpos) -> tuple[Evaluation, dict]:
+        """Member k's Evaluation and trace; qpos [E, 1 + episode steps, nq] from each episode's start."""
         task, member = self.program.sim.task, self.program.members[k]
         has_fitness = task.fitness is not None
         fitness = np.asarray(sums["fitness"][k], np.float64) / task.episode_steps
@@ -106,9 +107,8 @@ class Evaluator:
             terms=terms, fitness_version=task.fitness_version if has_fitness else None,
             episode_scores=episode_scores(fitness) if has_fitness else (),
             episode_lengths=tuple(int(x) for x in np.asarray(sums["length"][k])))
-        steps = 1 + int(np.sum(alive))  # the start, then every step it was alive for: the film ends with it
-        trace = {"qpos": qpos[:steps][None].astype(np.float64), "dt": self.program.sim.dt}
-        return evaluation, trace
+        lengths = np.asarray(sums["length"][k]).round().astype(np.int64)  # steps alive: the film ends there
+        return evaluation, pack_trace(qpos[:, :1 + int(lengths.max(initial=0))], lengths, self.program.sim.dt)
 
 
 def _finite_or(value: float) -> float:

@@ -2,6 +2,13 @@
 
 Every evaluation episode runs for the task's full episode length; after a termination the episode is over and its
 remaining steps add nothing (fitness counts them as 0), exactly as the fitness contract in tasks.py says.
+
+The trace (what the train, population and play jobs save as trace.npz, and evaluate/trace.py reads back) holds
+every evaluation episode, so the film stage can show the one that represents the score and the worst one:
+  qpos     float64 [E, T, nq]  row 0 the start, row t the state after control step t; rows past an episode's end
+                               repeat its last state (T = 1 + the longest episode)
+  lengths  int64 [E]           each episode's control steps (Evaluation.episode_lengths): rows 0..lengths[e]
+  dt       float64 []          seconds per control step
 """
 
 from __future__ import annotations
@@ -26,14 +33,24 @@ class Actor(Protocol):
 
 
 def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Actor, episodes: int, seed: int,
-             trace_envs: int = 1) -> tuple[Evaluation, dict]:
-    """Runs `episodes` episodes in parallel; returns the Evaluation and a trace (qpos per step of the first
-    `trace_envs` episodes, for filming)."""
+             trace: bool = True) -> tuple[Evaluation, dict]:
+    """Runs `episodes` episodes in parallel; returns the Evaluation and the trace of every episode (the module's
+    docstring; an empty dict when `trace` is False)."""
     sim = NativeBatch(env, task.name, episodes, seed=seed)
     try:
-        return _run(sim, env, task, reward, policy, trace_envs)
+        return _run(sim, env, task, reward, policy, trace)
     finally:
         sim.close()
+
+
+def pack_trace(qpos: np.ndarray, lengths: np.ndarray, dt: float) -> dict:
+    """The trace record of E episodes from qpos [E, T, nq] (row 0 the start) and each episode's control steps:
+    rows after an episode's last alive step are overwritten with that step's state (after a termination the
+    simulation went on, and those states were never scored)."""
+    qpos = np.asarray(qpos, dtype=np.float64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    last = np.minimum(np.arange(qpos.shape[1])[None, :], lengths[:, None])
+    return {"qpos": np.take_along_axis(qpos, last[:, :, None], axis=1), "lengths": lengths, "dt": float(dt)}
 
 
 def episode_scores(fitness: np.ndarray) -> tuple[float | None, ...]:
@@ -41,7 +58,7 @@ def episode_scores(fitness: np.ndarray) -> tuple[float | None, ...]:
     return tuple(float(x) if np.isfinite(x) else None for x in np.asarray(fitness, np.float64))
 
 
-def _run(sim, env, task, reward, policy, trace_envs):
+def _run(sim, env, task, reward, policy, traced):
     n = sim.num_envs
     alive = np.ones(n, dtype=bool)
     length = np.zeros(n)
@@ -49,15 +66,15 @@ def _run(sim, env, task, reward, policy, trace_envs):
     ret = np.zeros(n)
     term_sums = {k: np.zeros(n) for k in reward.scales}
     term_values = {k: [] for k in reward.scales}
-    trace = [sim.raw().qpos[:trace_envs].copy()]
+    trace = [sim.raw().qpos.copy()] if traced else []
     for step in range(task.episode_steps):
         raw = sim.raw()
         action = policy.act(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), sim.model.nu)
         sim.step(action)
         rewarded = reward_step(env, reward, sim, action, step)
         total, s, scaled = rewarded.total, rewarded.s, rewarded.scaled
-        if alive[:trace_envs].any():  # the film ends when its episodes do, not with the slowest episode
-            trace.append(sim.raw().qpos[:trace_envs].copy())
+        if traced:  # the state after this step: the last one an episode ending now shows
+            trace.append(sim.raw().qpos.copy())
         live = alive.astype(np.float64)
         length += live
         ret += live * total
@@ -92,4 +109,7 @@ def _run(sim, env, task, reward, policy, trace_envs):
         episode_scores=episode_scores(fitness) if has_fitness else (),
         episode_lengths=tuple(int(x) for x in length),
     )
-    return evaluation, {"qpos": np.stack(trace, axis=1), "dt": float(sim.model.opt.timestep * env.frame_skip)}
+    if not traced:
+        return evaluation, {}
+    dt = float(sim.model.opt.timestep * env.frame_skip)
+    return evaluation, pack_trace(np.stack(trace, axis=1), length.astype(np.int64), dt)

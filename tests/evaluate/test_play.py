@@ -1,6 +1,7 @@
 """`rewardsmith play RUN`: a trained policy re-filmed on a new seed. The run is a real (tiny) LLM-free cart-pole
 evolve started from a --config file; play prints the video's path and the episode's task score and return, the
-video is an H.264 mp4 with a scene in it, another seed is another episode, and bad input is one line."""
+video is an H.264 mp4 with a scene in it that ends on the episode's end card (a border marking success or not),
+another seed is another episode, and bad input is one line."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ import pytest
 from builders import failed
 
 from rewardsmith.cli.app import app
+from rewardsmith.evaluate.mark import FAILURE, SUCCESS
 from rewardsmith.runs.store import RunStore
 
 SUMMARY = re.compile(r"(g\d+c\d+) on seed (\d+): task score ([0-9.]+)(?: \((?:not )?solved\))?, return (-?[0-9.]+), "
-                     r"(\d+) steps\nvideo: (.+) \((\d+) frames\)")
+                     r"(\d+) of 500 steps(?: \(ended early\))?\nvideo: (.+) \((\d+) frames\)")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +77,10 @@ def test_play_films_the_best_policy_on_a_new_seed_and_another_seed_is_another_ep
     assert 0.0 <= float(score) <= 1.0 and math.isfinite(float(ret)) and 1 <= int(steps) <= 500
     first = _frames(Path(video))
     assert len(first) == int(frames) > 5 and first[0].shape == (480, 480, 3) and first[0].std() > 5
+    solved = "(solved)" in out
+    colour = np.array(SUCCESS if solved else FAILURE)
+    assert np.abs(first[-1][:8].astype(int) - colour).max(axis=-1).mean() < 25  # the end card's border
+    assert np.abs(first[0][:8].astype(int) - colour).max(axis=-1).mean() > 25  # the episode itself is unmarked
 
     other = tmp_path / "seed2.mp4"
     code, out2, err = _play([run, "--candidate", "g0c00", "--seed", "2", "-o", other], capsys)

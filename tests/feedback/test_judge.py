@@ -59,7 +59,8 @@ def _run(tmp_path, task: str = "balance", generations: int = 1, judge_model: str
             store.trace_path(gen, index).parent.mkdir(parents=True, exist_ok=True)
             np.savez(store.trace_path(gen, index), qpos=_trace(index)[None], dt=0.02)
             made = film_candidate(store, gen, index, width=96, height=96)
-            store.save_candidate(cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name)))
+            store.save_candidate(cand.replace(film=Film(video=made["video"].name, strip=made["strip"].name,
+                                                        episodes=made["episodes"])))
     env = get_env("cartpole")
     return RunContext(store, cfg, env, resolve_task(env, task), report)
 
@@ -123,14 +124,18 @@ def test_each_candidate_is_one_picture_of_its_whole_episode_and_the_ranking_beco
     assert sorted(p.name for p in (ctx.store.gen_dir(0) / "judge").iterdir()) == [f"{c}.jpg" for c in IDS]
 
 
-def test_the_picture_spans_the_first_to_the_last_frame_of_the_film(tmp_path):
+def test_the_picture_spans_the_first_to_the_last_frame_of_the_episode_without_its_end_card(tmp_path):
     ctx = _run(tmp_path)
     video = ctx.store.video_path(0, 1)
-    image, frames, seconds = judge.episode_image(video)
-    assert frames == judge.FRAMES and seconds == pytest.approx(31 / 25)  # every 2nd of 61 steps at 25 fps
+    shown = ctx.store.load_candidate(0, 1).film.representative
+    assert shown.frames == 31  # every 2nd of 61 steps at 25 fps; the end card (25 more frames) follows
+    image, frames, seconds = judge.episode_image(video, episode_frames=shown.frames)
+    assert frames == judge.FRAMES and seconds == pytest.approx(31 / 25)
     grid = np.asarray(Image.open(io.BytesIO(image)))
     first, last = grid[:240, :240].astype(int), grid[244:, 3 * 244:].astype(int)
     assert np.abs(first - last).mean() > 1.0  # the cart moved between the first and the last frame
+    whole = np.asarray(Image.open(io.BytesIO(judge.episode_image(video)[0])))[244:, 3 * 244:].astype(int)
+    assert np.abs(whole - last).mean() > 1.0  # the end card's mark, which the judge does not see
     short = ctx.store.video_path(0, 0)
     assert judge.episode_image(short, frames=3, columns=3)[1] == 3
 

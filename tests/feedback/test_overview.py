@@ -18,8 +18,8 @@ from builders import evaluated, failed
 
 from rewardsmith.config import RunConfig
 from rewardsmith.feedback.review.cli import review_command
-from rewardsmith.feedback.review.server import serve
-from rewardsmith.records import Candidate, Selection, Status
+from rewardsmith.feedback.review.server import generation_detail, serve
+from rewardsmith.records import Candidate, Film, FilmedEpisode, Selection, Status
 from rewardsmith.runs.lock import run_lock
 from rewardsmith.runs.store import RunStore, write_record
 
@@ -277,3 +277,19 @@ def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, mon
                         lambda run, port, echo, blind: served.append((run, port, blind)))
     result = runner.invoke(app, ["review", str(run), "--port", "0", "--blind"])
     assert result.exit_code == 0 and served == [(run, 0, True)], result.output
+
+
+def test_a_blind_page_says_which_episodes_the_films_show_without_their_scores(tmp_path):
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
+    shown = FilmedEpisode(video="video.mp4", role="representative", episode=6, episodes=16, score=0.777, steps=500,
+                          ended_early=False, success=True, frames=251)
+    low = dataclasses.replace(shown, video="worst.mp4", role="worst", episode=2, score=0.111, steps=60,
+                              ended_early=True, success=False, frames=31)
+    film = Film(video="video.mp4", strip=None, episodes=(shown, low), spread="a success split: ... scores 0.111")
+    store.save_candidate(evaluated(0, 0, 0.5).replace(film=film))
+    seen = generation_detail(store, 0)["candidates"][0]["film"]
+    assert seen == {"episodes": [dataclasses.asdict(shown), dataclasses.asdict(low)], "spread": film.spread}
+    blind = generation_detail(store, 0, blind=True)["candidates"][0]["film"]
+    assert blind["spread"] is None and [e["episode"] for e in blind["episodes"]] == [6, 2]
+    assert all("score" not in e and "success" not in e for e in blind["episodes"])
+    assert [e["ended_early"] for e in blind["episodes"]] == [False, True]  # behaviour, which the film shows

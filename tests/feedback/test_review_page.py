@@ -1,6 +1,7 @@
-"""The review page in a real browser (Debian's /usr/bin/chromium driven by Playwright): videos load and play,
-a ranking with a comment is submitted and saved, a bad ranking shows its error on the page; the media route
-refuses anything outside a candidate's video and strip."""
+"""The review page in a real browser (Debian's /usr/bin/chromium driven by Playwright): videos load and play (a
+candidate's worst episode too, labelled, where its scores spread), a ranking with a comment is submitted and saved,
+a bad ranking shows its error on the page; the media route refuses anything outside a candidate's videos and
+strip."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from rewardsmith.env.registry import get_env
 from rewardsmith.evaluate.film import film, thumbnail_strip
 from rewardsmith.feedback.ranking import mark_awaiting, ranking_path
 from rewardsmith.feedback.review.server import serve
-from rewardsmith.records import Candidate, Evaluation, Status, Stop, TermStats, TrainResult
+from rewardsmith.records import Candidate, Evaluation, Film, FilmedEpisode, Status, Stop, TermStats, TrainResult
 from rewardsmith.runs.store import RunStore
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -28,9 +29,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 SCREENSHOT = os.environ.get("REWARDSMITH_REVIEW_SCREENSHOT")  # a path: save a screenshot of the page there
 
 
+SHOWN = FilmedEpisode(video="video.mp4", role="representative", episode=6, episodes=16, score=0.93, steps=500,
+                      ended_early=False, success=True, frames=251)
+WORST = FilmedEpisode(video="worst.mp4", role="worst", episode=2, episodes=16, score=0.1, steps=60, ended_early=True,
+                      success=False, frames=31)
+SPREAD = "a success split: 14 of 16 episodes reach the success threshold 0.9; the worst, episode 3, scores 0.1"
+
+
 def make_run(root: Path) -> RunStore:
     """Generation 0 (ranked earlier, read-only) and generation 1 awaiting a ranking: three evaluated candidates
-    with real cartpole videos, one failed candidate."""
+    with real cartpole videos (g1c01 with its worst episode's too), one failed candidate."""
     store = RunStore.create(root, "run", RunConfig(env="cartpole", task="balance", feedback="human"))
     env = get_env("cartpole")
     t = np.arange(76) * 0.02
@@ -55,6 +63,12 @@ def make_run(root: Path) -> RunStore:
                 qpos = np.stack([0.5 * np.sin(t * (index + 1)), 0.4 * np.sin(2 * t + index)], axis=1)
                 film(env, qpos, 0.02, store.video_path(gen, index), width=160, height=160)
                 thumbnail_strip(env, qpos, store.strip_path(gen, index), width=64, height=64)
+            if evaluated and (gen, index) == (1, 1):
+                film(env, qpos[:61], 0.02, store.worst_video_path(gen, index), width=160, height=160)
+                cand = store.load_candidate(gen, index)
+                assert cand is not None
+                store.save_candidate(cand.replace(film=Film(video="video.mp4", strip="strip.png",
+                                                            episodes=(SHOWN, WORST), spread=SPREAD)))
     ranked = {"generation": 0, "best": "g0c02", "worst": "g0c00", "order": None, "comments": {"g0c02": "steady"},
               "generation_comment": "", "source": "human", "submitted_at": "2026-01-01T00:00:00+00:00"}
     ranking_path(store, 0).write_text(json.dumps(ranked))
@@ -79,8 +93,17 @@ def test_rank_a_generation_in_the_browser(served, browser):
     page.wait_for_selector("body[data-ready='1']")
     assert page.locator("#gen-picker").input_value() == "1"  # opens on the generation awaiting a ranking
     assert page.locator(".card").count() == 4
-    assert page.locator("video").count() == 3
+    assert page.locator("video").count() == 4  # three candidates' videos and g1c01's worst episode
     assert "reward_terms returned NaN" in page.locator(".card[data-id='g1c03']").inner_text()
+    card = page.locator(".card[data-id='g1c01']")
+    assert card.locator(".episode-label").inner_text() == \
+        "representative episode 7 of 16 · score 0.93 · success · ran all 500 steps (closest to the median score)"
+    worst = card.locator(".worst-film")
+    assert worst.locator("figcaption").inner_text() == \
+        "worst episode 3 of 16 · score 0.1 · not a success · ended early at step 60"
+    assert worst.locator("figcaption").get_attribute("title") == f"shown because {SPREAD}"
+    assert worst.locator("video").get_attribute("src") == "/media/1/g1c01/worst.mp4"
+    assert page.locator(".worst-film").count() == 1 and page.locator(".episode-label").count() == 1
 
     page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.readyState >= 1)", timeout=15000)
     durations = page.eval_on_selector_all("video", "vs => vs.map(v => v.duration)")
@@ -88,7 +111,7 @@ def test_rank_a_generation_in_the_browser(served, browser):
     page.click("button.rate[data-rate='0.5']")
     page.click("#play-all")
     page.wait_for_function("[...document.querySelectorAll('video')].every(v => v.currentTime > 0.2)", timeout=15000)
-    assert page.eval_on_selector_all("video", "vs => vs.map(v => v.playbackRate)") == [0.5, 0.5, 0.5]
+    assert page.eval_on_selector_all("video", "vs => vs.map(v => v.playbackRate)") == [0.5] * 4
     assert page.eval_on_selector_all("video", "vs => vs.every(v => v.loop && !v.paused)")
 
     # best == worst: the server's error appears on the page and nothing is saved
@@ -172,6 +195,9 @@ def test_media_route_refuses_escapes_and_serves_ranges(served):
     assert status == 416 and headers["Content-Range"] == f"bytes */{size}"
     status, body, headers = _raw_get(server, "/media/1/g1c00/video.mp4")
     assert status == 200 and len(body) == size and headers["Accept-Ranges"] == "bytes"
+    status, body, headers = _raw_get(server, "/media/1/g1c01/worst.mp4")
+    assert status == 200 and body == store.worst_video_path(1, 1).read_bytes() and headers["Content-Type"] == "video/mp4"
+    assert _raw_get(server, "/media/1/g1c00/worst.mp4")[0] == 404  # g1c00 has none
 
 
 def test_api_refuses_foreign_hosts_and_bad_rankings(served):

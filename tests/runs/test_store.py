@@ -174,3 +174,25 @@ def test_schema_2_words_read_into_who_decided(mode, words, who, several, kept):
     assert decided is not None and decided.who.value == who and decided.several == several
     assert decided.kept_judge_order is kept and decided.describe() == words
     assert DecidedBy.from_legacy("human", "") is None  # runs from before issue 16 recorded nobody
+
+
+def test_a_film_says_which_episodes_it_shows_and_an_older_film_still_loads(tmp_path):
+    from rewardsmith.records import Film, FilmedEpisode
+
+    store = RunStore.create(tmp_path, "run", RunConfig(env="cartpole", task="balance"))
+    shown = FilmedEpisode(video="video.mp4", role="representative", episode=6, episodes=16, score=0.93, steps=500,
+                          ended_early=False, success=True, frames=251)
+    low = FilmedEpisode(video="worst.mp4", role="worst", episode=2, episodes=16, score=None, steps=60,
+                        ended_early=True, success=None, frames=31)
+    film = Film(video="video.mp4", strip="strip.png", seconds=1.5, episodes=(shown, low), spread="why")
+    store.save_candidate(evaluated(0, 0, 0.5).replace(film=film))
+    loaded = store.load_candidate(0, 0).film
+    assert loaded == film and loaded.representative == shown and loaded.worst == low
+
+    older = json.loads((store.cand_dir(0, 0) / "candidate.json").read_text())
+    older["schema"] = 2  # a film as schema 2 wrote it: its video shows evaluation episode 0, nobody said which
+    older["film"] = {"video": "video.mp4", "strip": "strip.png", "seconds": 2.0, "reason": None}
+    (store.cand_dir(0, 0) / "candidate.json").write_text(json.dumps(older))
+    loaded = store.load_candidate(0, 0).film
+    assert loaded == Film(video="video.mp4", strip="strip.png", seconds=2.0)
+    assert loaded.episodes == () and loaded.representative is None and loaded.worst is None

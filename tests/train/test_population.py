@@ -80,11 +80,15 @@ def test_a_member_that_reaches_the_success_rate_stops_there(population):
     assert not (folders["nan"] / CHECKPOINT_FILE).exists()
 
 
-def test_the_evaluation_trace_films_the_first_episode(population):
+def test_the_evaluation_trace_holds_every_episode_to_its_end(population):
     results, _ = population
-    trace = results["a"].trace
-    assert trace is not None and trace["qpos"].shape == (1, 501, 2)  # start + 500 steps of a balanced pole
+    trace, evaluation = results["a"].trace, results["a"].evaluation
+    assert trace is not None and evaluation is not None
+    lengths = trace["lengths"].tolist()
+    assert lengths == list(evaluation.episode_lengths) and len(lengths) == 16
+    assert trace["qpos"].shape == (16, 1 + max(lengths), 2)  # the start, then each step of the longest episode
     assert np.all(np.isfinite(trace["qpos"])) and trace["dt"] == pytest.approx(0.02)
+    assert np.abs(trace["qpos"][0, 0] - trace["qpos"][1, 0]).max() > 0  # each episode from its own start
 
 
 def test_a_member_trained_alone_ends_where_it_ends_inside_the_population(population):

@@ -12,13 +12,19 @@ Blind review (--blind): the task score and the success rate never leave the serv
 generation's detail, and the chart's data is left out — so a person ranking the videos cannot see them, not even in
 the browser's developer tools. Statuses and failure reasons stay, but an evaluated candidate's status says only
 "evaluated": "stopped at N steps" (halving stops the lower scores) and "reached the success rate" would tell.
+A candidate's film says which episodes its videos show and how each ended; blind, without their scores, successes
+and the reason the worst is shown (it quotes scores). The films themselves are behaviour; a run made with --blind
+films its end cards without score and success (evaluate/episodes.py), one opened with `review --blind` later
+keeps the cards it was filmed with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rewardsmith.feedback.ranking import awaiting_generation
+from rewardsmith.records import Film
 from rewardsmith.runs.lock import lock_holder
 from rewardsmith.runs.plots import fitness_series
 from rewardsmith.runs.show import candidate_rows, generation_rows
@@ -28,6 +34,7 @@ CANDIDATE_SCORES = ("fitness", "success", "score_interval", "success_interval") 
 GENERATION_SCORES = ("best_fitness", "choice")  # keys of runs/show.GenerationRow.to_dict()
 METRIC_SCORES = ("fitness_mean", "fitness_std", "success_rate")  # keys of a candidate's evaluation
 SELECTION_SCORES = ("fitness", "best_overall_fitness", "choice")  # keys of a Selection record with a score
+FILM_SCORES = ("score", "success")  # keys of a FilmedEpisode record
 
 
 def run_state(store: RunStore) -> str:
@@ -64,9 +71,20 @@ def run_overview(store: RunStore, blind: bool) -> dict[str, Any]:
     return {**overview, "generations": generations, "candidates": candidates, "chart": chart}
 
 
+def film_view(film: Film | None) -> dict[str, Any] | None:
+    """What the page says about a candidate's videos: each filmed episode (which, its score, how it ended) and why
+    the worst is shown; None for a film from before episodes were chosen (its video shows episode 0)."""
+    if film is None or not film.episodes:
+        return None
+    return {"episodes": [dataclasses.asdict(e) for e in film.episodes], "spread": film.spread}
+
+
 def blind_candidate(detail: dict[str, Any], status: str) -> dict[str, Any]:
     """A candidate of /api/generation/<g> without its task score and success rate; `status` its plain status."""
-    return {**detail, "status_text": status, "metrics": _without(detail["metrics"], METRIC_SCORES)}
+    blind = {**detail, "status_text": status, "metrics": _without(detail["metrics"], METRIC_SCORES)}
+    if detail.get("film"):
+        blind["film"] = {"episodes": [_without(e, FILM_SCORES) for e in detail["film"]["episodes"]], "spread": None}
+    return blind
 
 
 def blind_selection(selection: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -14,7 +14,8 @@ background thread so the evolve loop can serve it in-process while it waits (fee
   GET  /api/overview                       every generation and candidate: status, task score, failure reason,
                                            LLM cost, the fitness chart's data (overview.py)
   POST /api/generation/<g>/ranking         body: ranking data -> 200 the saved ranking | 400 {"error": "..."}
-  GET  /media/<g>/<candidate id>/<file>    video.mp4 or strip.png of that candidate only (HTTP Range supported)
+  GET  /media/<g>/<candidate id>/<file>    video.mp4, worst.mp4 or strip.png of that candidate only (HTTP Range
+                                           supported)
 
 On a loopback host, requests whose Host is not a loopback name are refused (DNS rebinding); on any other host every
 request needs the run's secret token (access.py) and gets 403 without it. A POST must be JSON from the page's own
@@ -50,15 +51,15 @@ from rewardsmith.feedback.ranking import (
     submit_ranking,
 )
 from rewardsmith.feedback.review.access import Access
-from rewardsmith.feedback.review.overview import blind_candidate, blind_selection, run_overview
+from rewardsmith.feedback.review.overview import blind_candidate, blind_selection, film_view, run_overview
 from rewardsmith.records import Candidate, Status
-from rewardsmith.runs.store import STRIP_NAME, VIDEO_NAME, RunStore
+from rewardsmith.runs.store import STRIP_NAME, VIDEO_NAME, WORST_NAME, RunStore
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
                 "overview.js": "text/javascript; charset=utf-8", "reviewers.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8"}
-MEDIA_FILES = {VIDEO_NAME: "video/mp4", STRIP_NAME: "image/png"}
+MEDIA_FILES = {VIDEO_NAME: "video/mp4", WORST_NAME: "video/mp4", STRIP_NAME: "image/png"}
 MAX_BODY = 1 << 20
 CHUNK = 1 << 16
 log = logging.getLogger("rewardsmith.feedback.review")
@@ -112,6 +113,8 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
             "train": {"steps": train.steps if train else None, "wall_s": train.wall_s if train else None},
             "scales": cand.scales, "source": cand.source,
             "video": _media_url(store, gen, cand, VIDEO_NAME), "strip": _media_url(store, gen, cand, STRIP_NAME),
+            # the video's episode, and the worst one's video when the spread is large (evaluate/episodes.py)
+            "worst_video": _media_url(store, gen, cand, WORST_NAME), "film": film_view(cand.film),
         }
         candidates.append(blind_candidate(detail, cand.status.value) if blind else detail)
     selection = store.load_selection(gen)
@@ -143,7 +146,7 @@ def judge_view(store: RunStore, gen: int) -> dict | None:
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:
-    """The file a /media URL names, or None: only video.mp4 / strip.png of an existing candidate directory,
+    """The file a /media URL names, or None: only video.mp4 / worst.mp4 / strip.png of an existing candidate directory,
     never a symlink, never anything outside the run directory."""
     if name not in MEDIA_FILES or not re.fullmatch(r"\d{1,4}", gen_text):
         return None

@@ -171,6 +171,17 @@ function card(c) {
       ? el("img", { src: c.strip, alt: `frames of ${c.id}`, class: "strip-only" })
       : el("div", { class: "no-video", text: c.rankable ? "no video yet" : c.status.replace("_", " ") });
   if (media.tagName === "VIDEO") media.muted = true;  // the attribute alone does not mute before play in all browsers
+  const filmed = (c.film && c.film.episodes) || [];  // empty for films made before episodes were chosen
+  const shownEpisode = filmed.find((e) => e.role === "representative");
+  const worstEpisode = filmed.find((e) => e.role === "worst");
+  const episodeLabel = c.video && shownEpisode
+    ? el("p", { class: "episode-label", text: `${episodeText(shownEpisode)} (closest to the median score)` }) : null;
+  const worst = c.worst_video ? el("figure", { class: "worst-film", "data-id": c.id },
+    el("figcaption", { text: worstEpisode ? episodeText(worstEpisode) : "worst episode",
+                       title: c.film && c.film.spread ? `shown because ${c.film.spread}` : null }),
+    el("video", { src: c.worst_video, muted: true, playsinline: true, preload: "auto", controls: true,
+                  loop: $("loop").checked, "data-id": `${c.id} (worst episode)` })) : null;
+  if (worst) worst.querySelector("video").muted = true;
 
   const m = c.metrics || {};
   const blind = state.run && state.run.blind;  // the server sends no score then; no empty rows for them either
@@ -212,9 +223,18 @@ function card(c) {
   return el("article", { class: `card ${c.rankable ? "" : "failed"} ${isBest ? "is-best" : ""} ${isWorst ? "is-worst" : ""}`,
                          "data-id": c.id },
     el("header", {}, el("h3", { text: c.id }), el("span", { class: `badge ${c.status}`, text: c.status_text || c.status })),
-    media,
+    media, episodeLabel, worst,
     c.reason ? el("p", { class: "reason", text: c.reason }) : null,
     judgeReason(c.id), picks, metrics, terms, strip, code, comment);
+}
+
+// which evaluation episode a video shows and how it ended (a blind page gets no score nor success)
+function episodeText(e) {
+  const parts = [`${e.role} episode ${e.episode + 1} of ${e.episodes}`];
+  if (e.score !== undefined && e.score !== null) parts.push(`score ${fmt(e.score)}`);
+  if (e.success === true || e.success === false) parts.push(e.success ? "success" : "not a success");
+  parts.push(e.ended_early ? `ended early at step ${e.steps}` : `ran all ${e.steps} steps`);
+  return parts.join(" · ");
 }
 
 // ---- best / worst / order ----------------------------------------------------------------------------------------
