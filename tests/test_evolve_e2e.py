@@ -73,7 +73,7 @@ def _rewardsmith(*args, env=None, timeout=900):
 def llm_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     with FakeLLM(SCRIPT) as fake:
-        proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/fake",
+        proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/fake", "--final-seeds", "0", "--race-seeds", "0",
                             "--api-base", fake.base_url, "--iterations", "2", "--samples", "3",
                             "--train-steps", "8192", "--no-halving", "--out", str(out),
                             env={"OPENAI_API_KEY": "sk-e2e-SECRET-never-logged"})

@@ -101,7 +101,7 @@ def test_kill_9_at_each_stage_then_resume_loses_nothing(tmp_path):
 
     # the first request hangs: the run is killed while it waits for the LLM
     with FakeLLM([{"delay_s": 600, "content": PROGRAM}, PROGRAM], default=lambda request: PROGRAM) as fake:
-        evolve = Evolve("--env", "cartpole", "--task", "balance", "--model", "openai/fake", "--api-base",
+        evolve = Evolve("--env", "cartpole", "--task", "balance", "--final-seeds", "0", "--race-seeds", "0", "--model", "openai/fake", "--api-base",
                         fake.base_url, "--iterations", "1", "--samples", "2", "--train-steps", "2048", "--video",
                         "--feedback", "human", "--review-port", "0", "--out", str(out))
         evolve.wait_for("an LLM request", lambda: len(fake.requests) == 1)

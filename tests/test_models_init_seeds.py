@@ -46,7 +46,7 @@ def run(tmp_path_factory):
     init.write_text(MINE)
     with FakeLLM([f"```python\n{GOOD}```", f"```python\n{OTHERS[0]}```"]) as big, \
             FakeLLM([f"Try this:\n```python\n{OTHERS[1]}```"]) as small:
-        proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance",
+        proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--final-seeds", "0", "--race-seeds", "0",
                             "--model", "openai/big", "--api-base", big.base_url,
                             "--model", "openai/small", "--api-base", small.base_url,
                             "--init", str(init), "--train-seeds", "2", "--samples", "4", "--iterations", "1",
@@ -128,7 +128,7 @@ def test_an_init_reward_that_breaks_the_static_policy_is_refused(tmp_path):
 def test_llm_free_evolution_starts_from_the_init_reward(tmp_path):
     init = tmp_path / "mine.py"
     init.write_text(MINE)
-    proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--init", str(init),
+    proc = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--init", str(init),
                         "--samples", "3", "--iterations", "1", "--train-steps", "2048", "--no-video",
                         "--out", str(tmp_path / "runs"))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -170,7 +170,7 @@ def test_a_built_wheel_carries_envs_and_prompts_and_runs_from_anywhere(tmp_path)
     cli = venv / "bin" / "rewardsmith"
     listed = subprocess.run([str(cli), "envs"], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "humanoid" in listed.stdout and "kneel" in listed.stdout, listed.stderr
-    run = subprocess.run([str(cli), "evolve", "--env", "cartpole", "--task", "balance", "--llm-free",
+    run = subprocess.run([str(cli), "evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0",
                           "--iterations", "1", "--samples", "2", "--train-steps", "2048", "--no-video",
                           "--out", str(elsewhere / "runs")], cwd=elsewhere, env=env, capture_output=True, text=True,
                          timeout=300)

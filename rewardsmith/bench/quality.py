@@ -292,7 +292,9 @@ def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
     for spec in tasks:
         env_name, task_name, steps = parse_task(spec)
         env, task = check_task(env_name, task_name)
-        cfg = dataclasses.replace(base, env=env.name, task=task.name, train_steps=steps or base.train_steps)
+        # final_seeds=0: the benchmark retrains the evolved best (and the reference) on its own fresh seeds
+        cfg = dataclasses.replace(base, env=env.name, task=task.name, train_steps=steps or base.train_steps,
+                                  final_seeds=0)
         prepare(cfg)
         configs.append(cfg)
     results: list[TaskResult] = []

@@ -116,12 +116,12 @@ def test_a_run_made_with_envs_dir_resumes_shows_and_plays_without_the_variable(t
     reward.write_text(reward.read_text().replace('SCALES = {"alive": 1.0}', 'SCALES = {"alive": 1.0, "right": 1.0}')
                       .replace("    return {\n", '    return {\n        "right": s["slide_x_pos"],\n'))
 
-    missing = _rewardsmith("evolve", "--env", "slider", "--task", "move", "--llm-free", "--envs-dir", tmp_path / "nope",
+    missing = _rewardsmith("evolve", "--env", "slider", "--task", "move", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--envs-dir", tmp_path / "nope",
                            "--trainer", "native", "--out", "runs", cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
     assert "--envs-dir" in missing.stderr and "is not a folder" in missing.stderr and not (tmp_path / "runs").exists()
 
-    evolve = _rewardsmith("evolve", "--env", "slider", "--task", "move", "--llm-free", "--iterations", "1",
+    evolve = _rewardsmith("evolve", "--env", "slider", "--task", "move", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1",
                           "--samples", "1", "--train-steps", "1024", "--no-video", "--trainer", "native",
                           "--envs-dir", "my_envs", "--out", "runs", cwd=tmp_path)
     assert evolve.returncode == 0, evolve.stdout[-2000:] + evolve.stderr[-2000:]

@@ -11,7 +11,7 @@ def test_evolve_with_videos_prints_no_fork_warning(tmp_path):
     out = tmp_path / "runs"
     proc = subprocess.run(
         [sys.executable, "-W", "always", "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance",
-         "--llm-free", "--iterations", "1", "--samples", "1", "--train-steps", "2048", "--video", "--out", str(out)],
+         "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1", "--samples", "1", "--train-steps", "2048", "--video", "--out", str(out)],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run,) = out.iterdir()

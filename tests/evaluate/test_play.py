@@ -34,6 +34,8 @@ def run(tmp_path_factory) -> Path:
         models = []
         iterations = 1
         samples = 1
+        final_seeds = 0
+        race_seeds = 0
         train_steps = 2048
         video = false
         trainer = "native"

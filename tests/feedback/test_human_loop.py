@@ -250,7 +250,7 @@ def test_rank_in_the_browser_then_in_the_terminal(tmp_path, browser):
 
 def test_rank_an_interrupted_run_from_the_terminal_then_resume(tmp_path):
     out = tmp_path / "runs"
-    args = ("--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "human", "--review-port", "0",
+    args = ("--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--feedback", "human", "--review-port", "0",
             "--iterations", "2", "--samples", "2", "--train-steps", "2048", "--no-video", "--out", str(out))
     first = Rewardsmith("evolve", *args)
     try:
@@ -316,7 +316,7 @@ def test_a_taken_review_port_is_one_clear_line_and_resume_can_change_it(tmp_path
 @pytest.mark.slow
 def test_synthetic_preferences_rank_by_fitness(tmp_path):
     """Slow (≈ 1.5 min: nine trainings); the rankers themselves are unit-tested in test_feedback.py."""
-    proc = Rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "synthetic",
+    proc = Rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--feedback", "synthetic",
                        "--iterations", "3", "--samples", "3", "--train-steps", "2048", "--no-video", "--seed", "2",
                        "--out", str(tmp_path))
     try:

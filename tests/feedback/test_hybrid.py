@@ -231,7 +231,7 @@ def _consistent_judge(request: dict) -> str:
 def test_an_unattended_hybrid_evolve_goes_on_with_a_confident_judge(tmp_path):
     out = tmp_path / "runs"
     with FakeLLM([], default=_consistent_judge) as fake:
-        proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "hybrid",
+        proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--feedback", "hybrid",
                     "--judge-model", "openai/fake-vision", "--judge-api-base", fake.base_url, "--review-deadline", "1s",
                     "--review-port", "0", "--iterations", "1", "--samples", "3", "--train-steps", "2048", "--out",
                     str(out))

@@ -309,7 +309,7 @@ def test_the_agreement_benchmark_from_the_command_line(tmp_path):
 ])
 def test_judge_modes_refuse_what_they_cannot_do_in_one_line(tmp_path, args, message, feedback):
     out = tmp_path / "runs"
-    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--api-base",
+    proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--final-seeds", "0", "--race-seeds", "0", "--model", "openai/gpt-4o-mini", "--api-base",
                 "http://127.0.0.1:9/v1", "--trainer", "native", "--feedback", feedback, *args, "--out", str(out))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     message = message.format(feedback)
@@ -345,7 +345,7 @@ def _fake_answer(request: dict) -> str:
 def test_evolve_with_the_judge_end_to_end(tmp_path):
     out = tmp_path / "runs"
     with FakeLLM([], default=_fake_answer) as fake:
-        proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/fake", "--api-base",
+        proc = _cli("evolve", "--env", "cartpole", "--task", "balance", "--final-seeds", "0", "--race-seeds", "0", "--model", "openai/fake", "--api-base",
                     fake.base_url, "--feedback", "judge", "--judge-model", "openai/fake-vision", "--judge-api-base",
                     fake.base_url, "--iterations", "1", "--samples", "2", "--train-steps", "2048", "--trainer",
                     "native", "--out", str(out))

@@ -260,7 +260,7 @@ def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, mon
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", fake_evolve)
     runner = CliRunner()
-    result = runner.invoke(app, ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--blind",
+    result = runner.invoke(app, ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--blind",
                                  "--out", str(tmp_path / "runs")])
     assert isinstance(result.exception, _Stop) and seen == [True], result.output
     (run,) = (tmp_path / "runs").iterdir()

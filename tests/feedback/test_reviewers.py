@@ -288,7 +288,7 @@ def test_on_ranking_due_runs_the_command_with_the_run_the_generation_and_the_url
 ])
 def test_bad_review_settings_are_one_line(tmp_path, args, message):
     proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance",
-                           "--llm-free", "--out", str(tmp_path / "runs"), *(["--feedback", "human"] if "--feedback" not
+                           "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--out", str(tmp_path / "runs"), *(["--feedback", "human"] if "--feedback" not
                                                                               in args else []), *args],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stdout + proc.stderr

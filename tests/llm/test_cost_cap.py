@@ -50,7 +50,7 @@ def test_a_run_stops_before_passing_the_cap_and_resumes_without_paying_twice(tmp
     out = tmp_path / "runs"
     with FakeLLM([], default=lambda request: REPLY) as fake:
         # gpt-4o-mini's worst case (~$0.0007) fits under $0.005, gpt-4o's (~$0.009) does not
-        first = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini",
+        first = _rewardsmith("evolve", "--env", "cartpole", "--task", "balance", "--model", "openai/gpt-4o-mini", "--final-seeds", "0", "--race-seeds", "0",
                              "--model", "openai/gpt-4o", "--api-base", fake.base_url, "--iterations", "1",
                              "--samples", "2", "--train-steps", "2048", "--no-video", "--no-halving",
                              "--max-tokens", "500", "--max-cost", "0.005", "--out", str(out))

@@ -91,7 +91,7 @@ def test_a_run_survives_every_fault_and_keeps_transport_errors_out_of_prompts(tm
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
     with FakeLLM(SCRIPT) as fake:
         proc = subprocess.run(
-            [sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance",
+            [sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance", "--final-seeds", "0", "--race-seeds", "0",
              "--model", "openai/fake", "--api-base", fake.base_url, "--iterations", "2", "--samples", "1",
              "--train-steps", "2048", "--no-video", "--no-halving", "--llm-timeout", "2", "--max-tokens", "64",
              "--out", str(out)], capture_output=True, text=True, env=env, timeout=600)

@@ -30,7 +30,7 @@ FULL_DISK = textwrap.dedent("""
 
 def test_a_full_disk_stops_the_run_cleanly_and_it_resumes(tmp_path):
     out = tmp_path / "runs"
-    args = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "1",
+    args = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1", "--samples", "1",
             "--train-steps", "2048", "--no-video", "--no-halving", "--out", str(out)]
     full = subprocess.run([sys.executable, "-c", FULL_DISK, *args], capture_output=True, text=True, timeout=600)
     assert full.returncode == 1, full.stdout + full.stderr

@@ -222,7 +222,7 @@ def _run(args: list[str], capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("command", [
-    ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--trainer", "native"],
+    ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--trainer", "native"],
     ["train", "--env", "cartpole", "--task", "balance", "--trainer", "native"],
 ])
 def test_a_file_for_dir_is_one_line_and_nothing_is_written(tmp_path: Path, capsys, command) -> None:
@@ -243,7 +243,7 @@ def test_the_run_records_the_dir_and_a_resume_may_change_it(tmp_path: Path, caps
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
     monkeypatch.chdir(tmp_path)
-    code, _, err = _run(["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--trainer", "native",
+    code, _, err = _run(["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--trainer", "native",
                          "--out", "runs", "--tensorboard", "tb"], capsys)
     assert code == 0, err
     (run,) = (tmp_path / "runs").iterdir()
@@ -277,7 +277,7 @@ def test_train_writes_each_checkpoint_and_the_evaluation(tmp_path: Path, capsys)
 def test_evolve_writes_every_candidate_as_the_run_stores_it(tmp_path: Path, capsys) -> None:
     """A real LLM-free run (one generation of two, halving on): the live board equals the records, and
     `show --tensorboard` writes the same numbers for the finished run."""
-    code, out, err = _run(["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1",
+    code, out, err = _run(["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1",
                            "--samples", "2", "--train-steps", "2048", "--no-video", "--trainer", "native",
                            "--out", str(tmp_path / "runs"), "--tensorboard", str(tmp_path / "tb")], capsys)
     assert code == 0, out + err

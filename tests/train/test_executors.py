@@ -26,7 +26,7 @@ from rewardsmith.jobs.messages import SelftestJob
 from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits
 
-ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "3",
+ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1", "--samples", "3",
         "--train-steps", "2048", "--seed", "1", "--no-video", "--no-halving"]
 
 

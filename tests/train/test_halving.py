@@ -48,7 +48,7 @@ def test_halving_is_on_where_it_can_work():
 
 def _evolve(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task",
-                           "balance", "--llm-free", *args], capture_output=True, text=True, timeout=900)
+                           "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", *args], capture_output=True, text=True, timeout=900)
 
 
 def test_a_generation_with_halving_trains_fewer_steps_and_continues_the_survivors(tmp_path):

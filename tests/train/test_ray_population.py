@@ -17,7 +17,7 @@ from builders import without_noise
 
 from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster
 
-ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "2",
+ARGS = ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1", "--samples", "2",
         "--train-steps", "20480", "--trainer", "population", "--halving", "--no-video", "--seed", "1"]
 
 

@@ -20,7 +20,7 @@ from rewardsmith.execute.ray_cluster import RAY_ENV, LocalCluster, sandbox_worke
 def test_a_vanished_cluster_stops_the_run_in_one_line_and_resume_finishes_it_on_another(tmp_path):
     out = tmp_path / "runs"
     out.mkdir()
-    args = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance", "--llm-free",
+    args = [sys.executable, "-m", "rewardsmith.cli", "evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0",
             "--iterations", "1", "--samples", "2", "--train-steps", "2048", "--seed", "1", "--no-video",
             "--no-halving", "--out", str(out), "--executor", "ray"]
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")} | RAY_ENV

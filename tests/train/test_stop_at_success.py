@@ -66,7 +66,7 @@ def test_evolve_flag_reaches_the_trainer(tmp_path):
     """`evolve --stop-at-success` end to end (run config, sandboxed train job): the candidate's training records
     fewer steps than its budget and its curve ends at the stop."""
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "REWARDSMITH_MODEL")}
-    args = ["--env", "cartpole", "--task", "balance", "--llm-free", "--iterations", "1", "--samples", "1",
+    args = ["--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--iterations", "1", "--samples", "1",
             "--train-steps", str(BUDGET), "--seed", "1", "--no-video", "--no-halving", "--stop-at-success",
             "--out", str(tmp_path)]
     proc = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "evolve", *args], capture_output=True, text=True,
