@@ -139,6 +139,8 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
         return [by_id[c.id] for c in candidates]
     budgets = rung_budgets(ctx.training_config().steps, len(todo))
     for rung, budget in enumerate(budgets):
+        if not todo:  # every candidate reached success (or failed) on an earlier rung: nothing left to train
+            break
         last = rung == len(budgets) - 1
         ctx.report(RungStarted(rung + 1, len(budgets), budget, tuple(c.id for c in todo)))
         # on the last rung each candidate is final when done; before it, a failure is final at once
