@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from rewardsmith.confidence import CONFIDENT
 from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
 from rewardsmith.events import (
     AwaitingRanking,
@@ -42,7 +43,7 @@ from rewardsmith.events import (
 )
 from rewardsmith.evolve import EvolveResult
 from rewardsmith.feedback.rankers import RANKERS
-from rewardsmith.records import Stop
+from rewardsmith.records import MIN_SEEDS, Stop
 
 # Piped or captured output gets wide lines instead of tables folded at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -132,7 +133,8 @@ def _rung(event: RungStarted) -> None:
 
 @print_event.register(RaceRound)
 def _race(event: RaceRound) -> None:
-    console.print(f"  racing (round {event.round}/{event.of}): P(best) {event.p_best:.2f} < 0.8 among "
+    unsure = f"< {CONFIDENT}" if event.p_best < CONFIDENT else f"but fewer than {MIN_SEEDS} seeds each"
+    console.print(f"  racing (round {event.round}/{event.of}): P(best) {event.p_best:.2f} {unsure} among "
                   f"{', '.join(event.contenders)}; one more seed from scratch for {', '.join(event.raced)}",
                   soft_wrap=True)
 
