@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from rewardsmith.config import TrainConfig
 from rewardsmith.records import EVAL_SEED, Evaluation, TrainResult
@@ -24,8 +24,19 @@ class JobRequest(Protocol):
     def to_payload(self) -> dict[str, Any]: ...
 
 
+class FlatJob:
+    """A request whose payload is its fields as they are (no nested records)."""
+
+    def to_payload(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_payload(cls, data: Mapping[str, Any]) -> Self:
+        return cls(**data)
+
+
 @dataclass(frozen=True)
-class CheckJob:
+class CheckJob(FlatJob):
     """The pre-flight check of a reward program; the job returns a CheckReport's fields."""
 
     JOB: ClassVar[str] = "check"
@@ -34,13 +45,6 @@ class CheckJob:
     source: str
     seed: int = 0
     samples: int = 256  # states the check samples
-
-    def to_payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_payload(cls, data: Mapping[str, Any]) -> CheckJob:
-        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -94,7 +98,7 @@ class PopulationJob:
 
 
 @dataclass(frozen=True)
-class PlayJob:
+class PlayJob(FlatJob):
     """One evaluation episode of a trained policy (policy.npz in the job's folder) on a seed; writes trace.npz."""
 
     JOB: ClassVar[str] = "play"
@@ -102,13 +106,6 @@ class PlayJob:
     task: str
     source: str  # the candidate's reward: untrusted, it gives the episode's return
     seed: int
-
-    def to_payload(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_payload(cls, data: Mapping[str, Any]) -> PlayJob:
-        return cls(**data)
 
 
 @dataclass(frozen=True)
