@@ -37,7 +37,7 @@ SPREAD_SHARE = 0.5  # of the success threshold (or the largest episode score's m
 
 
 @dataclass(frozen=True)
-class Choice:
+class EpisodePick:
     """The episodes a film shows: indices into the evaluation's episodes."""
 
     representative: int
@@ -62,17 +62,17 @@ def worst(scores: Sequence[float | None]) -> int:
     return min(range(len(scores)), key=lambda i: (_or_lowest(scores[i]), i))
 
 
-def choose(scores: Sequence[float | None], lengths: Sequence[int], task: Task) -> Choice:
+def choose(scores: Sequence[float | None], lengths: Sequence[int], task: Task) -> EpisodePick:
     """The representative episode and, when the spread is large, the worst, from each episode's score (empty: the
     task has no fitness) and length in control steps."""
     if len(scores) != len(lengths):  # no score for each traced episode: nothing to choose by
-        return Choice(0, None, None)
+        return EpisodePick(0, None, None)
     rep = representative(scores)
     low = worst(scores)
     if low == rep:
-        return Choice(rep, None, None)
+        return EpisodePick(rep, None, None)
     why = spread_reason(scores, lengths, rep, low, task)
-    return Choice(rep, low if why else None, why)
+    return EpisodePick(rep, low if why else None, why)
 
 
 def spread_reason(scores: Sequence[float | None], lengths: Sequence[int], rep: int, low: int,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rewardsmith.env.task import Task
-from rewardsmith.evaluate.episodes import Choice, choose, end_mark, filmed_episode, representative, worst
+from rewardsmith.evaluate.episodes import EpisodePick, choose, end_mark, filmed_episode, representative, worst
 from rewardsmith.evaluate.mark import FAILURE, NEUTRAL, SUCCESS, Mark
 from rewardsmith.evaluate.trace import TraceError, read_trace
 from rewardsmith.train.rollouts import pack_trace
@@ -68,7 +68,7 @@ def test_an_early_end_the_representative_does_not_share_films_the_worst():
 
 
 def test_no_worst_film_for_one_episode_or_without_scores():
-    assert choose([0.9], [200], KNEEL) == Choice(0, None, None)
+    assert choose([0.9], [200], KNEEL) == EpisodePick(0, None, None)
     assert choose([], FULL, KNEEL).representative == 0 and choose([], FULL, KNEEL).worst is None
     blown = choose([0.8, 0.7, None], [200, 200, 12], KNEEL)
     assert blown.worst == 2 and "not finite" in (blown.spread or "")
