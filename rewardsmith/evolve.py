@@ -180,15 +180,7 @@ class FilmingAside:
 
 def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor: Executor,
                    ranker: Ranker, filming: FilmingAside) -> Selection:
-    follow_up = RANKERS.get(ctx.cfg.feedback).follow_up
-    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent, follow_up)
-    candidates: list[Candidate] = []
-    for round_index in range(ctx.cfg.max_sample_rounds):
-        missing = ctx.cfg.samples - sum(c.status.passed_check for c in candidates)
-        if missing <= 0:
-            break
-        samples = sample(ctx, gen, round_index, missing, messages, parent)
-        candidates += check_all(ctx, gen, len(candidates), samples)
+    candidates = checked_generation(ctx, gen, parent)
     filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
     if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure
@@ -200,6 +192,21 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     selection = ranker.rank(gen, candidates, parent)
     ctx.store.save_selection(selection)
     return selection
+
+
+def checked_generation(ctx: RunContext, gen: int, parent: Candidate | None) -> list[Candidate]:
+    """A generation's candidates: rounds of samples (LLM or mutations of `parent`), each checked, until K passed the
+    check or the rounds run out (bench/fidelity.py makes the same generations)."""
+    follow_up = RANKERS.get(ctx.cfg.feedback).follow_up
+    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent, follow_up)
+    candidates: list[Candidate] = []
+    for round_index in range(ctx.cfg.max_sample_rounds):
+        missing = ctx.cfg.samples - sum(c.status.passed_check for c in candidates)
+        if missing <= 0:
+            break
+        samples = sample(ctx, gen, round_index, missing, messages, parent)
+        candidates += check_all(ctx, gen, len(candidates), samples)
+    return candidates
 
 
 def answer(ctx: RunContext, best: Candidate | None) -> EvolveResult:

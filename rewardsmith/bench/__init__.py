@@ -1,7 +1,8 @@
 """Every benchmark lives in this package: training throughput (cpu, gpu: throughput.py; numbers measured side by
 side in one run, printed as ratios), reward quality (quality: evolved vs reference vs random policy, quality.py),
-the budget of a generation (evolve), the executors (executors.py), the XLA cache (cache.py), the population trainer
-(population.py) and the vision judge's agreement with the task score (judge: agreement.py).
+the budget of a generation (evolve), the rank fidelity of its halving rungs (evolve --fidelity: fidelity.py), the
+executors (executors.py), the XLA cache (cache.py), the population trainer (population.py) and the vision judge's
+agreement with the task score (judge: agreement.py).
 
     python -m rewardsmith.bench cpu [--env humanoid --task run --steps 65536]
         raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
@@ -10,6 +11,11 @@ the budget of a generation (evolve), the executors (executors.py), the XLA cache
         raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
     python -m rewardsmith.bench evolve [--env hopper --task hop --samples 8 --steps 5000000 --seed 0]
         one LLM-free generation without and with successive halving: env steps, wall time, best task score
+    python -m rewardsmith.bench evolve --fidelity [--env hopper --task hop --samples 8 --steps 1000000 --seed 0
+            --generations 2]
+        rank fidelity of the early stops: every candidate of LLM-free generations trained through every halving rung
+        (B/8, B/4, B/2, B) without a cut; per rung the Kendall tau with the full budget's ranking, per first rung
+        whether the best survived the cuts, the score halving would lose and its env steps (fidelity.py)
     python -m rewardsmith.bench evolve --executor local|ray [--env cartpole --task balance --samples 4 --steps 16384]
         the same small evolve sequential, with --parallel 2, and (ray) on a local Ray cluster of two 1-CPU nodes:
         wall times side by side and Ray's overhead per training (rewardsmith/bench/executors.py)

@@ -97,6 +97,21 @@ def evolve_budget(args: argparse.Namespace) -> None:
               f"({wall_full / wall:.2f}x)  best task score {fitness}")
 
 
+def rank_fidelity(args: argparse.Namespace) -> None:
+    """Measures (or, with --pool, pools finished measurements) and prints the lines a note quotes."""
+    from rewardsmith.bench.fidelity import fidelity, pooled
+    from rewardsmith.errors import UserError
+    from rewardsmith.runs.store import StoreError
+
+    try:
+        lines = pooled(args.pool) if args.pool else fidelity(
+            args.env or "hopper", args.task or "hop", args.samples or 8, args.steps or 1_000_000, args.seed,
+            args.generations)
+    except (UserError, StoreError) as err:
+        sys.exit(f"error: {err}")
+    print("\n" + "\n".join(lines))
+
+
 def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     from rewardsmith.bench.agreement import run_agreement
     from rewardsmith.runs.store import StoreError
@@ -121,6 +136,13 @@ def main() -> None:
     parser.add_argument("--no-sb3", action="store_true")
     parser.add_argument("--executor", choices=("local", "ray"), default=None,
                         help="evolve mode: compare executors (sequential, --parallel 2, and a 2-node Ray cluster)")
+    parser.add_argument("--fidelity", action="store_true",
+                        help="evolve mode: every candidate trained through every halving rung, uncut; how well each "
+                        "rung's ranking predicts the full budget's (rewardsmith/bench/fidelity.py) [--steps default: "
+                        "1000000]")
+    parser.add_argument("--generations", type=int, default=2, help="evolve --fidelity: LLM-free generations")
+    parser.add_argument("--pool", type=Path, action="append", metavar="RUN",
+                        help="evolve --fidelity: print the lines over finished fidelity runs (repeat: seeds pooled)")
     parser.add_argument("--raw-steps", type=int, default=50,
                         help="gpu mode: control steps of the raw MJX timing (0: skip)")
     parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
@@ -170,6 +192,9 @@ def main() -> None:
 
         compare_executors(args.env or "cartpole", args.task or "balance", args.samples or 4, args.steps or 16_384,
                           args.seed, with_ray=args.executor == "ray")
+        return
+    if args.mode == "evolve" and args.fidelity:  # rank fidelity of halving's rungs (bench/fidelity.py)
+        rank_fidelity(args)
         return
     if args.mode == "evolve":
         args.env, args.task = args.env or "hopper", args.task or "hop"

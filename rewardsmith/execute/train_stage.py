@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
@@ -77,24 +77,34 @@ def halving_default(feedback: str, trainer_name: str) -> bool:
 MAX_RUNGS = 3  # the first rung is at least a quarter of the budget (see the module's docstring)
 
 
-def rung_budgets(full: int, count: int) -> list[int]:
-    """The env-step budgets of the halving rungs for `count` candidates, the last one the full budget."""
-    rungs = min(math.ceil(math.log2(count)) + 1, MAX_RUNGS) if count > 1 else 1
+def rung_budgets(full: int, count: int, max_rungs: int = MAX_RUNGS) -> list[int]:
+    """The env-step budgets of the halving rungs for `count` candidates, the last one the full budget (`max_rungs`
+    other than MAX_RUNGS: the schedules bench/fidelity.py compares)."""
+    rungs = min(math.ceil(math.log2(count)) + 1, max_rungs) if count > 1 else 1
     return [full // 2 ** (rungs - 1 - r) for r in range(rungs)]
 
 
 def survivors(candidates: list[Candidate]) -> list[Candidate]:
-    """The better half (rounded up) by task score; every candidate tied with the last one kept keeps going too."""
-    ranked = sorted(candidates, key=_score, reverse=True)
-    keep = math.ceil(len(ranked) / 2)
-    if not ranked:
-        return []
-    cut = _score(ranked[keep - 1])
-    return [c for c in ranked if _score(c) >= cut]
+    """The better half (rounded up) by task score, best first; every candidate tied with the last one kept keeps
+    going too."""
+    keep = survivor_ids({c.id: rung_score(c) for c in candidates})
+    return [c for c in sorted(candidates, key=rung_score, reverse=True) if c.id in keep]
 
 
-def _score(cand: Candidate) -> float:
-    return cand.fitness if cand.fitness is not None else -math.inf
+def survivor_ids(scores: Mapping[str, float]) -> set[str]:
+    """The cut on scores alone (id -> task score, -inf for none): what survivors keeps, and what bench/fidelity.py
+    replays on measured scores."""
+    if not scores:
+        return set()
+    cut = sorted(scores.values(), reverse=True)[math.ceil(len(scores) / 2) - 1]
+    return {cid for cid, score in scores.items() if score >= cut}
+
+
+def rung_score(cand: Candidate) -> float:
+    """What a cut ranks by: the task score, -inf where there is none or it is NaN (which would make the sort, and so
+    the cut, arbitrary)."""
+    value = cand.fitness
+    return value if value is not None and not math.isnan(value) else -math.inf
 
 
 def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Candidate:
@@ -135,7 +145,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
         by_id[cand.id] = final_candidate(ctx, cand)
 
     if not halving_on(ctx) or len(todo) < 2:
-        _train_rung(ctx, todo, executor, None, on_done=final)
+        train_rung(ctx, todo, executor, None, on_done=final)
         return [by_id[c.id] for c in candidates]
     budgets = rung_budgets(ctx.training_config().steps, len(todo))
     for rung, budget in enumerate(budgets):
@@ -148,7 +158,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
             if last or cand.status is not Status.EVALUATED:
                 final(cand)
 
-        results = _train_rung(ctx, todo, executor, budget, on_done=on_done)
+        results = train_rung(ctx, todo, executor, budget, on_done=on_done)
         if last:
             break
         going = [c for c in results if c.status is Status.EVALUATED and c.stop is not Stop.SUCCESS]
@@ -163,7 +173,7 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     return [by_id[c.id] for c in candidates]
 
 
-def _train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, steps: int | None,
+def train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, steps: int | None,
                 on_done: Callable[[Candidate], None]) -> list[Candidate]:
     """Every seed of every candidate in `todo` trained (to `steps`, continuing, on a halving rung); `on_done` gets
     each candidate as soon as all its seeds are done; returns them in `todo`'s order."""
