@@ -29,6 +29,7 @@ import base64
 import dataclasses
 import io
 import json
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS, til
     included, in a grid `columns` wide, each labelled with its time."""
     import imageio_ffmpeg
 
+    # imageio-ffmpeg starts ffmpeg with preexec_fn=os.setpgrp unless this is set; a preexec_fn runs Python's at-fork
+    # hooks, and JAX's (in any process where JAX is loaded) warns of a deadlock. Without it ffmpeg shares our
+    # process group, so a Ctrl-C reaches it too: we are stopping then anyway.
+    os.environ["IMAGEIO_FFMPEG_NO_PREVENT_SIGINT"] = "1"
     total, seconds = imageio_ffmpeg.count_frames_and_secs(str(video))
     if total < 1:
         raise ValueError(f"{video} holds no frames")
