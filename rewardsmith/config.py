@@ -181,8 +181,9 @@ class RunConfig:
             raise UserError(f"--synthetic-noise must be 0 or more, got {self.synthetic_noise}")
         if not 0 <= self.review_port <= 65535:
             raise UserError(f"--review-port must be a TCP port, 0 to 65535 (0 = any free one), got {self.review_port}")
-        if self.max_cost is not None and self.llm_free:
-            raise UserError("--max-cost caps what a run spends on an LLM, and an --llm-free run asks none; drop it")
+        if self.max_cost is not None and self.llm_free and not self.judge_model:
+            raise UserError("--max-cost caps what a run spends on LLMs, and an --llm-free run without a judge asks "
+                            "none; drop it")
         if self.max_cost is not None and not self.max_cost > 0:
             raise UserError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
         if not self.llm_timeout_s > 0:
@@ -224,6 +225,13 @@ def _check_review(cfg: RunConfig) -> None:
         raise UserError(f"--on-ranking-due {cfg.on_ranking_due!r} is not a command line ({err})") from None
     if not command:
         raise UserError("--on-ranking-due is empty; give a command, e.g. 'notify-send \"rank me\"'")
+
+
+def shown(text: str, most: int = 60) -> str:
+    """A user's text as an error message quotes it: whole when short, else its start and its length (a 5,000-character
+    task description is not echoed back)."""
+    one_line = " ".join(text.split())
+    return repr(one_line) if len(one_line) <= most else f"{one_line[:most]!r}... ({len(text):,} characters)"
 
 
 def _is_url(text: str) -> bool:

@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from rewardsmith.config import RunConfig
+from rewardsmith.config import RunConfig, shown
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
@@ -40,9 +40,16 @@ from rewardsmith.execute.confirm import Confirmation, confirm
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
 from rewardsmith.execute.racing import race
 from rewardsmith.execute.seeds import MultiSeedSummary
-from rewardsmith.execute.train_stage import halving_default, train_all
+from rewardsmith.execute.train_stage import train_all
 from rewardsmith.feedback.judge import check_judge
-from rewardsmith.feedback.rankers import RANKERS, Ranker, RankerPlug, check_feedback, rankers_that
+from rewardsmith.feedback.rankers import (
+    RANKERS,
+    Ranker,
+    RankerPlug,
+    check_feedback,
+    check_review_live,
+    rankers_that,
+)
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.records import Candidate, Choice, Selection
@@ -51,8 +58,9 @@ from rewardsmith.runs.tensorboard import board_report, check_board
 from rewardsmith.train.trainers import TRAINERS, TrainerPlug, trainers_that
 
 
-def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
-    """Resolves and cross-checks a run's configuration; raises ValueError (one line) before anything is written."""
+def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvSpec, Task]:
+    """Resolves and cross-checks a run's configuration; raises UserError (one line) before anything is written.
+    `live`: also against this machine (preflight); `probe`: and ask the LLM servers whether they answer."""
     cfg.validate()
     check_llm(cfg)
     TRAINERS.check(cfg.trainer)
@@ -62,17 +70,60 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     check_board(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
-    if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
-        raise UserError(f"--halving needs a ranker with a task fitness ({', '.join(rankers_that(_by_score))}; not "
-                        f"{cfg.feedback!r}) and a trainer that continues from checkpoints "
-                        f"({', '.join(trainers_that(_continues))}; not {cfg.trainer!r}); use --no-halving")
+    if cfg.halving:
+        check_halving(cfg)
     if RANKERS.get(cfg.feedback).needs_fitness and not task.has_fitness:
-        raise UserError(f"task {cfg.task!r} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
+        raise UserError(f"task {shown(cfg.task)} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
     if cfg.llm_free and not cfg.init_source and not env.reference_reward_path(task.name).is_file():
-        raise UserError(f"--llm-free evolves a task's reference reward, and {cfg.task!r} has none; "
+        raise UserError(f"--llm-free evolves a task's reference reward, and {shown(cfg.task)} has none; "
                          "use a named task (see `rewardsmith envs`), an LLM, or start from your reward with --init")
+    if live:
+        preflight(cfg, probe)
     return env, task
+
+
+def preflight(cfg: RunConfig, probe: bool = True) -> None:
+    """What the settings need from this machine, checked before the run directory exists: the review page can
+    listen, --on-ranking-due's program is there, the --init reward passes the check an LLM's program gets (in the
+    sandbox, against the state view), and each LLM server answers (a GET that asks for no completion)."""
+    check_review_live(cfg)
+    if cfg.init_source:
+        check_init(cfg)
+    if probe:
+        from rewardsmith.llm import client
+
+        for index, model in enumerate(cfg.models):
+            client.probe(model, cfg.api_base_for(index))
+        if cfg.judge_model:
+            client.probe(cfg.judge_model, cfg.judge_api_base, flag="--judge-api-base")
+
+
+def check_init(cfg: RunConfig) -> None:
+    """The --init reward through the sandboxed check every candidate passes (a state field it reads that the view
+    lacks, a term that is not finite, ...): failing here, it would only fail as each of generation 0's candidates."""
+    import tempfile
+    from pathlib import Path
+
+    from rewardsmith.execute.check_stage import check_in_sandbox
+
+    with tempfile.TemporaryDirectory(prefix="rewardsmith-init-") as tmp:
+        report = check_in_sandbox(cfg.env, cfg.task, cfg.init_source, Path(tmp) / "check")
+    if not report.passed:
+        raise UserError(f"--init: the reward does not pass the check: {'; '.join(report.errors)}")
+
+
+def check_halving(cfg: RunConfig) -> None:
+    """--halving given where it cannot work: the one reason that holds (or both), in one line."""
+    reasons = []
+    if not RANKERS.get(cfg.feedback).needs_fitness:
+        reasons.append(f"a ranker with a task fitness ({', '.join(rankers_that(_by_score))}), and --feedback "
+                       f"{cfg.feedback} ranks without one")
+    if not TRAINERS.get(cfg.trainer).continues:
+        reasons.append(f"a trainer that continues from checkpoints ({', '.join(trainers_that(_continues))}), and "
+                       f"--trainer {cfg.trainer} does not")
+    if reasons:
+        raise UserError(f"--halving needs {'; and '.join(reasons)}; use --no-halving")
 
 
 def _by_score(plug: RankerPlug) -> bool:

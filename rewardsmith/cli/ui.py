@@ -339,6 +339,12 @@ def init_source(path: Path | None) -> str | None:
     from rewardsmith.program.extract import ExtractError, extract_program
     from rewardsmith.program.static import static_check
 
+    try:  # the extractor's own words are written for the LLM ("Return one ... block"): a person gets Python's
+        compile(text, str(path), "exec", dont_inherit=True)
+    except SyntaxError as err:
+        fail(f"--init {path}: line {err.lineno}: {err.msg} (not valid Python)")
+    except ValueError as err:  # a NUL byte
+        fail(f"--init {path}: {err}")
     try:
         program = extract_program(f"```python\n{text}\n```")
     except ExtractError as err:

@@ -81,6 +81,9 @@ def check_executor(cfg: RunConfig) -> None:
     if cfg.executor != "local" and cfg.parallel != 1:
         raise UserError(f"--parallel is for --executor local; --executor {cfg.executor} runs as many trainings "
                          "at once as the cluster has room for")
+    if cfg.ray_address is not None and cfg.executor != "ray":
+        raise UserError(f"--ray-address is the Ray cluster of --executor ray; with --executor {cfg.executor} it would "
+                        "be ignored: add --executor ray, or leave --ray-address out")
     if cfg.ray_address is not None and not re.fullmatch(r"auto|ray://\S+|[^\s:/]+:\d{1,5}", cfg.ray_address):
         raise UserError(f"--ray-address {cfg.ray_address!r} is not a Ray address; give the head's HOST:PORT, "
                          "e.g. 10.0.0.5:6379")

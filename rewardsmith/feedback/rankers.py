@@ -379,11 +379,24 @@ def check_feedback(cfg: RunConfig) -> None:
                         f"the judge's ranking may stand alone), not --feedback {cfg.feedback}; leave it out")
     given = [flag for flag, on in (("--reviewers", cfg.reviewers != 1), ("--review-deadline", cfg.review_deadline_s),
                                    ("--review-host", cfg.review_host != "127.0.0.1"),
-                                   ("--on-ranking-due", cfg.on_ranking_due)) if on]
+                                   ("--review-port", cfg.review_port != RunConfig.review_port),
+                                   ("--blind", cfg.blind), ("--on-ranking-due", cfg.on_ranking_due)) if on]
     if given and not plug.reviewed:
         raise UserError(f"{', '.join(given)} only {'apply' if len(given) > 1 else 'applies'} to the review page, "
                         f"which --feedback {cfg.feedback} does not serve; use --feedback "
                         f"{' or '.join(rankers_that(_reviewed))}, or leave {'them' if len(given) > 1 else 'it'} out")
+
+
+def check_review_live(cfg: RunConfig) -> None:
+    """Pre-flight of a reviewed run, against this machine: the page can listen where asked and --on-ranking-due's
+    program exists; UserError (one line) before anything is written."""
+    if not ranker(cfg.feedback).reviewed:
+        return
+    from rewardsmith.feedback.review.access import check_command, check_listen
+
+    check_listen(cfg.review_host, cfg.review_port)
+    if cfg.on_ranking_due:
+        check_command(cfg.on_ranking_due)
 
 
 def _proposes(plug: RankerPlug) -> bool:

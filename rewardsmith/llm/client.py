@@ -140,6 +140,40 @@ def check_model(model: str, api_base: str | None = None) -> None:
                        "--api-base for a local server (providers: https://docs.litellm.ai/docs/providers)") from None
 
 
+# where a provider's API lives when no --api-base is given (litellm's own default is None for these); a provider
+# not listed here is not probed
+_DEFAULT_BASES = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com/v1",
+                  "gemini": "https://generativelanguage.googleapis.com", "openrouter": "https://openrouter.ai/api/v1"}
+PROBE_TIMEOUT_S = 10.0
+
+
+def probe_url(model: str, api_base: str | None = None) -> str | None:
+    """The URL the reachability probe asks (GET BASE/models), or None where the server is not known."""
+    _, provider, _, base = litellm.get_llm_provider(model, api_base=api_base)
+    if provider == "openai" and not api_base:
+        base = os.environ.get("OPENAI_BASE_URL") or os.environ.get("OPENAI_API_BASE") or base
+    base = base or _DEFAULT_BASES.get(provider)
+    return f"{base.rstrip('/')}/models" if base else None
+
+
+def probe(model: str, api_base: str | None = None, flag: str = "--api-base") -> None:
+    """Pre-flight: can this machine reach the model's server? One GET that asks for no completion and costs
+    nothing; ANY HTTP answer (a 401 without a key, a 404 or 501 from a server without a model list) counts as
+    reachable. LLMError (one line naming the URL and the error) when no answer comes: a refused connection, a name
+    that does not resolve, a timeout."""
+    import httpx
+
+    url = probe_url(model, api_base)
+    if url is None:
+        return
+    try:
+        httpx.get(url, timeout=PROBE_TIMEOUT_S, follow_redirects=False)
+    except httpx.HTTPError as err:
+        reason = _one_line(err) or type(err).__name__
+        raise LLMError(f"cannot reach {model}'s server at {url}: {reason}; check {flag} (is the server running?) "
+                       "and this machine's network") from None
+
+
 def usage_totals(completions: Iterable[Completion]) -> dict[str, Any]:
     """Sums over completions; "requests" counts distinct logical requests (retries are not extra requests)."""
     completions = list(completions)

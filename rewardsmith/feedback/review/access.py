@@ -20,12 +20,15 @@ stops the run.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import os
 import re
 import secrets
 import shlex
+import shutil
+import socket
 import subprocess
 import threading
 from http.cookies import CookieError, SimpleCookie
@@ -124,3 +127,34 @@ def ranking_due(command: str, run: Path, gen: int, url: str, report: Report) -> 
     thread = threading.Thread(target=run_it, name="rewardsmith-ranking-due", daemon=True)
     thread.start()
     return thread
+
+
+def check_listen(host: str, port: int, port_flag: str = "--review-port", host_flag: str = "--review-host") -> None:
+    """Pre-flight: can the review page listen on `host`:`port`? A trial bind, released at once, so a taken port or
+    an address this machine does not have is one line (UserError) before a run writes anything; serve() words the
+    same failures the same way should the port be taken in between."""
+    bind = host.strip("[]") or "0.0.0.0"
+    try:
+        infos = socket.getaddrinfo(bind, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as err:
+        raise UserError(f"{host_flag} {host!r} does not resolve ({err}); give a host name or address of this machine "
+                        "(0.0.0.0 for all of them)") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as trial:
+        trial.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does: TIME_WAIT is no conflict
+        try:
+            trial.bind(address)
+        except OSError as err:
+            hint = (f"pass another {port_flag}, or {port_flag} 0 for any free one" if err.errno == errno.EADDRINUSE
+                    else f"give {host_flag} an address of this machine (0.0.0.0 for all of them)")
+            raise UserError(f"cannot listen on {host}:{port} ({err.strerror or err}); {hint}") from None
+
+
+def check_command(command: str, flag: str = "--on-ranking-due") -> None:
+    """Pre-flight: the program of a command line (no shell) exists and may be run."""
+    program = shlex.split(command)[0]
+    found = shutil.which(program)
+    if found is None:
+        where = "is not an executable file" if os.sep in program else "is not found on PATH"
+        raise UserError(f"{flag} {command!r}: {program} {where}; give a program this machine can run (no shell: "
+                        "wrap a pipeline in `sh -c '...'`)")
