@@ -31,3 +31,5 @@ class Stopped(RewardsmithError):
 
 BAD_INPUT = 2  # the exit code of a UserError (and of a usage error the argument parser finds)
 STOPPED = 3  # the exit code of a Stopped
+FAILED = 1  # a run that finished with no candidate evaluated, or a bug (its traceback)
+INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as a shell reports it)

@@ -25,13 +25,14 @@ from rewardsmith.cli.ui import (
     fail,
     higher_cap,
     init_source,
+    nothing_evaluated,
     num,
     print_finished,
     print_summary,
     reward_source,
 )
 from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, flag_fields
-from rewardsmith.errors import STOPPED, UserError
+from rewardsmith.errors import INTERRUPTED, STOPPED, UserError
 from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.review.access import parse_duration
@@ -224,6 +225,11 @@ def evolve(
         errors.print(f"stopped: {escape(str(gone))}. Continue with: rewardsmith evolve --resume {store.root}",
                      soft_wrap=True)
         raise typer.Exit(STOPPED) from None
+    except KeyboardInterrupt:  # Ctrl-C: where the run is and how to go on (what was saved stays valid)
+        where = (f"; what it saved stays valid: rewardsmith evolve --resume {store.root} continues it"
+                 if store is not None else "; nothing was written")
+        errors.print(f"interrupted{where}", soft_wrap=True, markup=False)
+        raise typer.Exit(INTERRUPTED) from None
     except (UserError, typer.Exit):
         raise  # bad input: one line, exit 2 (ui.OneLineErrors); or a line already printed
     except Exception as err:
@@ -237,6 +243,9 @@ def evolve(
                          f"rewardsmith evolve --resume {store.root} continues it", soft_wrap=True, markup=False)
         raise
     print_finished(store, result)
+    empty = nothing_evaluated(store)
+    if empty:
+        fail(empty, code=1)
 
 
 def _resumed_config(ctx: typer.Context, cfg: RunConfig, given: dict) -> RunConfig:
@@ -297,7 +306,8 @@ def export(
     run: Path = typer.Argument(..., help="run directory"),
     candidate: str | None = typer.Option(None, help="candidate id, e.g. g1c02 [default: the best of the run]"),
     output: Path = typer.Option(..., "-o", "--output", help="file to write, e.g. reward.py (policy.npz with --policy)"),
-    format: str = typer.Option("numpy", "--format", help=" | ".join(FORMATS.names())),
+    format: str | None = typer.Option(None, "--format", help=f"{' | '.join(FORMATS.names())} (default: numpy; "
+                                      "not with --policy)"),
     policy: bool = typer.Option(False, "--policy", help="export the trained policy (.npz + a numpy .py) instead"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
@@ -306,12 +316,18 @@ def export(
     from rewardsmith.exports import export_reward
     from rewardsmith.exports.policy import export_policy
 
+    if policy and format is not None:
+        fail(f"--format chooses the reward's array library; a --policy export is always numpy (.npz and a .py "
+             f"that loads it): leave --format {format} out")
     store = open_run(run)
-    if policy:
-        npz, script = export_policy(store, candidate, output, force=force)
-        console.print(f"wrote {npz} and {script}")
-        return
-    written = export_reward(store, candidate, output, force=force, fmt=format)
+    try:
+        if policy:
+            npz, script = export_policy(store, candidate, output, force=force)
+            console.print(f"wrote {npz} and {script}")
+            return
+        written = export_reward(store, candidate, output, force=force, fmt=format or "numpy")
+    except OSError as err:  # checked before writing (exports.check_output); a full disk or a race still lands here
+        fail(f"cannot write {err.filename or output}: {err.strerror or err}; nothing was exported", code=1)
     console.print(f"wrote {written}")
 
 
@@ -396,7 +412,7 @@ def check(
 @app.command()
 def review(
     run: Path = typer.Argument(..., help="run directory"),
-    port: int = typer.Option(8765, help="port on 127.0.0.1 (0 = any free port)"),
+    port: int = typer.Option(8765, min=0, max=65535, help="port on 127.0.0.1 (0 = any free port)"),
     blind: bool = typer.Option(False, "--blind", help="hide task scores and success rates (a --blind run always)"),
 ) -> None:
     """Open the review page of a run: watch each generation's videos side by side and rank them."""

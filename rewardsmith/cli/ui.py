@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.confidence import CONFIDENT
-from rewardsmith.errors import BAD_INPUT, STOPPED, Stopped, UserError
+from rewardsmith.errors import BAD_INPUT, INTERRUPTED, STOPPED, Stopped, UserError
 from rewardsmith.events import (
     AwaitingRanking,
     CandidateUpdate,
@@ -88,8 +88,9 @@ class OneLineErrors(typer.Typer):
         except Stopped as err:  # a clean stop a command did not word itself
             errors.print(f"stopped: {escape(str(err))}", soft_wrap=True)
             sys.exit(STOPPED)
-        except (typer.Abort, KeyboardInterrupt):
-            sys.exit(130)
+        except (typer.Abort, KeyboardInterrupt):  # a command that says nothing of its own: one line
+            errors.print("interrupted", soft_wrap=True)
+            sys.exit(INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -378,8 +379,9 @@ def print_finished(store, result: EvolveResult) -> None:
     print_summary(store)
     best = result.best
     success = f"  success rate {num(best.success_rate)}" if best is not None and best.success_rate is not None else ""
-    console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}  "
-                  f"export with: rewardsmith export {store.root} -o reward.py", soft_wrap=True)
+    export = f"  export with: rewardsmith export {store.root} -o reward.py" if best is not None else ""
+    console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}{export}",
+                  soft_wrap=True)
     if best is not None and store.video_path(best.generation, best.index).is_file():
         console.print(f"best video: {store.video_path(best.generation, best.index)}", soft_wrap=True)
     confirmed = result.confirmation
@@ -401,3 +403,19 @@ def print_finished(store, result: EvolveResult) -> None:
         errors.print(f"plots not written: {escape(str(err))}")
     else:
         console.print(f"fitness plot: {plots[0]}  (all plots: rewardsmith show {store.root} --plot)", soft_wrap=True)
+
+
+def nothing_evaluated(store) -> str | None:
+    """Why a finished run has no answer, in one line, when none of its candidates was trained and evaluated (exit
+    1: a run that produced nothing is a failed run); None when some candidate was."""
+    from collections import Counter
+
+    candidates = [c for gen in store.generations() for c in store.candidates(gen)]
+    if any(c.status.value == "evaluated" for c in candidates):
+        return None
+    stages = Counter(c.status.stage for c in candidates if c.status.failed)
+    reasons = Counter(" ".join((c.reason or "").split())[:200] for c in candidates if c.status.failed)
+    common = f"; the most common reason: {reasons.most_common(1)[0][0]}" if reasons else ""
+    failed = ", ".join(f"{n} at the {stage} stage" for stage, n in stages.most_common())
+    return (f"no candidate was evaluated ({len(candidates)} program(s): {failed or 'none failed'}){common}; "
+            f"see rewardsmith show {store.root}")

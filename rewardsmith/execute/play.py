@@ -4,18 +4,19 @@ The policy is the candidate's policy.npz (as `export --policy` takes it; default
 episode runs in the sandbox's "play" job, since its return is measured with the candidate's reward, which is
 untrusted code; the job hands back one episode's Evaluation and its qpos trace (read back as untrusted data), filmed
 here as the film stage films a candidate: to the episode's last alive step, then the end card that marks success
-and an early end. Everything lands under RUN/play/: the job's folder <id>-seed<S>/ and the video
-<id>-seed<S>.mp4 (or -o FILE).
+and an early end. Only the video stays: RUN/play/<id>-seed<S>.mp4, or -o FILE (then nothing is written into the
+run). The job's folder (the policy's copy, the trace) is temporary, and a failed play leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from rewardsmith.errors import UserError
-from rewardsmith.records import Evaluation
+from rewardsmith.records import Candidate, Evaluation
 from rewardsmith.runs.store import RunStore
 
 
@@ -47,16 +48,13 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
          wall_s: float = 600) -> Played:
     """Plays one episode of the candidate's trained policy on `seed`, films it and returns what happened."""
     # imported here, not at the top: `rewardsmith --help` imports this module
-    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.registry import get_env
     from rewardsmith.evaluate.episodes import end_mark, filmed_episode
     from rewardsmith.evaluate.film import RenderError, film
-    from rewardsmith.evaluate.trace import TraceError, read_trace
     from rewardsmith.exports.reward import chosen_candidate
-    from rewardsmith.jobs import run_job
-    from rewardsmith.jobs.messages import PlayJob, PlayResult
-    from rewardsmith.sandbox.protocol import JobStatus
-    from rewardsmith.sandbox.runner import Limits
 
+    if not 0 <= seed < 2**32:  # what numpy's generators take; checked before the sandbox is started
+        raise PlayError(f"--seed must be an integer from 0 to {2**32 - 1}, got {seed}")
     cand = chosen_candidate(store, candidate_id)
     policy = store.work_dir(cand.generation, cand.index) / "policy.npz"
     if not policy.is_file():
@@ -72,12 +70,30 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
             raise PlayError(f"-o {video} already exists; remove it or name another file")
         if not video.parent.is_dir():
             raise PlayError(f"-o {video}: directory {video.parent} does not exist")
-    workdir = store.play_dir() / name
-    try:
-        workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"rewardsmith-play-{name}-") as tmp:
+        workdir = Path(tmp)
         shutil.copyfile(policy, workdir / "policy.npz")  # the sandbox reads only its own folder, not the run
-    except OSError as err:
-        raise PlayError(f"cannot write {workdir}: {err.strerror or err}") from None
+        evaluation, trace, task = _play_episode(store, cand, seed, workdir, wall_s)
+        episode = filmed_episode("played", 0, evaluation.episode_scores, [int(trace.lengths[0])], task, video.name)
+        env = get_env(store.config().env)
+        try:
+            video.parent.mkdir(parents=True, exist_ok=True)
+            made = film(env, trace.episode(0), trace.dt, video, mark=end_mark(episode, task))  # play prints the score
+        except (RenderError, ValueError, OSError) as err:
+            raise PlayError(f"cannot film {cand.id}: {err}") from None
+    return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation,
+                  episode_steps=task.episode_steps)
+
+
+def _play_episode(store: RunStore, cand: Candidate, seed: int, workdir: Path, wall_s: float) -> tuple:
+    """The episode in the sandbox: (its Evaluation, its qpos trace, the task); PlayError when it fails."""
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.evaluate.trace import TraceError, read_trace
+    from rewardsmith.jobs import run_job
+    from rewardsmith.jobs.messages import PlayJob, PlayResult
+    from rewardsmith.sandbox.protocol import JobStatus
+    from rewardsmith.sandbox.runner import Limits
+
     config = store.config()
     assert cand.source is not None, "chosen_candidate returns candidates with a program"
     result = run_job(PlayJob(config.env, config.task, cand.source, seed), workdir, Limits(wall_s=wall_s))
@@ -86,17 +102,9 @@ def play(store: RunStore, candidate_id: str | None, seed: int, output: Path | No
         status = result.status if played is None else played.status
         raise PlayError(f"the episode of {cand.id} failed in the sandbox ({status}): "
                         f"{result.reason or (played.reason if played else None) or 'no result'}")
-    evaluation = played.evaluation
-    env = get_env(config.env)
-    task = resolve_task(env, config.task)
+    task = resolve_task(get_env(config.env), config.task)
     try:  # the trace is the sandbox's output: read as data, checked
         trace = read_trace(workdir / "trace.npz", task.episode_steps)
     except TraceError as err:
         raise PlayError(f"the episode of {cand.id} came back malformed ({err})") from None
-    episode = filmed_episode("played", 0, evaluation.episode_scores, [int(trace.lengths[0])], task, video.name)
-    try:
-        made = film(env, trace.episode(0), trace.dt, video, mark=end_mark(episode, task))  # play prints the score
-    except (RenderError, ValueError, OSError) as err:
-        raise PlayError(f"cannot film {cand.id}: {err}") from None
-    return Played(candidate=cand.id, seed=seed, video=video, frames=made["frames"], evaluation=evaluation,
-                  episode_steps=task.episode_steps)
+    return played.evaluation, trace, task

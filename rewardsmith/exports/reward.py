@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 from rewardsmith.env.registry import get_env
@@ -28,10 +29,18 @@ def chosen_candidate(store: RunStore, candidate_id: str | None) -> Candidate:
 
 
 def check_output(output: Path, force: bool) -> None:
+    """Where an export goes, checked before anything is written: a file path (not a folder, even with --force) in a
+    folder that exists and this user may write to."""
+    if output.is_dir():
+        raise ExportError(f"{output} is a folder; give a file path in it, e.g. {output / 'reward.py'}")
     if output.exists() and not force:
         raise ExportError(f"{output} already exists; pass --force to overwrite it")
     if not output.parent.is_dir():
         raise ExportError(f"directory {output.parent} does not exist")
+    if not os.access(output.parent, os.W_OK | os.X_OK):
+        raise ExportError(f"cannot write to {output.parent} (permission denied); choose a folder you can write to")
+    if output.exists() and not os.access(output, os.W_OK):
+        raise ExportError(f"cannot overwrite {output} (permission denied); choose another file")
 
 
 def _split_docstring(source: str) -> str:

@@ -236,11 +236,21 @@ def _parse(gen: int, data) -> Ranking:
                    source=source, submitted_at=submitted_at, reviewer=" ".join(reviewer.split()))
 
 
+def not_waiting_hint(store: RunStore) -> str:
+    """What to do with a run that awaits no ranking: a reviewed run asks again when resumed; any other never asks,
+    and its ranker cannot change on a resume."""
+    feedback = store.config().feedback
+    if feedback in ("human", "hybrid"):
+        return (f"a --feedback {feedback} run asks while it runs: continue it with rewardsmith evolve --resume "
+                f"{store.root} and rank when it asks")
+    return (f"it ranks with --feedback {feedback}, which asks no person (a resume keeps that); start a new run with "
+            "--feedback human to rank by hand")
+
+
 def _check_waiting(store: RunStore, gen: int) -> None:
     awaiting = awaiting_generation(store)
     if awaiting is None:
-        raise RankingError(f"run {store.root.name} is not waiting for a ranking (no generation is marked awaiting; "
-                           "start or resume it with --feedback human)")
+        raise RankingError(f"run {store.root.name} is not waiting for a ranking; {not_waiting_hint(store)}")
     if gen != awaiting:
         raise RankingError(f"generation {gen} is not the one awaiting a ranking (generation {awaiting} is); "
                            "reload the page or pass --generation " + str(awaiting))

@@ -89,6 +89,7 @@ def test_play_films_the_best_policy_on_a_new_seed_and_another_seed_is_another_ep
     assert code == 0, err
     match2 = SUMMARY.search(out2)
     assert match2 and Path(match2[6]) == other and other.is_file(), out2
+    assert sorted(p.name for p in (run / "play").iterdir()) == ["g0c00-seed1.mp4"]  # -o wrote nothing in the run
     second = _frames(other)
     assert len(second) == int(match2[7]) > 5
     # another start state: the first frames differ, and so does the episode's account
@@ -96,10 +97,15 @@ def test_play_films_the_best_policy_on_a_new_seed_and_another_seed_is_another_ep
     assert match.group(3, 4, 5) != match2.group(3, 4, 5)
 
 
+def _play_folder(run: Path) -> list[str]:
+    return sorted(str(p.relative_to(run)) for p in (run / "play").rglob("*")) if (run / "play").exists() else []
+
+
 def test_bad_play_input_is_one_line_and_writes_no_video(run, tmp_path, capsys):
     RunStore(run).save_candidate(failed(0, 7))  # a candidate that failed its check: no policy
     existing = tmp_path / "mine.mp4"
     existing.write_bytes(b"mine")
+    before = _play_folder(run)
     cases = [
         ([run, "--candidate", "g4c04"], "unknown candidate 'g4c04'; candidates of this run: g0c00, g0c07"),
         ([run, "--candidate", "g0c07"], "candidate g0c07 has no trained policy (check_failed: term 'alive'"),
@@ -108,8 +114,10 @@ def test_bad_play_input_is_one_line_and_writes_no_video(run, tmp_path, capsys):
         ([run, "-o", existing], "mine.mp4 already exists; remove it or name another file"),
         ([run, "-o", tmp_path / "no" / "v.mp4"], "does not exist"),
         ([run, "--seed", "x"], "Invalid value for '--seed'"),
+        ([run, "--seed", "-1"], "--seed must be an integer from 0 to 4294967295, got -1"),
     ]
     for args, words in cases:
         code, out, err = _play(args, capsys)
         assert code == 2 and len(err.strip().splitlines()) == 1 and words in err, (args, err)
     assert existing.read_bytes() == b"mine" and sorted(p.name for p in tmp_path.iterdir()) == ["mine.mp4"]
+    assert _play_folder(run) == before  # nothing half-written in the run either

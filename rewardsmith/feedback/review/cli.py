@@ -12,7 +12,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rewardsmith.context import open_run
-from rewardsmith.feedback.ranking import Ranking, RankingError, awaiting_generation, load_ranking, submit_ranking
+from rewardsmith.feedback.ranking import (
+    Ranking,
+    RankingError,
+    awaiting_generation,
+    load_ranking,
+    not_waiting_hint,
+    submit_ranking,
+)
 from rewardsmith.feedback.review.server import serve
 from rewardsmith.runs.store import RunStore
 
@@ -74,8 +81,7 @@ def rank_command(run: Path, best: str | None, worst: str | None, order: list[str
     if gen is None:
         ranked = [g for g in store.generations() if load_ranking(store, g) is not None]
         hint = f" (ranked generations: {', '.join(map(str, ranked))})" if ranked else ""
-        raise RankingError(f"run {store.root.name} is not waiting for a ranking{hint}; "
-                           "start or resume it with --feedback human")
+        raise RankingError(f"run {store.root.name} is not waiting for a ranking{hint}; {not_waiting_hint(store)}")
     if judge and (best or worst or order):
         raise RankingError("--judge takes the judge's whole order: give it without --best, --worst and --order")
     if judge:
