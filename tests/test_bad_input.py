@@ -18,7 +18,8 @@ import pytest
 from rewardsmith.cli.app import app
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "run_v1"
-EVOLVE = ["evolve", "--env", "cartpole", "--task", "balance"]
+# --trainer native: the default trainer is asked of JAX in a child process (seconds); no case here is about it
+EVOLVE = ["evolve", "--env", "cartpole", "--trainer", "native", "--task", "balance"]
 
 
 @pytest.fixture()
@@ -28,6 +29,8 @@ def place(tmp_path):
     (tmp_path / "prose.py").write_text("This is my reward: keep the pole up, and the cart near the centre.\n")
     (tmp_path / "a-file").write_text("not a directory")
     (tmp_path / "folder").mkdir()
+    (tmp_path / "unknown-field.py").write_text(
+        'SCALES = {"upright": 1.0}\n\n\ndef reward_terms(s, action, xp):\n    return {"upright": s["pole_tilt"]}\n')
     run = tmp_path / "run"
     shutil.copytree(FIXTURE, run)
     truncated = tmp_path / "truncated"
@@ -53,7 +56,7 @@ CASES = [
     (EVOLVE + ["--model", "openai/m", "--api-base", "http://127.0.0.1:notaport/v1"], "is not an http(s) URL"),
     (EVOLVE + ["--model", "openai/fake", "--api-base", "http://127.0.0.1:9/v1", "--max-cost", "1"],
      "--max-cost needs the price of --model 'openai/fake', and litellm has none"),
-    (EVOLVE + ["--llm-free", "--max-cost", "1"], "an --llm-free run asks none"),
+    (EVOLVE + ["--llm-free", "--max-cost", "1"], "an --llm-free run without a judge asks none"),
     (EVOLVE + ["--model", "openai/gpt-4o-mini", "--max-cost", "0"], "--max-cost must be a positive amount of USD"),
     (EVOLVE + ["--llm-free", "--llm-timeout", "0"], "--llm-timeout must be a positive number of seconds"),
     (EVOLVE + ["--llm-free", "--max-tokens", "0"], "--max-tokens must be a positive integer"),
@@ -66,8 +69,32 @@ CASES = [
     (EVOLVE + ["--llm-free", "--out", "{a-file}/runs"], "a-file is a file, not a directory"),
     (EVOLVE + ["--llm-free", "--out", "/proc/nope"], "cannot be created"),
     (EVOLVE + ["--llm-free", "--init", "{latin1.py}"], "is not UTF-8 text (byte 14 is 0xe9)"),
-    (EVOLVE + ["--llm-free", "--init", "{prose.py}"], "syntax error"),
+    (EVOLVE + ["--llm-free", "--init", "{prose.py}"], "prose.py: line 1: invalid syntax (not valid Python)"),
     (EVOLVE + ["--llm-free", "--init", "{folder}"], "is not a file; give a Python module"),
+    # pre-flight (issue 25): what the settings need from this machine, before the run directory exists
+    (EVOLVE + ["--llm-free", "--init", "{unknown-field.py}"],
+     "--init: the reward does not pass the check: reward_terms failed with numpy"),
+    (EVOLVE + ["--api-base", "http://127.0.0.1:9/v1"],
+     "cannot reach openai/default's server at http://127.0.0.1:9/v1/models: [Errno 111] Connection refused"),
+    (EVOLVE + ["--llm-free", "--feedback", "judge", "--judge-model", "openai/gpt-4o", "--judge-api-base",
+               "http://127.0.0.1:9/v1", "--max-cost", "1"], "check --judge-api-base"),  # a paid judge may be capped
+    (EVOLVE + ["--llm-free", "--feedback", "human", "--on-ranking-due", "/nonexistent/prog"],
+     "/nonexistent/prog is not an executable file"),
+    (EVOLVE + ["--llm-free", "--feedback", "human", "--on-ranking-due", "no-such-program-here --x"],
+     "no-such-program-here is not found on PATH"),
+    (EVOLVE + ["--llm-free", "--feedback", "human", "--review-host", "no.such.host.invalid"],
+     "--review-host 'no.such.host.invalid' does not resolve"),
+    # an option that would have no effect is refused, not ignored
+    (EVOLVE + ["--llm-free", "--blind"], "--blind only applies to the review page"),
+    (EVOLVE + ["--llm-free", "--ray-address", "10.0.0.5:6379"], "with --executor local it would be ignored"),
+    (EVOLVE + ["--llm-free", "--halving", "--feedback", "judge", "--judge-model", "openai/x"],
+     "--halving needs a ranker with a task fitness (metrics, synthetic), and --feedback judge ranks without one; "
+     "use --no-halving"),
+    (EVOLVE[:5] + ["--task", "keep it up " * 500, "--llm-free"],
+     "'... (5,500 characters) has no fitness metric"),  # a long task text is not echoed whole
+    (["export", "{run}", "-o", "{folder}", "--force"], "folder is a folder; give a file path in it"),
+    (["export", "{run}", "-o", "{folder}/p.npz", "--policy", "--format", "jax"], "leave --format jax out"),
+    (["review", "{run}", "--port", "99999"], "Invalid value for '--port'"),
     (["evolve", "--resume", "{folder}"], "is not a rewardsmith run (no config.json)"),
     (["evolve", "--resume", "{nowhere}"], "is not a rewardsmith run (no config.json)"),
     (["evolve", "--resume", "{run}", "--samples", "8"], "--samples cannot change"),
@@ -99,7 +126,7 @@ def _fill(args: list[str], root: Path) -> list[str]:
     return [re.sub(r"\{([^}]+)\}", lambda match: names[match[1]], arg) for arg in args]
 
 
-@pytest.mark.parametrize("args, words", CASES, ids=[" ".join(a[:1] + a[5:] if a[0] == "evolve" else a)[:60]
+@pytest.mark.parametrize("args, words", CASES, ids=[" ".join(a[:1] + a[7:] if a[0] == "evolve" else a)[:60]
                                                       for a, _ in CASES])
 def test_a_bad_input_is_one_line_exit_2_and_nothing_written(place, args, words, capsys, monkeypatch):
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDSMITH_MODEL"):
@@ -112,7 +139,7 @@ def test_a_bad_input_is_one_line_exit_2_and_nothing_written(place, args, words, 
     assert stop.value.code == 2, err
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("error: ") and words in err, err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and len(err) < 1200  # a long task text is shortened, not echoed whole
     assert _snapshot(place) == before
 
 
