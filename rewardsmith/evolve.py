@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from rewardsmith.config import RunConfig
+from rewardsmith.config import RunConfig, check_batches, train_config_for
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
@@ -62,6 +62,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     check_board(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
+    check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
         raise UserError(f"--halving needs a ranker with a task fitness ({', '.join(rankers_that(_by_score))}; not "
                         f"{cfg.feedback!r}) and a trainer that continues from checkpoints "
