@@ -8,6 +8,7 @@ Nothing here trains or asks an LLM: the commands that would are parsed only (EXE
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 import shutil
@@ -85,7 +86,7 @@ def _tokens(command: str) -> list[str]:
 
 
 def command_lines() -> list[Line]:
-    top = typer.main.get_command(app)
+    top = _top()
     lines = []
     for text in code_texts():
         command = _rewardsmith_command(text)
@@ -100,6 +101,12 @@ def command_lines() -> list[Line]:
     return lines
 
 
+@functools.cache
+def _top() -> Any:
+    """The `rewardsmith` click group, built once (typer builds it anew on every call)."""
+    return typer.main.get_command(app)
+
+
 # typer (0.29) carries its own copy of click, whose classes are not the `click` package's: commands, groups and
 # options are told apart by what they have.
 def _is_group(cmd: Any) -> bool:
@@ -107,7 +114,7 @@ def _is_group(cmd: Any) -> bool:
 
 
 def command(path: tuple[str, ...]) -> Any:
-    cmd = typer.main.get_command(app)
+    cmd = _top()
     for name in path:
         cmd = cmd.commands[name]
     return cmd
@@ -215,7 +222,7 @@ def _all_options() -> set[str]:
         own = set(_options(cmd))
         return own.union(*(walk(sub) for sub in cmd.commands.values())) if _is_group(cmd) else own
 
-    return walk(typer.main.get_command(app))
+    return walk(_top())
 
 
 def _bench_options(monkeypatch, capsys) -> set[str]:
