@@ -61,6 +61,55 @@ def train_config_for(env_ppo: dict, **overrides) -> TrainConfig:
     return TrainConfig().with_overrides(**env_ppo).with_overrides(**given)
 
 
+# TrainConfig settings that a run sets by its own settings, which a run's `train` table must not set a second time
+# (the table is applied last, so `seed` there would give every training seed the same seed): field -> run setting
+RUN_OWNED_TRAIN = {"steps": "train_steps", "seed": "seed"}
+
+
+def check_train(train: Mapping[str, Any]) -> None:
+    """A run's PPO overrides (`train` in config.json and in a run config) are TrainConfig settings, each of its
+    kind; raises UserError (one line) naming the first that is not."""
+    defaults = {f.name: getattr(TrainConfig(), f.name) for f in dataclasses.fields(TrainConfig)}
+    for key, value in train.items():
+        if key in RUN_OWNED_TRAIN:
+            raise UserError(f"train setting {key!r} is the run's own {RUN_OWNED_TRAIN[key]!r}; set that instead")
+        if key not in defaults:
+            valid = ", ".join(k for k in defaults if k not in RUN_OWNED_TRAIN)
+            raise UserError(f"unknown train setting {key!r}; valid: {valid}")
+        wanted = _train_kind_problem(defaults[key], value)
+        if wanted:
+            raise UserError(f"train setting {key!r} must be {wanted}, got {value!r}")
+
+
+def _train_kind_problem(default: Any, value: Any) -> str | None:
+    """What a value of a TrainConfig setting whose default is `default` must be, or None when it is that. Counts
+    are positive (zero envs or epochs would crash the trainer, not fail one line); numbers finite."""
+    import math
+
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, int):
+        return None if _positive_int(value) else "a positive integer"
+    if isinstance(default, float):
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number"
+    ok = isinstance(value, list | tuple) and value and all(_positive_int(v) for v in value)
+    return None if ok else "a list of positive integers (layer widths), e.g. [64, 64]"  # hidden
+
+
+def check_batches(ppo: TrainConfig) -> None:
+    """PPO splits each rollout (num_envs x rollout_steps transitions) into equal minibatches; raises UserError when
+    the env's settings with the run's `train` table do not divide."""
+    batch = ppo.num_envs * ppo.rollout_steps
+    if batch % ppo.minibatches:
+        raise UserError(f"train setting 'minibatches' ({ppo.minibatches}) must divide num_envs x rollout_steps "
+                        f"({ppo.num_envs} x {ppo.rollout_steps} = {batch})")
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 _OWN_NAME = "(the field's name)"
 
 
@@ -159,9 +208,11 @@ class RunConfig:
 
     def validate(self) -> None:
         _check_types(self)
-        for name in ("iterations", "samples", "max_sample_rounds"):
+        for name in ("iterations", "samples"):
             if getattr(self, name) < 1:
-                raise UserError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
+                raise UserError(f"--{name} must be a positive integer, got {getattr(self, name)}")
+        if self.max_sample_rounds < 1:  # no option gives it: named as config.json and a run config do
+            raise UserError(f"setting 'max_sample_rounds' must be a positive integer, got {self.max_sample_rounds}")
         if self.train_steps is not None and self.train_steps < 1:
             raise UserError(f"--train-steps must be a positive integer, got {self.train_steps}")
         if self.final_seeds < 0:
@@ -204,6 +255,7 @@ class RunConfig:
             raise UserError(f"--judge-min-tau must be a Kendall tau between -1 and 1 (1: the judge's two looks give "
                              f"the same order), got {self.judge_min_tau}")
         _check_review(self)
+        check_train(self.train)
         # the names of trainer, ranker and executor are checked against their registries, and the settings that
         # only some rankers take against the ranker's traits (feedback/rankers.check_feedback), in evolve.prepare
 
@@ -217,8 +269,7 @@ def _check_review(cfg: RunConfig) -> None:
         raise UserError(f"--reviewers must be a positive integer (people to rank a generation), got {cfg.reviewers}")
     if cfg.review_deadline_s is not None and not (math.isfinite(cfg.review_deadline_s) and cfg.review_deadline_s > 0):
         raise UserError(f"--review-deadline must be a positive duration, got {cfg.review_deadline_s}")
-    if not cfg.review_host or any(c.isspace() or c in "/@?#" for c in cfg.review_host):
-        raise UserError(f"--review-host {cfg.review_host!r} is not a host name or address, e.g. 0.0.0.0 or 10.0.0.5")
+    check_host(cfg.review_host, "--review-host")
     try:
         command = shlex.split(cfg.on_ranking_due) if cfg.on_ranking_due is not None else ["-"]
     except ValueError as err:
@@ -232,6 +283,13 @@ def shown(text: str, most: int = 60) -> str:
     task description is not echoed back)."""
     one_line = " ".join(text.split())
     return repr(one_line) if len(one_line) <= most else f"{one_line[:most]!r}... ({len(text):,} characters)"
+
+
+def check_host(host: str, flag: str) -> None:
+    """A review page's host is a host name or address (`flag` names the option); an empty one would bind every
+    address of the machine."""
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise UserError(f"{flag} {host!r} is not a host name or address, e.g. 0.0.0.0 or 10.0.0.5")
 
 
 def _is_url(text: str) -> bool:

@@ -28,7 +28,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from rewardsmith.config import RunConfig, shown
+from rewardsmith.config import RunConfig, check_batches, shown, train_config_for
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
@@ -70,6 +70,7 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     check_board(cfg)
     env = get_env(cfg.env)
     task = resolve_task(env, cfg.task)
+    check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
     if cfg.halving:
         check_halving(cfg)
     if RANKERS.get(cfg.feedback).needs_fitness and not task.has_fitness:

@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.cli import env as env_commands
-from rewardsmith.cli.config_file import ConfigCommand
+from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.ui import (
@@ -30,14 +30,15 @@ from rewardsmith.cli.ui import (
     print_finished,
     print_summary,
     reward_source,
+    who_writes_and_ranks,
 )
-from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, flag_fields
+from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, check_host, flag_fields
 from rewardsmith.errors import INTERRUPTED, STOPPED, UserError
 from rewardsmith.exports import FORMATS
-from rewardsmith.feedback.rankers import RANKERS
+from rewardsmith.feedback.rankers import RANKERS, rankers_that
 from rewardsmith.feedback.review.access import parse_duration
 from rewardsmith.runs.tensorboard import TENSORBOARD, export_run, train_board
-from rewardsmith.train.trainers import TRAINERS
+from rewardsmith.train.trainers import TRAINERS, trainers_that
 
 # No locals in tracebacks: they could hold API keys.
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
@@ -46,6 +47,9 @@ app.command("play")(play_command)  # rewardsmith/cli/play.py
 DEFAULT_TRAINER = {backend: name for name in TRAINERS.names() if (backend := TRAINERS.get(name).default_on)}
 TRAINER_HELP = (f"{' or '.join(TRAINERS.names())} (default: {DEFAULT_TRAINER['gpu']} where JAX sees a GPU, else "
                 f"{DEFAULT_TRAINER['cpu']})")
+# where halving is on by default (execute/train_stage.halving_default), in the words the README uses
+HALVING_DEFAULT = (f"{' or '.join(rankers_that(lambda plug: plug.needs_fitness))} feedback and the "
+                   f"{' or '.join(trainers_that(lambda plug: plug.continues))} trainer")
 
 
 @app.callback()
@@ -125,7 +129,7 @@ def evolve(
                                     "the mean task score"),
     halving: bool | None = typer.Option(
         None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
-        "better half goes on (default: on for metrics and synthetic feedback with the native trainer)"),
+        f"better half goes on (default: on with {HALVING_DEFAULT}, off otherwise)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
@@ -199,19 +203,23 @@ def evolve(
         else:
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
-            # the options whose values a field takes as they are, then those the command turns into a field's value
-            cfg = RunConfig(**{**flag_fields(flags), "models": resolve_models(model, api_base, llm_free),
+            # the options whose values a field takes as they are, the fields only a run config gives (--config:
+            # max_sample_rounds, train), then those the command turns into a field's value
+            file_fields = ctx.meta.get(FILE_FIELDS, {})
+            cfg = RunConfig(**{**flag_fields(flags), **file_fields,
+                               "models": resolve_models(model, api_base, llm_free),
                                "api_bases": tuple(api_base or ()), "init_source": init_source(init),
                                "review_port": RunConfig.review_port if review_port is None else review_port,
                                "trainer": trainer or default_trainer(), "envs_dir": use_envs_dir(envs_dir),
-                               "train": {"stop_at_success": True} if stop_at_success else {}})
+                               "train": {**file_fields.get("train", {}),
+                                         **({"stop_at_success": True} if stop_at_success else {})}})
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
         with run_lock(store):
             if resume is not None and cfg != store.config():
                 store.save_config(cfg)  # the settings a resume may change (see RESUME_OVERRIDES)
-            console.print(f"run: {store.root}  ({'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}; "
-                          f"trainer {cfg.trainer})")
+            console.print(f"run: {store.root}  ({who_writes_and_ranks(cfg)}; trainer {cfg.trainer})",
+                          soft_wrap=True, markup=False)
             with ProgressView(cfg.iterations, cfg.samples) as view:
                 result = run_evolve(store, cfg, view)
     except CostCapReached as stop:
@@ -275,8 +283,8 @@ def show(run: Path = typer.Argument(..., help="run directory"),
 
     store = open_run(run)
     cfg = store.config()
-    console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
-                  f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
+    console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, {who_writes_and_ranks(cfg)}",
+                  soft_wrap=True, markup=False)
     print_summary(store)
     table = Table(title="candidates")
     for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
@@ -412,13 +420,16 @@ def check(
 @app.command()
 def review(
     run: Path = typer.Argument(..., help="run directory"),
-    port: int = typer.Option(8765, min=0, max=65535, help="port on 127.0.0.1 (0 = any free port)"),
+    port: int = typer.Option(RunConfig.review_port, min=0, max=65535, help="port of the page (0 = any free port)"),
+    host: str = typer.Option(RunConfig.review_host, help="serve the page here (as evolve's --review-host); off "
+                             "loopback it needs the secret token of the printed URL"),
     blind: bool = typer.Option(False, "--blind", help="hide task scores and success rates (a --blind run always)"),
 ) -> None:
     """Open the review page of a run: watch each generation's videos side by side and rank them."""
     from rewardsmith.feedback.review.cli import review_command
 
-    review_command(run, port, echo=console.print, blind=blind)
+    check_host(host, "--host")
+    review_command(run, port, echo=console.print, blind=blind, host=host)
 
 
 @app.command()

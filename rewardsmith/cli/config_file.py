@@ -1,18 +1,21 @@
-"""`rewardsmith evolve --config run.toml`: a TOML file holding evolve's settings, each by its config field name
-(RunConfig: `iterations`, `samples`, `models`, `llm_timeout_s`, ...; a flag without a field by its own name: `init`,
-`out`, `llm_free`, `stop_at_success`). Flags given on the command line override the file. Which key is which
-option, and the kind of value it takes, come from RunConfig's field table (config.RUN_SETTINGS).
+"""`rewardsmith evolve --config run.toml`: a TOML file holding evolve's settings, each by its config.json name
+(RunConfig: `iterations`, `samples`, `models`, `llm_timeout_s`, ..., the PPO settings as a `[train]` table; a flag
+without a field by its own name: `init`, `out`, `llm_free`, `stop_at_success`). Flags given on the command line
+override the file. Which key is which option, and the kind of value it takes, come from RunConfig's field table
+(config.RUN_SETTINGS).
 
 The file becomes the command's default map (click's `Context.default_map`): each setting the command line does not
 give takes the file's value, so the config the run records (config.json) is the merged one, and `--resume` still
-tells given flags from the rest by their parameter source. Paths (`init`, `out`, `envs_dir`) are taken relative to
-the file's folder. A key that is no setting, or a value of the wrong kind, is one line naming the key and what is
-valid, before anything is written.
+tells given flags from the rest by their parameter source. The fields no option gives (`max_sample_rounds`,
+`train`) go to the command in `ctx.meta[FILE_FIELDS]`. Paths (`init`, `out`, `envs_dir`) are taken relative to the
+file's folder. A key that is no setting, one that cannot be set (NOT_SETTABLE), or a value of the wrong kind is one
+line naming the key and what is valid, before anything is written.
 """
 
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
@@ -20,12 +23,20 @@ from typing import Any
 import typer
 from typer.core import TyperCommand
 
-from rewardsmith.config import RUN_SETTINGS, Setting
+from rewardsmith.config import RUN_SETTINGS, Setting, check_train
 from rewardsmith.errors import UserError
 
 # an evolve option (its parameter name) -> the RunConfig field that takes its value
 FIELD_OF_FLAG = {s.flag: s.name for s in RUN_SETTINGS.values() if s.flag is not None}
-NOT_IN_FILE = {"config", "resume", "help"}  # a run config does not name another config or the run to resume
+# keys a run config refuses though config.json or the command has them: why, and what to give instead
+NOT_SETTABLE = {
+    "schema": "it is the version of config.json's format, which rewardsmith writes; leave it out",
+    "init_source": "it is the text of the --init file as config.json records it; name the file: init = "
+                   "\"my_reward.py\"",
+    "config": "a run config cannot name another one",
+    "resume": "continue a run with rewardsmith evolve --resume RUN, which keeps the run's own settings",
+}
+FILE_FIELDS = "rewardsmith.config_fields"  # ctx.meta key: the file's settings that no option gives
 LLM_GROUP = {"model", "api_base", "llm_free"}  # given together: one of them on the command line replaces all three
 MAX_BYTES = 1_000_000
 
@@ -60,15 +71,19 @@ def _flag_kinds(param: Any) -> tuple[type, ...]:
     return {bool: (bool,), int: (int,), float: (int, float)}.get(annotation, (str,))
 
 
-def settings(command: Any) -> dict[str, tuple[str, tuple[type, ...]]]:
+def settings(command: Any) -> dict[str, tuple[str | None, tuple[type, ...]]]:
     """key in the file -> (the command's parameter name, the kinds of value it takes), for every option of
-    `command` but --config and --resume: a field's own name for an option that gives a field, else the option's."""
-    table = {}
+    `command` but --config, --resume and --help: a field's own name for an option that gives a field, else the
+    option's; and for each RunConfig field that no option gives but a file may, (None, its kinds)."""
+    table: dict[str, tuple[str | None, tuple[type, ...]]] = {}
     for param in command.params:
-        if param.name in NOT_IN_FILE or getattr(param, "param_type_name", "") != "option":
+        if param.name in NOT_SETTABLE or param.name == "help" or getattr(param, "param_type_name", "") != "option":
             continue
         field: Setting | None = RUN_SETTINGS.get(FIELD_OF_FLAG.get(param.name, ""))
         table[field.name if field else param.name] = (param.name, field.kinds if field else _flag_kinds(param))
+    for setting in RUN_SETTINGS.values():
+        if setting.flag is None and setting.name not in NOT_SETTABLE:
+            table[setting.name] = (None, setting.kinds)
     return table
 
 
@@ -86,28 +101,56 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
 
 
-def defaults_from_file(path: Path, command: Any, given: set[str]) -> dict[str, Any]:
-    """The command's default map from the file: parameter name -> value, leaving out what the command line gives
-    (`given`: parameter names). Raises ConfigError, one line."""
+@dataclass(frozen=True)
+class FileSettings:
+    """What a run config gives: the command's default map (parameter name -> value) and the RunConfig fields no
+    option gives (field name -> value)."""
+
+    defaults: dict[str, Any]
+    fields: dict[str, Any]
+
+
+def from_file(path: Path, command: Any, given: set[str]) -> FileSettings:
+    """The file's settings, leaving out what the command line gives (`given`: parameter names). Raises
+    ConfigError, one line."""
     table = settings(command)
-    found = read_toml(path)
     defaults: dict[str, Any] = {}
-    for key, value in found.items():
-        if key not in table:
-            near = get_close_matches(key, table, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else ""
-            raise ConfigError(f"{path}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(table))}")
-        name, kind = table[key]
+    fields: dict[str, Any] = {}
+    for key, value in read_toml(path).items():
+        name, kind = _known(path, key, table)
         if not _is_kind(value, kind):
             raise ConfigError(f"{path}: {key!r} must be {_kind_name(kind)}, got {value!r} "
                               f"({type(value).__name__})")
+        if name is None:  # a field no option gives (max_sample_rounds, train)
+            fields[key] = _train_table(path, value) if key == "train" else value
+            continue
         if name == "model" and value == []:  # models = [] is the LLM-free mode, as in config.json
             name, value = "llm_free", True
         if name in ("init", "out", "envs_dir", "tensorboard"):  # paths: relative to the config file
             value = str((path.parent / Path(value).expanduser()).resolve())
         defaults[name] = value
     drop = LLM_GROUP if given & LLM_GROUP else set()
-    return {name: value for name, value in defaults.items() if name not in given | drop}
+    return FileSettings({name: value for name, value in defaults.items() if name not in given | drop}, fields)
+
+
+def _known(path: Path, key: str, table: dict) -> tuple[str | None, tuple[type, ...]]:
+    """The parameter name and kinds of a key of the file; ConfigError for a key it cannot hold."""
+    if key in NOT_SETTABLE:
+        raise ConfigError(f"{path}: {key!r} cannot be set in a run config: {NOT_SETTABLE[key]}")
+    if key not in table:
+        near = get_close_matches(key, table, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        raise ConfigError(f"{path}: unknown key {key!r}{hint}; valid keys: {', '.join(sorted(table))}")
+    return table[key]
+
+
+def _train_table(path: Path, table: dict[str, Any]) -> dict[str, Any]:
+    """The `[train]` table (PPO settings), checked as config.json's is (config.check_train)."""
+    try:
+        check_train(table)
+    except UserError as err:
+        raise ConfigError(f"{path}: [train]: {err}") from None
+    return table
 
 
 class ConfigCommand(TyperCommand):
@@ -117,8 +160,9 @@ class ConfigCommand(TyperCommand):
         opts, _, _ = self.make_parser(ctx).parse_args(args=list(args))  # which options the command line gives
         if opts.get("config") is not None:
             try:
-                found = defaults_from_file(Path(opts["config"]), self, {k for k, v in opts.items() if v is not None})
+                found = from_file(Path(opts["config"]), self, {k for k, v in opts.items() if v is not None})
             except ConfigError as err:
                 raise typer.BadParameter(str(err), ctx=ctx, param_hint="'--config'") from None
-            ctx.default_map = {**(ctx.default_map or {}), **found}
+            ctx.default_map = {**(ctx.default_map or {}), **found.defaults}
+            ctx.meta[FILE_FIELDS] = found.fields
         return super().parse_args(ctx, args)

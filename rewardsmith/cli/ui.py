@@ -276,18 +276,33 @@ def num(value) -> str:
     return "—" if value is None else f"{value:.3f}"
 
 
+def who_writes_and_ranks(cfg) -> str:
+    """Where a run's programs come from and who ranks them, with the judge's model: "LLM-free" alone would hide a
+    judge that is paid per generation."""
+    programs = ", ".join(cfg.models) if cfg.models else "LLM-free"
+    judge = f" (judge {cfg.judge_model})" if _judged(cfg) else ""
+    return f"programs: {programs}; feedback {cfg.feedback}{judge}"
+
+
+def _judged(cfg) -> bool:
+    return RANKERS.get(cfg.feedback).judged and cfg.judge_model is not None
+
+
 def print_summary(store) -> None:
     from rewardsmith.runs.show import generation_rows
 
+    cfg = store.config()
+    judged = _judged(cfg)
     table = Table(title=f"run {store.root.name}")
-    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens", "LLM cost $"):
+    for column in ("gen", "candidates", "evaluated", "failed", "best", "best score", "prompt tokens",
+                   *(("judge tokens",) if judged else ()), "LLM cost $"):
         table.add_column(column)
     for row in generation_rows(store):
         tokens = "—" if row.prompt_tokens is None else str(row.prompt_tokens)
+        judge = ("—" if row.judge_tokens is None else str(row.judge_tokens),) if judged else ()
         table.add_row(str(row.gen), str(row.candidates), str(row.evaluated), str(row.failed),
-                      row.best or "—", num(row.best_fitness), tokens, f"{row.cost_usd:.4f}")
+                      row.best or "—", num(row.best_fitness), tokens, *judge, f"{row.cost_usd:.4f}")
     console.print(table)
-    cfg = store.config()
     if not RANKERS.get(cfg.feedback).needs_fitness:  # who ranked each generation: people, the judge, or both
         for row in generation_rows(store):
             if row.decided_by:
@@ -298,11 +313,12 @@ def print_summary(store) -> None:
     result = store.load_result() or {}
     if (result.get("choice") or {}).get("statement"):
         console.print(f"answer: {result['choice']['statement']}", soft_wrap=True, markup=False)
-    if not cfg.llm_free:
+    if not cfg.llm_free or judged:  # the judge's requests are logged and paid like the programs' (judge.py)
         from rewardsmith.llm.budget import spent_usd
 
         cap = f" of --max-cost ${cfg.max_cost:.4f}" if cfg.max_cost is not None else " (no --max-cost)"
-        console.print(f"LLM spend: ${spent_usd(store.llm_log_dirs()):.4f} paid{cap}")
+        what = "LLM and judge" if judged and not cfg.llm_free else "judge" if judged else "LLM"
+        console.print(f"{what} spend: ${spent_usd(store.llm_log_dirs()):.4f} paid{cap}")
 
 
 MAX_SOURCE_BYTES = 1_000_000

@@ -20,6 +20,16 @@ def _cost(store: RunStore, gen: int) -> float:
     return sum(float(read_json(p).get("cost_usd", 0.0)) for p in store.usage_paths(gen))
 
 
+def _judge_tokens(store: RunStore, gen: int) -> int | None:
+    """Tokens the vision judge used on the generation (both looks of hybrid, prompt and reply; judge.py writes
+    usage_judge*.json); None where it was not asked."""
+    paths = [p for p in store.usage_paths(gen) if p.name.startswith("usage_judge")]
+    if not paths:
+        return None
+    usages = [read_json(p) for p in paths]
+    return sum(int(u.get("prompt_tokens") or 0) + int(u.get("completion_tokens") or 0) for u in usages)
+
+
 def _prompt_tokens(store: RunStore, gen: int) -> int | None:
     """The size of the generation's prompt (llm/prompting.py counts it); None when no prompt was sent (LLM-free)."""
     path = store.prompt_tokens_path(gen)
@@ -40,6 +50,7 @@ class GenerationRow:
     prompt_tokens: int | None  # None: no prompt was sent (LLM-free)
     decided_by: str  # who decided, in words ("" where nobody was recorded)
     choice: str = ""  # the selection rule's pick and its confidence, in words (metrics feedback)
+    judge_tokens: int | None = None  # the vision judge's prompt and reply tokens; None: no judge was asked
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -94,7 +105,8 @@ def generation_rows(store: RunStore) -> list[GenerationRow]:
             best_fitness=selection.fitness.get(best) if selection and best else None,
             cost_usd=_cost(store, gen), prompt_tokens=_prompt_tokens(store, gen),
             decided_by=selection.decided_by_text if selection else "",
-            choice=selection.choice.statement() if selection and selection.choice else ""))
+            choice=selection.choice.statement() if selection and selection.choice else "",
+            judge_tokens=_judge_tokens(store, gen)))
     return rows
 
 

@@ -242,7 +242,7 @@ class _Stop(Exception):
     pass
 
 
-def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, monkeypatch):
+def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, monkeypatch, capsys):
     """`evolve --blind` records it in config.json (so its own page, a resume and `review` keep it), `evolve --resume
     RUN --blind` turns it on for a run, and `review RUN --blind` serves a blind page; the evolve loop itself is
     stubbed out (only what the command line makes of the flag is checked here)."""
@@ -274,9 +274,14 @@ def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, mon
 
     served: list[tuple] = []
     monkeypatch.setattr(rewardsmith.feedback.review.cli, "review_command",
-                        lambda run, port, echo, blind: served.append((run, port, blind)))
+                        lambda run, port, echo, blind, host: served.append((run, port, blind, host)))
     result = runner.invoke(app, ["review", str(run), "--port", "0", "--blind"])
-    assert result.exit_code == 0 and served == [(run, 0, True)], result.output
+    assert result.exit_code == 0 and served == [(run, 0, True, "127.0.0.1")], result.output
+    result = runner.invoke(app, ["review", str(run), "--host", "0.0.0.0"])  # as evolve's --review-host
+    assert result.exit_code == 0 and served[-1] == (run, 8765, False, "0.0.0.0"), result.output
+    with pytest.raises(SystemExit) as stop:  # through the command's one-line errors, as a user runs it
+        app(["review", str(run), "--host", ""], prog_name="rewardsmith")
+    assert stop.value.code == 2 and "--host '' is not a host name or address" in capsys.readouterr().err
 
 
 def test_a_blind_page_says_which_episodes_the_films_show_without_their_scores(tmp_path):
