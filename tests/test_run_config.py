@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from builders import evaluated
 import typer
 
 import rewardsmith.evolve
@@ -39,7 +40,9 @@ def evolve_runs(monkeypatch, tmp_path):
 
     def record(store, cfg, report):
         configs.append(cfg)
-        return EvolveResult(best=None, generations=cfg.iterations)
+        best = evaluated(0, 0, 0.5)  # a run with no evaluated candidate exits 1; the recorder's run has one
+        store.save_candidate(best)
+        return EvolveResult(best=best, generations=cfg.iterations)
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
     for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "REWARDSMITH_MODEL", "REWARDSMITH_ENVS"):
