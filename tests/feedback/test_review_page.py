@@ -181,7 +181,8 @@ def test_media_route_refuses_escapes_and_serves_ranges(served):
     for path in ("/media/../config.json", "/media/1/../../config.json", "/media/1/g1c00/..%2f..%2f..%2fconfig.json",
                  "/media/1/g1c00/candidate.json", "/media/1/g1c00/%2e%2e", "/media/%2e%2e/g1c00/video.mp4",
                  "/media/0/g1c00/video.mp4", "/media/1/g1c03/video.mp4", "/media/1/%2Fetc%2Fpasswd/video.mp4",
-                 "/static/../rewardsmith/ranking.py", "/media/1/cand_00/video.mp4"):
+                 "/static/../rewardsmith/ranking.py", "/media/1/cand_00/video.mp4",
+                 "/media/1/g1c03/poster.png", "/media/0/g1c00/poster.png", "/media/1/g0c00/poster.png"):
         status, body, _ = _raw_get(server, path)
         assert status == 404, (path, status)
         assert b"SCALES" not in body and b"feedback" not in body

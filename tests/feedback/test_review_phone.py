@@ -289,7 +289,8 @@ def test_the_judges_fallback_is_called_a_fallback_and_recorded_as_one(tmp_path, 
         assert ("Fallback: the judge gave no valid full ranking in 3 request(s) (placed 0 of 3); g0c01, g0c03, g0c00 "
                 "follow in task-score order.") in box
         assert page.inner_text("#judge-order") == "g0c01 › g0c03 › g0c00"  # the task score's order
-        assert page.evaluate(NO_NULL)  # no summary, no confidence: left out, never written "null"
+        assert page.evaluate(NO_NULL)  # no summary, no reasons: left out, never written "null"
+        assert page.locator("#judge-box table").count() == 0
         assert "Review deadline in 9:" in page.inner_text("#deadline")  # hybrid's default 600 s deadline
         _fits(page, PHONE["width"])
         page.click("#use-judge")

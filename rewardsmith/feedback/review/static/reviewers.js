@@ -59,9 +59,10 @@ function renderJudge() {
     fallback ? el("p", { class: "judge-fallback", text: `Fallback: ${judge.fallback}.` }) : null,
     el("p", { class: "mono", id: "judge-order", text: judge.order.join(" › ") }), sure,
     judge.summary ? el("p", { class: "judge-summary", text: judge.summary }) : null,
-    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "the judge's reason" })),
+    Object.keys(judge.reasons || {}).length ? el("table", {},  // no table of dashes when it gave no reason at all
+      el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "the judge's reason" })),
       judge.order.map((id) => el("tr", { "data-id": id }, el("td", { class: "mono", text: id }),
-        el("td", { text: (judge.reasons || {})[id] || "—" })))), use));
+        el("td", { text: judge.reasons[id] || "—" })))) : null, use));
 }
 
 function judgeReason(id) {
