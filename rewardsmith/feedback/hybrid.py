@@ -17,7 +17,10 @@ same worst) and the reason are recorded in gen_XX/judge_proposal.json, which the
 
 Who decided is recorded in the Selection (`decided_by`, a DecidedBy record), in words a person ("reviewer NAME
 confirmed the judge's order" or "... changed the judge's order") or the judge ("the judge (MODEL): confident, ...;
-no reviewer by the N s deadline").
+no reviewer by the N s deadline"). Where the judge's replies were unusable (or a candidate could not be shown), the
+proposal is (partly) the fallback order, task score where the task has one, else candidate order: its `fallback`
+says so, the page calls it the fallback order, and a person who takes it "confirmed the fallback order", never the
+judge's.
 Without --review-deadline a hybrid run uses DEFAULT_DEADLINE_S; plain --feedback human never lets a generation go on
 without a person's ranking.
 """
@@ -52,18 +55,20 @@ class Proposal:
     same_best: bool
     same_worst: bool
     min_tau: float = MIN_TAU  # the minimum tau this proposal was judged by
+    # what of `order` is not the judge's own ranking, in words (judge.complete's note); "": all of it is
+    fallback: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"order": list(self.order), "reasons": self.reasons, "summary": self.summary,
                 "confident": self.confident, "why": self.why, "tau": self.tau, "same_best": self.same_best,
-                "same_worst": self.same_worst, "min_tau": self.min_tau}
+                "same_worst": self.same_worst, "min_tau": self.min_tau, "fallback": self.fallback}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Proposal:
         return cls(order=tuple(data["order"]), reasons=dict(data.get("reasons") or {}),
                    summary=str(data.get("summary") or ""), confident=bool(data["confident"]), why=str(data["why"]),
                    tau=data.get("tau"), same_best=bool(data.get("same_best")), same_worst=bool(data.get("same_worst")),
-                   min_tau=float(data.get("min_tau", MIN_TAU)))
+                   min_tau=float(data.get("min_tau", MIN_TAU)), fallback=str(data.get("fallback") or ""))
 
 
 def _pairs(order: Sequence[str]) -> list[tuple[str, str]]:
@@ -95,11 +100,12 @@ def margin(first: Verdict, second: Verdict, rankable: Sequence[str],
 
 
 def proposal(first: Verdict, second: Verdict, order: Sequence[str], rankable: Sequence[str],
-             min_tau: float = MIN_TAU) -> Proposal:
-    """The Proposal from the judge's two looks; `order` is the first look completed with the fallback order."""
+             min_tau: float = MIN_TAU, fallback: str = "") -> Proposal:
+    """The Proposal from the judge's two looks; `order` is the first look completed with the fallback order,
+    `fallback` the note saying what of it the fallback gave ("": nothing)."""
     confident, why, tau, same_best, same_worst = margin(first, second, rankable, min_tau)
     return Proposal(order=tuple(order), reasons=dict(first.reasons), summary=first.summary, confident=confident,
-                    why=why, tau=tau, same_best=same_best, same_worst=same_worst, min_tau=min_tau)
+                    why=why, tau=tau, same_best=same_best, same_worst=same_worst, min_tau=min_tau, fallback=fallback)
 
 
 def save_proposal(store: RunStore, gen: int, made: Proposal) -> None:

@@ -110,17 +110,19 @@ def _from_ranking(gen: int, mode: str, ranking: Ranking, candidates: list[Candid
     return selection(gen, mode, order, by_id[ranking.best], ranking, candidates, decided_by)
 
 
-def people(ranking: Ranking, kept_judge_order: bool | None = None) -> DecidedBy:
+def people(ranking: Ranking, kept_judge_order: bool | None = None, judge_fallback: bool = False) -> DecidedBy:
     """Who decided a people's ranking: the reviewers whose rankings were combined (feedback/aggregate.py), or the
-    one reviewer; `kept_judge_order`: on a hybrid run, whether the person kept the judge's proposed order."""
+    one reviewer; `kept_judge_order`: on a hybrid run, whether the person kept the judge's proposed order;
+    `judge_fallback`: that proposal was (partly) the fallback order, not the judge's."""
     info = ranking.aggregate or {}
     names = tuple(str(name) for name in info.get("reviewers") or ())
     if len(names) > 1:
         agreed = info.get("agreement") or {}
         return DecidedBy(Decider.PEOPLE, reviewers=names, how=str(info.get("decided") or ""),
                          agreement_tau=agreed.get("kendall_tau_mean"), same_best=agreed.get("same_best"),
-                         kept_judge_order=kept_judge_order)
-    return DecidedBy(Decider.PEOPLE, reviewers=(ranking.reviewer,), kept_judge_order=kept_judge_order)
+                         kept_judge_order=kept_judge_order, judge_fallback=judge_fallback)
+    return DecidedBy(Decider.PEOPLE, reviewers=(ranking.reviewer,), kept_judge_order=kept_judge_order,
+                     judge_fallback=judge_fallback)
 
 
 NOTHING_TO_COMPARE = DecidedBy(Decider.NOBODY)
@@ -253,16 +255,18 @@ class JudgeRanker:
         if len(rankable) < 2:  # nothing to compare
             return _unranked(gen, "judge", candidates, parent)
         verdict = run_judge(self.ctx, gen, rankable)
-        ranking = judged(self.ctx, gen, rankable, verdict)
-        return _from_ranking(gen, "judge", ranking, candidates, DecidedBy(Decider.JUDGE, judge_model=verdict.model))
+        ranking, fallback = judged(self.ctx, gen, rankable, verdict)
+        return _from_ranking(gen, "judge", ranking, candidates,
+                             DecidedBy(Decider.JUDGE, judge_model=verdict.model, judge_fallback=bool(fallback)))
 
     def close(self) -> None:
         pass
 
 
-def judged(ctx: RunContext, gen: int, rankable: list[Candidate], verdict: Verdict) -> Ranking:
+def judged(ctx: RunContext, gen: int, rankable: list[Candidate], verdict: Verdict) -> tuple[Ranking, str]:
     """The judge's ranking of the `rankable` candidates: its order, then those it did not place (in task-score order
-    where the task has a score, else candidate order), its reasons as the comments."""
+    where the task has a score, else candidate order), its reasons as the comments; and the note that says what of
+    the order came from that fallback ("": none of it)."""
     from rewardsmith.feedback.judge import complete
 
     scored = _by_fitness(rankable, ctx.task.fitness_version) if ctx.task.has_fitness else []
@@ -270,7 +274,7 @@ def judged(ctx: RunContext, gen: int, rankable: list[Candidate], verdict: Verdic
     order, note = complete(verdict, fallback, "task-score order" if scored else "candidate order")
     comment = " ".join(part for part in (verdict.summary, f"({note})" if note else "") if part)
     return Ranking(generation=gen, best=order[0], worst=order[-1], order=tuple(order), comments=dict(verdict.reasons),
-                   generation_comment=comment, source="judge")
+                   generation_comment=comment, source="judge"), note
 
 
 class HybridRanker(HumanRanker):
@@ -297,7 +301,7 @@ class HybridRanker(HumanRanker):
         if kept:  # the judge's reasons stand where the person kept its order and wrote none
             ranking = dataclasses.replace(ranking, comments={**{c: f"(judge) {r}" for c, r in made.reasons.items()},
                                                              **ranking.comments})
-        return _from_ranking(gen, "hybrid", ranking, candidates, people(ranking, kept))
+        return _from_ranking(gen, "hybrid", ranking, candidates, people(ranking, kept, bool(made.fallback)))
 
     def _propose(self, gen: int, rankable: list[Candidate]) -> tuple[Proposal, Ranking]:
         """The judge's proposal (asked for once; a resumed run reads it back) and its ranking as it would stand."""
@@ -306,12 +310,12 @@ class HybridRanker(HumanRanker):
 
         first = run_judge(self.ctx, gen, rankable)
         made = hybrid.load_proposal(self.ctx.store, gen)
-        ranking = judged(self.ctx, gen, rankable, first)
+        ranking, fallback = judged(self.ctx, gen, rankable, first)
         if made is None:
             second = load_verdict(self.ctx.store.gen_dir(gen), hybrid.SECOND_LOOK) or \
                 run_judge(self.ctx, gen, rankable, name=hybrid.SECOND_LOOK, reverse=True)
             made = hybrid.proposal(first, second, ranking.order or (), [c.id for c in rankable],
-                                   self.ctx.cfg.judge_min_tau)
+                                   self.ctx.cfg.judge_min_tau, fallback)
             hybrid.save_proposal(self.ctx.store, gen, made)
         self.ctx.report(JudgeProposed(gen, made.order, made.confident, made.why, made.tau))
         stood = f"the judge's ranking stood: confident, {made.why}; no reviewer answered by the deadline"

@@ -35,6 +35,9 @@ class DecidedBy:
     judge_model: str | None = None  # JUDGE: the vision model
     # hybrid: the judge proposed an order first; a person kept it (True) or changed it (False); None: no proposal
     kept_judge_order: bool | None = None
+    # the order the judge proposed (hybrid) or decided (judge) was partly or wholly the fallback (task score, else
+    # candidate order): its replies were unusable or a candidate could not be shown. Never called the judge's order.
+    judge_fallback: bool = False
     confident_why: str = ""  # JUDGE in hybrid: why its ranking could stand alone (its two looks agree ...)
     deadline_s: float | None = None  # JUDGE in hybrid: the review deadline no reviewer met
     legacy: str = ""  # a selection of schema <= 2: the words it recorded, shown as they were
@@ -53,10 +56,14 @@ class DecidedBy:
                 f"reviewer {names[0]}"
             if self.kept_judge_order is None:
                 return people
-            return f"{people} {'confirmed' if self.kept_judge_order else 'changed'} the judge's order"
+            verb = "confirmed" if self.kept_judge_order else "changed"
+            if self.judge_fallback:
+                return f"{people} {verb} the fallback order (not the judge's own ranking)"
+            return f"{people} {verb} the judge's order"
         if self.who is Decider.JUDGE:
             if self.deadline_s is None:
-                return f"the judge ({self.judge_model})"
+                fallback = ", its order completed by the fallback order" if self.judge_fallback else ""
+                return f"the judge ({self.judge_model}){fallback}"
             return (f"the judge ({self.judge_model}): confident, {self.confident_why}; no reviewer by the "
                     f"{self.deadline_s:g} s deadline")
         return {Decider.SCORE: "the task score", Decider.SYNTHETIC: "the synthetic ranker (task score)",
@@ -70,7 +77,8 @@ class DecidedBy:
         return cls(who=Decider(data["who"]), reviewers=tuple(str(r) for r in data.get("reviewers") or ()),
                    how=str(data.get("how") or ""), agreement_tau=num(data.get("agreement_tau")),
                    same_best=data.get("same_best"), judge_model=data.get("judge_model"),
-                   kept_judge_order=data.get("kept_judge_order"), confident_why=str(data.get("confident_why") or ""),
+                   kept_judge_order=data.get("kept_judge_order"), judge_fallback=bool(data.get("judge_fallback")),
+                   confident_why=str(data.get("confident_why") or ""),
                    deadline_s=num(data.get("deadline_s")), legacy=str(data.get("legacy") or ""))
 
     @classmethod

@@ -36,10 +36,11 @@ WORST = FilmedEpisode(video="worst.mp4", role="worst", episode=2, episodes=16, s
 SPREAD = "a success split: 14 of 16 episodes reach the success threshold 0.9; the worst, episode 3, scores 0.1"
 
 
-def make_run(root: Path) -> RunStore:
+def make_run(root: Path, **config) -> RunStore:
     """Generation 0 (ranked earlier, read-only) and generation 1 awaiting a ranking: three evaluated candidates
-    with real cartpole videos (g1c01 with its worst episode's too), one failed candidate."""
-    store = RunStore.create(root, "run", RunConfig(env="cartpole", task="balance", feedback="human"))
+    with real cartpole videos (g1c01 with its worst episode's too), one failed candidate. `config`: RunConfig
+    settings beyond env, task and feedback."""
+    store = RunStore.create(root, "run", RunConfig(env="cartpole", task="balance", feedback="human", **config))
     env = get_env("cartpole")
     t = np.arange(76) * 0.02
     for gen in (0, 1):
@@ -114,16 +115,22 @@ def test_rank_a_generation_in_the_browser(served, browser):
     assert page.eval_on_selector_all("video", "vs => vs.map(v => v.playbackRate)") == [0.5] * 4
     assert page.eval_on_selector_all("video", "vs => vs.every(v => v.loop && !v.paused)")
 
-    # best == worst: the server's error appears on the page and nothing is saved
-    page.check("input[name='best'][value='g1c01']")
-    page.check("input[name='worst'][value='g1c01']")
-    page.click("#submit")
+    # a ranking the server refuses (a reviewer name it cannot use): its error appears on the page, nothing is saved
+    page.fill("#reviewer", "@@")
+    page.press("#reviewer", "Tab")  # the page asks for this reviewer's ranking: refused already
     page.wait_for_selector("#error:not([hidden])")
-    assert "best and worst are both g1c01" in page.inner_text("#error")
-    assert not ranking_path(store, 1).exists()
-
     page.check("input[name='best'][value='g1c02']")
     page.check("input[name='worst'][value='g1c00']")
+    with page.expect_response(lambda r: r.url.endswith("/ranking")) as refused:
+        page.click("#submit")
+    assert refused.value.status == 400
+    page.wait_for_function("document.querySelector('#submit').disabled === false")  # the answer is handled
+    assert "reviewer name '@@' is not usable" in page.inner_text("#error")
+    assert not ranking_path(store, 1).exists()
+    page.fill("#reviewer", "")
+    page.press("#reviewer", "Tab")
+    page.wait_for_selector("body[data-reviewer='']")
+
     order = "els => els.map(e => e.dataset.id)"
     assert page.eval_on_selector_all("#order li", order) == ["g1c02", "g1c01", "g1c00"]  # picks move to the ends
     page.click("button[aria-label='move g1c01 up']")  # the ends of a hand-made order become best and worst
@@ -174,7 +181,8 @@ def test_media_route_refuses_escapes_and_serves_ranges(served):
     for path in ("/media/../config.json", "/media/1/../../config.json", "/media/1/g1c00/..%2f..%2f..%2fconfig.json",
                  "/media/1/g1c00/candidate.json", "/media/1/g1c00/%2e%2e", "/media/%2e%2e/g1c00/video.mp4",
                  "/media/0/g1c00/video.mp4", "/media/1/g1c03/video.mp4", "/media/1/%2Fetc%2Fpasswd/video.mp4",
-                 "/static/../rewardsmith/ranking.py", "/media/1/cand_00/video.mp4"):
+                 "/static/../rewardsmith/ranking.py", "/media/1/cand_00/video.mp4",
+                 "/media/1/g1c03/poster.png", "/media/0/g1c00/poster.png", "/media/1/g0c00/poster.png"):
         status, body, _ = _raw_get(server, path)
         assert status == 404, (path, status)
         assert b"SCALES" not in body and b"feedback" not in body

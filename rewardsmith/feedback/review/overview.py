@@ -66,8 +66,11 @@ def run_overview(store: RunStore, blind: bool) -> dict[str, Any]:
         return {**overview, "generations": [_without(row, GENERATION_SCORES) for row in generations],
                 "candidates": [{**_without(row, CANDIDATE_SCORES), "status": row["status_code"]} for row in candidates]}
     series = fitness_series(store)
+    # the chart's "selected best so far" only where a selection was made: fitness_series also gives a generation
+    # still running its best point so far (for plots/fitness.png), which the page would ring as selected
+    selected = {row["gen"] for row in generations if row["state"] == "selected"}
     chart = {"points": [{"gen": g, "id": cid, "fitness": f} for g, cid, f in series.points],
-             "best": [{"gen": g, "fitness": f} for g, f in series.best if f is not None]}
+             "best": [{"gen": g, "fitness": f} for g, f in series.best if f is not None and g in selected]}
     return {**overview, "generations": generations, "candidates": candidates, "chart": chart}
 
 

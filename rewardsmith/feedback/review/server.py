@@ -10,12 +10,14 @@ background thread so the evolve loop can serve it in-process while it waits (fee
                                            the decision if any; who has ranked (names only while it waits, so no
                                            reviewer sees another's ranking first; every ranking once decided);
                                            reviewer N's own ranking; the judge's order and reasons (hybrid:
-                                           its proposal and whether it is confident)
+                                           its proposal and whether it is confident, or that it is the fallback
+                                           order); while it waits, the review deadline's seconds left
   GET  /api/overview                       every generation and candidate: status, task score, failure reason,
                                            LLM cost, the fitness chart's data (overview.py)
   POST /api/generation/<g>/ranking         body: ranking data -> 200 the saved ranking | 400 {"error": "..."}
   GET  /media/<g>/<candidate id>/<file>    video.mp4, worst.mp4 or strip.png of that candidate only (HTTP Range
-                                           supported)
+                                           supported), or poster.png: the first frame of its strip, the video's
+                                           poster (a phone shows a video black until it plays; a poster it shows)
 
 On a loopback host, requests whose Host is not a loopback name are refused (DNS rebinding); on any other host every
 request needs the run's secret token (access.py) and gets 403 without it. A POST must be JSON from the page's own
@@ -30,11 +32,14 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
+import io
 import json
 import logging
 import re
 import socket
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -49,6 +54,7 @@ from rewardsmith.feedback.ranking import (
     review_path,
     reviewer_name,
     submit_ranking,
+    waiting_since,
 )
 from rewardsmith.feedback.review.access import Access
 from rewardsmith.feedback.review.overview import blind_candidate, blind_selection, film_view, run_overview
@@ -60,6 +66,7 @@ STATIC_FILES = {"index.html": "text/html; charset=utf-8", "app.js": "text/javasc
                 "overview.js": "text/javascript; charset=utf-8", "reviewers.js": "text/javascript; charset=utf-8",
                 "style.css": "text/css; charset=utf-8"}
 MEDIA_FILES = {VIDEO_NAME: "video/mp4", WORST_NAME: "video/mp4", STRIP_NAME: "image/png"}
+POSTER_NAME = "poster.png"  # made from strip.png when asked for; never written into the run
 MAX_BODY = 1 << 20
 CHUNK = 1 << 16
 log = logging.getLogger("rewardsmith.feedback.review")
@@ -113,6 +120,7 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
             "train": {"steps": train.steps if train else None, "wall_s": train.wall_s if train else None},
             "scales": cand.scales, "source": cand.source,
             "video": _media_url(store, gen, cand, VIDEO_NAME), "strip": _media_url(store, gen, cand, STRIP_NAME),
+            "poster": _poster_url(store, gen, cand),
             # the video's episode, and the worst one's video when the spread is large (evaluate/episodes.py)
             "worst_video": _media_url(store, gen, cand, WORST_NAME), "film": film_view(cand.film),
         }
@@ -128,21 +136,71 @@ def generation_detail(store: RunStore, gen: int, blind: bool = False, reviewer: 
             "selection": blind_selection(saved) if blind else saved, "candidates": candidates,
             "reviewers_needed": store.config().reviewers, "reviewed_by": [r.reviewer for r in reviews],
             "reviews": [r.to_dict() for r in reviews] if ranking is not None else [],
-            "my_ranking": own.to_dict() if own else None, "judge": judge_view(store, gen)}
+            "my_ranking": own.to_dict() if own else None, "judge": judge_view(store, gen),
+            "deadline": deadline_view(store, gen) if gen == awaiting else None}
+
+
+def _poster_url(store: RunStore, gen: int, cand: Candidate) -> str | None:
+    """The poster of the candidate's video: there where both the video and its strip are (the strip's frames are
+    of the video's episode; the worst episode's video has no strip, so no poster)."""
+    if _media_url(store, gen, cand, VIDEO_NAME) and _media_url(store, gen, cand, STRIP_NAME):
+        return f"/media/{gen}/{cand.id}/{POSTER_NAME}"
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def poster_png(strip: Path, mtime_ns: int, size: int) -> bytes:
+    """The strip's first frame as a PNG (cached per strip file version: `mtime_ns`, `size`). The strip's frames
+    are square tiles side by side (film.thumbnail_strip as the film stage calls it), so the first is as wide as the
+    strip is high; its first frame is the video's, so the page looks the same before and after the video loads."""
+    from PIL import Image
+
+    with Image.open(strip) as image:
+        frame = image.crop((0, 0, min(image.height, image.width), image.height))
+        out = io.BytesIO()
+        frame.save(out, format="PNG")
+    return out.getvalue()
+
+
+def deadline_view(store: RunStore, gen: int) -> dict | None:
+    """The review deadline of generation `gen`, which waits: seconds left (negative once passed) and what happens
+    then, in words; None where nothing happens at any time (plain --feedback human without --review-deadline)."""
+    from rewardsmith.feedback import hybrid
+    from rewardsmith.feedback.rankers import ranker
+
+    cfg = store.config()
+    proposes = ranker(cfg.feedback).proposes
+    deadline_s = cfg.review_deadline_s or (hybrid.DEFAULT_DEADLINE_S if proposes else None)
+    if deadline_s is None:
+        return None
+    made = hybrid.load_proposal(store, gen) if proposes else None
+    several = cfg.reviewers > 1
+    if made is not None and made.confident:
+        then = ("the rankings made by then decide; if nobody has ranked, the judge's order stands" if several else
+                "if nobody has ranked by then, the judge's order stands")
+    elif several:
+        then = "the rankings made by then decide (with none, the run waits for the first)"
+    else:  # one reviewer decides at once anyway; the deadline only tells
+        then = "nothing is decided without a ranking: the run keeps waiting for yours"
+    left = waiting_since(store, gen) + deadline_s - time.time()
+    return {"deadline_s": deadline_s, "seconds_left": round(left, 3), "then": then}
 
 
 def judge_view(store: RunStore, gen: int) -> dict | None:
     """The judge's ranking of generation `gen` for the page: a hybrid run's proposal (with its confidence), else a
     judge run's verdict, else None."""
     from rewardsmith.feedback.hybrid import load_proposal
-    from rewardsmith.feedback.judge import load_verdict
+    from rewardsmith.feedback.judge import complete, load_verdict
 
     made = load_proposal(store, gen)
     if made is not None:
         return made.to_dict()
     verdict = load_verdict(store.gen_dir(gen))
-    return None if verdict is None else {"order": list(verdict.order), "reasons": verdict.reasons,
-                                         "summary": verdict.summary, "confident": None}
+    if verdict is None:
+        return None
+    _, fallback = complete(verdict, verdict.order, "")  # what the judge did not rank ("": it ranked all it saw)
+    return {"order": list(verdict.order), "reasons": verdict.reasons, "summary": verdict.summary, "confident": None,
+            "fallback": fallback}
 
 
 def media_path(store: RunStore, gen_text: str, cand_text: str, name: str) -> Path | None:
@@ -325,7 +383,21 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(HTTPStatus.NOT_FOUND, "not found")
         self._send(HTTPStatus.OK, (STATIC_DIR / name).read_bytes(), STATIC_FILES[name])
 
+    def _poster(self, gen_text: str, cand_text: str) -> None:
+        strip = media_path(self.store, gen_text, cand_text, STRIP_NAME)
+        video = media_path(self.store, gen_text, cand_text, VIDEO_NAME)
+        if strip is None or video is None:
+            return self._error(HTTPStatus.NOT_FOUND, "not found")
+        stat = strip.stat()
+        try:
+            body = poster_png(strip, stat.st_mtime_ns, stat.st_size)
+        except (OSError, ValueError):  # a strip PIL cannot read: the video goes without a poster
+            return self._error(HTTPStatus.NOT_FOUND, "this candidate's strip is not a readable image")
+        self._send(HTTPStatus.OK, body, "image/png")
+
     def _media(self, gen_text: str, cand_text: str, name: str) -> None:
+        if name == POSTER_NAME:
+            return self._poster(gen_text, cand_text)
         path = media_path(self.store, gen_text, cand_text, name)
         if path is None:
             return self._error(HTTPStatus.NOT_FOUND, "not found")

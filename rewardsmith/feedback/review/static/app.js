@@ -12,6 +12,7 @@ const state = {
   view: "generation",  // or "overview"
   overview: null,   // /api/overview
   reviewer: "",     // this person's name (remembered in localStorage); several reviewers may rank a generation
+  deadline: null,   // {at: Date.now() ms when it passes, then: words}: the review deadline of the generation shown
 };
 
 const NAME_KEY = "rewardsmith.reviewer";
@@ -117,6 +118,7 @@ function render() {
     state.order = [ranking.best, ...state.order.filter((i) => i !== ranking.best && i !== ranking.worst), ranking.worst];
   }
   renderStatus();
+  setDeadline(detail.deadline);
   renderReviews();
   renderJudge();
   $("cards").replaceChildren(...detail.candidates.map(card));
@@ -166,7 +168,7 @@ function card(c) {
   const disabled = !state.editable || !c.rankable;
   const media = c.video
     ? el("video", { src: c.video, muted: true, playsinline: true, preload: "auto", controls: true,
-                    loop: $("loop").checked, "data-id": c.id, poster: null })
+                    loop: $("loop").checked, "data-id": c.id, poster: c.poster })
     : c.strip
       ? el("img", { src: c.strip, alt: `frames of ${c.id}`, class: "strip-only" })
       : el("div", { class: "no-video", text: c.rankable ? "no video yet" : c.status.replace("_", " ") });
@@ -239,7 +241,11 @@ function episodeText(e) {
 
 // ---- best / worst / order ----------------------------------------------------------------------------------------
 
+// One candidate is never both best and worst (the server refuses that): picking it for one end clears its pick
+// for the other, and that end waits to be picked again rather than being picked for the person.
 function picked(which, id) {
+  const other = document.querySelector(`input[name="${which === "best" ? "worst" : "best"}"][value="${id}"]`);
+  if (other) other.checked = false;
   const rest = state.order.filter((i) => i !== id);
   state.order = which === "best" ? [id, ...rest] : [...rest, id];
   renderOrder();
@@ -274,30 +280,78 @@ function move(index, delta) {
   orderChanged();
 }
 
-let dragged = null;
-
 function renderOrder() {
   const list = $("order");
-  list.replaceChildren(...state.order.map((id, index) => el("li", {
-      draggable: state.editable ? "true" : null, "data-id": id,
-      ondragstart: (e) => { dragged = index; e.dataTransfer.effectAllowed = "move"; },
-      ondragover: (e) => { if (state.editable) { e.preventDefault(); } },
-      ondrop: (e) => {
-        e.preventDefault();
-        if (dragged === null || dragged === index) return;
-        const [item] = state.order.splice(dragged, 1);
-        state.order.splice(index, 0, item);
-        dragged = null;
-        orderChanged();
-      },
-    },
-    el("span", { class: "handle", text: state.editable ? "⠿" : "" }),
+  list.replaceChildren(...state.order.map((id, index) => el("li", { "data-id": id },
+    el("span", { class: "handle", text: state.editable ? "⠿" : "", title: state.editable ? "drag to reorder" : null,
+      onpointerdown: (e) => dragStart(e, list) }),
     el("span", { class: "mono", text: id }),
     el("span", { class: "spacer" }),
     el("button", { type: "button", class: "small", text: "↑", title: "move up", "aria-label": `move ${id} up`,
       disabled: !state.editable || index === 0, onclick: () => move(index, -1) }),
     el("button", { type: "button", class: "small", text: "↓", title: "move down", "aria-label": `move ${id} down`,
       disabled: !state.editable || index === state.order.length - 1, onclick: () => move(index, 1) }))));
+}
+
+// Drag to reorder with pointer events, which mouse, pen and touch all send (HTML5 drag and drop never starts from a
+// touch). The handle has touch-action: none, so a finger on it moves the item instead of scrolling the page. The
+// neighbours are moved around the dragged item, never the item itself: a node taken out of the page loses the
+// pointer's capture, and with it the rest of the drag.
+function dragStart(event, list) {
+  if (!state.editable || event.button > 0) return;
+  event.preventDefault();
+  const item = event.currentTarget.closest("li");
+  item.classList.add("dragging");
+  const onMove = (e) => {
+    const prev = item.previousElementSibling, next = item.nextElementSibling;
+    if (prev && e.clientY < middle(prev)) item.after(prev);
+    else if (next && e.clientY > middle(next)) item.before(next);
+  };
+  const onEnd = () => {
+    window.removeEventListener("pointermove", onMove);
+    window.removeEventListener("pointerup", onEnd);
+    window.removeEventListener("pointercancel", onEnd);
+    item.classList.remove("dragging");
+    const order = [...list.children].map((li) => li.dataset.id);
+    if (order.join() !== state.order.join()) {
+      state.order = order;
+      orderChanged();
+    }
+  };
+  window.addEventListener("pointermove", onMove);
+  window.addEventListener("pointerup", onEnd);
+  window.addEventListener("pointercancel", onEnd);
+}
+
+function middle(node) {
+  const box = node.getBoundingClientRect();
+  return box.top + box.height / 2;
+}
+
+// ---- the review deadline -----------------------------------------------------------------------------------------
+
+// The seconds left come from the server and count down on this clock, so a browser whose clock is off still shows
+// the right time; the poll's fresh detail resets them.
+function setDeadline(deadline) {
+  state.deadline = deadline && state.editable
+    ? { at: Date.now() + deadline.seconds_left * 1000, then: deadline.then } : null;
+  tickDeadline();
+}
+
+function tickDeadline() {
+  const box = $("deadline");
+  box.hidden = !state.deadline;
+  if (!state.deadline) return;
+  const left = Math.round((state.deadline.at - Date.now()) / 1000);
+  box.textContent = left > 0 ? `Review deadline in ${clock(left)}: ${state.deadline.then}.`
+    : `The review deadline passed ${clock(-left)} ago: the run waits for the first ranking.`;
+  box.classList.toggle("passed", left <= 0);
+}
+
+function clock(seconds) {  // 75 -> "1:15", 3725 -> "1:02:05"
+  const h = Math.floor(seconds / 3600), m = Math.floor(seconds / 60) % 60, s = seconds % 60;
+  const two = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${two(m)}:${two(s)}` : `${m}:${two(s)}`;
 }
 
 // ---- submit ------------------------------------------------------------------------------------------------------
@@ -444,6 +498,7 @@ async function main() {
     showError(err.message);
   }
   setInterval(poll, 4000);
+  setInterval(tickDeadline, 1000);
   document.body.dataset.ready = "1";
 }
 

@@ -108,16 +108,27 @@ function niceTicks(lo, hi, count = 5) {
   return ticks;
 }
 
+// The y-axis never spans less than MIN_SPAN times the largest score's size: scores of 0.0832 to 0.0844 (the same,
+// give or take evaluation noise) then sit within a few pixels instead of filling the chart as if far apart, while
+// a real difference (0.2 against 0.8) still spans it. Relative, not anchored at 0: scores of 1000 to 1010 would be
+// a flat line on an axis from 0. The widening is centred on the scores and is at most a quarter of the largest,
+// so all-positive scores never get an axis below 0 (nor all-negative ones above). All scores 0: about -0.5 to 0.5.
+const MIN_SPAN = 0.25;
+
+function yRange(values) {
+  const lo = Math.min(...values), hi = Math.max(...values);
+  const span = Math.max(hi - lo, MIN_SPAN * Math.max(Math.abs(lo), Math.abs(hi))) || 1;
+  const grow = (span - (hi - lo)) / 2 + span * 0.08;  // and a margin, so no point sits on the frame's edge
+  return [lo - grow, hi + grow];
+}
+
 function fitnessChart(chart) {
   const W = 720, H = 300, L = 64, R = 16, T = 14, B = 42;
   const gens = state.overview.generations.map((g) => g.gen);
   if (!chart.points.length) {
     return el("p", { class: "muted", text: "No task score yet: the chart appears once a candidate is evaluated." });
   }
-  const values = [...chart.points.map((p) => p.fitness), ...chart.best.map((b) => b.fitness)];
-  let lo = Math.min(...values), hi = Math.max(...values);
-  const pad = hi > lo ? (hi - lo) * 0.08 : Math.max(Math.abs(hi) * 0.1, 0.05);
-  lo -= pad; hi += pad;
+  const [lo, hi] = yRange([...chart.points.map((p) => p.fitness), ...chart.best.map((b) => b.fitness)]);
   const g0 = Math.min(...gens), g1 = Math.max(...gens);
   const x = (g) => L + (W - L - R) * (g1 === g0 ? 0.5 : (g - g0 + 0.5) / (g1 - g0 + 1));
   const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));

@@ -39,23 +39,30 @@ async function changeReviewer(value) {
 
 // The judge's ranking (a judge run's verdict, or a hybrid run's proposal with whether it is confident). While the
 // generation waits, "Use the judge's order" copies it into the picks and the full order, to confirm or change.
+// Where the judge's replies were unusable the order is (partly) the fallback, task score or candidate order: it is
+// called that, never the judge's ranking.
 function renderJudge() {
   const judge = state.detail.judge;
   const box = $("judge-box");
   box.hidden = !judge;
   if (!judge) return;
+  const fallback = Boolean(judge.fallback);
   const sure = judge.confident === null || judge.confident === undefined ? null
     : el("p", { class: judge.confident ? "judge-sure" : "judge-unsure", "data-confident": String(judge.confident),
       text: judge.confident ? `Confident: ${judge.why}. If nobody ranks by the deadline, this order stands.`
         : `Unsure: ${judge.why}. The run waits for a person's ranking.` });
-  const use = state.editable ? el("button", { type: "button", id: "use-judge", text: "Use the judge's order",
-    onclick: useJudgeOrder }) : null;
-  box.replaceChildren(el("h2", { text: "The judge's ranking" }),
+  const use = state.editable ? el("button", { type: "button", id: "use-judge",
+    text: fallback ? "Use the fallback order" : "Use the judge's order", onclick: useJudgeOrder }) : null;
+  // el() leaves out the parts that are null; replaceChildren would write them as the text "null"
+  box.replaceChildren(el("div", {},
+    el("h2", { text: fallback ? "Fallback order (not the judge's own ranking)" : "The judge's ranking" }),
+    fallback ? el("p", { class: "judge-fallback", text: `Fallback: ${judge.fallback}.` }) : null,
     el("p", { class: "mono", id: "judge-order", text: judge.order.join(" › ") }), sure,
     judge.summary ? el("p", { class: "judge-summary", text: judge.summary }) : null,
-    el("table", {}, el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "the judge's reason" })),
+    Object.keys(judge.reasons || {}).length ? el("table", {},  // no table of dashes when it gave no reason at all
+      el("tr", {}, el("th", { text: "candidate" }), el("th", { text: "the judge's reason" })),
       judge.order.map((id) => el("tr", { "data-id": id }, el("td", { class: "mono", text: id }),
-        el("td", { text: (judge.reasons || {})[id] || "—" })))), use);
+        el("td", { text: judge.reasons[id] || "—" })))) : null, use));
 }
 
 function judgeReason(id) {
