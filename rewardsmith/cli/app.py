@@ -346,7 +346,8 @@ def train(
         fail("the reward does not pass the check: " + "; ".join(report.errors), code=1)
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
-                  f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
+                  f"on {seeds} seed(s), {TRAINERS.get(trainer_name).steps_of(cfg):,} steps each, trainer "
+                  f"{trainer_name}; logs in {run_dir}")
     with ProgressView(seeds=seeds) as view, train_board(view, tensorboard, run_dir) as events:
         summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, events, trainer_name)
     from rewardsmith.runs.store import write_json
