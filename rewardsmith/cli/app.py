@@ -17,6 +17,7 @@ from rewardsmith.cli import env as env_commands
 from rewardsmith.cli.config_file import ConfigCommand
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
+from rewardsmith.cli.runs import fork_command, print_fork, runs_command
 from rewardsmith.cli.ui import (
     WRITE_ERRNOS,
     OneLineErrors,
@@ -42,6 +43,8 @@ from rewardsmith.train.trainers import TRAINERS
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
 app.command("play")(play_command)  # rewardsmith/cli/play.py
+app.command("runs")(runs_command)  # rewardsmith/cli/runs.py
+app.command("fork")(fork_command)  # rewardsmith/cli/runs.py
 DEFAULT_TRAINER = {backend: name for name in TRAINERS.names() if (backend := TRAINERS.get(name).default_on)}
 TRAINER_HELP = (f"{' or '.join(TRAINERS.names())} (default: {DEFAULT_TRAINER['gpu']} where JAX sees a GPU, else "
                 f"{DEFAULT_TRAINER['cpu']})")
@@ -268,16 +271,21 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     cfg = store.config()
     console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, "
                   f"{'LLM-free' if cfg.llm_free else ', '.join(cfg.models)}")
+    print_fork(store)
     print_summary(store)
     table = Table(title="candidates")
     for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
                    "reason"):
         table.add_column(column, overflow="fold")
-    for row in candidate_rows(store):
+    rows = candidate_rows(store)
+    for row in rows:
         table.add_row(row.id, row.source, row.status, row.score_interval or num(row.fitness), str(row.seeds),
                       row.success_interval or num(row.success), num(row.return_mean), num(row.train_s),
                       row.reason or "")
     console.print(table)
+    for row in (r for r in rows if r.reference):  # what the evolved rewards are measured against
+        console.print(f"reference: {row.id} is {row.source}: task score {row.score_interval or num(row.fitness)}",
+                      soft_wrap=True, markup=False)
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
         by_model.add_column(column)
