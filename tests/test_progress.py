@@ -267,7 +267,11 @@ def test_the_estimate_is_on_the_generations_bar_and_a_line_in_logs():
         assert "eta: after the first training" in out.getvalue()
         _generation(view, view.clock, clock, 0, start=0)
         view.progress.refresh()
-    assert "eta about 1 min (estimate)" in out.getvalue()  # 70 s left when generation 0 was ranked
+        assert "eta about 1 min (estimate)" in out.getvalue()  # 70 s left when generation 0 was ranked
+        for gen in (1, 2):
+            _generation(view, view.clock, clock, gen, start=35 * gen)
+        view.progress.refresh()
+    assert out.getvalue().rstrip().splitlines()[-3].rstrip().endswith("eta —")  # no generation left to estimate
 
     logged = io.StringIO()
     piped = Console(file=logged, force_terminal=False, width=200)

@@ -36,12 +36,20 @@ class EtaColumn(TimeRemainingColumn):
         super().__init__()
         self.clock = clock
 
+    def __call__(self, task: Task) -> Text:
+        if task.fields.get(RUN_ETA):  # rich keeps a render for half a second; the run's estimate is cheap and current
+            return self.render(task)
+        return super().__call__(task)  # type: ignore[return-value]
+
     def render(self, task: Task) -> Text:
         if not task.fields.get(RUN_ETA):
             return Text("eta ") + super().render(task)
         left = self.clock.seconds_left()
-        return Text("eta: after the first training" if left is None else f"eta {duration_words(left)} (estimate)",
-                    style="progress.remaining")
+        if left is not None:
+            text = f"eta {duration_words(left)} (estimate)"
+        else:  # none yet, or no generation left (the final confirmation may still train)
+            text = "eta: after the first training" if not self.clock.trainings_done else "eta —"
+        return Text(text, style="progress.remaining")
 
 
 class ProgressView:
