@@ -46,6 +46,17 @@ class TrainConfig:
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
     seed: int = 0
 
+    @property
+    def batch_steps(self) -> int:
+        """Env steps of one PPO iteration: every env's rollout."""
+        return self.num_envs * self.rollout_steps
+
+    @property
+    def whole_batch_steps(self) -> int:
+        """The env steps rewardsmith's batched PPO (native, population) really trains for `steps`: whole iterations,
+        rounded down, at least one. The trainers loop over exactly these; the progress shows them as the total."""
+        return max(1, self.steps // self.batch_steps) * self.batch_steps
+
     def with_overrides(self, **overrides) -> TrainConfig:
         known = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(overrides) - known)

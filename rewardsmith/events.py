@@ -119,8 +119,9 @@ class TrainingEvent(Event):
 class TrainProgress(TrainingEvent):
     """A checkpoint of a training, as the sandboxed child reported it (parsed and checked at the boundary)."""
 
-    total: int  # the training's env-step budget
+    total: int  # the env steps the training really runs (its budget rounded to whole PPO iterations)
     point: CurvePoint
+    asked: int | None = None  # the budget asked for, where the trainer rounds it to a different `total`
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,13 @@ LINES = [  # one event of each kind the terminal shows, and its line (the text e
     (CandidateUpdate("g0c02", Status.EVALUATED, None, stop=Stop.BUDGET, steps=20_000), "  g0c02 evaluated"),
     (TrainProgress("g0c00", total=20_000, point=point(4_096, episode_return=12.5, episode_length=40, fitness=0.25)),
      "    g0c00     4,096/20,000 steps  return 12.5  length 40  task score 0.250"),
-    (TrainProgress("seed 1", total=20_000, point=point(8_192)), "    seed 1     8,192/20,000 steps  return -  length -"),
+    (TrainProgress("seed 1", total=20_000, point=point(8_192)), "    seed 1     8,192/20,000 steps  return -"),
+    # no episode finished by this checkpoint: a length would be how far the running ones got (issue 25: "length 32"
+    # of 200-step episodes), so none is shown
+    (TrainProgress("g0c01", total=2_048, point=point(2_048, episode_return=3.5, episode_length=32, episodes=0)),
+     "    g0c01     2,048/2,048 steps  return 3.5"),
+    (TrainProgress("g0c01", total=8_192, point=point(8_192, episode_return=3.5, episode_length=200, episodes=64)),
+     "    g0c01     8,192/8,192 steps  return 3.5  length 200"),
     (Placed("g0c01", attempt=1, host="h", cpus=(0, 1), gpu="0"), "    g0c01 on CPUs 0,1, GPU 0"),
     (Placed("g0c01", attempt=1, host="h"), "    g0c01 on CPUs shared"),
     (Placed("g0c01#1", attempt=2, host="h", node="abc", ip="10.0.0.1", pid=5),
@@ -171,3 +177,121 @@ def test_an_event_the_terminal_does_not_show_prints_nothing(capsys):
 
     print_event(Filmed("g0c00", seconds=1.0))
     assert capsys.readouterr().out == ""
+
+
+class Clock:
+    """A settable clock for the run's estimate."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _generation(view, estimate, clock: Clock, gen: int, start: float) -> None:
+    """One generation of two candidates fed to `view`: checked 10 s after it starts, each trains 1,000 steps in
+    10 s, ranked 5 s after the last training."""
+    clock.t = start
+    view(GenerationStarted(gen=gen, of=3))
+    clock.t = start + 10
+    for index in range(2):
+        view(CandidateUpdate(f"g{gen}c0{index}", Status.CHECKED, None))
+    for index in range(2):
+        clock.t = start + 20 + 10 * index
+        cid = f"g{gen}c0{index}"
+        view(TrainProgress(cid, total=1000, point=point(1000)))
+        view(CandidateUpdate(cid, Status.EVALUATED, None, stop=Stop.BUDGET, steps=1000))
+        if gen == 0 and index == 0:
+            # one training done: 10 s per 1,000 steps; this generation's other training (10 s) and two more
+            # generations of 10 s so far besides training and 20 s of training each
+            assert estimate.seconds_left() == pytest.approx(10 + 2 * (10 + 20))
+    clock.t = start + 35
+    view(SelectionMade(Selection(generation=gen, mode="metrics", ranking=(), fitness={}, best=None, worst=None,
+                                 best_overall=None, best_overall_fitness=None, failed={})))
+
+
+def test_the_run_estimate_comes_from_trainings_and_generations_seen():
+    from rewardsmith.cli.eta import RunClock
+
+    clock = Clock()
+    estimate = RunClock(per_generation=2, now=clock)
+    estimate(GenerationStarted(gen=0, of=3))
+    assert estimate.seconds_left() is None  # nothing trained yet: no estimate
+    _generation(estimate, estimate, clock, 0, start=0)
+    # generation 0 took 35 s, 20 of them training: the next starts now, the one after follows
+    clock.t = 35
+    estimate(GenerationStarted(gen=1, of=3))
+    assert estimate.seconds_left() == pytest.approx(2 * 35)
+    clock.t = 40  # five seconds into its LLM call
+    assert estimate.seconds_left() == pytest.approx(35 + 30)
+    _generation(estimate, estimate, clock, 1, start=35)
+    clock.t = 70
+    estimate(GenerationStarted(gen=2, of=3))
+    assert estimate.seconds_left() == pytest.approx(35)
+    _generation(estimate, estimate, clock, 2, start=70)
+    assert estimate.seconds_left() is None  # no generation left
+
+
+def test_generations_read_back_by_a_resume_do_not_count_and_halving_rungs_plan_the_steps():
+    from rewardsmith.cli.eta import RunClock
+
+    clock = Clock()
+    estimate = RunClock(per_generation=4, now=clock)
+    estimate(GenerationStarted(gen=0, of=2))  # finished before the resume: read back in no time
+    estimate(SelectionMade(SELECTED))
+    assert estimate.finished == []
+    estimate(GenerationStarted(gen=1, of=2))
+    clock.t = 10
+    estimate(RungStarted(rung=1, of=2, steps=500, candidates=("g1c00", "g1c01", "g1c02", "g1c03")))
+    estimate(TrainProgress("g1c00", total=500, point=point(500)))
+    clock.t = 20
+    estimate(CandidateUpdate("g1c00", Status.TRAIN_FAILED, "NaN"))
+    # 500 steps in 10 s; the rungs plan 4 x 500 + 2 x 500 more = 3,000 steps, 2,500 of them left: 50 s
+    assert estimate.seconds_left() == pytest.approx(50)
+
+
+def test_the_estimate_is_on_the_generations_bar_and_a_line_in_logs():
+    from rewardsmith.cli.eta import RunClock, duration_words
+
+    assert [duration_words(s) for s in (20, 61, 725, 3900)] == ["under a minute", "about 1 min", "about 12 min",
+                                                                "about 1 h 05 min"]
+    out = io.StringIO()
+    term = Console(file=out, force_terminal=True, width=160, color_system=None)
+    with ProgressView(generations=3, per_generation=2, console=term, print_line=lambda e: None) as view:
+        clock = Clock()
+        view.clock = RunClock(2, now=clock)
+        view.progress.columns[-1].clock = view.clock
+        view(GenerationStarted(gen=0, of=3))
+        view.progress.refresh()
+        assert "eta: after the first training" in out.getvalue()
+        _generation(view, view.clock, clock, 0, start=0)
+        view.progress.refresh()
+        assert "eta about 1 min (estimate)" in out.getvalue()  # 70 s left when generation 0 was ranked
+        for gen in (1, 2):
+            _generation(view, view.clock, clock, gen, start=35 * gen)
+        view.progress.refresh()
+    assert out.getvalue().rstrip().splitlines()[-3].rstrip().endswith("eta —")  # no generation left to estimate
+
+    logged = io.StringIO()
+    piped = Console(file=logged, force_terminal=False, width=200)
+    view = ProgressView(generations=3, per_generation=2, console=piped, print_line=lambda e: None)
+    clock = Clock()
+    view.clock = RunClock(2, now=clock)
+    with view:
+        _generation(view, view.clock, clock, 0, start=0)
+        view(GenerationStarted(gen=1, of=3))
+    assert logged.getvalue().splitlines() == ["  time left for the run: about 1 min (estimate from 2 trainings so far)"]
+
+
+def test_a_rounded_budget_is_said_once():
+    logged = io.StringIO()
+    piped = Console(file=logged, force_terminal=False, width=200)
+    lines: list = []
+    with ProgressView(generations=1, per_generation=2, console=piped, print_line=lines.append) as view:
+        for cid in ("g0c00", "g0c01"):
+            view(TrainProgress(cid, total=2048, point=point(2048), asked=2000))
+    assert logged.getvalue().splitlines() == [
+        "  note: PPO trains whole iterations of every env's rollout, so a training asked for 2,000 env steps trains "
+        "2,048"]
+    assert len(lines) == 2

@@ -12,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from builders import evaluated
 import typer
+from builders import evaluated
 
 import rewardsmith.evolve
 from rewardsmith.cli.app import app

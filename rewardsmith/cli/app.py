@@ -17,6 +17,7 @@ from rewardsmith.cli import env as env_commands
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
+from rewardsmith.cli.runs import fork_command, print_fork, runs_command
 from rewardsmith.cli.ui import (
     WRITE_ERRNOS,
     OneLineErrors,
@@ -44,6 +45,8 @@ from rewardsmith.train.trainers import TRAINERS, trainers_that
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
 app.command("play")(play_command)  # rewardsmith/cli/play.py
+app.command("runs")(runs_command)  # rewardsmith/cli/runs.py
+app.command("fork")(fork_command)  # rewardsmith/cli/runs.py
 DEFAULT_TRAINER = {backend: name for name in TRAINERS.names() if (backend := TRAINERS.get(name).default_on)}
 TRAINER_HELP = (f"{' or '.join(TRAINERS.names())} (default: {DEFAULT_TRAINER['gpu']} where JAX sees a GPU, else "
                 f"{DEFAULT_TRAINER['cpu']})")
@@ -285,16 +288,21 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     cfg = store.config()
     console.print(f"run {store.root}: env {cfg.env}, task {cfg.task!r}, {who_writes_and_ranks(cfg)}",
                   soft_wrap=True, markup=False)
+    print_fork(store)
     print_summary(store)
     table = Table(title="candidates")
     for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
                    "reason"):
         table.add_column(column, overflow="fold")
-    for row in candidate_rows(store):
+    rows = candidate_rows(store)
+    for row in rows:
         table.add_row(row.id, row.source, row.status, row.score_interval or num(row.fitness), str(row.seeds),
                       row.success_interval or num(row.success), num(row.return_mean), num(row.train_s),
                       row.reason or "")
     console.print(table)
+    for row in (r for r in rows if r.reference):  # what the evolved rewards are measured against
+        console.print(f"reference: {row.id} is {row.source}: task score {row.score_interval or num(row.fitness)}",
+                      soft_wrap=True, markup=False)
     by_model = Table(title="by source of programs")
     for column in ("source", "programs", "passed check", "evaluated", "mean task score", "best task score"):
         by_model.add_column(column)
@@ -370,7 +378,8 @@ def train(
         fail("the reward does not pass the check: " + "; ".join(report.errors), code=1)
     cfg = train_config_for(env_spec.ppo, steps=steps or task_spec.train_steps)
     console.print(f"training {env}/{task_spec.name} with {'the reference reward' if reward is None else reward} "
-                  f"on {seeds} seed(s), {cfg.steps:,} steps each, trainer {trainer_name}; logs in {run_dir}")
+                  f"on {seeds} seed(s), {TRAINERS.get(trainer_name).steps_of(cfg):,} steps each, trainer "
+                  f"{trainer_name}; logs in {run_dir}")
     with ProgressView(seeds=seeds) as view, train_board(view, tensorboard, run_dir) as events:
         summary = train_seeds(env_spec, task, source, cfg, list(range(seeds)), run_dir, events, trainer_name)
     from rewardsmith.runs.store import write_json

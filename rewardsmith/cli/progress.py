@@ -1,7 +1,10 @@
 """Progress bars for `evolve` and `train`: on a terminal, rich bars with elapsed time and ETA (the run's
 generations, the trainings of the current generation or the seeds of `train`, and one bar per training in flight,
 with its latest return), with every other event printed above them as a line. Anywhere else (a pipe, a log file,
-CI) the same events print as the plain lines of ui.print_event, one per event, so logs stay greppable."""
+CI) the same events print as the plain lines of ui.print_event, one per event, so logs stay greppable.
+
+The generations bar's ETA is the whole run's, estimated by cli/eta.py once a training has finished and labelled as an
+estimate; without bars it is a line at the start of each generation."""
 
 from __future__ import annotations
 
@@ -10,18 +13,43 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    Task,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
+from rewardsmith.cli.eta import TRAINED, RunClock, duration_words
 from rewardsmith.cli.ui import console as default_console
 from rewardsmith.cli.ui import print_event
 from rewardsmith.events import CandidateUpdate, Event, GenerationStarted, Report, SeedFinished, TrainProgress
-from rewardsmith.records import Status
 
-TRAINED = (Status.EVALUATED, Status.TRAIN_FAILED)  # a candidate's training is over, whichever way
+RUN_ETA = "run_eta"  # a task field: this bar shows the whole run's estimate, not rich's own
+
+
+class EtaColumn(TimeRemainingColumn):
+    """rich's time remaining ("eta 0:01:10"), except on the generations bar: the run's estimate (cli/eta.py)."""
+
+    def __init__(self, clock: RunClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def __call__(self, task: Task) -> Text:
+        if task.fields.get(RUN_ETA):  # rich keeps a render for half a second; the run's estimate is cheap and current
+            return self.render(task)
+        return super().__call__(task)  # type: ignore[return-value]
+
+    def render(self, task: Task) -> Text:
+        if not task.fields.get(RUN_ETA):
+            return Text("eta ") + super().render(task)
+        left = self.clock.seconds_left()
+        if left is not None:
+            text = f"eta {duration_words(left)} (estimate)"
+        else:  # none yet, or no generation left (the final confirmation may still train)
+            text = "eta: after the first training" if not self.clock.trainings_done else "eta —"
+        return Text(text, style="progress.remaining")
 
 
 class ProgressView:
@@ -37,15 +65,17 @@ class ProgressView:
         self.overall: TaskID | None = None  # generations of evolve, or seeds of train
         self.batch: TaskID | None = None  # the trainings of the current generation
         self.trainings: dict[str, TaskID] = {}
+        self.clock = RunClock(per_generation)
+        self.told_rounding = False
 
     def __enter__(self) -> ProgressView:
         if not self.bars:
             return self
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console)
+                                 TimeElapsedColumn(), EtaColumn(self.clock), console=self.console)
         self.progress.start()
         if self.generations:
-            self.overall = self.progress.add_task("generations", total=self.generations)
+            self.overall = self.progress.add_task("generations", total=self.generations, **{RUN_ETA: True})
         elif self.seeds:
             self.overall = self.progress.add_task("seeds", total=self.seeds)
         return self
@@ -58,8 +88,16 @@ class ProgressView:
         self.progress.stop()
 
     def __call__(self, event: Event) -> None:
+        self.clock(event)
+        if isinstance(event, TrainProgress) and event.asked is not None and not self.told_rounding:
+            self.told_rounding = True  # once a run: every training of it rounds the same way
+            self.console.print(f"  note: PPO trains whole iterations of every env's rollout, so a training asked "
+                               f"for {event.asked:,} env steps trains {event.total:,}", soft_wrap=True)
         if self.progress is None:
             self.print_line(event)
+            if isinstance(event, GenerationStarted) and (left := self.clock.seconds_left()) is not None:
+                self.console.print(f"  time left for the run: {duration_words(left)} (estimate from "
+                                   f"{self.clock.basis})", soft_wrap=True)
             return
         if isinstance(event, TrainProgress):
             self._training(event)

@@ -152,11 +152,13 @@ def _candidate(event: CandidateUpdate) -> None:
 def _train(event: TrainProgress) -> None:
     point = event.point
     fitness_text = f"  task score {point.fitness:.3f}" if point.fitness is not None else ""
-    # a statistic can be None (no finite value at this checkpoint): shown as "-", never a crash of the run
+    # a statistic can be None (no finite value at this checkpoint): shown as "-", never a crash of the run. The
+    # length is that of the episodes finished since the last checkpoint; where none finished there is none to show
+    # (a running episode's length is only how far it got: "length 32" of 200-step episodes was a rollout's)
     ret, length = point.episode_return, point.episode_length
+    length_text = f"  length {length:.0f}" if length is not None and point.episodes != 0 else ""
     console.print(f"    {event.id} {point.step:>9,}/{event.total:,} steps  "
-                  f"return {'-' if ret is None else f'{ret:.1f}'}  "
-                  f"length {'-' if length is None else f'{length:.0f}'}{fitness_text}")
+                  f"return {'-' if ret is None else f'{ret:.1f}'}{length_text}{fitness_text}")
 
 
 @print_event.register(Placed)

@@ -78,7 +78,9 @@ def progress_of(request: TrainRequest, line: Mapping[str, Any]) -> TrainProgress
         point = CurvePoint.from_dict(line)
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError):  # OverflowError: a step of 1e999
         return None
-    return TrainProgress(request.key, request.cfg.steps, point)
+    asked = request.cfg.steps
+    total = trainer(request.trainer).steps_of(request.cfg)  # what it really trains: "2,048/2,000 steps" was wrong
+    return TrainProgress(request.key, total, point, asked=asked if asked != total else None)
 
 
 def train_in_sandbox(request: TrainRequest, on_progress: OnProgress | None = None,

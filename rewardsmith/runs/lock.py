@@ -18,6 +18,14 @@ from pathlib import Path
 from rewardsmith.runs.store import RunStore, StoreError
 
 
+class RunInUse(StoreError):
+    """Another process holds the run's lock (pid: the holder, None where /proc/locks does not say)."""
+
+    def __init__(self, message: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.pid = pid
+
+
 @contextmanager
 def run_lock(store: RunStore) -> Iterator[None]:
     """Holds the run's lock for the block; StoreError naming the holder's pid when another process has it."""
@@ -33,8 +41,8 @@ def run_lock(store: RunStore) -> Iterator[None]:
                 raise StoreError(f"run {store.root} cannot be locked: {err.strerror or err}") from None
             holder = lock_holder(store.root)
             pid = str(holder) if holder else "unknown"
-            raise StoreError(f"run {store.root} is in use by another rewardsmith evolve (pid {pid}); wait for it "
-                             f"to finish or stop it{f' (kill {pid})' if holder else ''}, then --resume") from None
+            raise RunInUse(f"run {store.root} is in use by another rewardsmith evolve (pid {pid}); wait for it "
+                           f"to finish or stop it{f' (kill {pid})' if holder else ''}, then --resume", holder) from None
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -74,6 +74,7 @@ class CandidateRow:
     ran_on: str | None
     score_interval: str = ""  # "0.718 [0.682, 0.751]": the task score with its 95% interval (confidence.py)
     success_interval: str = ""  # "1.00 [0.81, 1.00]": the success rate with its Wilson interval
+    reference: bool = False  # the run's starting reward as it was: the task's reference reward or the --init one
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -112,19 +113,35 @@ def generation_rows(store: RunStore) -> list[GenerationRow]:
 
 def candidate_rows(store: RunStore) -> list[CandidateRow]:
     threshold = _threshold(store)
+    init = store.config().init_source is not None
     rows = []
     for gen in store.generations():
         for cand in store.candidates(gen):
             evaluation = cand.evaluation
             score, success = intervals(cand, threshold)
+            reference = is_reference(cand, init)
+            source = REFERENCE_LABEL if reference and cand.origin == "mutation" else _origin_label(cand.origin)
             rows.append(CandidateRow(
                 id=cand.id, gen=gen, status=cand.status_text, status_code=cand.status.value,
-                source=cand.model or _origin_label(cand.origin), fitness=cand.fitness,
+                source=cand.model or source, fitness=cand.fitness,
                 seeds=len(cand.seeds) or (1 if evaluation else 0), success=cand.success_rate,
                 return_mean=evaluation.return_mean if evaluation else None,
                 train_s=cand.train.wall_s if cand.train else None, reason=cand.reason,
-                ran_on=ran_on(store.work_dir(gen, cand.index)), score_interval=score, success_interval=success))
+                ran_on=ran_on(store.work_dir(gen, cand.index)), score_interval=score, success_interval=success,
+                reference=reference))
     return rows
+
+
+REFERENCE_LABEL = "the task's reference reward, unchanged"
+
+
+def is_reference(cand: Candidate, init: bool) -> bool:
+    """Whether a candidate is the run's starting reward as it was: the user's --init reward (origin "init"), or, in
+    an LLM-free run without one, generation 0's first program (llm/sample.py puts the task's reference reward there
+    unmutated; its origin says "mutation" like its siblings, so its place is what tells it)."""
+    if cand.origin == "init":
+        return True
+    return cand.origin == "mutation" and not init and cand.generation == 0 and cand.index == 0
 
 
 def _threshold(store: RunStore) -> float | None:

@@ -24,6 +24,7 @@ Layout of a run:
   final/                            the winner retrained on fresh seeds (--final-seeds)
   play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder
   result.json                       the best candidate over the run, written when the run finishes
+  fork.json                         a fork's origin: the run whose ranked generations it copied (runs/fork.py)
 
 JSON records carry a schema version (rewardsmith.records); files from a newer version are refused with one line.
 """
@@ -215,7 +216,7 @@ class RunStore:
         that is not (truncated or hand-edited JSON, a field of the wrong type, a newer schema)."""
         self.config()
         paths = [*self.root.glob("gen_*/*.json"), *self.root.glob("gen_*/cand_*/candidate.json"),
-                 self.root / "result.json"]
+                 self.root / "result.json", self.fork_path()]
         for path in sorted(p for p in paths if p.is_file()):
             try:
                 data = read_json(path)
@@ -395,6 +396,21 @@ class RunStore:
 
     def save_result(self, result: dict[str, Any]) -> None:
         write_json(self.root / "result.json", {"schema": SCHEMA_VERSION, **result})
+
+    def fork_path(self) -> Path:
+        return self.root / "fork.json"
+
+    def load_fork(self) -> dict[str, Any] | None:
+        """Where a fork came from (runs/fork.py writes it); None for a run that is no fork."""
+        path = self.fork_path()
+        if not path.is_file():
+            return None
+        data = read_json(path)
+        try:
+            check_schema(data, "fork.json")
+        except SchemaError as err:
+            raise StoreError(f"run {self.root}: {err}") from None
+        return dict(data)
 
     def parse_id(self, candidate_id: str) -> tuple[int, int] | None:
         match = _ID.fullmatch(candidate_id)

@@ -150,7 +150,7 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     ep_len = np.zeros(n, dtype=np.int64)
     discounted = np.zeros(n)
     no_termination = np.zeros(n, dtype=bool)
-    iterations = max(1, cfg.steps // (n * T))
+    iterations = cfg.whole_batch_steps // (n * T)
     checkpoint_every = max(1, iterations // cfg.checkpoints)
     curve = list(state.curve)
     buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in

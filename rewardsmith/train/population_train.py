@@ -153,7 +153,7 @@ def _train(sim: Sim, members: list[Member], cfg: TrainConfig, progress: MemberPr
                 progress(member.key, points[k])
         return learner
 
-    iterations = max(1, cfg.steps // per_iteration)
+    iterations = cfg.whole_batch_steps // per_iteration
     learner, _ = run_chunks(program, learner, envs, iterations, cfg.checkpoints, on_chunk, cfg.time_budget_s, start)
     wall = time.monotonic() - start
     evaluations = evaluator(learner, final_starts)

@@ -50,10 +50,17 @@ class TrainerPlug:
     xla_cache: bool  # its compiled PPO update is warmed once per run and reused by every training (train/xla_cache.py)
     # what the LLM is told about the training at the run's settings: lines for the prompt's "how training works"
     prompt_facts: Callable[[TrainConfig, EnvSpec, Task], list[str]]
+    # it trains whole PPO iterations of num_envs x rollout_steps (TrainConfig.whole_batch_steps); False: it trains
+    # cfg.steps as its own library rounds them (Brax, up to whole evaluation epochs), which is not predicted here
+    whole_batches: bool = True
 
     @property
     def train(self) -> Trainer:
         return self.load()
+
+    def steps_of(self, cfg: TrainConfig) -> int:
+        """The env steps a training of `cfg` really runs (what progress shows as its total)."""
+        return cfg.whole_batch_steps if self.whole_batches else cfg.steps
 
 
 def horizon(gamma: float) -> str:
@@ -125,7 +132,7 @@ for _plug in (
     TrainerPlug("native", _native, continues=True, together=False, device="cpu", default_on="cpu", xla_cache=True,
                 prompt_facts=_native_facts),
     TrainerPlug("mjx", _mjx, continues=False, together=False, device="gpu", default_on=None, xla_cache=False,
-                prompt_facts=_mjx_facts),
+                prompt_facts=_mjx_facts, whole_batches=False),
     TrainerPlug("population", _population, continues=True, together=True, device="gpu", default_on="gpu",
                 xla_cache=False, prompt_facts=_population_facts),
 ):

@@ -331,6 +331,20 @@ def test_the_childs_progress_lines_become_events_at_the_boundary_and_malformed_o
     assert [(e.id, e.point.step) for e in seen] == [("g0c01#0", 1024)]  # an unknown member and a bad line: dropped
 
 
+def test_progress_totals_are_the_steps_really_trained(tmp_path):
+    """--train-steps 2,000 on cart-pole's 64 x 32 batch trains 2,048 steps: the progress said "2,048/2,000"."""
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.execute.sandboxed import TrainRequest, progress_of
+
+    line = {"step": 2048, "episode_return": 3.0}
+    for steps, trainer, total, asked in [(2000, "native", 2048, 2000), (2048, "native", 2048, None),
+                                         (5000, "population", 4096, 5000), (100, "native", 2048, 100),
+                                         (2000, "mjx", 2000, None)]:  # Brax rounds its own way: not predicted
+        request = TrainRequest("g0c00#0", "cartpole", "balance", "", TrainConfig(steps=steps), tmp_path, trainer)
+        event = progress_of(request, line)
+        assert (event.total, event.asked) == (total, asked), (steps, trainer)
+
+
 def test_only_the_expected_artifacts_are_written_from_a_task(tmp_path):
     from rewardsmith.execute.ray_executor import write_files
 
