@@ -193,7 +193,8 @@ class HumanRanker:
 
         self.ctx = ctx
         self.stop_event = stop_event
-        self.server = serve(ctx.store, port=ctx.cfg.review_port, host=ctx.cfg.review_host, port_flag="--review-port")
+        self.server = serve(ctx.store, port=ctx.cfg.review_port, host=ctx.cfg.review_host, port_flag="--review-port",
+                            proposes=ranker(ctx.cfg.feedback).proposes)
         ctx.report(ReviewPageOpen(self.server.url, bool(self.server.token)))  # the one time
 
     def rank(self, gen: int, candidates: list[Candidate], parent: Candidate | None) -> Selection:

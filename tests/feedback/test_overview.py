@@ -18,7 +18,8 @@ from builders import evaluated, failed
 
 from rewardsmith.config import RunConfig
 from rewardsmith.feedback.review.cli import review_command
-from rewardsmith.feedback.review.server import generation_detail, serve
+from rewardsmith.feedback.review.server import serve
+from rewardsmith.feedback.review.views import generation_detail
 from rewardsmith.records import Candidate, Film, FilmedEpisode, Selection, Status
 from rewardsmith.runs.lock import run_lock
 from rewardsmith.runs.store import RunStore, write_record

@@ -28,7 +28,8 @@ from rewardsmith.feedback import hybrid
 from rewardsmith.feedback.judge import Verdict
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.feedback.ranking import load_ranking
-from rewardsmith.feedback.review.server import judge_view, serve
+from rewardsmith.feedback.review.server import serve
+from rewardsmith.feedback.review.views import judge_view
 from rewardsmith.records import DecidedBy, Decider, Selection
 from rewardsmith.runs.store import RunStore, write_record
 

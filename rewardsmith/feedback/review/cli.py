@@ -32,7 +32,10 @@ def review_command(run: Path, port: int = 8765, echo: Callable[[str], None] = pr
     task scores and success rates (a run made with --blind is always reviewed blind); a host that is not loopback
     needs the secret token of the URL it prints (access.py)."""
     store = open_run(run)
-    server = serve(store, port, host=host, blind=blind, host_flag="--host")
+    from rewardsmith.feedback.rankers import ranker
+
+    server = serve(store, port, host=host, blind=blind, host_flag="--host",
+                   proposes=ranker(store.config().feedback).proposes)
     try:
         awaiting = awaiting_generation(store)
         echo(f"review {store.root.name} at {server.url}")
