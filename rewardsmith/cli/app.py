@@ -86,10 +86,13 @@ def default_trainer() -> str:
 
 
 @app.command()
-def envs() -> None:
-    """List the environments and their tasks."""
-    from rewardsmith.env.registry import env_names, get_env
+def envs(
+    envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
+) -> None:
+    """List the environments (built-in and your own) and their tasks."""
+    from rewardsmith.env.registry import env_names, get_env, use_envs_dir
 
+    use_envs_dir(envs_dir)
     table = Table(title="environments")
     for column in ("env", "task", "episode steps", "budget (steps)", "description"):
         table.add_column(column)
@@ -328,11 +331,12 @@ def train(
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.config import train_config_for
-    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.registry import get_env, resolve_task, use_envs_dir
     from rewardsmith.execute.check_stage import check_in_sandbox
     from rewardsmith.execute.seeds import train_seeds
     from rewardsmith.runs.store import check_writable, new_run_id
 
+    use_envs_dir(None)  # a REWARDSMITH_ENVS that names no folder: one line, not "unknown env"
     env_spec = get_env(env)
     task_spec = resolve_task(env_spec, task)
     if seeds < 1 or (steps is not None and steps < 1):
@@ -374,9 +378,10 @@ def check(
     """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
     import tempfile
 
-    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.registry import get_env, resolve_task, use_envs_dir
     from rewardsmith.execute.check_stage import check_in_sandbox
 
+    use_envs_dir(None)  # a REWARDSMITH_ENVS that names no folder: one line, not "unknown env"
     env_spec = get_env(env)
     task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
     source = reward_source(env_spec, task_spec, reward, flag="REWARD")
