@@ -174,12 +174,14 @@ def _check_view(model, env_module, state_view, tasks: list) -> list[str]:
 
 def _per_step(task: str, what: str, function, view_np: dict, view_jx: dict) -> list[str]:
     """A task's fitness or terminate on the 8 start states: one finite value per batch element, the same under
-    numpy (the native trainer) and jax (MJX)."""
+    numpy (the native trainer) and jitted jax (the MJX trainers trace it: numpy calls or Python branches on the
+    values fail there)."""
+    import jax
     import jax.numpy as jnp
 
     try:
         value = np.asarray(function(view_np, np), dtype=float)
-        value_jx = np.asarray(function(view_jx, jnp), dtype=float)
+        value_jx = np.asarray(jax.jit(lambda s: function(s, jnp))(view_jx), dtype=float)
     except Exception as exc:
         return [f"task {task!r}: {what}(s, xp) failed: {type(exc).__name__}: {exc}; compute it from the state view "
                 "`s` with xp only"]
