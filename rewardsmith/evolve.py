@@ -30,6 +30,7 @@ from typing import Any
 
 from rewardsmith.config import RunConfig
 from rewardsmith.context import RunContext
+from rewardsmith.env.check import refuse_placeholders
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
@@ -61,6 +62,7 @@ def prepare(cfg: RunConfig) -> tuple[EnvSpec, Task]:
     check_executor(cfg)
     check_board(cfg)
     env = get_env(cfg.env)
+    refuse_placeholders(env)
     task = resolve_task(env, cfg.task)
     if cfg.halving and not halving_default(cfg.feedback, cfg.trainer):  # where halving cannot work
         raise UserError(f"--halving needs a ranker with a task fitness ({', '.join(rankers_that(_by_score))}; not "

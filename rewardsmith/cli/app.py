@@ -331,6 +331,7 @@ def train(
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.config import train_config_for
+    from rewardsmith.env.check import refuse_placeholders
     from rewardsmith.env.registry import get_env, resolve_task, use_envs_dir
     from rewardsmith.execute.check_stage import check_in_sandbox
     from rewardsmith.execute.seeds import train_seeds
@@ -338,6 +339,7 @@ def train(
 
     use_envs_dir(None)  # a REWARDSMITH_ENVS that names no folder: one line, not "unknown env"
     env_spec = get_env(env)
+    refuse_placeholders(env_spec)
     task_spec = resolve_task(env_spec, task)
     if seeds < 1 or (steps is not None and steps < 1):
         fail("--seeds and --steps must be positive integers")

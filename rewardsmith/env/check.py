@@ -93,14 +93,32 @@ def check_env_folder(folder: Path) -> list[str]:
     return _check_view(model, env_module, view_module.state_view, tasks)
 
 
-def placeholders(folder: Path) -> list[str]:
-    """One line per line of the env's Python files that still holds the word TODO: `env new` marks every
-    placeholder so (the description the LLM reads, the fitness, terminate and success stubs, the reward)."""
+def _todo_lines(folder: Path) -> list[tuple[str, int, str]]:
+    """(file, line number, text) of each line of the env's Python files that still holds the word TODO: `env new`
+    marks every placeholder so (the description the LLM reads, the fitness, terminate and success stubs, the
+    reward)."""
     files = [folder / "env.py", folder / "state_view.py", *sorted((folder / "rewards").glob("*.py"))]
-    return [f"{path.relative_to(folder)} line {number} is a placeholder to write (then delete its TODO): "
-            f"{line.strip()}"
-            for path in files if path.is_file()
+    return [(str(path.relative_to(folder)), number, line.strip()) for path in files if path.is_file()
             for number, line in enumerate(path.read_text().splitlines(), 1) if "TODO" in line]
+
+
+def placeholders(folder: Path) -> list[str]:
+    """One problem per TODO line left."""
+    return [f"{file} line {number} is a placeholder to write (then delete its TODO): {text}"
+            for file, number, text in _todo_lines(folder)]
+
+
+def refuse_placeholders(env) -> None:
+    """An own env whose scaffold still holds a TODO is refused before a run: its fitness and terminate stubs raise,
+    so every training would fail (the built-in envs hold none)."""
+    from rewardsmith.errors import UserError
+    from rewardsmith.resources import ENVS_DIR
+
+    left = _todo_lines(env.folder) if env.folder.parent != ENVS_DIR else []
+    if left:
+        file, number, _ = left[0]
+        raise UserError(f"env {env.name!r} has {len(left)} TODO placeholder(s) still to write (the first: {file} line "
+                        f"{number}); `rewardsmith env check {env.name}` lists each")
 
 
 def _task_problems(folder: Path, task) -> list[str]:

@@ -333,37 +333,51 @@ def scaffold(name: str, model_file: Path, envs_dir: Path, builtin_names: list[st
     model = _load(model_file, f"model {model_file}")
     if model.nu == 0:
         raise ScaffoldError(f"model {model_file} has no actuators; the policy needs at least one <actuator>")
+    _write_folder(_files(name, model_file, model), envs_dir, target)
+    return target
+
+
+def _files(name: str, model_file: Path, model) -> dict[str, bytes]:
+    """The env folder's files by relative path."""
     fields = _model_fields(model)
     camera, camera_body, radius = _camera(model, fields)
-    model_text = _with_camera(model_file, model, camera_body, camera, radius) if camera_body is not None else None
-    if camera_body is not None and model_text is None:
+    model_bytes = _with_camera(model_file, model, camera_body, camera, radius) if camera_body is not None else None
+    if camera_body is not None and model_bytes is None:
         camera = ""  # the root body is built outside the file (an include): the free camera
     fitness_example, terminate_example, reward_example = _examples(model, fields)
     obs_qpos = [i for i in range(model.nq) if i not in fields.planar_qpos]
     env_py = _ENV_PY.format(name=name, model=model_file.name, camera=camera, nv=model.nv, joint_qpos=fields.joint_qpos,
                             obs_qpos=obs_qpos, fitness_example=fitness_example, terminate_example=terminate_example)
+    return {"model.xml": model_bytes if model_bytes is not None else model_file.read_bytes(),
+            "state_view.py": _state_view_source(name, fields).encode(), "env.py": env_py.encode(),
+            "rewards/move.py": _REWARD_PY.format(name=name, reward_example=reward_example).encode()}
+
+
+def _write_file(path: Path, content: bytes) -> None:
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(content)
+
+
+def _write_folder(files: dict[str, bytes], envs_dir: Path, target: Path) -> None:
+    """Builds the folder in a temporary sibling and renames it into place: a failure (a read-only folder, a full
+    disk, a copied model.xml that does not load) leaves nothing behind, not even an envs folder made for it."""
+    made = not envs_dir.exists()
     try:
         envs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=envs_dir))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=envs_dir))
     except OSError as exc:
         raise ScaffoldError(f"cannot write in {envs_dir}: {exc.strerror or exc}; give a folder you can write to "
                             "(--envs-dir DIR or REWARDSMITH_ENVS)") from None
     try:
-        if model_text is None:
-            shutil.copyfile(model_file, tmp / "model.xml")
-        else:
-            (tmp / "model.xml").write_bytes(model_text)
-        _load(tmp / "model.xml", f"{model_file} loads, but its copy in the env folder",  # relative asset paths
+        for relative, content in files.items():
+            _write_file(tmp / relative, content)
+        _load(tmp / "model.xml", "the model loads, but its copy in the env folder",  # relative asset paths
               "the env folder holds model.xml alone: name mesh, texture and include files by absolute path")
-        (tmp / "state_view.py").write_text(_state_view_source(name, fields))
-        (tmp / "env.py").write_text(env_py)
-        (tmp / "rewards").mkdir()
-        (tmp / "rewards" / "move.py").write_text(_REWARD_PY.format(name=name, reward_example=reward_example))
         tmp.rename(target)
     except OSError as exc:
         raise ScaffoldError(f"cannot write the env in {envs_dir}: {exc.strerror or exc}; give a folder you can write "
                             "to (--envs-dir DIR or REWARDSMITH_ENVS)") from None
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+        shutil.rmtree(tmp, ignore_errors=True)  # gone after the rename
+        if made and not target.exists():
+            shutil.rmtree(envs_dir, ignore_errors=True)  # empty: made here, for this env alone

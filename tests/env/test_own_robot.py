@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -131,6 +132,11 @@ def test_env_new_scaffolds_from_mjcf_and_check_names_each_todo_then_passes(tmp_p
                    "return where to end", "success_doc=", "termination_doc=", "score_doc=", "state_view.py line 2",
                    "rewards/move.py line"):
         assert needed in todo.output, needed
+    runs = tmp_path / "runs"  # a run on the unwritten scaffold would fail every training: refused before it starts
+    early = _cli("evolve", "--env", "slider", "--task", "move", "--llm-free", "--trainer", "native", "--envs-dir",
+                 envs, "--out", str(runs))
+    assert early.exit_code == 2 and early.output.count("\n") == 1 and not runs.exists(), early.output
+    assert "env 'slider' has 12 TODO placeholder(s) still to write (the first: env.py line 8)" in early.output
     _fill_slider(folder)
     one_left = folder / "env.py"
     one_left.write_text(one_left.read_text().replace("FRAME_SKIP = 2", "FRAME_SKIP = 2  # TODO: tune"))
@@ -274,14 +280,27 @@ def test_env_new_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch)
     assert blocked.exit_code == 2 and blocked.output.count("\n") == 1, blocked.output
     assert "cannot write in" in blocked.output and "give a folder you can write to" in blocked.output
 
-    def no_room(*args):  # the disk fills half-way through: no half-written env folder stays behind
-        raise OSError(28, "No space left on device")
+    from rewardsmith.env import scaffold
 
-    monkeypatch.setattr("rewardsmith.env.scaffold._state_view_source", no_room)
+    def fills_up(path, content):  # the disk fills after the first file: no half-written env stays behind
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        write(path, content)
+
+    write, written = scaffold._write_file, []
+    monkeypatch.setattr(scaffold, "_write_file", fills_up)
+    (tmp_path / "envs").mkdir()
     full = _cli("env", "new", "crawler", "--model", str(good), "--envs-dir", str(tmp_path / "envs"))
     assert full.exit_code == 2 and "No space left on device" in full.output, full.output
-    assert list((tmp_path / "envs").iterdir()) == []
-    monkeypatch.undo()
+    assert len(written) == 1 and list((tmp_path / "envs").iterdir()) == []
+    monkeypatch.setattr(scaffold, "_write_file", write)
+    (tmp_path / "inc.xml").write_text(CRAWLER_XML.replace("<worldbody>", '<include file="ball.xml"/><worldbody>'))
+    (tmp_path / "ball.xml").write_text('<mujoco><worldbody><geom type="sphere" size="0.1"/></worldbody></mujoco>')
+    relative = _cli("env", "new", "crawler", "--model", str(tmp_path / "inc.xml"), "--envs-dir",
+                    str(tmp_path / "new_envs"))  # the include resolves beside inc.xml, not in the env folder
+    assert relative.exit_code == 2 and "its copy in the env folder does not load in MuJoCo" in relative.output
+    assert "Error opening file" in relative.output and not (tmp_path / "new_envs").exists(), relative.output
 
     if os.geteuid() != 0:  # root writes into a read-only folder regardless
         (tmp_path / "ro").mkdir(mode=0o555)
@@ -381,3 +400,58 @@ def test_a_run_made_with_envs_dir_resumes_shows_and_plays_without_the_variable(t
     (run / "config.json").write_text(json.dumps({**config, "envs_dir": None}))
     lost = _rewardsmith("evolve", "--resume", run, cwd=tmp_path)
     assert lost.returncode == 2 and "unknown env 'slider'" in lost.stderr, lost.stderr
+
+
+def _readme_walkthrough() -> list[str]:
+    """The lines of README's own-robot bash block, comments included (a comment line is where the user edits)."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text[text.index("## Your own robot\n"):]
+    start = section.index("```bash\n") + len("```bash\n")
+    return section[start:section.index("```", start)].splitlines()
+
+
+@pytest.mark.slow
+def test_the_readme_walkthrough_runs_as_written_on_a_floating_crawler(tmp_path):
+    """README's own-robot commands, run as written (HOME is tmp_path) on a crawler MJCF the project never shipped:
+    `env new`, `env check` naming the TODOs, the TODOs written as the README says, `env check` passing, and the
+    LLM-free `evolve` to a finished run whose export names the user's folder. No Warp lines, no traceback."""
+    import shlex
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "REWARDSMITH_ENVS"} | {"HOME": str(tmp_path)}
+    ran: dict[str, list[str]] = {}  # the command ("env new", "env check", "evolve") -> what each run printed
+    name = ""  # the env's, from the `env new` line
+    for line in _readme_walkthrough():
+        words = shlex.split(line, comments=True)
+        if line.startswith("#"):  # "write each TODO": what the README tells the user to write
+            _fill_crawler(Path(env["REWARDSMITH_ENVS"]) / name)
+            continue
+        if words[0] == "export":
+            key, value = words[1].split("=", 1)
+            env[key] = value.replace("~", str(tmp_path), 1)
+            continue
+        assert words[0] == "rewardsmith", line
+        command = " ".join(words[1:3]) if words[1] == "env" else words[1]
+        if command == "env new":
+            name, model = words[3], words[words.index("--model") + 1]
+            (tmp_path / model).write_text(CRAWLER_XML)
+        done = subprocess.run([sys.executable, "-m", "rewardsmith.cli", *words[1:]], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=1200)
+        printed = done.stdout + done.stderr
+        assert "Failed to import" not in printed and "Traceback" not in printed, (line, printed[-3000:])
+        assert done.returncode == (1 if command == "env check" and command not in ran else 0), (line, printed[-3000:])
+        ran.setdefault(command, []).append(printed)
+
+    first_check, second_check = ran["env check"]
+    assert "env.py line" in first_check and "return the score per step" in first_check, first_check
+    assert "passed every check" in second_check
+    (evolved,) = ran["evolve"]
+    assert "best: g0c0" in evolved, evolved[-3000:]
+    (run,) = (tmp_path / "runs").iterdir()
+    assert (run / "result.json").is_file() and list(run.glob("gen_00/cand_0*/video.mp4"))
+    exported = subprocess.run([sys.executable, "-m", "rewardsmith.cli", "export", str(run), "-o", "reward.py"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    folder = Path(env["REWARDSMITH_ENVS"]).resolve() / name
+    assert f"{folder}/state_view.py" in (tmp_path / "reward.py").read_text()
