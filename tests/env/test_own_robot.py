@@ -349,18 +349,26 @@ def test_mjx_imports_without_the_warp_backends_lines():
 
     code = ("from rewardsmith.env.quiet_mjx import import_mjx; import sys; import_mjx(); "
             "print('warp installed:', sys.modules['mujoco.mjx.warp'].WARP_INSTALLED)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                            env=_child_env())
     assert result.returncode == 0, result.stderr
     assert result.stdout in ("warp installed: False\n", "warp installed: True\n") and "Failed" not in result.stderr
 
 
+def _child_env() -> dict[str, str]:
+    """A child's environment: no REWARDSMITH_ENVS, and this checkout's package first on the path (a relative
+    PYTHONPATH would name another folder from the child's working directory)."""
+    root = str(Path(__file__).resolve().parents[2])
+    env = {k: v for k, v in os.environ.items() if k != "REWARDSMITH_ENVS"}
+    return env | {"PYTHONPATH": os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])}
+
+
 def _rewardsmith(*args, cwd):
     """The command as a user runs it, with no REWARDSMITH_ENVS in its environment."""
-    import os
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "REWARDSMITH_ENVS"}
+    env = _child_env()
     return subprocess.run([sys.executable, "-m", "rewardsmith.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=300)
 
@@ -419,7 +427,7 @@ def test_the_readme_walkthrough_runs_as_written_on_a_floating_crawler(tmp_path):
     import subprocess
     import sys
 
-    env = {k: v for k, v in os.environ.items() if k != "REWARDSMITH_ENVS"} | {"HOME": str(tmp_path)}
+    env = _child_env() | {"HOME": str(tmp_path)}
     ran: dict[str, list[str]] = {}  # the command ("env new", "env check", "evolve") -> what each run printed
     name = ""  # the env's, from the `env new` line
     for line in _readme_walkthrough():
