@@ -200,9 +200,10 @@ def _per_step(task: str, what: str, function, view_np: dict, view_jx: dict) -> l
     try:
         value = np.asarray(function(view_np, np), dtype=float)
         value_jx = np.asarray(jax.jit(lambda s: function(s, jnp))(view_jx), dtype=float)
-    except Exception as exc:
-        return [f"task {task!r}: {what}(s, xp) failed: {type(exc).__name__}: {exc}; compute it from the state view "
-                "`s` with xp only"]
+    except Exception as exc:  # jax's tracing errors run to several lines: the first says what happened
+        first = (str(exc).splitlines() or [""])[0]
+        return [f"task {task!r}: {what}(s, xp) failed: {type(exc).__name__}: {first}; compute it from the state "
+                "view `s` with xp only (no numpy calls or Python branches on its values: the MJX trainers jit it)"]
     if value.shape != (8,) or not np.all(np.isfinite(value)):
         return [f"task {task!r}: {what}(s, xp) gave shape {value.shape} (or non-finite values) for 8 states; it must "
                 "give one finite value per batch element (index fields with [..., i])"]

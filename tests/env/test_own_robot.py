@@ -260,7 +260,8 @@ def test_env_check_runs_the_fitness_and_terminate_the_user_wrote(tmp_path):
     assert "task 'move': fitness(s, xp) gave shape (8, 3)" in line and "one finite value per batch element" in line
     env_py.write_text(written.replace('return s["torso_up"][..., 2] < 0', "return np.asarray(s['torso_up'])[..., 2] < 0"))
     (line,) = check_env_folder(folder)
-    assert "task 'move': terminate(s, xp) failed" in line and "with xp only" in line
+    assert "task 'move': terminate(s, xp) failed: TracerArrayConversionError" in line and "with xp only" in line
+    assert "\n" not in line
     env_py.write_text(written.replace("success_threshold=0.1,", "success_threshold=0.3,"))
     (line,) = check_env_folder(folder)
     assert "success_doc must start 'its task score is at least 0.3'" in line
