@@ -30,6 +30,7 @@ from typing import Any
 
 from rewardsmith.config import RunConfig, check_batches, shown, train_config_for
 from rewardsmith.context import RunContext
+from rewardsmith.env.check import refuse_placeholders
 from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
@@ -69,6 +70,7 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     check_executor(cfg)
     check_board(cfg)
     env = get_env(cfg.env)
+    refuse_placeholders(env)
     task = resolve_task(env, cfg.task)
     check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
     if cfg.halving:

@@ -82,10 +82,13 @@ def resolve_models(models: list[str] | None, api_bases: list[str] | None, llm_fr
 
 
 @app.command()
-def envs() -> None:
-    """List the environments and their tasks."""
-    from rewardsmith.env.registry import env_names, get_env
+def envs(
+    envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
+) -> None:
+    """List the environments (built-in and your own) and their tasks."""
+    from rewardsmith.env.registry import env_names, get_env, use_envs_dir
 
+    use_envs_dir(envs_dir)
     table = Table(title="environments")
     for column in ("env", "task", "episode steps", "budget (steps)", "description"):
         table.add_column(column)

@@ -18,15 +18,19 @@ def _fail(line: str) -> None:
     raise typer.Exit(2)
 
 
-def _envs_dir(option: Path | None) -> Path:
-    if option is not None:
-        path = option.expanduser().resolve()
-        os.environ["REWARDSMITH_ENVS"] = str(path)  # this process's registry (and its sandboxed children) use it
-        return path
-    value = os.environ.get("REWARDSMITH_ENVS", "").strip()
+def _envs_dir(option: Path | None, new: bool = False) -> Path:
+    """The envs folder: --envs-dir, else REWARDSMITH_ENVS. `env new` may name one still to make (a first env);
+    `env check` needs it to exist (registry.use_envs_dir refuses one that does not, in one line)."""
+    from rewardsmith.env.registry import use_envs_dir
+
+    value = option if option is not None else os.environ.get("REWARDSMITH_ENVS", "").strip()
     if not value:
         _fail("no envs folder: pass --envs-dir DIR or set REWARDSMITH_ENVS=DIR")
-    return Path(value).expanduser().resolve()
+    if not new:
+        return Path(use_envs_dir(option) or value)
+    path = Path(value).expanduser().resolve()
+    os.environ["REWARDSMITH_ENVS"] = str(path)  # this process's registry (and its sandboxed children) use it
+    return path
 
 
 def _builtin_names() -> list[str]:
@@ -42,16 +46,16 @@ def new(
     model: Path = typer.Option(..., "--model", help="the robot's MJCF file"),
     envs_dir: Path | None = typer.Option(None, "--envs-dir", help=_ENVS_DIR_HELP),
 ) -> None:
-    """Scaffold ENVS_DIR/NAME from an MJCF file: model.xml, state_view.py, env.py, rewards/move.py."""
+    """Scaffold ENVS_DIR/NAME from an MJCF file: model.xml, state_view.py, env.py, rewards/move.py, with TODOs."""
     from rewardsmith.env.scaffold import ScaffoldError, scaffold
 
-    folder = _envs_dir(envs_dir)
+    folder = _envs_dir(envs_dir, new=True)
     try:
         target = scaffold(name, model, folder, _builtin_names())
     except ScaffoldError as exc:
         _fail(str(exc))
-    typer.echo(f"created {target}: edit state_view.py's comments, env.py's DESCRIPTION and task, and rewards/move.py;"
-               f" then run `rewardsmith env check {name}`")
+    typer.echo(f"created {target}: write each TODO in env.py (DESCRIPTION, the task's texts, fitness, terminate, "
+               f"success), state_view.py and rewards/move.py; `rewardsmith env check {name}` lists those left")
 
 
 @app.command("check")

@@ -41,12 +41,15 @@ def train_command(
 ) -> None:
     """Train one reward and report task score and success rate (mean ± std over seeds), steps and wall time."""
     from rewardsmith.config import train_config_for
-    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.check import refuse_placeholders
+    from rewardsmith.env.registry import get_env, resolve_task, use_envs_dir
     from rewardsmith.execute.check_stage import check_in_sandbox
     from rewardsmith.execute.seeds import train_seeds
     from rewardsmith.runs.store import check_writable, new_run_id
 
+    use_envs_dir(None)  # a REWARDSMITH_ENVS that names no folder: one line, not "unknown env"
     env_spec = get_env(env)
+    refuse_placeholders(env_spec)
     task_spec = resolve_task(env_spec, task)
     if seeds < 1 or (steps is not None and steps < 1):
         fail("--seeds and --steps must be positive integers")
@@ -87,9 +90,10 @@ def check_command(
     """Run the static policy and the sandboxed pre-flight check on a reward file; exit 0 when it passes."""
     import tempfile
 
-    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.env.registry import get_env, resolve_task, use_envs_dir
     from rewardsmith.execute.check_stage import check_in_sandbox
 
+    use_envs_dir(None)  # a REWARDSMITH_ENVS that names no folder: one line, not "unknown env"
     env_spec = get_env(env)
     task_spec = resolve_task(env_spec, task) if task else env_spec.tasks[0]
     source = reward_source(env_spec, task_spec, reward, flag="REWARD")

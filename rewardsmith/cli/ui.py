@@ -377,9 +377,13 @@ def init_source(path: Path | None) -> str | None:
 def reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str:
     """The reward to train or check: a file given by the user (its contract checked) or the task's reference."""
     if reward is None:
+        if all(t is not task for t in env.tasks):  # a description (resolve_task): say so in the user's words
+            text = task.description if len(task.description) <= 60 else task.description[:57] + "..."
+            fail(f"{text!r} is not a task of env {env.name!r} (its tasks: {', '.join(t.name for t in env.tasks)}), "
+                 f"so there is no reference reward to train; give a task name, or {flag} FILE with your own reward")
         path = env.reference_reward_path(task.name)
         if not path.is_file():
-            fail(f"task {task.name!r} has no reference reward; pass --reward FILE")
+            fail(f"task {task.name!r} has no reference reward; pass {flag} FILE")
         return path.read_text()
     text = read_source(reward, flag)
     from rewardsmith.program.extract import ExtractError, extract_program

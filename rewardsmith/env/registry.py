@@ -77,7 +77,9 @@ def _folder_names(folder: Path) -> list[str]:
 def use_envs_dir(folder: str | Path | None) -> str | None:
     """The user's envs folder in effect, as an absolute path (None when there is none). A folder given (--envs-dir,
     or the one a run recorded) becomes REWARDSMITH_ENVS for this process and the sandboxed children it starts;
-    None keeps what the variable says. ValueError, one line, when the folder given is not a directory."""
+    None keeps what the variable says. UserError, one line, when the folder given or the variable's is not a
+    directory: a mistyped REWARDSMITH_ENVS would otherwise only show as "unknown env" (the commands call this
+    before they resolve an env; the library itself does not refuse, as a Ray node's own variable may be stale)."""
     import os
 
     if folder is not None:
@@ -87,15 +89,17 @@ def use_envs_dir(folder: str | Path | None) -> str | None:
                              "subfolder with env.py, made by `rewardsmith env new NAME --model robot.xml`)")
         os.environ["REWARDSMITH_ENVS"] = str(path)
     user = user_envs_dir()
+    if user is not None and not user.is_dir():
+        raise UserError(f"REWARDSMITH_ENVS is {os.environ['REWARDSMITH_ENVS']!r}, which is not a folder; set it to "
+                        "the folder that holds your envs (or unset it, or give --envs-dir DIR)")
     return str(user) if user is not None else None
 
 
 def use_run_envs_dir(recorded: str | None) -> None:
     """Makes a run's recorded envs folder the one in effect, so `--resume`, `show`, `review`, `export` and `play`
-    find its env without REWARDSMITH_ENVS; a recorded folder that is gone leaves the variable as it is (set it to
-    the folder's new place)."""
-    if recorded is not None and Path(recorded).is_dir():
-        use_envs_dir(recorded)
+    find its env without REWARDSMITH_ENVS; a recorded folder that is gone leaves the variable in effect (set it to
+    the folder's new place), refused when it names no folder."""
+    use_envs_dir(recorded if recorded is not None and Path(recorded).is_dir() else None)
 
 
 def env_names(envs_dir: Path = ENVS_DIR) -> list[str]:

@@ -23,7 +23,7 @@ class ExportError(UserError):
 class ExportFormat:
     name: str  # the --format name; the module's docstring names it too
     imports: str  # the module's import lines ("" for none)
-    usage: str  # the docstring's usage text: a str.format template of {module}, {env}, {task} and {dt}
+    usage: str  # the docstring's usage text: a str.format template of {module}, {env}, {env_folder}, {task}, {dt}
     footer_text: str = ""  # the code after the program
     on_torch: bool = False  # the program's xp calls run on torch: the module carries torch_xp (torch_xp.py)
 
@@ -56,7 +56,7 @@ register(ExportFormat(
     import numpy as np            # or: import jax.numpy as jnp, and pass xp=jnp inside jit/vmap
     from {module} import reward
     total, terms = reward(s, action, xp=np)
-`s` is a dict of the env's named state arrays (rewardsmith's envs/{env}/state_view.py documents every field) with
+`s` is a dict of the env's named state arrays ({env_folder}/state_view.py documents every field) with
 leading batch dimensions; `action` has shape [..., n]. total = sum(SCALES[k] * terms[k]).''',
     footer_text='''
 
@@ -101,7 +101,7 @@ register(ExportFormat(
     from {module} import get_reward, reward, playground_scales
     terms = get_reward(s, action)            # {{term: jax array}}, like Playground's _get_reward
     total, terms = reward(s, action)         # total = sum(SCALES[k] * terms[k]), the per-control-step reward
-`s` is a dict of jax arrays with the fields of rewardsmith's envs/{env}/state_view.py (build it from your MJX
+`s` is a dict of jax arrays with the fields of {env_folder}/state_view.py (build it from your MJX
 data). MuJoCo Playground multiplies the scaled sum by the control dt: put playground_scales(dt) (= SCALES / dt) in
 config.reward_config.scales to get the same per-step reward; in a Brax Wrapper use `reward` directly
 (state.replace(reward=total, metrics={{"reward/" + k: v}})).''',
@@ -130,7 +130,7 @@ register(ExportFormat(
     usage='''Usage (IsaacGymEnvs style, batch first):
     from {module} import compute_reward
     self.rew_buf[:], terms = compute_reward(states, self.actions)   # states: Dict[str, Tensor[num_envs, ...]]
-`states` holds torch tensors with the fields of rewardsmith's envs/{env}/state_view.py; the reward's `xp` calls run
+`states` holds torch tensors with the fields of {env_folder}/state_view.py; the reward's `xp` calls run
 on torch through `torch_xp` (axis -> dim, clip -> clamp). Returns (total, terms), total = sum(SCALES[k] * terms[k])
 per control step (IsaacGymEnvs does not multiply by dt).''',
     footer_text='''
@@ -184,8 +184,8 @@ register(IsaacLabFormat(
     imports="import math\n\nimport torch\nfrom isaaclab.managers import RewardTermCfg as RewTerm\n"
             "from isaaclab.utils import configclass\n",
     usage='''Usage (Isaac Lab, manager-based):
-    1. complete `state_view(env)` below for your asset: it must return the fields of rewardsmith's
-       envs/{env}/state_view.py as torch tensors [num_envs, ...];
+    1. complete `state_view(env)` below for your asset: it must return the fields of
+       {env_folder}/state_view.py as torch tensors [num_envs, ...];
     2. set STEP_DT to your env's step dt (sim.dt * decimation) and use `RewardsCfg` as your env cfg's `rewards`.
 Isaac Lab's reward manager multiplies each term by weight * step_dt, so each weight is SCALES[k] / STEP_DT: the
 summed reward per step then equals rewardsmith's sum(SCALES[k] * terms[k]). STEP_DT defaults to rewardsmith's

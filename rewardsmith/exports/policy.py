@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 from rewardsmith.exports.formats import ExportError
-from rewardsmith.exports.reward import check_output, chosen_candidate
+from rewardsmith.exports.reward import check_output, chosen_candidate, env_folder
 from rewardsmith.runs.store import RunStore, write_text
 
 _INFERENCE = '''"""Policy exported by rewardsmith from run {run}, candidate {cand} (env {env}, task {task!r}).
@@ -16,7 +16,7 @@ _INFERENCE = '''"""Policy exported by rewardsmith from run {run}, candidate {can
     from {module} import load_policy
     act = load_policy("{npz}")                  # the .npz next to this file
     action = act(observation)                   # observation [..., obs_dim] -> deterministic action in [-1, 1]
-The observation is the env's `observation()` (rewardsmith's envs/{env}/env.py), e.g. the gymnasium env
+The observation is the env's `observation()` ({env_folder}/env.py), e.g. the gymnasium env
 rewardsmith/{env}-{task}-v0's observations. The .npz holds the observation normalizer (obs_mean, obs_var, obs_clip)
 and the MLP layers policy.<i>.w / policy.<i>.b.
 """
@@ -69,8 +69,8 @@ def export_policy(store: RunStore, candidate_id: str | None, output: Path, force
     config = store.config()
     fitness = cand.evaluation.fitness_mean if cand.evaluation else None
     score = f"Task score after training: {fitness:.3f}.\n\n" if fitness is not None else ""
-    text = _INFERENCE.format(run=store.root.name, cand=cand.id, env=config.env, task=config.task, score=score,
-                             module=script.stem, npz=output.name)
+    text = _INFERENCE.format(run=store.root.name, cand=cand.id, env=config.env, env_folder=env_folder(config.env),
+                             task=config.task, score=score, module=script.stem, npz=output.name)
     tmp = output.with_name(output.name + ".tmp")
     shutil.copyfile(source, tmp)
     write_text(script, text)

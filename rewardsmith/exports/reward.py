@@ -7,9 +7,11 @@ import os
 from pathlib import Path
 
 from rewardsmith.env.registry import get_env
+from rewardsmith.errors import UserError
 from rewardsmith.exports.formats import FORMATS, ExportError
 from rewardsmith.exports.torch_xp import TORCH_XP, for_torch
 from rewardsmith.records import Candidate
+from rewardsmith.resources import ENVS_DIR
 from rewardsmith.runs.store import RunStore, write_text
 
 
@@ -60,12 +62,23 @@ def control_dt(env_name: str) -> float:
     return float(mujoco.MjModel.from_xml_path(str(env.model_path)).opt.timestep) * env.frame_skip
 
 
+def env_folder(env_name: str) -> str:
+    """The env's folder as an export's docstring names it: rewardsmith's own envs/<env>, or the path of the user's
+    own env folder (an own env's state_view.py is not in rewardsmith); "envs/<env>" where the env no longer
+    resolves (a policy export needs nothing else from it)."""
+    try:
+        folder = get_env(env_name).folder
+    except UserError:
+        return f"envs/{env_name}"
+    return f"rewardsmith's envs/{env_name}" if folder.parent == ENVS_DIR else str(folder)
+
+
 def render(fmt: str, source: str, *, run: str, cand: str, env: str, task: str, score: str, module: str) -> str:
     """The exported module's text: a docstring naming its origin and usage, the format's imports, the program
     (without its own docstring), the format's footer."""
     form = FORMATS.get(fmt)
     dt = control_dt(env)
-    usage = form.usage.format(module=module, env=env, task=task, dt=dt)
+    usage = form.usage.format(module=module, env=env, env_folder=env_folder(env), task=task, dt=dt)
     header = (f'"""Reward exported by rewardsmith ({fmt}) from run {run}, candidate {cand} '
               f'(env {env}, task {task!r}).\n\n{score}{usage}\n"""\n\n')
     body = _split_docstring(source)

@@ -16,9 +16,9 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from mujoco import mjx
 
 from rewardsmith.config import TrainConfig
+from rewardsmith.env.quiet_mjx import import_mjx
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
@@ -27,6 +27,8 @@ from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
+
+mjx = import_mjx()  # without the Warp backend's two lines (env/quiet_mjx.py)
 
 INIT_BANK = 4096
 

@@ -29,9 +29,9 @@ import jax
 import jax.numpy as jnp
 import mujoco
 import numpy as np
-from mujoco import mjx
 
 from rewardsmith.config import TrainConfig
+from rewardsmith.env.quiet_mjx import import_mjx
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
@@ -39,6 +39,8 @@ from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.ppo import LOG_STD_MAX, LOG_STD_MIN, init_params, make_update, mlp
+
+mjx = import_mjx()  # without the Warp backend's two lines (env/quiet_mjx.py)
 
 INIT_BANK = 1024  # reset states drawn from a bank made by the env's own numpy initial_state (as the mjx trainer)
 OBS_CLIP, REWARD_CLIP = 10.0, 10.0  # as the native trainer
