@@ -30,7 +30,7 @@ README = (ROOT / "README.md").read_text()
 FIXTURE_RUN = ROOT / "tests" / "fixtures" / "run_v2"  # a finished 1 x 2 synthetic cart-pole run with policies
 
 # The README commands run for real, on a copy of FIXTURE_RUN (each takes about a second); `--help` lines run too.
-RUN_FOR_REAL = {("envs",), ("show",), ("export",)}
+RUN_FOR_REAL = {("envs",), ("show",), ("export",), ("runs",)}
 # The README commands parsed but not run: why each cannot run in seconds (and where they are run for real).
 EXEMPT = {
     ("evolve",): "trains PPO policies for minutes, most lines also ask an LLM (tests/test_evolve_e2e.py, "
@@ -39,6 +39,7 @@ EXEMPT = {
     ("play",): "plays a policy in the sandbox and films it with MuJoCo's renderer (tests/evaluate/test_play.py)",
     ("check",): "starts the sandboxed check child and needs a reward file (tests/program/, tests/sandbox/)",
     ("review",): "serves the review page until Ctrl-C (tests/feedback/test_human_loop.py)",
+    ("fork",): "copies a run and evolves it further with an LLM (tests/test_runs_and_fork.py, a slow one trains)",
     ("rank",): "needs a run waiting for a person's ranking, which the fixture is not (tests/feedback/)",
     ("env", "new"): "needs block.xml, a model of the reader's that the README does not ship (tests/env/)",
     ("env", "check"): "needs the env that `env new` writes, then checks it in the sandbox under numpy and jax",
@@ -60,7 +61,7 @@ class Line:
 
 def _fenced_and_prose(text: str) -> tuple[list[str], str]:
     """The lines of the README's code blocks (backslash continuations joined) and the prose around them."""
-    fence = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+    fence = re.compile(r"^[ \t]*```[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)  # a fence may be indented (in a list)
     lines = [line for body in fence.findall(text) for line in body.replace("\\\n", " ").splitlines()]
     return lines, fence.sub("", text)
 
@@ -207,8 +208,10 @@ def test_the_commands_that_take_seconds_run_as_written(lines, in_readme_folder, 
         folder = in_readme_folder / f"line{index}"  # each line writes its own files (export -o reward.py)
         run = folder / "run"
         shutil.copytree(FIXTURE_RUN, run)  # a copy: show --plot writes into it
+        shutil.copytree(FIXTURE_RUN, folder / "runs" / FIXTURE_RUN.name)  # what `runs` lists by default
         monkeypatch.chdir(folder)
-        args = [*line.path, *filled(line, {**REAL_VALUES, "RUN": str(run)})]
+        (folder / "envs").mkdir()  # DIR: an (empty) folder of one's own envs
+        args = [*line.path, *filled(line, {**REAL_VALUES, "RUN": str(run), "DIR": str(folder / "envs")})]
         with pytest.raises(SystemExit) as stop:
             app(args, prog_name="rewardsmith")
         out = capsys.readouterr()
