@@ -51,6 +51,7 @@ from rewardsmith.feedback.rankers import (
     check_review_live,
     rankers_that,
 )
+from rewardsmith.llm.estimate import Estimate, judge_estimate, llm_estimates
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.records import Candidate, Choice, Selection
@@ -116,6 +117,46 @@ def check_init(cfg: RunConfig) -> None:
         raise UserError(f"--init: the reward does not pass the check: {'; '.join(report.errors)}")
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """What `evolve --dry-run` shows: the first prompt (none in the LLM-free mode), its tokens and the run's
+    estimated LLM and judge use (llm/estimate.py says what is assumed)."""
+
+    messages: list[dict[str, str]]
+    prompt_tokens: int
+    estimates: list[Estimate]
+
+    @property
+    def usd(self) -> float | None:
+        """The whole run's estimated dollars; None when a model has no price."""
+        costs = [e.usd for e in self.estimates]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+
+def dry_run(cfg: RunConfig) -> DryRun:
+    """Everything a run checks before it starts, then its first prompt and cost estimate; nothing is sent (not even
+    the reachability probe), nothing trained, nothing left on disk."""
+    import tempfile
+    from pathlib import Path
+
+    from rewardsmith.feedback.judge import picture_size
+    from rewardsmith.llm import prompts
+    from rewardsmith.llm.prompting import count_tokens, user_prompt
+
+    env, task = prepare(cfg, probe=False)
+    messages: list[dict[str, str]] = []
+    if not cfg.llm_free:
+        with tempfile.TemporaryDirectory(prefix="rewardsmith-dry-run-") as tmp:
+            ctx = RunContext(RunStore.create(Path(tmp), "dry-run", cfg), cfg, env, task, lambda event: None)
+            messages = prompts.chat(prompts.render("system"),
+                                    user_prompt(ctx, 0, None, RANKERS.get(cfg.feedback).follow_up))
+    tokens = count_tokens(messages) if messages else 0
+    estimates = llm_estimates(cfg, tokens) if messages else []
+    looks = 2 if RANKERS.get(cfg.feedback).proposes else 1  # hybrid's judge looks twice (feedback/hybrid.py)
+    judged = judge_estimate(cfg, looks, picture_size())
+    return DryRun(messages, tokens, estimates + ([judged] if judged else []))
+
+
 def check_halving(cfg: RunConfig) -> None:
     """--halving given where it cannot work: the one reason that holds (or both), in one line."""
     reasons = []
@@ -174,7 +215,7 @@ class EvolveResult:
 
 
 def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None) -> EvolveResult:
-    env, task = prepare(cfg)
+    env, task = prepare(cfg, live=False)  # the caller made the pre-flight (probe, --init, port) before the store
     report = board_report(store, cfg, report)  # --tensorboard: candidates as they finish
     ctx = RunContext(store, cfg, env, task, report)
     executor = make_executor(cfg)

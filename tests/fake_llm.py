@@ -14,6 +14,7 @@ Script: a list of replies consumed in order, one per choice.
 - {"raw": "<html>...", "status": 502, "content_type": "text/html"}: the whole request is answered with that body as
   it is (a truncated or non-JSON body, an HTML error page from a proxy; status 200 unless given);
 - {"choices": 0}: a well-formed response with no choices.
+A GET (the pre-flight's reachability probe) is answered 404 and its path recorded in `gets`.
 Faults (raw, choices 0, status) end the request: later replies stay for the next request.
 When the script runs out, a choice is `default(request_json)` if a default was given, else the last scripted text.
 With neither, the request fails with HTTP 500 so a test that under-scripts finds out loudly.
@@ -81,6 +82,7 @@ class FakeLLM:
         """max_choices caps the choices per response, like servers that ignore or cap `n`."""
         self.requests: list[dict[str, Any]] = []  # JSON bodies received, in arrival order, failed ones included
         self.arrivals: list[float] = []  # time.time() of each request's arrival, in the same order
+        self.gets: list[str] = []  # paths of GET requests (evolve's reachability probe asks GET /v1/models)
         self._replies: deque[Reply] = deque(script)
         self._default = default
         self._last_text: str | None = None
@@ -196,6 +198,10 @@ class FakeLLM:
         class Handler(BaseHTTPRequestHandler):
             # HTTP/1.1 keeps connections alive, as real servers do; the client's connection pool relies on it.
             protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:  # no model list, as many local servers have none: 404 (still an answer)
+                fake.gets.append(self.path)
+                self._send(404, _error_body(404, f"no route {self.path}"), {})
 
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)

@@ -28,6 +28,7 @@ from rewardsmith.cli.ui import (
     init_source,
     nothing_evaluated,
     num,
+    print_dry_run,
     print_finished,
     print_summary,
     who_writes_and_ranks,
@@ -176,11 +177,14 @@ def evolve(
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
     envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
     tensorboard: str | None = TENSORBOARD,
+    dry_run: bool = typer.Option(False, "--dry-run", help="check everything, print the first prompt, its tokens and "
+                                 "the run's estimated LLM and judge cost; send nothing, train nothing, write nothing"),
 ) -> None:
     """Evolve reward programs for a task: sample, check, train, evaluate, reflect, repeat."""
     flags = dict(locals())  # the parameters above by name: the RunConfig fields come from them (flag_fields)
     from rewardsmith.context import open_run
     from rewardsmith.env.registry import use_envs_dir
+    from rewardsmith.evolve import dry_run as dry_run_of
     from rewardsmith.evolve import evolve as run_evolve
     from rewardsmith.evolve import prepare
     from rewardsmith.execute.fanin import ExecutorUnavailable
@@ -190,6 +194,8 @@ def evolve(
 
     store = None
     try:
+        if resume is not None and dry_run:
+            fail("--dry-run previews a new run; a resumed run's prompts are in RUN/gen_XX/messages.json")
         if resume is not None:
             store = open_run(resume)
             cfg = _resumed_config(ctx, store.config(), flags)
@@ -207,6 +213,9 @@ def evolve(
                                "trainer": trainer or default_trainer(), "envs_dir": use_envs_dir(envs_dir),
                                "train": {**file_fields.get("train", {}),
                                          **({"stop_at_success": True} if stop_at_success else {})}})
+            if dry_run:
+                print_dry_run(dry_run_of(cfg), cfg)
+                return
             prepare(cfg)  # bad input fails here, before anything is written
             store = RunStore.create(out, new_run_id(cfg.env, cfg.task), cfg)
         with run_lock(store):

@@ -102,6 +102,13 @@ class Verdict:
 
 # ---- pictures ---------------------------------------------------------------------------------------------------
 
+def picture_size(frame_aspect: float = 1.0) -> tuple[int, int]:
+    """(width, height) in pixels of the picture the judge gets per candidate: FRAMES tiles TILE wide, COLUMNS to a
+    row; films are square (frame_aspect = height / width = 1)."""
+    rows = -(-FRAMES // COLUMNS)
+    return COLUMNS * TILE, rows * max(1, round(TILE * frame_aspect))
+
+
 def episode_image(video: Path, frames: int = FRAMES, columns: int = COLUMNS, tile: int = TILE,
                   episode_frames: int | None = None) -> tuple[bytes, int, float]:
     """(JPEG bytes, frames in it, seconds of the episode) of `frames` frames evenly spaced over the video's first
