@@ -237,6 +237,9 @@ def ranked_by(decided: DecidedBy | None) -> str:
         return "a vision model (a judge looking at frames of each video)"
     if decided is not None and decided.several:
         return "several reviewers (their rankings combined)"
+    if decided is not None and decided.kept_judge_order is not None and decided.judge_fallback:
+        return "a reviewer, shown a proposed order first (the vision model's replies were unusable, so the order was " \
+               "filled in by task score or candidate order),"
     if decided is not None and decided.kept_judge_order is not None:
         return "a reviewer, shown a vision model's proposed ranking first,"
     return "a reviewer"
