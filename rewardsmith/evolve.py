@@ -111,6 +111,7 @@ def check_init(cfg: RunConfig) -> None:
 
     from rewardsmith.execute.check_stage import check_in_sandbox
 
+    assert cfg.init_source is not None, "preflight checks an --init reward only where there is one"
     with tempfile.TemporaryDirectory(prefix="rewardsmith-init-") as tmp:
         report = check_in_sandbox(cfg.env, cfg.task, cfg.init_source, Path(tmp) / "check")
     if not report.passed:

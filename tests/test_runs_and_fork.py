@@ -164,7 +164,7 @@ def test_a_fork_copies_the_ranked_generations_records_its_origin_and_resumes(run
     assert store.root == fork and cfg == forked
     assert f"fork: {fork} continues {runs / V1} with openai/fake: generation 0 copied (by LLM-free mutations), " \
            "2 more to evolve" in stdout
-    assert f"run: {fork}  (openai/fake; trainer native)" in stdout
+    assert f"run: {fork}  (programs: openai/fake; feedback metrics; trainer native)" in stdout
 
     code, shown, _ = _cli(["show", str(fork)], capsys)
     assert code == 0 and f"forked from {(runs / V1).resolve()}: generation 0 copied (by LLM-free mutations)" in shown

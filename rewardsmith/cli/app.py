@@ -14,6 +14,7 @@ from rich.table import Table
 
 from rewardsmith.cli import env as env_commands
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
+from rewardsmith.cli.endings import nothing_evaluated, print_dry_run
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.reward import TRAINER_HELP, check_command, default_trainer, train_command
@@ -26,9 +27,7 @@ from rewardsmith.cli.ui import (
     fail,
     higher_cap,
     init_source,
-    nothing_evaluated,
     num,
-    print_dry_run,
     print_finished,
     print_summary,
     who_writes_and_ranks,
@@ -199,7 +198,9 @@ def evolve(
         if resume is not None:
             store = open_run(resume)
             cfg = _resumed_config(ctx, store.config(), flags)
-            prepare(cfg)
+            # the LLM servers are probed only where a generation is still to be decided (a resume that only films
+            # what a killed run left needs no LLM)
+            prepare(cfg, probe=any(store.load_selection(g) is None for g in range(cfg.iterations)))
         else:
             if not env or task is None:
                 fail("--env and --task are required (or --resume RUN); see `rewardsmith envs` for the choices")
@@ -237,9 +238,9 @@ def evolve(
                      soft_wrap=True)
         raise typer.Exit(STOPPED) from None
     except KeyboardInterrupt:  # Ctrl-C: where the run is and how to go on (what was saved stays valid)
-        where = (f"; what it saved stays valid: rewardsmith evolve --resume {store.root} continues it"
+        state = (f"; what it saved stays valid: rewardsmith evolve --resume {store.root} continues it"
                  if store is not None else "; nothing was written")
-        errors.print(f"interrupted{where}", soft_wrap=True, markup=False)
+        errors.print(f"interrupted{state}", soft_wrap=True, markup=False)
         raise typer.Exit(INTERRUPTED) from None
     except (UserError, typer.Exit):
         raise  # bad input: one line, exit 2 (ui.OneLineErrors); or a line already printed

@@ -44,7 +44,7 @@ def check_env_folder(folder: Path) -> list[str]:
     """Problems found in the env folder, each one line naming what to fix; empty when the env is usable."""
     import mujoco
 
-    from rewardsmith.env.registry import _load_module
+    from rewardsmith.env.registry import load_module
     from rewardsmith.env.scaffold import mujoco_message
 
     missing = [f for f in ("model.xml", "env.py", "state_view.py") if not (folder / f).is_file()]
@@ -63,8 +63,8 @@ def check_env_folder(folder: Path) -> list[str]:
         problems.append(f"model.xml is not MJX-compatible (mujoco.mjx.put_model failed: {mujoco_message(exc)});"
                         " remove or replace that feature")
     try:
-        env_module = _load_module(folder / "env.py", f"rewardsmith_check_{folder.name}")
-        view_module = _load_module(folder / "state_view.py", f"rewardsmith_check_{folder.name}_view")
+        env_module = load_module(folder / "env.py", f"rewardsmith_check_{folder.name}")
+        view_module = load_module(folder / "state_view.py", f"rewardsmith_check_{folder.name}_view")
     except Exception as exc:
         return [*problems, f"env.py or state_view.py does not import: {type(exc).__name__}: {exc}"]
     needed = ("DESCRIPTION", "FRAME_SKIP", "CAMERA", "observation", "initial_state", "TASKS")

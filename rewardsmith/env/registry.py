@@ -60,7 +60,7 @@ class EnvSpec:
         return self.folder / "rewards" / f"{task_name}.py"
 
 
-def _load_module(path: Path, name: str) -> ModuleType:
+def load_module(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -131,8 +131,8 @@ def get_env(name: str, envs_dir: Path = ENVS_DIR) -> EnvSpec:
 @cache
 def _get_env(name: str, envs_dir: Path, user: Path | None) -> EnvSpec:
     folder = _env_folder(name, envs_dir)
-    env_module = _load_module(folder / "env.py", f"rewardsmith_env_{name}")
-    view_module = _load_module(folder / "state_view.py", f"rewardsmith_env_{name}_view")
+    env_module = load_module(folder / "env.py", f"rewardsmith_env_{name}")
+    view_module = load_module(folder / "state_view.py", f"rewardsmith_env_{name}_view")
     return EnvSpec(
         name=name,
         folder=folder,

@@ -253,7 +253,9 @@ def _top_body_tags(data: bytes) -> list[tuple[str | None, int]]:
     """(name, byte offset of the start tag) of each body directly under <worldbody>, in document order."""
     import xml.parsers.expat
 
-    parser, stack, tops = xml.parsers.expat.ParserCreate(), [], []
+    parser = xml.parsers.expat.ParserCreate()
+    stack: list[str] = []
+    tops: list[tuple[str | None, int]] = []
 
     def start(tag, attrs):
         if tag == "body" and stack[1:] == ["worldbody"]:
@@ -300,7 +302,8 @@ def _with_camera(model_file: Path, model, body: int, name: str, radius: float) -
     if where is None:
         return None
     end = _tag_end(data, where)
-    indent = re.match(rb"\s*", data[end:]).group().split(b"\n")[-1]
+    blank = re.match(rb"\s*", data[end:])  # always matches (possibly empty)
+    indent = (blank.group() if blank else b"").split(b"\n")[-1]
     back, up = round(3.5 * radius, 2), round(1.3 * radius, 2)
     camera = (f'<camera name="{name}" mode="trackcom" pos="0 {-back} {up}" xyaxes="1 0 0 0 {up} {back}"/>'
               "  <!-- added by rewardsmith env new: the films follow the robot -->")
@@ -353,7 +356,7 @@ def _files(name: str, model_file: Path, model) -> dict[str, bytes]:
             "rewards/move.py": _REWARD_PY.format(name=name, reward_example=reward_example).encode()}
 
 
-def _write_file(path: Path, content: bytes) -> None:
+def write_file(path: Path, content: bytes) -> None:
     path.parent.mkdir(exist_ok=True)
     path.write_bytes(content)
 
@@ -370,7 +373,7 @@ def _write_folder(files: dict[str, bytes], envs_dir: Path, target: Path) -> None
                             "(--envs-dir DIR or REWARDSMITH_ENVS)") from None
     try:
         for relative, content in files.items():
-            _write_file(tmp / relative, content)
+            write_file(tmp / relative, content)
         _load(tmp / "model.xml", "the model loads, but its copy in the env folder",  # relative asset paths
               "the env folder holds model.xml alone: name mesh, texture and include files by absolute path")
         tmp.rename(target)

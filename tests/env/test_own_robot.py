@@ -212,11 +212,11 @@ def test_env_new_gives_a_floating_robot_its_root_state_a_valid_start_and_a_track
     import mujoco
     import numpy as np
 
-    from rewardsmith.env.registry import _load_module
+    from rewardsmith.env.registry import load_module
 
     folder = _scaffold_crawler(tmp_path)
-    view = _load_module(folder / "state_view.py", "crawler_view_test").state_view
-    env = _load_module(folder / "env.py", "crawler_env_test")
+    view = load_module(folder / "state_view.py", "crawler_view_test").state_view
+    env = load_module(folder / "env.py", "crawler_env_test")
     model = mujoco.MjModel.from_xml_path(str(folder / "model.xml"))
     data, rng = mujoco.MjData(model), np.random.default_rng(0)
     quat = rng.normal(size=4)
@@ -289,13 +289,13 @@ def test_env_new_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch)
         written.append(path)
         write(path, content)
 
-    write, written = scaffold._write_file, []
-    monkeypatch.setattr(scaffold, "_write_file", fills_up)
+    write, written = scaffold.write_file, []
+    monkeypatch.setattr(scaffold, "write_file", fills_up)
     (tmp_path / "envs").mkdir()
     full = _cli("env", "new", "crawler", "--model", str(good), "--envs-dir", str(tmp_path / "envs"))
     assert full.exit_code == 2 and "No space left on device" in full.output, full.output
     assert len(written) == 1 and list((tmp_path / "envs").iterdir()) == []
-    monkeypatch.setattr(scaffold, "_write_file", write)
+    monkeypatch.setattr(scaffold, "write_file", write)
     (tmp_path / "inc.xml").write_text(CRAWLER_XML.replace("<worldbody>", '<include file="ball.xml"/><worldbody>'))
     (tmp_path / "ball.xml").write_text('<mujoco><worldbody><geom type="sphere" size="0.1"/></worldbody></mujoco>')
     relative = _cli("env", "new", "crawler", "--model", str(tmp_path / "inc.xml"), "--envs-dir",

@@ -20,6 +20,14 @@ from rewardsmith.records import FilmedEpisode
 from rewardsmith.runs.store import RunStore
 
 
+@pytest.fixture(autouse=True)
+def _reader_without_preexec_fn(monkeypatch):
+    """These tests read the films back with imageio's ffmpeg reader in the test process, where other tests started
+    JAX: its preexec_fn would fork past JAX's threads (the suite makes that warning an error). The product's own
+    readers start ffmpeg without one (feedback/judge.py)."""
+    monkeypatch.setenv("IMAGEIO_FFMPEG_NO_PREVENT_SIGINT", "1")
+
+
 def cartpole_trace(steps: int, dt: float = 0.02) -> np.ndarray:
     t = np.arange(steps + 1) * dt
     return np.stack([0.8 * np.sin(t), 0.6 * np.sin(3 * t)], axis=1)  # cart position, pole angle

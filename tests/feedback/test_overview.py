@@ -262,13 +262,14 @@ def test_blind_is_an_evolve_and_a_review_flag_and_the_run_keeps_it(tmp_path, mon
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", fake_evolve)
     runner = CliRunner()
-    result = runner.invoke(app, ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--final-seeds", "0", "--race-seeds", "0", "--blind",
-                                 "--out", str(tmp_path / "runs")])
+    result = runner.invoke(app, ["evolve", "--env", "cartpole", "--task", "balance", "--llm-free", "--feedback", "human", "--blind",
+                                 "--review-port", "0", "--out", str(tmp_path / "runs")])  # --blind needs a review page
     assert isinstance(result.exception, _Stop) and seen == [True], result.output
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "config.json").read_text())["blind"] is True
 
-    plain = RunStore.create(tmp_path, "plain", RunConfig(env="cartpole", task="balance"))
+    plain = RunStore.create(tmp_path, "plain", RunConfig(env="cartpole", task="balance", feedback="human",
+                                                         review_port=0))
     assert not plain.config().blind
     result = runner.invoke(app, ["evolve", "--resume", str(plain.root), "--blind"])
     assert isinstance(result.exception, _Stop) and seen == [True, True], result.output

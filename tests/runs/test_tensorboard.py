@@ -239,7 +239,9 @@ def test_the_run_records_the_dir_and_a_resume_may_change_it(tmp_path: Path, caps
 
     def record(store, cfg, report):  # the evolve loop replaced: what is tested is the config the run gets
         given.append(cfg)
-        return EvolveResult(best=None, generations=cfg.iterations)
+        best = evaluated(0, 0, 0.5)  # a run with no evaluated candidate exits 1; the recorder's run has one
+        store.save_candidate(best)
+        return EvolveResult(best=best, generations=cfg.iterations)
 
     monkeypatch.setattr(rewardsmith.evolve, "evolve", record)
     monkeypatch.chdir(tmp_path)
