@@ -94,7 +94,7 @@ def preflight(cfg: RunConfig, probe: bool = True) -> None:
     check_review_live(cfg)
     if cfg.init_source:
         check_init(cfg)
-    if probe:
+    if probe and (cfg.models or cfg.judge_model):  # litellm takes seconds to import: only where a server is asked
         from rewardsmith.llm import client
 
         for index, model in enumerate(cfg.models):

@@ -19,11 +19,17 @@ TRAINER_HELP = (f"{' or '.join(TRAINERS.names())} (default: {DEFAULT_TRAINER['gp
                 f"{DEFAULT_TRAINER['cpu']})")
 
 
+# the device nodes a GPU JAX backend needs (NVIDIA's driver, AMD's ROCm): without any, JAX cannot see a GPU
+GPU_DEVICES = ("nvidia[0-9]*", "nvidiactl", "kfd")
+
+
 def default_trainer() -> str:
     """The trainer whose plug is the default on JAX's backend: population where JAX sees a GPU, else native. Asked
     in a child process: starting JAX's GPU backend here would hold, for the whole run, the GPU memory XLA
     preallocates (75% of it) that the sandboxed trainer needs, and would make every later fork in this process
     warn."""
+    if not any(Path("/dev").glob(pattern) for pattern in GPU_DEVICES):  # no GPU to see: spare the JAX start-up
+        return DEFAULT_TRAINER["cpu"]
     probe = subprocess.run([sys.executable, "-c", "import jax; print(jax.default_backend())"], capture_output=True,
                            text=True, timeout=300, check=False)
     return DEFAULT_TRAINER["gpu" if probe.stdout.strip().endswith("gpu") else "cpu"]
