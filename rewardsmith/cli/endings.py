@@ -4,6 +4,7 @@ preview."""
 from __future__ import annotations
 
 from rewardsmith.cli.ui import console
+from rewardsmith.records import Status
 
 
 def nothing_evaluated(store) -> str | None:
@@ -12,7 +13,7 @@ def nothing_evaluated(store) -> str | None:
     from collections import Counter
 
     candidates = [c for gen in store.generations() for c in store.candidates(gen)]
-    if any(c.status.value == "evaluated" for c in candidates):
+    if any(c.status is Status.EVALUATED for c in candidates):
         return None
     stages = Counter(c.status.stage for c in candidates if c.status.failed)
     reasons = Counter(" ".join((c.reason or "").split())[:200] for c in candidates if c.status.failed)

@@ -87,11 +87,8 @@ def _picture_tokens(size: tuple[int, int]) -> int:
 
 
 def _usd(model: str, prompt: int, output: int) -> float | None:
-    try:
-        price = prices(model, None)
-    except ValueError:  # no price, or no output cap: the cap does not matter here, the price does
-        try:
-            price = prices(model, 1)
-        except ValueError:
-            return None
+    try:  # prices() also wants an output cap (for --max-cost); the estimate needs only the per-token prices
+        price = prices(model, max_tokens=1)
+    except ValueError:  # litellm has no price for the model
+        return None
     return prompt * price.input_per_token + output * price.output_per_token

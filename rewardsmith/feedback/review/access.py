@@ -145,9 +145,14 @@ def check_listen(host: str, port: int, port_flag: str = "--review-port", host_fl
         try:
             trial.bind(address)
         except OSError as err:
-            hint = (f"pass another {port_flag}, or {port_flag} 0 for any free one" if err.errno == errno.EADDRINUSE
-                    else f"give {host_flag} an address of this machine (0.0.0.0 for all of them)")
-            raise UserError(f"cannot listen on {host}:{port} ({err.strerror or err}); {hint}") from None
+            raise UserError(listen_error(err, host, port, port_flag, host_flag)) from None
+
+
+def listen_error(err: OSError, host: str, port: int, port_flag: str, host_flag: str) -> str:
+    """The one line for a page that cannot listen (the pre-flight's trial and serve() word it alike)."""
+    hint = (f"pass another {port_flag}, or {port_flag} 0 for any free one" if err.errno == errno.EADDRINUSE
+            else f"give {host_flag} an address of this machine (0.0.0.0 for all of them)")
+    return f"cannot listen on {host}:{port} ({err.strerror or err}); {hint}"
 
 
 def check_command(command: str, flag: str = "--on-ranking-due") -> None:

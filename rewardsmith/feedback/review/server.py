@@ -30,7 +30,6 @@ Blind review (a --blind run, or `rewardsmith review --blind`): no answer carries
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import re
@@ -46,7 +45,7 @@ from rewardsmith.feedback.ranking import (
     RankingError,
     submit_ranking,
 )
-from rewardsmith.feedback.review.access import Access
+from rewardsmith.feedback.review.access import Access, listen_error
 from rewardsmith.feedback.review.overview import run_overview
 from rewardsmith.feedback.review.views import (
     POSTER_NAME,
@@ -344,9 +343,7 @@ def serve(store: RunStore, port: int = 0, host: str = "127.0.0.1", port_flag: st
         httpd.server_activate()
     except OSError as err:
         httpd.server_close()
-        hint = (f"pass another {port_flag}, or {port_flag} 0 for any free one" if err.errno == errno.EADDRINUSE else
-                f"give {host_flag} an address of this machine (0.0.0.0 for all of them)")
-        raise ReviewServerError(f"cannot listen on {host}:{port} ({err.strerror or err}); {hint}") from err
+        raise ReviewServerError(listen_error(err, host, port, port_flag, host_flag)) from err
     access = Access(host, httpd.server_address[1])
     httpd.RequestHandlerClass = type("ReviewHandler", (_Handler,), {"store": store, "blind": blind, "access": access,
                                                                     "proposes": proposes})
