@@ -43,6 +43,13 @@ class TrainConfig:
     # reaches the task's success_threshold) is at least stop_success_rate. No effect on a task without a threshold.
     stop_at_success: bool = False
     stop_success_rate: float = 0.8
+    # no stop at success before this many env steps (an inherited child earns its success under its own reward:
+    # execute/inherit.py)
+    success_from_step: int = 0
+    # a training that starts from another policy (evolve --inherit: execute/inherit.py) keeps its value function and
+    # its action noise (log std), or starts them fresh; the policy and the observation normaliser are always kept
+    inherit_value: bool = True
+    inherit_log_std: bool = True
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
     seed: int = 0
 
@@ -182,6 +189,8 @@ class RunConfig:
     # seed for each contender (0: no racing)
     race_seeds: int = 1
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
+    # children start from their parent's policy and train a shorter budget (execute/inherit.py)
+    inherit: bool = False
     # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None

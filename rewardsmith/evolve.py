@@ -39,6 +39,7 @@ from rewardsmith.events import GenerationStarted, Report, SelectionMade
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.confirm import Confirmation, confirm
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
+from rewardsmith.execute.inherit import with_inheritance
 from rewardsmith.execute.racing import race
 from rewardsmith.execute.seeds import MultiSeedSummary
 from rewardsmith.execute.train_stage import train_all
@@ -76,6 +77,10 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
     if cfg.halving:
         check_halving(cfg)
+    if cfg.inherit and not TRAINERS.get(cfg.trainer).continues:
+        able = ", ".join(trainers_that(_continues))
+        raise UserError(f"--inherit needs a trainer that starts from another policy ({able}), and --trainer "
+                        f"{cfg.trainer} does not; use --no-inherit")
     if RANKERS.get(cfg.feedback).needs_fitness and not task.has_fitness:
         raise UserError(f"task {shown(cfg.task)} has no fitness metric, so --feedback {cfg.feedback} cannot rank it; "
                          "use --feedback human, or a named task (see `rewardsmith envs`)")
@@ -276,7 +281,7 @@ class FilmingAside:
 
 def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor: Executor,
                    ranker: Ranker, filming: FilmingAside) -> Selection:
-    candidates = checked_generation(ctx, gen, parent)
+    candidates = with_inheritance(ctx, checked_generation(ctx, gen, parent), parent)  # --inherit
     filming.join()  # the last generation's filming, before these trainings take the cores
     candidates = train_all(ctx, candidates, executor)
     if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure

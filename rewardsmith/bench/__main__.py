@@ -97,6 +97,22 @@ def evolve_budget(args: argparse.Namespace) -> None:
               f"({wall_full / wall:.2f}x)  best task score {fitness}")
 
 
+def evolve_arm(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from rewardsmith.bench.arms import line, run_arm
+    from rewardsmith.errors import UserError
+
+    env, task, samples, generations = args.env or "hopper", args.task or "hop", args.samples or 4, args.generations or 3
+    out = args.out_dir or Path(tempfile.mkdtemp(prefix="rewardsmith-bench-arm-"))
+    try:
+        result = run_arm(args.arm, env, task, samples, generations, args.seed, out, args.steps)
+    except UserError as err:
+        sys.exit(f"error: {err}")
+    print(line(result, env, task, samples, generations))
+    print(f"run: {result.run}")
+
+
 def rank_fidelity(args: argparse.Namespace) -> None:
     """Measures (or, with --pool, pools finished measurements) and prints the lines a note quotes."""
     from rewardsmith.bench.fidelity import fidelity, pooled
@@ -106,7 +122,7 @@ def rank_fidelity(args: argparse.Namespace) -> None:
     try:
         lines = pooled(args.pool) if args.pool else fidelity(
             args.env or "hopper", args.task or "hop", args.samples or 8, args.steps or 1_000_000, args.seed,
-            args.generations)
+            args.generations or 2)
     except (UserError, StoreError) as err:
         sys.exit(f"error: {err}")
     print("\n" + "\n".join(lines))
@@ -140,7 +156,13 @@ def main() -> None:
                         help="evolve mode: every candidate trained through every halving rung, uncut; how well each "
                         "rung's ranking predicts the full budget's (rewardsmith/bench/fidelity.py) [--steps default: "
                         "1000000]")
-    parser.add_argument("--generations", type=int, default=2, help="evolve --fidelity: LLM-free generations")
+    parser.add_argument("--generations", type=int, default=None,
+                        help="evolve --fidelity / --arm: LLM-free generations [default: 2 / 3]")
+    parser.add_argument("--arm", choices=("halving", "parallel", "inherit", "adaptive", "both"), default=None,
+                        help="evolve mode: one LLM-free evolve with these budget settings and its line "
+                        "(rewardsmith/bench/arms.py) [--samples default 4]")
+    parser.add_argument("--out-dir", type=Path, default=None, help="evolve --arm: where its run goes [default: a "
+                        "temporary folder]")
     parser.add_argument("--pool", type=Path, action="append", metavar="RUN",
                         help="evolve --fidelity: print the lines over finished fidelity runs (repeat: seeds pooled)")
     parser.add_argument("--raw-steps", type=int, default=50,
@@ -195,6 +217,9 @@ def main() -> None:
         return
     if args.mode == "evolve" and args.fidelity:  # rank fidelity of halving's rungs (bench/fidelity.py)
         rank_fidelity(args)
+        return
+    if args.mode == "evolve" and args.arm:  # one budget setting's LLM-free evolve (bench/arms.py)
+        evolve_arm(args)
         return
     if args.mode == "evolve":
         args.env, args.task = args.env or "hopper", args.task or "hop"

@@ -124,6 +124,9 @@ def evolve(
     halving: bool | None = typer.Option(
         None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
         f"better half goes on (default: on with {HALVING_DEFAULT}, off otherwise)"),
+    inherit: bool = typer.Option(
+        RunConfig.inherit, "--inherit/--no-inherit", help="children start from their parent's trained policy and "
+        "train half the budget (ROSKA-style); the answer is still retrained from scratch (--final-seeds)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),

@@ -17,6 +17,7 @@ locks, whichever thread or node did the work.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 import socket
@@ -51,8 +52,9 @@ class LocalExecutor:
         self.parallel = parallel
 
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
-        if requests and requests[0].group_dir is not None:  # the population trainer: all of them in one job
-            yield from train_together(requests, on_progress)
+        if requests and requests[0].group_dir is not None:  # the population trainer: one job per settings
+            for group in same_settings(requests):
+                yield from train_together(group, on_progress)
             return
         if self.parallel == 1:
             for request in requests:
@@ -71,6 +73,16 @@ class LocalExecutor:
             return report
 
         yield from fan_in(requests, job, self.parallel, on_progress)
+
+
+def same_settings(requests: Sequence[TrainRequest]) -> list[list[TrainRequest]]:
+    """Requests grouped by their training settings but the seed, in first-seen order: a population job trains its
+    members alike (--inherit's children train a shorter budget than the generation's fresh candidates)."""
+    groups: dict[str, list[TrainRequest]] = {}
+    for request in requests:
+        settings = dataclasses.replace(request.cfg, seed=0)
+        groups.setdefault(repr(settings), []).append(request)
+    return list(groups.values())
 
 
 def check_executor(cfg: RunConfig) -> None:

@@ -17,7 +17,14 @@ from typing import Any
 from rewardsmith.config import TrainConfig
 from rewardsmith.events import TrainingEvent, TrainProgress
 from rewardsmith.jobs import run_job
-from rewardsmith.jobs.messages import PopulationJob, PopulationMember, PopulationResult, TrainingResult, TrainJob
+from rewardsmith.jobs.messages import (
+    INHERIT_FILE,
+    PopulationJob,
+    PopulationMember,
+    PopulationResult,
+    TrainingResult,
+    TrainJob,
+)
 from rewardsmith.records import EVAL_SEED, CurvePoint, Evaluation, TrainResult
 from rewardsmith.sandbox.protocol import JobStatus
 from rewardsmith.sandbox.runner import Limits, SandboxResult, read_untrusted_file
@@ -46,6 +53,9 @@ class TrainRequest:
     # the population trainer's job directory (a generation's requests trained together; each keeps its
     # checkpoint in a folder of its own there); None for the other trainers
     group_dir: Path | None = None
+    # evolve --inherit: the policy.npz the training starts from (its parent's; the bytes travel with the request to
+    # any node); it lands in the job's directory as jobs/train.py's INHERIT_FILE
+    start: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -87,7 +97,7 @@ def train_in_sandbox(request: TrainRequest, on_progress: OnProgress | None = Non
                      env: dict[str, str] | None = None) -> TrainReport:
     """`env`: variables for the child over its scrubbed environment (the GPU of a --parallel slot)."""
     job = TrainJob(request.env, request.task, request.source, request.cfg, request.trainer, request.eval_seed,
-                   request.checkpoint)
+                   request.checkpoint, inherit=place_start(request, request.workdir))
     limits = Limits(wall_s=request.cfg.time_budget_s + EXTRA_WALL_S)
     env = dict(env or {})
     cached = trainer(request.trainer).xla_cache
@@ -121,9 +131,9 @@ def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | N
     by_key = {r.key: r for r in requests}
     # the job's time budget is its members' together: each would have had cfg.time_budget_s trained alone
     cfg = dataclasses.replace(first.cfg, time_budget_s=first.cfg.time_budget_s * len(requests))
-    job = PopulationJob(first.env, first.task, cfg, tuple(PopulationMember(r.key, r.source, r.cfg.seed,
-                                                                            member_folder(r)) for r in requests),
-                        first.eval_seed, first.checkpoint)
+    members = tuple(PopulationMember(r.key, r.source, r.cfg.seed, member_folder(r),
+                                     inherit=place_start(r, first.group_dir / member_folder(r))) for r in requests)
+    job = PopulationJob(first.env, first.task, cfg, members, first.eval_seed, first.checkpoint)
 
     def forward(line: dict[str, Any]) -> None:  # a member's progress line: its key and its CurvePoint's fields
         request = by_key.get(str(line.get("key")))
@@ -148,6 +158,18 @@ def train_together(requests: Sequence[TrainRequest], on_progress: OnProgress | N
             report = copy_outputs(request, first.group_dir / member_folder(request), report)
         reports.append(report)
     return reports
+
+
+def place_start(request: TrainRequest, folder: Path) -> bool:
+    """Writes the request's start policy (evolve --inherit) into the job's folder; whether there is one. A training
+    continued from its checkpoint (a later halving rung) ignores it: the checkpoint holds what it made of it."""
+    if request.start is None:
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / (INHERIT_FILE + ".tmp")
+    tmp.write_bytes(request.start)
+    tmp.replace(folder / INHERIT_FILE)
+    return True
 
 
 def member_folder(request: TrainRequest) -> str:

@@ -29,12 +29,15 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 
+from rewardsmith.config import TrainConfig
 from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.executors import Executor
+from rewardsmith.execute.inherit import EARN_SHARE, inherited_steps, parent_policy
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
 from rewardsmith.records import Candidate, SeedEvaluation, Status, Stop
+from rewardsmith.runs.store import StoreError
 from rewardsmith.train.trainers import trainer
 
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
@@ -59,10 +62,27 @@ def request_for(ctx: RunContext, cand: Candidate, k: int = 0, steps: int | None 
     cfg = ctx.training_config(seed)
     if steps is not None:
         cfg = cfg.with_overrides(steps=steps)
+    start = None
+    if cand.inherits is not None:  # its parent's policy, a shorter budget, a success it earns (execute/inherit.py)
+        cfg, start = inheriting(ctx, cand, cfg)
     together = trainer(ctx.cfg.trainer).together  # one job trains the generation: its directory
     return TrainRequest(key=f"{cand.id}#{k}", env=ctx.env.name, task=ctx.cfg.task, source=cand.source,
                         cfg=cfg, workdir=workdir, trainer=ctx.cfg.trainer, checkpoint=steps is not None,
-                        group_dir=ctx.store.population_dir(cand.generation) if together else None)
+                        group_dir=ctx.store.population_dir(cand.generation) if together else None, start=start)
+
+
+def inheriting(ctx: RunContext, cand: Candidate, cfg: TrainConfig) -> tuple[TrainConfig, bytes]:
+    """An inheriting child's training settings and its parent's policy file."""
+    assert cand.inherits is not None, "only an inheriting candidate"
+    parent = ctx.store.find_candidate(cand.inherits)
+    path = parent_policy(ctx, parent)
+    if path is None:
+        raise StoreError(f"{cand.id} inherits {parent.id}'s policy, and {parent.id} has no policy.npz; the run "
+                         "directory lost it")
+    full = ctx.training_config().steps
+    budget = inherited_steps(full)
+    steps = inherited_steps(cfg.steps)  # a halving rung: its share of the shorter budget
+    return cfg.with_overrides(steps=steps, success_from_step=int(budget * EARN_SHARE)), path.read_bytes()
 
 
 def halving_on(ctx: RunContext) -> bool:

@@ -47,6 +47,9 @@ class CheckJob(FlatJob):
     samples: int = 256  # states the check samples
 
 
+INHERIT_FILE = "inherit.npz"  # the policy a training starts from (evolve --inherit), in its job's folder
+
+
 @dataclass(frozen=True)
 class TrainJob:
     """Train a policy on a reward program, evaluate it, save policy.npz and trace.npz (and checkpoint.npz)."""
@@ -59,6 +62,7 @@ class TrainJob:
     trainer: str  # a name in train.trainers.TRAINERS
     eval_seed: int = EVAL_SEED
     checkpoint: bool = False  # continue from checkpoint.npz if there, and save it at the end
+    inherit: bool = False  # start from the policy in inherit.npz (evolve --inherit) unless a checkpoint continues
 
     def to_payload(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "train": dataclasses.asdict(self.train)}
@@ -74,6 +78,7 @@ class PopulationMember:
     source: str
     seed: int
     folder: str  # a plain name under the job's directory: the member's policy, trace and checkpoint
+    inherit: bool = False  # start from the policy in its folder's inherit.npz (evolve --inherit)
 
 
 @dataclass(frozen=True)

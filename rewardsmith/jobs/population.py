@@ -14,10 +14,11 @@ import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
 from rewardsmith.jobs.messages import PopulationJob, PopulationResult, TrainingResult
-from rewardsmith.jobs.train import POLICY_FILE, TRACE_FILE
+from rewardsmith.jobs.train import POLICY_FILE, TRACE_FILE, start_policy
 from rewardsmith.program.load import RewardProgramError, load_reward
 from rewardsmith.records import CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import JobStatus, Progress
+from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.population import Member
 from rewardsmith.train.population_train import train_population
 
@@ -37,7 +38,12 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
         except RewardProgramError as err:
             reports[spec.key] = TrainingResult.failed(f"the reward program does not load: {err}")
             continue
-        members.append(Member(spec.key, reward, spec.seed))
+        try:
+            start = start_policy(folder) if spec.inherit else None
+        except TrainingStopped as err:
+            reports[spec.key] = TrainingResult.failed(str(err))
+            continue
+        members.append(Member(spec.key, reward, spec.seed, start))
         folders.append(folder)
 
     def on_progress(key: str, point: CurvePoint) -> None:

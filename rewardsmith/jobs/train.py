@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
-from rewardsmith.jobs.messages import TrainingResult, TrainJob
+from rewardsmith.jobs.messages import INHERIT_FILE, TrainingResult, TrainJob
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import CurvePoint, TrainResult
 from rewardsmith.sandbox.protocol import JobStatus, Progress
-from rewardsmith.train.policy import TrainingStopped
+from rewardsmith.train.policy import Policy, TrainingStopped
 from rewardsmith.train.rollouts import evaluate
 from rewardsmith.train.trainers import trainer
 from rewardsmith.train.xla_cache import CACHE_ENV, use_cache
@@ -41,7 +41,8 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
         progress(dataclasses.asdict(point))
 
     try:
-        outcome = train(env, task, reward, cfg, on_progress, checkpoint)
+        start = start_policy(Path(workdir)) if job.inherit else None
+        outcome = train(env, task, reward, cfg, on_progress, checkpoint, start)
         evaluation, trace = evaluate(env, task, reward, outcome.policy, cfg.eval_episodes, job.eval_seed)
     except TrainingStopped as stop:
         return TrainingResult.failed(str(stop)).to_dict()
@@ -51,3 +52,11 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
                          curve=tuple(outcome.curve), trainer=job.trainer, seed=cfg.seed,
                          reached_success=outcome.reached_success)
     return TrainingResult(JobStatus.OK, train=result, evaluation=evaluation).to_dict()
+
+
+def start_policy(folder: Path) -> Policy:
+    """The policy a training starts from (evolve --inherit): the parent process placed it in the job's folder."""
+    try:
+        return Policy.load(folder / INHERIT_FILE)
+    except (OSError, ValueError, KeyError) as err:
+        raise TrainingStopped(f"the parent's policy to start from does not load: {err}") from None

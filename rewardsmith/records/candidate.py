@@ -272,6 +272,10 @@ class Candidate:
     film: Film | None = None
     seeds: tuple[SeedEvaluation, ...] = ()  # every training seed, when trained on more than one
     stop: Stop | None = None  # why its training ended, when it was evaluated (None: a run before schema 3, full budget)
+    # evolve --inherit (execute/inherit.py): the candidate whose trained policy its search trainings start from, and
+    # the env steps behind that policy (the parent's own and what the parent inherited): its cost on top of its own
+    inherits: str | None = None
+    inherited_steps: int = 0
 
     @staticmethod
     def make_id(generation: int, index: int) -> str:
@@ -304,9 +308,18 @@ class Candidate:
     def status_text(self) -> str:
         """The status as people and the LLM read it: what stopped an evaluated candidate's training and how many env
         steps it actually trained ("reached success at 860,160 steps", "stopped by halving at 1,245,184 steps")."""
-        if self.status is not Status.EVALUATED or self.train is None or self.stop in (None, Stop.BUDGET):
+        if self.status is not Status.EVALUATED or self.train is None:
             return self.status.value
-        return f"{self.stop.words} at {self.train.steps:,} steps"
+        inherited = f" from {self.inherits}'s policy ({self.inherited_steps:,} steps before)" if self.inherits else ""
+        if self.stop in (None, Stop.BUDGET):
+            return f"{self.status.value}{inherited}"
+        return f"{self.stop.words} at {self.train.steps:,} steps{inherited}"
+
+    @property
+    def total_steps(self) -> int | None:
+        """The env steps behind its policy: its own training's and, when it inherited, its parent's (what candidates
+        are compared by when one started from another's policy)."""
+        return None if self.train is None else self.train.steps + self.inherited_steps
 
     def replace(self, **changes: Any) -> Candidate:
         return dataclasses.replace(self, **changes)
@@ -327,7 +340,7 @@ class Candidate:
             evaluation=Evaluation.from_dict(data["evaluation"]) if data.get("evaluation") else None,
             film=Film.from_dict(data["film"]) if data.get("film") else None,
             seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
-            stop=_stop_of(data),
+            stop=_stop_of(data), inherits=data.get("inherits"), inherited_steps=int(data.get("inherited_steps") or 0),
         )
 
 

@@ -160,11 +160,14 @@ def check_backend() -> str:
 
 
 def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
-              progress: Progress = lambda step, point: None, checkpoint: Path | None = None) -> TrainOutcome:
-    """Brax PPO for cfg.steps env steps. `checkpoint` (continuing a training) is not supported by this trainer yet:
-    Brax restores parameters but not the optimizer state, so a continued training would not be the same training."""
-    if checkpoint is not None:
-        raise TrainingStopped("the mjx trainer cannot continue a training from a checkpoint; use --trainer native")
+              progress: Progress = lambda step, point: None, checkpoint: Path | None = None,
+              start: Policy | None = None) -> TrainOutcome:
+    """Brax PPO for cfg.steps env steps. `checkpoint` (continuing a training) and `start` (evolve --inherit) are not
+    supported by this trainer yet: Brax restores parameters but not the optimizer state, so a continued training
+    would not be the same training."""
+    if checkpoint is not None or start is not None:
+        raise TrainingStopped("the mjx trainer cannot continue a training or start from another policy; use "
+                              "--trainer native")
     check_backend()
     _, ppo, ppo_networks = _brax()
     settings = brax_settings(cfg, env)

@@ -49,6 +49,7 @@ from rewardsmith.train.ppo import (
     RunningMeanStd,
     flatten_batch,
     gae,
+    inherited_params,
     init_params,
     limit_blas_threads,
     make_update,
@@ -67,14 +68,16 @@ def train_native(
     cfg: TrainConfig,
     progress: Progress = lambda step, point: None,
     checkpoint: Path | None = None,
+    start: Policy | None = None,
 ) -> TrainOutcome:
     """Trains for `cfg.steps` env steps in all. With `checkpoint`, a training state saved there by an earlier call
     is continued (its steps count toward cfg.steps), and the state is saved there at the end, so successive
-    halving can train a candidate further."""
-    start = time.monotonic()
+    halving can train a candidate further. With `start` (evolve --inherit), a new training begins from that policy
+    (inherit_state); a checkpoint, where there is one, wins: it holds what the training made of the start."""
+    began = time.monotonic()
     sim = NativeBatch(env, task.name, cfg.num_envs, seed=cfg.seed)
     try:
-        return _train(sim, env, task, reward, cfg, progress, start, checkpoint)
+        return _train(sim, env, task, reward, cfg, progress, began, checkpoint, start)
     finally:
         sim.close()
 
@@ -130,7 +133,30 @@ def _observe(sim: NativeBatch, env: EnvSpec) -> np.ndarray:
     return np.asarray(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), dtype=np.float64)
 
 
-def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOutcome:
+# The weight of an inherited observation normaliser, in observations. A policy is trained on normalised inputs: if the
+# child's first rollouts (the narrow states of a policy that already does the task) move the normaliser much, the same
+# network sees other inputs and its behaviour breaks. Measured on cart-pole (a parent at task score 1.0, 16 episodes,
+# two seeds, value and action noise kept): weighed as one iteration (2,048 observations) the child scored 0.53 / 1.0
+# after one update and 0.42 / 0.54 after four; weighed as 200,000, 0.77 / 1.0 and 0.71 / 1.0. A million: the child's
+# own states have moved it halfway after a million steps.
+INHERITED_OBSERVATIONS = 1_000_000
+
+
+def inherit_state(state: _State, policy: Policy, cfg: TrainConfig) -> _State:
+    """A fresh state that starts from `policy`: its networks (inherited_params) and its observation normaliser, weighed
+    as INHERITED_OBSERVATIONS; the optimizer, the return normaliser, the iteration count and the curve stay fresh (the
+    child's own bookkeeping)."""
+    try:
+        params = inherited_params(state.params, policy, cfg)
+    except ValueError as err:
+        raise TrainingStopped(str(err)) from None
+    state.obs_rms.mean, state.obs_rms.var = np.asarray(policy.obs_mean, np.float64), np.asarray(policy.obs_var,
+                                                                                                np.float64)
+    state.obs_rms.count = float(INHERITED_OBSERVATIONS)
+    return dataclasses.replace(state, params=params)
+
+
+def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_policy=None) -> TrainOutcome:
     limit_blas_threads(1)
     n, T = cfg.num_envs, cfg.rollout_steps
     obs = _observe(sim, env)
@@ -140,6 +166,8 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
     state = _State(params, optimizer.init(params), RunningMeanStd(obs_dim), RunningMeanStd(),
                    np.random.default_rng(cfg.seed), 0, [])
     state.obs_rms.update(obs)
+    if start_policy is not None:
+        state = inherit_state(state, start_policy, cfg)
     if checkpoint is not None and checkpoint.is_file():
         state = load_state(checkpoint, state)
     params, opt_state, obs_rms, ret_rms, rng = state.params, state.opt_state, state.obs_rms, state.ret_rms, state.rng
@@ -215,7 +243,7 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint) -> TrainOut
         if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
             loss_values: dict[str, float | None] = {k: float(v) for k, v in losses.items()}
             point = stats.checkpoint((it + 1) * n * T, elapsed, loss_values)
-            if judge is not None:
+            if judge is not None and point.step >= cfg.success_from_step:
                 point, succeeded = judge(point, Policy(params=p, obs_mean=obs_rms.mean.copy(),
                                                        obs_var=obs_rms.var.copy()))
             curve.append(point)

@@ -38,6 +38,7 @@ from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import CurvePoint, term_key
+from rewardsmith.train.policy import Policy
 from rewardsmith.train.ppo import LOG_STD_MAX, LOG_STD_MIN, init_params, make_update, mlp
 
 mjx = import_mjx()  # without the Warp backend's two lines (env/quiet_mjx.py)
@@ -54,6 +55,7 @@ class Member:
     key: str
     reward: LoadedReward
     seed: int
+    start: Policy | None = None  # the policy it starts from (evolve --inherit), unless a checkpoint continues it
 
 
 class Sim:

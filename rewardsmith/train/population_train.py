@@ -24,11 +24,17 @@ from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.records import EVAL_SEED, CurvePoint, Evaluation
-from rewardsmith.train.native import EVAL_FITNESS, EVAL_SUCCESS, STOP_EVAL_SEED, STOPPED_AT_SUCCESS
+from rewardsmith.train.native import (
+    EVAL_FITNESS,
+    EVAL_SUCCESS,
+    INHERITED_OBSERVATIONS,
+    STOP_EVAL_SEED,
+    STOPPED_AT_SUCCESS,
+)
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.population import Learner, Member, Program, Sim, bad_reason, run_chunks, slice_view
 from rewardsmith.train.population_eval import Evaluator
-from rewardsmith.train.ppo import to_numpy
+from rewardsmith.train.ppo import inherited_params, to_numpy
 
 CHECKPOINT_FILE = "checkpoint.npz"
 MemberProgress = Callable[[str, CurvePoint], None]  # (member key, point)
@@ -94,6 +100,21 @@ def load_member(path: Path, learner: Learner, k: int) -> tuple[Learner, list[Cur
     return learner, [CurvePoint.from_dict(p) for p in meta["curve"]], bool(meta.get("succeeded", False))
 
 
+def inherit_member(learner: Learner, k: int, start: Policy, cfg: TrainConfig) -> Learner:
+    """`learner` with member k starting from `start` (evolve --inherit), as the native trainer's inherit_state: its
+    networks (inherited_params) and its observation normaliser, weighed as INHERITED_OBSERVATIONS."""
+    part = jax.tree_util.tree_map(lambda a: a[k], learner.params)
+    try:
+        params = inherited_params(part, start, cfg)
+    except ValueError as err:
+        raise TrainingStopped(str(err)) from None
+    stacked = jax.tree_util.tree_map(lambda whole, one: whole.at[k].set(one), learner.params, params)
+    return learner._replace(params=stacked,
+                            obs_mean=learner.obs_mean.at[k].set(jnp.asarray(start.obs_mean, learner.obs_mean.dtype)),
+                            obs_var=learner.obs_var.at[k].set(jnp.asarray(start.obs_var, learner.obs_var.dtype)),
+                            obs_count=learner.obs_count.at[k].set(float(INHERITED_OBSERVATIONS)))
+
+
 def policy_of(learner: Learner, k: int) -> Policy:
     part = jax.device_get(jax.tree_util.tree_map(lambda a: a[k], learner))
     return Policy(params=to_numpy(part.params), obs_mean=np.asarray(part.obs_mean, np.float64),
@@ -124,6 +145,9 @@ def _train(sim: Sim, members: list[Member], cfg: TrainConfig, progress: MemberPr
     program = Program(sim, members, cfg)
     learner, envs = program.start()
     curves: list[list[CurvePoint]] = [[] for _ in members]
+    for k, member in enumerate(members):
+        if member.start is not None:
+            learner = inherit_member(learner, k, member.start, cfg)
     for k, folder in enumerate(folders or []):
         if (folder / CHECKPOINT_FILE).is_file():
             learner, curves[k], succeeded = load_member(folder / CHECKPOINT_FILE, learner, k)
@@ -194,7 +218,7 @@ def judge_success(evaluator: Evaluator, members: list[Member], results: dict[str
                 continue
             rate = evaluation.success_rate or 0.0
             extra = {EVAL_SUCCESS: rate, EVAL_FITNESS: evaluation.fitness_mean}
-            if rate >= cfg.stop_success_rate:
+            if rate >= cfg.stop_success_rate and points[k].step >= cfg.success_from_step:
                 live[k], extra[STOPPED_AT_SUCCESS] = False, 1.0
                 results[members[k].key].stopped_early = True
             judged[k] = dataclasses.replace(points[k], extra={**points[k].extra, **extra})
@@ -205,11 +229,11 @@ def judge_success(evaluator: Evaluator, members: list[Member], results: dict[str
 
 def train_population_alone(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
                            progress: Progress = lambda step, point: None,
-                           checkpoint: Path | None = None) -> TrainOutcome:
+                           checkpoint: Path | None = None, start: Policy | None = None) -> TrainOutcome:
     """The population trainer with one member, as a registered trainer (`train(env, task, reward, cfg, ...)`): for
     single trainings (final re-evaluation seeds) outside a generation's population job."""
     folders = [checkpoint.parent] if checkpoint is not None else None
-    [result] = train_population(env, task, [Member("alone", reward, cfg.seed)], cfg,
+    [result] = train_population(env, task, [Member("alone", reward, cfg.seed, start)], cfg,
                                 lambda key, point: progress(point.step, point), folders)
     if result.outcome is None:
         raise TrainingStopped(result.reason or "the population trainer returned nothing")

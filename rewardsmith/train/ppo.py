@@ -68,6 +68,30 @@ def init_params(seed: int, obs_dim: int, act_dim: int, cfg: TrainConfig) -> dict
     }
 
 
+def inherited_params(fresh: dict, start, cfg: TrainConfig) -> dict:
+    """`fresh` parameters (init_params) with a start policy's (evolve --inherit; a train.policy.Policy): its policy
+    network always, its value network and log std where cfg.inherit_value / inherit_log_std keep them. A policy of
+    other network shapes (another env, other `hidden` sizes) cannot be continued: ValueError naming both."""
+    def shapes(layers):
+        return [tuple(np.shape(layer["w"])) for layer in layers]
+
+    for part in ("policy", "value"):
+        if shapes(start.params[part]) != shapes(fresh[part]):
+            raise ValueError(f"the policy to start from has {part} layers {shapes(start.params[part])}, this "
+                             f"training {shapes(fresh[part])}")
+
+    def as_jax(layers):
+        return [{"w": jnp.asarray(layer["w"], jnp.float32), "b": jnp.asarray(layer["b"], jnp.float32)}
+                for layer in layers]
+
+    params = dict(fresh, policy=as_jax(start.params["policy"]))
+    if cfg.inherit_value:
+        params["value"] = as_jax(start.params["value"])
+    if cfg.inherit_log_std:
+        params["log_std"] = jnp.asarray(start.params["log_std"], jnp.float32)
+    return params
+
+
 def mlp(layers, x, xp):
     for layer in layers[:-1]:
         x = xp.tanh(x @ layer["w"] + layer["b"])

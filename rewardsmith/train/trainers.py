@@ -6,7 +6,7 @@
               the GPU path. The executor hands it the whole generation as one sandboxed job; trainings outside a
               generation (the re-evaluation seeds) are a population of the seeds
 
-Every trainer is `train(env, task, reward, cfg, progress, checkpoint) -> TrainOutcome`, reports through
+Every trainer is `train(env, task, reward, cfg, progress, checkpoint, start) -> TrainOutcome`, reports through
 `progress(step, CurvePoint)` and runs inside the sandboxed train job (the reward is untrusted code). The rest of
 rewardsmith asks a plug's traits (does it continue from a checkpoint? train a generation together? want a GPU?
 what does the prompt say about it?) and never compares trainer names: a new trainer is one module and one entry
@@ -26,12 +26,12 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.task import Task
 from rewardsmith.program.load import LoadedReward
 from rewardsmith.registry import Registry
-from rewardsmith.train.policy import Progress, TrainOutcome
+from rewardsmith.train.policy import Policy, Progress, TrainOutcome
 
 
 class Trainer(Protocol):
     def __call__(self, env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig, progress: Progress = ...,
-                 checkpoint: Path | None = None) -> TrainOutcome: ...
+                 checkpoint: Path | None = None, start: Policy | None = None) -> TrainOutcome: ...
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,8 @@ class TrainerPlug:
 
     name: str
     load: Callable[[], Trainer]  # the training function, imported only when asked (mjx pulls in jax and brax)
-    # a halving rung continues the training from its checkpoint (mjx: Brax restores no optimizer state)
+    # a halving rung continues the training from its checkpoint, and a training may start from another's policy
+    # (evolve --inherit) (mjx: Brax restores no optimizer state)
     continues: bool
     # a generation's candidates (a halving rung's survivors, a reward's seeds) are trained together in ONE sandboxed
     # job, which its executor runs as such (one compile per rung instead of one per candidate)

@@ -1,0 +1,68 @@
+"""Children start from their parent's policy (evolve --inherit), in the line of ROSKA (AAAI 2025).
+
+From generation 1 on, a generation's checked candidates start their search trainings (every seed, every halving
+rung's first) from the trained policy of the run's best so far (the parent): its policy network and observation
+normaliser, and, by TrainConfig.inherit_value / inherit_log_std, its value function and action noise. Everything
+else starts anew: the optimizer, the return normaliser, the iteration count, the curve and whether it reached
+success, so a child earns its success under its own reward. Its record names the parent and the env steps behind
+the parent's policy (Candidate.inherits, .inherited_steps), counted on top of its own when candidates are compared.
+
+Budget: an inheriting child trains INHERIT_SHARE of the budget (halving's rungs scaled alike), and a stop at success
+counts only from EARN_SHARE of its own budget on: a policy that already does the task would otherwise stop at its
+first checkpoint, before its new reward had shaped it at all.
+
+Who starts fresh (ROSKA's blend of the old policy and a fresh one, as a share of the generation): where the parent
+reached the task's success (its success rate at least the stop mark), every child inherits: the parent does the task,
+and the run's answer is retrained from scratch anyway (--final-seeds: the confirmation says whether the reward teaches
+a fresh policy). Where the parent did not, one child in FRESH_EVERY (at least one of two or more) starts fresh, so a
+parent stuck in a poor behaviour cannot hold the whole generation there.
+
+The confirmation from scratch (execute/confirm.py) and the re-evaluation seeds never inherit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rewardsmith.context import RunContext
+from rewardsmith.records import Candidate, Status
+
+INHERIT_SHARE = 0.5  # of the budget, for a child that starts from its parent's policy
+EARN_SHARE = 0.25  # of its own budget, trained before a stop at success counts
+FRESH_EVERY = 4  # where the parent has not reached success: one child in this many starts fresh
+POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
+
+
+def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candidate | None) -> list[Candidate]:
+    """The generation's candidates with the checked ones that inherit marked (all unchanged without --inherit, without
+    a parent, or where the parent's policy is not on disk)."""
+    if not ctx.cfg.inherit or parent is None or parent.train is None or parent_policy(ctx, parent) is None:
+        return candidates
+    checked = [c for c in candidates if c.status is Status.CHECKED]
+    fresh = {c.id for c in checked[len(checked) - fresh_count(ctx, parent, len(checked)):]}
+    behind = parent.train.steps + parent.inherited_steps
+    return [c.replace(inherits=parent.id, inherited_steps=behind)
+            if c.status is Status.CHECKED and c.id not in fresh else c for c in candidates]
+
+
+def fresh_count(ctx: RunContext, parent: Candidate, checked: int) -> int:
+    """How many of `checked` children start fresh (see the module's docstring)."""
+    if checked < 2 or parent_succeeded(ctx, parent):
+        return 0
+    return max(1, checked // FRESH_EVERY)
+
+
+def parent_succeeded(ctx: RunContext, parent: Candidate) -> bool:
+    rate = parent.success_rate
+    return rate is not None and rate >= ctx.training_config().stop_success_rate
+
+
+def parent_policy(ctx: RunContext, parent: Candidate) -> Path | None:
+    """The parent's trained policy (its first seed's), or None where it is not there."""
+    path = ctx.store.work_dir(parent.generation, parent.index) / POLICY_FILE
+    return path if path.is_file() else None
+
+
+def inherited_steps(budget: int) -> int:
+    """An inheriting child's budget for a from-scratch budget (a halving rung's too)."""
+    return max(1, int(budget * INHERIT_SHARE))

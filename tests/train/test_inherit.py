@@ -1,0 +1,126 @@
+"""Children start from their parent's policy (evolve --inherit, execute/inherit.py): the trainer starts from a given
+policy and keeps what the settings say, a success stop waits for success_from_step, and an evolve marks, budgets and
+trains its children from the parent's policy.
+
+Cart-pole balance: the reference reward reaches success within ~50k steps on seed 1 (test_stop_at_success.py); one
+PPO iteration (2,048 steps) from scratch balances for a few dozen steps. ~35 s on 2 cores."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from rewardsmith.bench.arms import summarize
+from rewardsmith.config import RunConfig, train_config_for
+from rewardsmith.env.registry import get_env
+from rewardsmith.evolve import evolve, prepare
+from rewardsmith.execute.inherit import INHERIT_SHARE
+from rewardsmith.jobs.messages import INHERIT_FILE
+from rewardsmith.program.load import load_reward
+from rewardsmith.records import Status
+from rewardsmith.runs.store import RunStore
+from rewardsmith.train.native import EVAL_SUCCESS, STOPPED_AT_SUCCESS, train_native
+from rewardsmith.train.policy import TrainingStopped
+from rewardsmith.train.ppo import init_params
+from rewardsmith.train.rollouts import evaluate
+
+BUDGET = 200_704  # 98 iterations of 64 envs x 32 steps
+ONE_ITERATION = 64 * 32
+
+
+@pytest.fixture(scope="module")
+def cartpole():
+    env = get_env("cartpole")
+    task = env.task("balance")
+    reward = load_reward(env.reference_reward_path("balance").read_text())
+    cfg = train_config_for(env.ppo, steps=BUDGET, checkpoints=49, seed=1, stop_at_success=True)
+    parent = train_native(env, task, reward, cfg)
+    assert parent.reached_success, "the reference reward balances the pole within the budget"
+    return env, task, reward, parent.policy
+
+
+def _score(env, task, reward, policy) -> float:
+    evaluation, _ = evaluate(env, task, reward, policy, 16, 777, trace=False)
+    assert evaluation.fitness_mean is not None
+    return evaluation.fitness_mean
+
+
+def test_a_training_started_from_a_policy_keeps_what_it_learned(cartpole):
+    env, task, reward, parent = cartpole
+    cfg = train_config_for(env.ppo, steps=ONE_ITERATION, checkpoints=1, seed=5)
+    fresh = train_native(env, task, reward, cfg)
+    child = train_native(env, task, reward, cfg, start=parent)
+    parent_score, fresh_score, child_score = (_score(env, task, reward, p) for p in (parent, fresh.policy,
+                                                                                      child.policy))
+    assert child.steps == fresh.steps == ONE_ITERATION  # its own bookkeeping: the parent's steps are not its own
+    # one update with a fresh optimizer and return normaliser costs some of it (native.INHERITED_OBSERVATIONS)
+    assert child_score >= 0.6 * parent_score and child_score > fresh_score + 0.3, (parent_score, fresh_score,
+                                                                                   child_score)
+
+
+def test_the_settings_say_what_is_kept_and_a_mismatched_policy_is_refused(cartpole, tmp_path):
+    env, task, reward, parent = cartpole
+    cfg = train_config_for(env.ppo, steps=ONE_ITERATION, checkpoints=1, seed=5, learning_rate=1e-12)
+    kept = train_native(env, task, reward, cfg, start=parent).policy
+    reset = train_native(env, task, reward, dataclasses.replace(cfg, inherit_value=False, inherit_log_std=False),
+                         start=parent).policy
+    fresh = init_params(cfg.seed, parent.obs_mean.size, len(parent.params["log_std"]), cfg)
+    for policy in (kept, reset):  # a learning rate of ~0: the parameters are where the training began
+        np.testing.assert_allclose(policy.params["policy"][0]["w"], parent.params["policy"][0]["w"], atol=1e-5)
+    np.testing.assert_allclose(kept.params["value"][0]["w"], parent.params["value"][0]["w"], atol=1e-5)
+    np.testing.assert_allclose(kept.params["log_std"], parent.params["log_std"], atol=1e-5)
+    np.testing.assert_allclose(reset.params["value"][0]["w"], np.asarray(fresh["value"][0]["w"]), atol=1e-5)
+    np.testing.assert_allclose(reset.params["log_std"], cfg.init_log_std, atol=1e-5)
+    wider = dataclasses.replace(cfg, hidden=(32, 32))
+    with pytest.raises(TrainingStopped, match="policy layers"):
+        train_native(env, task, reward, wider, start=parent)
+
+
+def test_a_success_stop_waits_for_success_from_step(cartpole):
+    env, task, reward, parent = cartpole
+    cfg = train_config_for(env.ppo, steps=12 * ONE_ITERATION, checkpoints=12, seed=5, stop_at_success=True)
+    earn = 6 * ONE_ITERATION
+    judged_at_once = train_native(env, task, reward, cfg, start=parent)
+    assert EVAL_SUCCESS in judged_at_once.curve[0].extra  # without the setting its first checkpoint is judged
+    later = train_native(env, task, reward, dataclasses.replace(cfg, success_from_step=earn), start=parent)
+    assert later.reached_success and later.steps >= earn
+    assert all(EVAL_SUCCESS not in p.extra for p in later.curve if p.step < earn)
+    assert [p.step for p in later.curve if STOPPED_AT_SUCCESS in p.extra] == [later.steps]
+
+
+def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
+    steps = 8 * ONE_ITERATION
+    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=2, train_steps=steps, seed=1, video=False,
+                    halving=False, inherit=True, final_seeds=0, race_seeds=0)
+    prepare(cfg, live=False)
+    store = RunStore.create(tmp_path, "inherit", cfg)
+    result = evolve(store, cfg)
+    assert result.best is not None
+    gen0, gen1 = store.candidates(0), store.candidates(1)
+    assert all(c.inherits is None and c.inherited_steps == 0 for c in gen0)
+    parent = store.find_candidate(store.load_selection(0).best_overall)
+    succeeded = parent.success_rate is not None and parent.success_rate >= 0.8
+    # a parent that does the task hands its policy to every child; else the last child starts fresh
+    inheriting = gen1 if succeeded else gen1[:-1]
+    assert inheriting and all(c.status is Status.EVALUATED for c in gen1)
+    for cand in gen1:
+        starts = cand in inheriting
+        assert cand.inherits == (parent.id if starts else None)
+        assert cand.inherited_steps == (parent.train.steps if starts else 0)
+        assert cand.train.steps == (int(steps * INHERIT_SHARE) if starts else steps)
+        assert (store.work_dir(1, cand.index) / INHERIT_FILE).is_file() == starts
+        assert cand.total_steps == cand.train.steps + cand.inherited_steps
+    assert f"from {parent.id}'s policy" in inheriting[0].status_text
+    # the benchmark's line counts each training once, the parent's steps where the parent trained
+    arm = summarize("inherit", store.root, 1.0, 0.0)
+    assert arm.search_steps == sum(c.train.steps for c in gen0 + gen1) and arm.best == result.best.id
+    assert arm.fresh.startswith("not confirmed")
+
+
+def test_inherit_is_refused_with_a_trainer_that_cannot_start_from_a_policy():
+    from rewardsmith.errors import UserError
+
+    with pytest.raises(UserError, match="--inherit needs a trainer"):
+        prepare(RunConfig(env="cartpole", task="balance", trainer="mjx", inherit=True), live=False)
