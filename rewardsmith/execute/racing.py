@@ -2,8 +2,8 @@
 of a generation's pick, train more seeds for the contenders only, not for everyone.
 
 A round: the rule decides over the generation's candidates and the run's best so far; when its pick is confident, or
-there are fewer than two contenders, racing ends; otherwise every contender trains one more seed, from scratch at the
-full budget, the same training as its first seed (--stop-at-success included, so every seed of a candidate is
+there are fewer than two contenders, racing ends; otherwise every contender trains one more seed at the full budget,
+the same training as its first seed (--stop-at-success and --inherit included, so every seed of a candidate is
 measured alike), and the rule decides again over all its seeds. At most --race-seeds rounds (0: no racing). The run's
 best so far competes with the seeds it has: a finished generation's records are never changed (the final
 confirmation from scratch retrains it anyway). A seed that fails fails its candidate, as a failed --train-seeds seed
