@@ -124,3 +124,19 @@ def test_inherit_is_refused_with_a_trainer_that_cannot_start_from_a_policy():
 
     with pytest.raises(UserError, match="--inherit needs a trainer"):
         prepare(RunConfig(env="cartpole", task="balance", trainer="mjx", inherit=True), live=False)
+
+
+@pytest.mark.slow  # the population trainer on MJX-on-CPU: ~1-2 min of compiling on 2 cores
+def test_a_population_member_starts_from_a_policy(cartpole):
+    from rewardsmith.train.population import Member
+    from rewardsmith.train.population_train import train_population
+
+    env, task, reward, parent = cartpole
+    cfg = train_config_for(env.ppo, steps=ONE_ITERATION, checkpoints=1, seed=5)
+    fresh, child = train_population(env, task, [Member("fresh", reward, 5), Member("child", reward, 5, parent)], cfg)
+    assert fresh.outcome is not None and child.outcome is not None
+    assert child.outcome.steps == fresh.outcome.steps == ONE_ITERATION
+    parent_score, fresh_score, child_score = (_score(env, task, reward, p) for p in (
+        parent, fresh.outcome.policy, child.outcome.policy))
+    assert child_score >= 0.6 * parent_score and child_score > fresh_score + 0.3, (parent_score, fresh_score,
+                                                                                   child_score)
