@@ -32,7 +32,7 @@ from rewardsmith.cli.ui import (
     print_summary,
     who_writes_and_ranks,
 )
-from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, check_host, flag_fields
+from rewardsmith.config import ALLOCATIONS, RUN_SETTINGS, RunConfig, TrainConfig, check_host, flag_fields
 from rewardsmith.errors import INTERRUPTED, STOPPED, UserError
 from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS, rankers_that
@@ -124,6 +124,10 @@ def evolve(
     halving: bool | None = typer.Option(
         None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
         f"better half goes on (default: on with {HALVING_DEFAULT}, off otherwise)"),
+    allocation: str = typer.Option(
+        RunConfig.allocation, help=f"how halving's budget is shared out: {' or '.join(ALLOCATIONS)}; adaptive: the "
+        "same env steps in slices of the first rung, each slice to the candidate whose learning curve promises most "
+        "(not with --no-halving)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
