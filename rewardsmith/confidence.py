@@ -5,10 +5,11 @@ RULE (what `choose` does, in the words every pick is shown with):
     Success first, then score. Each evaluation episode is worth 1 if it does the task (its score reaches the
     task's success threshold) plus a tenth of its score measured in thresholds; the best reward is the candidate
     most often ahead on that worth when every contender's episodes and seeds are drawn again (P(best)). Only
-    candidates that trained their full budget or reached success are compared; candidates stopped by halving lost
-    a rung and are not. The run's best so far stays unless another is more likely best by more than 0.05. Below
-    P(best) 0.8, or with fewer than 2 training seeds per contender, the pick is not confident: a tie among the
-    contenders (those with P(best) >= 0.05). Tasks without a threshold: the score alone.
+    candidates that trained their full budget or reached success are compared; candidates stopped by halving (or
+    by adaptive allocation) short of it are not. The run's best so far stays unless another is more likely best
+    by more than 0.05. Below P(best) 0.8, or with fewer than 2 training seeds per contender, the pick is not
+    confident: a tie among the contenders (those with P(best) >= 0.05). Tasks without a threshold: the score
+    alone.
 
 Why this rule: a mean score over 16 episodes moves by a standard error of ~0.05 on kneel, and the old rule picked a
 candidate that falls (0.760 ± 0.200, success 14/16) over one that holds the pose (0.718 ± 0.151, 16/16) on that
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rewardsmith.records import MIN_SEEDS, Candidate, Choice, Status, Stop
+from rewardsmith.records import MIN_SEEDS, Candidate, Choice, Status
 
 Z95 = 1.959964  # the normal quantile of a two-sided 95% interval
 CONFIDENT = 0.8  # P(best) a pick needs to be stated as confident
@@ -146,8 +147,9 @@ def measured(cand: Candidate, threshold: float | None) -> Measured | None:
 
 
 def comparable(cand: Candidate) -> bool:
-    """Compared for best: trained its full budget or reached success (halving's losers lost on a smaller budget)."""
-    return cand.status is Status.EVALUATED and cand.stop is not Stop.HALVING and cand.fitness is not None
+    """Compared for best: trained its full budget or reached success (halving's losers and those adaptive allocation
+    stopped were measured on a smaller budget)."""
+    return cand.status is Status.EVALUATED and not cand.cut_short and cand.fitness is not None
 
 
 def p_best(items: Sequence[Measured], rng: np.random.Generator, draws: int = DRAWS) -> dict[str, float]:

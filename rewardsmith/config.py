@@ -129,6 +129,7 @@ def _positive_int(value: Any) -> bool:
 
 
 _OWN_NAME = "(the field's name)"
+ALLOCATIONS = ("halving", "adaptive")  # RunConfig.allocation's values
 
 
 def facts(*, flag: str | None = _OWN_NAME, resume: bool = False) -> dict[str, Any]:
@@ -194,6 +195,9 @@ class RunConfig:
     # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None
+    # how that budget is shared out where halving is on: "halving" (rungs) | "adaptive" (slices to the most promising
+    # learning curve, the same env steps: execute/allocate.py)
+    allocation: str = "halving"
     # the user's own reward (--init names its file): a candidate of generation 0, shown to the LLM
     init_source: str | None = field(default=None, metadata=facts(flag=None))
     # USD the run may spend on the LLM (worst case checked before each request)
@@ -241,6 +245,8 @@ class RunConfig:
             raise UserError(f"--race-seeds must be 0 or more (0: no racing), got {self.race_seeds}")
         if self.train_seeds < 1:
             raise UserError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
+        if self.allocation not in ALLOCATIONS:
+            raise UserError(f"--allocation must be {' or '.join(ALLOCATIONS)}, got {self.allocation!r}")
         if self.api_bases and len(self.api_bases) not in (1, len(self.models)):
             raise UserError(f"--api-base was given {len(self.api_bases)} times for {len(self.models)} --model(s); "
                              "give it once (every model uses that server) or once per --model, in the same order")

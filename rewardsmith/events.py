@@ -91,6 +91,17 @@ class RungStarted(Event):
 
 
 @dataclass(frozen=True)
+class SlicesGiven(Event):
+    """Adaptive allocation (--allocation adaptive) hands out a round of training slices (execute/allocate.py)."""
+
+    round: int  # from 1
+    targets: tuple[tuple[str, int], ...]  # (candidate id, the env steps it trains to) for each slice of the round
+    slice_steps: int  # the env steps of one slice
+    left: int  # slices left to hand out after this round
+    total: int  # the allocation's slices in all (what halving would spend for the generation's K)
+
+
+@dataclass(frozen=True)
 class SelectionMade(Event):
     """A generation ranked (or read back on a resume): who was selected and the best so far."""
 

@@ -75,7 +75,7 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     refuse_placeholders(env)
     task = resolve_task(env, cfg.task)
     check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
-    if cfg.halving:
+    if cfg.halving or cfg.allocation == "adaptive":
         check_halving(cfg)
     if cfg.inherit and not TRAINERS.get(cfg.trainer).continues:
         able = ", ".join(trainers_that(_continues))
@@ -164,7 +164,11 @@ def dry_run(cfg: RunConfig) -> DryRun:
 
 
 def check_halving(cfg: RunConfig) -> None:
-    """--halving given where it cannot work: the one reason that holds (or both), in one line."""
+    """--halving (or --allocation adaptive, which shares halving's budget out) given where it cannot work: the one
+    reason that holds (or both), in one line."""
+    if cfg.allocation == "adaptive" and cfg.halving is False:
+        raise UserError("--allocation adaptive shares out the budget halving would spend, and --no-halving trains "
+                        "every candidate the full budget; drop one of them")
     reasons = []
     if not RANKERS.get(cfg.feedback).needs_fitness:
         reasons.append(f"a ranker with a task fitness ({', '.join(rankers_that(_by_score))}), and --feedback "
@@ -172,8 +176,11 @@ def check_halving(cfg: RunConfig) -> None:
     if not TRAINERS.get(cfg.trainer).continues:
         reasons.append(f"a trainer that continues from checkpoints ({', '.join(trainers_that(_continues))}), and "
                        f"--trainer {cfg.trainer} does not")
-    if reasons:
+    if reasons and cfg.halving:
         raise UserError(f"--halving needs {'; and '.join(reasons)}; use --no-halving")
+    if reasons:
+        raise UserError(f"--allocation adaptive needs {'; and '.join(reasons)}; leave it out (every candidate then "
+                        "trains the full budget)")
 
 
 def _by_score(plug: RankerPlug) -> bool:

@@ -90,6 +90,13 @@ CASES = [
     (EVOLVE + ["--llm-free", "--halving", "--feedback", "judge", "--judge-model", "openai/x"],
      "--halving needs a ranker with a task fitness (metrics, synthetic), and --feedback judge ranks without one; "
      "use --no-halving"),
+    (EVOLVE + ["--llm-free", "--allocation", "ucb"], "--allocation must be halving or adaptive, got 'ucb'"),
+    (EVOLVE + ["--llm-free", "--allocation", "adaptive", "--no-halving"],
+     "--allocation adaptive shares out the budget halving would spend, and --no-halving trains every candidate the "
+     "full budget; drop one of them"),
+    (EVOLVE + ["--llm-free", "--allocation", "adaptive", "--feedback", "human"],
+     "--allocation adaptive needs a ranker with a task fitness (metrics, synthetic), and --feedback human ranks "
+     "without one"),
     (EVOLVE[:5] + ["--task", "keep it up " * 500, "--llm-free"],
      "'... (5,500 characters) has no fitness metric"),  # a long task text is not echoed whole
     (["export", "{run}", "-o", "{folder}", "--force"], "folder is a folder; give a file path in it"),

@@ -90,7 +90,7 @@ def test_each_candidate_is_trained_on_every_seed_and_ranked_by_the_mean(run):
         assert cand.evaluation.fitness_mean == scores[0]  # the first seed's detailed evaluation is kept
         assert (store.seed_work_dir(0, cand.index, 1000) / "policy.npz").is_file()
     selection = store.load_selection(0)
-    best = max((c for c in store.candidates(0) if not c.stopped_by_halving), key=lambda c: c.fitness)  # halving is on
+    best = max((c for c in store.candidates(0) if not c.cut_short), key=lambda c: c.fitness)  # halving is on
     assert selection.best == best.id and selection.fitness[best.id] == pytest.approx(best.fitness)
 
 

@@ -32,6 +32,7 @@ from rewardsmith.events import (
     RungStarted,
     SeedFinished,
     SelectionMade,
+    SlicesGiven,
     TrainProgress,
 )
 from rewardsmith.records import CurvePoint, Selection, Status, Stop
@@ -121,6 +122,12 @@ LINES = [  # one event of each kind the terminal shows, and its line (the text e
     (CandidateUpdate("g0c00", Status.CHECK_FAILED, "line 3: no reward"), "  g0c00 check_failed: line 3: no reward"),
     (CandidateUpdate("g0c00", Status.EVALUATED, None, stop=Stop.HALVING, steps=10_240),
      "  g0c00 evaluated, stopped by halving at 10,240 steps"),
+    (SlicesGiven(round=1, targets=tuple((f"g0c0{i}", 2_048) for i in range(4)), slice_steps=2_048, left=4, total=8),
+     "  allocation round 1: 4 candidates to 2,048 steps (4 of 8 slices of 2,048 steps left)"),
+    (SlicesGiven(round=3, targets=(("g0c01", 6_144), ("g0c02", 4_096)), slice_steps=2_048, left=1, total=8),
+     "  allocation round 3: g0c01 to 6,144 steps; g0c02 to 4,096 steps (1 of 8 slices of 2,048 steps left)"),
+    (CandidateUpdate("g0c03", Status.EVALUATED, None, stop=Stop.ALLOCATION, steps=2_048),
+     "  g0c03 evaluated, stopped by adaptive allocation at 2,048 steps"),
     (CandidateUpdate("g0c01", Status.EVALUATED, None, stop=Stop.SUCCESS, steps=860_160),
      "  g0c01 evaluated, reached success at 860,160 steps"),
     (CandidateUpdate("g0c02", Status.EVALUATED, None, stop=Stop.BUDGET, steps=20_000), "  g0c02 evaluated"),
@@ -249,6 +256,22 @@ def test_generations_read_back_by_a_resume_do_not_count_and_halving_rungs_plan_t
     estimate(CandidateUpdate("g1c00", Status.TRAIN_FAILED, "NaN"))
     # 500 steps in 10 s; the rungs plan 4 x 500 + 2 x 500 more = 3,000 steps, 2,500 of them left: 50 s
     assert estimate.seconds_left() == pytest.approx(50)
+
+
+def test_adaptive_allocation_plans_its_slices():
+    from rewardsmith.cli.eta import RunClock
+
+    clock = Clock()
+    estimate = RunClock(per_generation=4, now=clock)
+    estimate(GenerationStarted(gen=0, of=1))
+    estimate(SlicesGiven(round=1, targets=tuple((f"g0c0{i}", 500) for i in range(4)), slice_steps=500, left=4,
+                         total=8))
+    clock.t = 10
+    estimate(TrainProgress("g0c00", total=500, point=point(500)))
+    clock.t = 20
+    estimate(CandidateUpdate("g0c00", Status.TRAIN_FAILED, "NaN"))
+    # 500 steps in 10 s; 8 slices of 500 = 4,000 steps planned, 3,500 of them left: 70 s
+    assert estimate.seconds_left() == pytest.approx(70)
 
 
 def test_the_estimate_is_on_the_generations_bar_and_a_line_in_logs():

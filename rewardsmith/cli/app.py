@@ -32,7 +32,7 @@ from rewardsmith.cli.ui import (
     print_summary,
     who_writes_and_ranks,
 )
-from rewardsmith.config import RUN_SETTINGS, RunConfig, TrainConfig, check_host, flag_fields
+from rewardsmith.config import ALLOCATIONS, RUN_SETTINGS, RunConfig, TrainConfig, check_host, flag_fields
 from rewardsmith.errors import INTERRUPTED, STOPPED, UserError
 from rewardsmith.exports import FORMATS
 from rewardsmith.feedback.rankers import RANKERS, rankers_that
@@ -127,6 +127,10 @@ def evolve(
     inherit: bool = typer.Option(
         RunConfig.inherit, "--inherit/--no-inherit", help="children start from their parent's trained policy and "
         "train half the budget (ROSKA-style); the answer is still retrained from scratch (--final-seeds)"),
+    allocation: str = typer.Option(
+        RunConfig.allocation, help=f"how halving's budget is shared out: {' or '.join(ALLOCATIONS)}; adaptive: the "
+        "same env steps in slices of the first rung, each slice to the candidate whose learning curve promises most "
+        "(not with --no-halving)"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),

@@ -6,10 +6,10 @@ The model: a generation is its overhead (the LLM, the checks, filming, ranking: 
 trainings, whose wall time is proportional to the env steps they train. Both are measured here: the overhead from the
 generations this process ran (the current one's so far, until one has finished), the wall seconds per env step from
 the trainings' progress (so --parallel and the population trainer's shared job are measured, not modelled). A
-generation's planned steps come from its trainings' budgets, its halving rungs (the better half goes on) and its
-seeds. Generations read back by a resume trained nothing here and do not count. The estimate exists once a training
-of this process has finished, and leaves out what cannot be foreseen: racing's extra seeds, the final confirmation,
-a person's time to rank.
+generation's planned steps come from its trainings' budgets, its halving rungs (the better half goes on) or its
+adaptive allocation's slices, and its seeds. Generations read back by a resume trained nothing here and do not
+count. The estimate exists once a training of this process has finished, and leaves out what cannot be foreseen:
+racing's extra seeds, the final confirmation, a person's time to rank.
 """
 
 from __future__ import annotations
@@ -20,7 +20,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from rewardsmith.events import CandidateUpdate, Event, GenerationStarted, RungStarted, SelectionMade, TrainProgress
+from rewardsmith.events import (
+    CandidateUpdate,
+    Event,
+    GenerationStarted,
+    RungStarted,
+    SelectionMade,
+    SlicesGiven,
+    TrainProgress,
+)
 from rewardsmith.records import Status
 
 TRAINED = (Status.EVALUATED, Status.TRAIN_FAILED)  # a candidate's training is over, whichever way
@@ -39,6 +47,7 @@ class _Generation:
     reached: dict[str, int] = field(default_factory=dict)  # training key -> env steps reached
     budget: int = 0  # a training's budget in env steps (the largest total seen)
     rungs: tuple[int, int, int] | None = None  # halving: (rungs, candidates on the first, the first rung's budget)
+    allocated: int | None = None  # adaptive allocation: its env steps in all (its slices x a slice's steps)
 
     @property
     def trained_steps(self) -> int:
@@ -57,8 +66,11 @@ class _Generation:
 
     def planned_steps(self, per_generation: int | None) -> int:
         """The env steps this generation will train: every candidate and seed the full budget, or under halving
-        each rung's candidates (half of the last rung's, rounded up) to the rung's budget."""
+        each rung's candidates (half of the last rung's, rounded up) to the rung's budget, or under adaptive
+        allocation its slices."""
         seeds = 1 + max((int(key.rsplit("#", 1)[1]) for key in self.reached if "#" in key), default=0)
+        if self.allocated is not None:
+            return self.allocated * seeds
         if self.rungs is None:
             candidates = max(self.passed or per_generation or 0, len({key.split("#")[0] for key in self.reached}))
             return candidates * self.budget * seeds
@@ -98,6 +110,8 @@ class RunClock:
             self.current = None
         elif isinstance(event, RungStarted) and event.rung == 1:
             gen.rungs = (event.of, len(event.candidates), event.steps)
+        elif isinstance(event, SlicesGiven) and event.round == 1:
+            gen.allocated = event.total * event.slice_steps
         elif isinstance(event, TrainProgress):
             gen.training_from = gen.training_from or gen.checked or self.now()
             gen.training_to = self.now()

@@ -39,6 +39,7 @@ from rewardsmith.events import (
     RungStarted,
     SeedFinished,
     SelectionMade,
+    SlicesGiven,
     TrainProgress,
 )
 from rewardsmith.evolve import EvolveResult
@@ -132,6 +133,19 @@ def _rung(event: RungStarted) -> None:
                   f"{event.steps:,} steps")
 
 
+@print_event.register(SlicesGiven)
+def _slices(event: SlicesGiven) -> None:
+    by_target: dict[int, list[str]] = {}
+    for cid, steps in event.targets:
+        by_target.setdefault(steps, []).append(cid)
+    given = []
+    for steps, ids in by_target.items():  # the first round's K candidates as a count
+        who = f"{len(ids)} candidates" if len(ids) > 3 else ", ".join(ids)
+        given.append(f"{who} to {steps:,} steps")
+    console.print(f"  allocation round {event.round}: {'; '.join(given)} ({event.left} of {event.total} slices of "
+                  f"{event.slice_steps:,} steps left)", soft_wrap=True)
+
+
 @print_event.register(RaceRound)
 def _race(event: RaceRound) -> None:
     unsure = f"< {CONFIDENT}" if event.p_best < CONFIDENT else f"but fewer than {MIN_SEEDS} seeds each"
@@ -143,7 +157,7 @@ def _race(event: RaceRound) -> None:
 @print_event.register(CandidateUpdate)
 def _candidate(event: CandidateUpdate) -> None:
     reason = f": {event.reason}" if event.reason else ""
-    if event.stop in (Stop.HALVING, Stop.SUCCESS) and event.steps is not None:
+    if event.stop is not None and event.stop is not Stop.BUDGET and event.steps is not None:
         reason = f", {event.stop.words} at {event.steps:,} steps"
     console.print(f"  {event.id} {event.status}{reason}", soft_wrap=True)
 

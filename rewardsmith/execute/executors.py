@@ -51,6 +51,10 @@ class LocalExecutor:
     def __init__(self, parallel: int = 1) -> None:
         self.parallel = parallel
 
+    def slots(self) -> int:
+        """Trainings at once (adaptive allocation hands out that many slices a round)."""
+        return self.parallel
+
     def run(self, requests: Sequence[TrainRequest], on_progress: OnProgress) -> Iterator[TrainReport]:
         if requests and requests[0].group_dir is not None:  # the population trainer: one job per settings
             for group in same_settings(requests):

@@ -99,6 +99,14 @@ class RayExecutor:
         finally:
             shutil.rmtree(staged, ignore_errors=True)
 
+    def slots(self) -> int:
+        """Trainings the cluster runs at once: its CPUs over a task's (adaptive allocation hands out that many
+        slices a round)."""
+        self.connect()
+        import ray
+
+        return max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus_per_task))
+
     def gpus_for(self, request: TrainRequest) -> int:
         import ray
 

@@ -12,6 +12,9 @@ together: on a hard task where every score is still 0 at the first rung nobody i
 reached success at a checkpoint (--stop-at-success) is done when its rung ends (Stop.SUCCESS): it needs no more
 budget and takes no survivor's place. A continued candidate's training time adds up over its rungs.
 
+--allocation adaptive spends the same budget another way where halving is on: slice by slice, each slice to the
+candidate whose learning curve promises most (execute/allocate.py states the rule).
+
 Why no rung below B/4: measured with `python -m rewardsmith.bench evolve --env hopper --task hop --samples 8
 --steps 1000000`, a first rung at B/8 (125k steps) ranked the eight hoppers by noise (0.105-0.13, all standing
 and falling alike) and stopped the three that went on to learn (1.0-1.9 at the full budget): the best with
@@ -32,6 +35,7 @@ from collections.abc import Callable, Mapping
 from rewardsmith.config import TrainConfig
 from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
+from rewardsmith.execute.allocate import allocate, slots
 from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.inherit import EARN_SHARE, inherited_steps, parent_policy
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
@@ -167,6 +171,13 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     if not halving_on(ctx) or len(todo) < 2:
         train_rung(ctx, todo, executor, None, on_done=final)
         return [by_id[c.id] for c in candidates]
+    if ctx.cfg.allocation == "adaptive":  # halving's budget, slice by slice to the most promising curve
+        together = trainer(ctx.cfg.trainer).together  # a round is one job: at most halving's second rung
+        width = math.ceil(len(todo) / 2) if together else max(1, slots(executor) // len(seeds_of(ctx)))
+        generation = rung_budgets(ctx.training_config().steps, sum(c.status.passed_check for c in candidates))
+        allocate(ctx, candidates, todo, generation, lambda cands, steps, done: train_rung(ctx, cands, executor,
+                 steps, done), final, rung_score, width, together)
+        return [by_id[c.id] for c in candidates]
     budgets = rung_budgets(ctx.training_config().steps, len(todo))
     for rung, budget in enumerate(budgets):
         if not todo:  # every candidate reached success (or failed) on an earlier rung: nothing left to train
@@ -193,12 +204,14 @@ def train_all(ctx: RunContext, candidates: list[Candidate], executor: Executor) 
     return [by_id[c.id] for c in candidates]
 
 
-def train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, steps: int | None,
-                on_done: Callable[[Candidate], None]) -> list[Candidate]:
-    """Every seed of every candidate in `todo` trained (to `steps`, continuing, on a halving rung); `on_done` gets
-    each candidate as soon as all its seeds are done; returns them in `todo`'s order."""
+def train_rung(ctx: RunContext, todo: list[Candidate], executor: Executor, steps: int | Mapping[str, int] | None,
+               on_done: Callable[[Candidate], None]) -> list[Candidate]:
+    """Every seed of every candidate in `todo` trained (to `steps`, continuing, on a halving rung; a mapping: each
+    candidate's own target by id, adaptive allocation's round); `on_done` gets each candidate as soon as all its
+    seeds are done; returns them in `todo`'s order."""
     seeds = seeds_of(ctx)
-    requests = [request_for(ctx, c, k, steps) for c in todo for k in range(len(seeds))]
+    requests = [request_for(ctx, c, k, steps[c.id] if isinstance(steps, Mapping) else steps)
+                for c in todo for k in range(len(seeds))]
     done: dict[str, dict[int, TrainReport]] = {c.id: {} for c in todo}
     results: dict[str, Candidate] = {}
     by_id = {c.id: c for c in todo}

@@ -78,8 +78,9 @@ def score(cand: Candidate | None, fitness_version: int | None = None) -> float:
 def _by_fitness(candidates: list[Candidate], version: int, noise: float = 0.0,
                 rng: np.random.Generator | None = None) -> list[Candidate]:
     """Candidates with a comparable score, best first; those trained to the full budget rank above those that
-    successive halving stopped earlier (a score at a smaller budget is not the same measurement)."""
-    scored = [(not c.stopped_by_halving, score(c, version) + (noise * rng.standard_normal() if noise and rng else 0), c)
+    successive halving or adaptive allocation stopped earlier (a score at a smaller budget is not the same
+    measurement)."""
+    scored = [(not c.cut_short, score(c, version) + (noise * rng.standard_normal() if noise and rng else 0), c)
               for c in candidates if score(c, version) > -math.inf]
     return [c for *_, c in sorted(scored, key=lambda item: (item[0], item[1]), reverse=True)]
 

@@ -43,11 +43,18 @@ class Stop(enum.StrEnum):
     BUDGET = "budget"  # it trained the full budget
     SUCCESS = "success"  # --stop-at-success: at a checkpoint its success rate reached the mark
     HALVING = "halving"  # successive halving did not continue it after a rung
+    ALLOCATION = "allocation"  # adaptive allocation: the budget went to others before it reached the full one
 
     @property
     def words(self) -> str:
         return {Stop.BUDGET: "trained the full budget", Stop.SUCCESS: "reached success",
-                Stop.HALVING: "stopped by halving"}[self]
+                Stop.HALVING: "stopped by halving", Stop.ALLOCATION: "stopped by adaptive allocation"}[self]
+
+    @property
+    def cut_short(self) -> bool:
+        """Its training ended short of the full budget because the budget went to others (halving, adaptive
+        allocation): its score is at a smaller budget, not the same measurement as a full training's."""
+        return self in (Stop.HALVING, Stop.ALLOCATION)
 
 
 @dataclass(frozen=True)
@@ -301,13 +308,15 @@ class Candidate:
         return None if any(v is None for v in values) else sum(values) / len(values)
 
     @property
-    def stopped_by_halving(self) -> bool:
-        return self.stop is Stop.HALVING
+    def cut_short(self) -> bool:
+        """Halving or adaptive allocation stopped it short of the full budget (Stop.cut_short)."""
+        return self.stop is not None and self.stop.cut_short
 
     @property
     def status_text(self) -> str:
         """The status as people and the LLM read it: what stopped an evaluated candidate's training and how many env
-        steps it actually trained ("reached success at 860,160 steps", "stopped by halving at 1,245,184 steps")."""
+        steps it actually trained ("reached success at 860,160 steps", "stopped by halving at 1,245,184 steps",
+        "stopped by adaptive allocation at 500,000 steps"), and the policy it started from under --inherit."""
         if self.status is not Status.EVALUATED or self.train is None:
             return self.status.value
         inherited = f" from {self.inherits}'s policy ({self.inherited_steps:,} steps before)" if self.inherits else ""

@@ -60,13 +60,13 @@ def test_a_generation_with_halving_trains_fewer_steps_and_continues_the_survivor
     (run,) = tmp_path.iterdir()
     cands = RunStore.open(run).candidates(0)
     assert all(c.status is Status.EVALUATED for c in cands), [c.reason for c in cands]
-    full_budget = [c for c in cands if not c.stopped_by_halving]
-    stopped = sorted(c.train.steps for c in cands if c.stopped_by_halving)
+    full_budget = [c for c in cands if not c.cut_short]
+    stopped = sorted(c.train.steps for c in cands if c.cut_short)
     # 4 -> 2 -> 1 unless ties at a cut kept more going (then fewer stop, never more)
     assert 1 <= len(full_budget) <= 2 and len(stopped) == 4 - len(full_budget)
     assert all(s in (2048, 4096) for s in stopped)
     for cand in cands:
-        reached = cand.train.steps if cand.stopped_by_halving else full
+        reached = cand.train.steps if cand.cut_short else full
         assert cand.train.steps == reached and cand.train.curve[-1].step == reached
     # a survivor continued its own training: its curve starts with the first rung's points
     winner = full_budget[0]
