@@ -140,3 +140,17 @@ def test_a_population_member_starts_from_a_policy(cartpole):
         parent, fresh.outcome.policy, child.outcome.policy))
     assert child_score >= 0.6 * parent_score and child_score > fresh_score + 0.3, (parent_score, fresh_score,
                                                                                    child_score)
+
+
+def test_population_jobs_group_requests_by_their_settings(tmp_path):
+    """The population trainer trains a job's members alike: --inherit's children (a shorter budget) go in a job of
+    their own, the seeds of one setting stay together."""
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.execute.executors import same_settings
+    from rewardsmith.execute.sandboxed import TrainRequest
+
+    def request(key, steps, seed):
+        return TrainRequest(key, "cartpole", "balance", "", TrainConfig(steps=steps, seed=seed), tmp_path / key)
+
+    groups = same_settings([request("a", 100, 0), request("b", 50, 1), request("c", 100, 2), request("d", 50, 3)])
+    assert [[r.key for r in g] for g in groups] == [["a", "c"], ["b", "d"]]
