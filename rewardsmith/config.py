@@ -51,6 +51,10 @@ class TrainConfig:
     inherit_value: bool = True
     inherit_log_std: bool = True
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
+    # Native trainer only: each PPO update runs (on XLA's threads) while the next rollout is collected with the
+    # parameters from before it, acting one update behind; False runs rollout and update in turn.
+    # rewardsmith/train/native.py says what it buys and costs, and why it is off by default
+    overlap_update: bool = False
     seed: int = 0
 
     @property

@@ -1,12 +1,18 @@
 """Every benchmark lives in this package: training throughput (cpu, gpu: throughput.py; numbers measured side by
 side in one run, printed as ratios), reward quality (quality: evolved vs reference vs random policy, quality.py),
-the budget of a generation (evolve), the rank fidelity of its halving rungs (evolve --fidelity: fidelity.py), the
+the update overlapped with the rollout against run in turn (learning: steps to success, learning.py), the budget of
+a generation (evolve), the rank fidelity of its halving rungs (evolve --fidelity: fidelity.py), the
 executors (executors.py), the XLA cache (cache.py), the population trainer (population.py) and the vision judge's
 agreement with the task score (judge: agreement.py).
 
-    python -m rewardsmith.bench cpu [--env humanoid --task run --steps 65536]
-        raw batched MuJoCo stepping (the CPU ceiling), the native trainer, and SB3 PPO on gymnasium Humanoid-v5
-        (needs the `bench` extra: scripts/setup.sh test bench)
+    python -m rewardsmith.bench cpu [--env humanoid --task run --steps 131072] [--no-sb3]
+        raw batched MuJoCo stepping (the CPU ceiling), the native trainer with its update run in turn and overlapped
+        with the next rollout (TrainConfig.overlap_update), as ratios to raw stepping of wall and of CPU time, and
+        SB3 PPO on gymnasium Humanoid-v5 (needs the `bench` extra: scripts/setup.sh test bench)
+    python -m rewardsmith.bench learning [--env humanoid --task kneel --seeds 3 --seed 0 --checkpoints 10
+            --steps B (default: the task's budget) --time-budget-s 14400]
+        the task's reference reward trained with stop-at-success, the update in turn and overlapped, on each seed:
+        env steps to success, wall time, the evaluated curve; the median steps to success of each (learning.py)
     python -m rewardsmith.bench gpu [--env humanoid --task run --steps 20000000]
         raw batched MJX stepping of the same env (the GPU ceiling) and Brax PPO on MJX (the GPU trainer)
     python -m rewardsmith.bench evolve [--env hopper --task hop --samples 8 --steps 5000000 --seed 0]

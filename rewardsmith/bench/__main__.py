@@ -144,7 +144,7 @@ def judge_agreement(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m rewardsmith.bench", description=bench.__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache", "selection"))
+    parser.add_argument("mode", choices=("cpu", "gpu", "quality", "evolve", "judge", "cache", "selection", "learning"))
     parser.add_argument("--env", default=None, help="[default: humanoid (cpu, gpu), hopper (evolve)]")
     parser.add_argument("--task", default=None, help="[default: run (cpu, gpu), hop (evolve)]")
     parser.add_argument("--steps", type=int, default=None)
@@ -167,7 +167,9 @@ def main() -> None:
                         help="evolve --fidelity: print the lines over finished fidelity runs (repeat: seeds pooled)")
     parser.add_argument("--raw-steps", type=int, default=50,
                         help="gpu mode: control steps of the raw MJX timing (0: skip)")
-    parser.add_argument("--checkpoints", type=int, default=8, help="gpu mode: evaluations during the training")
+    parser.add_argument("--checkpoints", type=int, default=None,
+                        help="gpu mode: evaluations during the training [default: 8]; learning mode: checkpoints, "
+                        "each with the success evaluation [default: 10]")
     parser.add_argument("--population", type=int, default=0, metavar="K",
                         help="gpu mode: K candidates trained together by the population trainer, next to raw MJX "
                         "stepping of the same batch and one candidate alone (instead of Brax PPO)")
@@ -181,11 +183,13 @@ def main() -> None:
     quality_args.add_argument("--iterations", type=int, default=3, help="generations of each evolve")
     quality_args.add_argument("--samples", type=int, default=None,
                               help="reward programs per generation [default: 4; evolve mode: 8]")
-    quality_args.add_argument("--seeds", type=int, default=3, help="fresh seeds of the retrains")
+    quality_args.add_argument("--seeds", type=int, default=3,
+                              help="fresh seeds of the retrains; learning mode: seeds (from --seed)")
     quality_args.add_argument("--train-steps", type=int, default=None,
                               help="env steps of every training (evolve and retrains) [default: each task's budget]")
     quality_args.add_argument("--trainer", default="native", help="native (CPU) or mjx (GPU)")
-    quality_args.add_argument("--seed", type=int, default=0, help="the evolve's seed; the retrains use seed+1...")
+    quality_args.add_argument("--seed", type=int, default=0,
+                              help="the evolve's seed; the retrains use seed+1...; learning mode: the first seed")
     quality_args.add_argument("--time-budget-s", type=float, default=None,
                               help="wall limit of one training [default: TrainConfig's]; raise it for big budgets")
     quality_args.add_argument("--out", type=Path, default=Path("runs/quality"),
@@ -204,6 +208,17 @@ def main() -> None:
     if args.mode == "judge":
         judge_agreement(args, parser)
         return
+    if args.mode == "learning":  # steps to success with the update in turn vs overlapped (bench/learning.py)
+        from rewardsmith.bench.learning import learning
+        from rewardsmith.errors import UserError
+
+        try:
+            learning(args.env or "humanoid", args.task or "kneel", args.seeds, args.seed, args.steps,
+                     args.checkpoints or 10, args.time_budget_s)
+        except UserError as err:
+            sys.exit(f"error: {err}")
+        return
+    args.checkpoints = args.checkpoints or 8
     if args.mode == "cache":  # the XLA compilation cache, off / empty / warm (bench/cache.py)
         from rewardsmith.bench.cache import compare_cache
 
@@ -232,7 +247,7 @@ def main() -> None:
         quality(args)
         return
     if args.steps is None:
-        args.steps = 65_536 if args.mode == "cpu" else 20_000_000
+        args.steps = 131_072 if args.mode == "cpu" else 20_000_000
     (throughput.cpu if args.mode == "cpu" else throughput.gpu)(args)
 
 

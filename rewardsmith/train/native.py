@@ -9,10 +9,37 @@ Where the time goes (humanoid, 256 envs, 2 cores; CPU time measured per piece): 
 ~34 ms of CPU (~17 ms of wall on 2 threads, what raw stepping measures); Python ~0.5 ms (the policy and value
 forward passes 0.15 ms with 64x64 networks, 0.36 ms with 128x128; state view + reward 0.12; observation 0.05;
 noise 0.05; ~0.03 ms per reset env); the update ~94 ms of CPU per 8,192 samples with 64x64 networks at 5 epochs
-(~2.9 ms per step), ~190 ms with 128x128 networks: the update, not Python, is what separates the trainer from raw
-stepping, and its cost grows with epochs x network size (not with the minibatch count, though small minibatches
-keep XLA on one thread). Other per-update work (GAE, normalizer, copies) is ~2 ms per update.
-What keeps it there:
+(~2.9 ms per step), ~190 ms with 128x128 networks; it grows with epochs x network size (not with the minibatch
+count, though small minibatches keep XLA on one thread). Other per-update work (GAE, normalizer, copies) is ~2 ms
+per update. Run in turn with the rollout (cfg.overlap_update False), the update leaves a core idle while it runs:
+on 2 idle cores `python -m rewardsmith.bench cpu` measured 0.81-0.82 of raw stepping's speed (7,983 vs 9,719 env
+steps/s) while the ratio per CPU second was 0.92; the update, not Python, separated the trainer from raw stepping.
+
+Hence the overlap (cfg.overlap_update): acting one update behind. JAX's CPU dispatch returns at once and XLA
+computes the update on its own threads (tf_XLAEigen); meanwhile the next rollout is collected with the numpy
+parameters from before that update, and the new parameters are fetched (the one blocking call) after it.
+PPO stays correct because a batch stores the log-probabilities of the policy that acted (its behaviour policy):
+the first epoch's importance ratios start one update off, and clipping bounds them. The observation normalizer
+advances with the parameters (_Updates), so a policy acts with a normalizer of the same age as without the overlap,
+and a batch holds the observations normalized as its behaviour policy saw them. A checkpoint fetches the newest
+parameters (the curve's losses, the success judge, and the rollout after it acts with them, one iteration without
+lag); the last update is waited for before the state is saved and the policy returned, and a continued training
+starts with no update in flight. The NaN check runs on every fetched update before it acts (its message names the
+update's step), the time budget after every dispatch. Two rollout buffers alternate: update i may still read
+rollout i's arrays while rollout i+1 is written. With a checkpoint at every iteration the overlap path gives the
+in-turn training bit for bit (nothing is ever in flight during a rollout).
+What it buys, measured on busy shared cores (humanoid kneel, 4 updates of 8,192 steps, per-thread CPU time from
+/proc): the wait for an update fell from 108-125 ms to ~2 ms per iteration and the process's CPU time stayed the
+same (6.7-6.8 s either way), so the overlap costs no CPU; the wall-clock ratio to raw stepping on idle cores is
+what `python -m rewardsmith.bench cpu` prints for both (not measured yet: the cores were busy).
+What it costs: learning lags. Cart-pole balance, reference reward, success judged every 8,192 steps (`python -m
+rewardsmith.bench learning --env cartpole --task balance`): steps to success on seeds 2-5 in turn 40,960 / 40,960 /
+40,960 / 49,152 (median 40,960), overlapped 57,344 / 81,920 / 49,152 / 49,152 (median 53,248); seed 1 49,152 in
+turn, not reached within 65,536 overlapped. Decoupled PPO (the clip around the update's starting policy, samples
+weighted by pi_start / pi_behaviour capped at 2; Hilton et al. 2021) did not recover it (49,152 / 81,920 / 73,728 /
+40,960). So the overlap is off by default until `bench learning` on humanoid kneel and hopper hop shows it learns
+no worse there.
+What else keeps the trainer near raw stepping:
 - numpy's BLAS is single-threaded (limit_blas_threads): its threads spinning beside MuJoCo's and XLA's made the
   acting forward pass 40x slower and the trainer run at 0.16 of raw stepping speed;
 - V(s_{t+1}) is values[t+1], computed anyway for the next step; only envs cut by the time limit (V of their final
@@ -156,6 +183,46 @@ def inherit_state(state: _State, policy: Policy, cfg: TrainConfig) -> _State:
     return dataclasses.replace(state, params=params)
 
 
+class _Updates:
+    """The PPO updates of one training, each dispatched to XLA without waiting for it (JAX returns at once; the CPU
+    backend computes on its own thread), and the observation normalizer, which advances with the parameters: the
+    rollout an update learns from enters obs_rms when that update's parameters are fetched, so a policy acts with the
+    normalizer of the same age (the rollouts before the batch it last learned from) with or without the overlap."""
+
+    def __init__(self, update, params, opt_state, obs_rms: RunningMeanStd):
+        self.update, self.params, self.opt_state, self.obs_rms = update, params, opt_state, obs_rms
+        self.losses: dict = {}
+        self._in_flight: tuple[np.ndarray, int] | None = None  # the raw observations of its batch, its step
+
+    def dispatch(self, batch: Batch, key: np.ndarray, raw_obs: np.ndarray, step: int) -> None:
+        """Starts the update on `batch` from the newest parameters (the previous update's, fetched or not)."""
+        assert self._in_flight is None, "fetch the update in flight first: its normalizer update would be lost"
+        self.params, self.opt_state, self.losses = self.update(self.params, self.opt_state, flatten_batch(batch), key)
+        self._in_flight = (raw_obs, step)
+
+    def fetch(self) -> dict | None:
+        """Waits for the update in flight, if any, and returns its parameters as numpy arrays (None when none is in
+        flight); stops the training if they are not finite."""
+        if self._in_flight is None:
+            return None
+        raw_obs, step = self._in_flight
+        self._in_flight = None
+        p = to_numpy(self.params)  # waits for the update
+        if not params_finite(p):
+            raise TrainingStopped(f"policy parameters became NaN/Inf at step {step} (reward scale too large or "
+                                  "non-finite rewards)")
+        self.obs_rms.update(raw_obs.reshape(-1, raw_obs.shape[-1]))
+        return p
+
+
+def _buffers(T: int, n: int, obs_dim: int, act_dim: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """One rollout's arrays (float32, [T, n, ...]) and its raw observations (float64)."""
+    buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in
+           [("obs", (obs_dim,)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
+            ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
+    return buf, np.zeros((T, n, obs_dim))
+
+
 def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_policy=None) -> TrainOutcome:
     limit_blas_threads(1)
     n, T = cfg.num_envs, cfg.rollout_steps
@@ -170,7 +237,8 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
         state = inherit_state(state, start_policy, cfg)
     if checkpoint is not None and checkpoint.is_file():
         state = load_state(checkpoint, state)
-    params, opt_state, obs_rms, ret_rms, rng = state.params, state.opt_state, state.obs_rms, state.ret_rms, state.rng
+    obs_rms, ret_rms, rng = state.obs_rms, state.ret_rms, state.rng
+    learner = _Updates(update, state.params, state.opt_state, obs_rms)
     first = state.iteration
     judge = success_judge(env, task, reward, cfg)
     succeeded = state.succeeded and judge is not None
@@ -181,14 +249,13 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
     iterations = cfg.whole_batch_steps // (n * T)
     checkpoint_every = max(1, iterations // cfg.checkpoints)
     curve = list(state.curve)
-    buf = {k: np.zeros((T, n) + shape, np.float32) for k, shape in
-           [("obs", (obs_dim,)), ("actions", (act_dim,)), ("logp", ()), ("values", ()),
-            ("next_values", ()), ("rewards", ()), ("terminated", ()), ("ends", ())]}
+    # with the overlap, rollout i+1 is written while update i may still read rollout i's arrays: two sets, in turn
+    sets = [_buffers(T, n, obs_dim, act_dim) for _ in range(2 if cfg.overlap_update else 1)]
     truncated = np.zeros((T, n), dtype=bool)
-    raw_obs = np.zeros((T, n, obs_dim))
-    p = to_numpy(params)
+    p = to_numpy(learner.params)
     done = first if succeeded else max(first, iterations)  # iterations done when the loop ends
     for it in range(first, done):
+        buf, raw_obs = sets[it % len(sets)]
         log_std = np.clip(p["log_std"], LOG_STD_MIN, LOG_STD_MAX)
         std = np.exp(log_std)
         logp_const = -float(np.sum(log_std)) - 0.5 * act_dim * np.log(2 * np.pi)
@@ -226,22 +293,21 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
                 next_obs = _observe(sim, env) if ends.all() else np.where(ends[:, None], _observe(sim, env), next_obs)
             obs = next_obs
         buf["next_values"][:-1] = np.where(truncated[:-1], buf["next_values"][:-1], buf["values"][1:])
-        obs_rms.update(raw_obs.reshape(-1, obs_dim))
         adv, returns = gae(buf["rewards"], buf["values"], buf["next_values"], buf["terminated"], buf["ends"],
                            cfg.gamma, cfg.gae_lambda)
         batch = Batch(buf["obs"], buf["actions"], buf["logp"], adv.astype(np.float32), returns.astype(np.float32))
         key = rng.integers(0, 2**32, size=2, dtype=np.uint32)  # a raw JAX key, made without an eager JAX call
-        params, opt_state, losses = update(params, opt_state, flatten_batch(batch), key)
-        p = to_numpy(params)  # waits for the update
-        if not params_finite(p):
-            raise TrainingStopped(f"policy parameters became NaN/Inf at step {(it + 1) * n * T} (reward scale too "
-                                  "large or non-finite rewards)")
+        p = learner.fetch() or p  # the previous update, computed during this rollout (overlap only)
+        learner.dispatch(batch, key, raw_obs, (it + 1) * n * T)
+        due = (it + 1) % checkpoint_every == 0 or it == iterations - 1
+        if not cfg.overlap_update or due:  # a checkpoint judges and records the newest parameters
+            p = learner.fetch() or p
         elapsed = time.monotonic() - start
         if elapsed > cfg.time_budget_s:
             raise TrainingStopped(f"training exceeded its time budget of {cfg.time_budget_s:.0f} s at step "
                                   f"{(it + 1) * n * T}")
-        if (it + 1) % checkpoint_every == 0 or it == iterations - 1:
-            loss_values: dict[str, float | None] = {k: float(v) for k, v in losses.items()}
+        if due:
+            loss_values: dict[str, float | None] = {k: float(v) for k, v in learner.losses.items()}
             point = stats.checkpoint((it + 1) * n * T, elapsed, loss_values)
             if judge is not None and point.step >= cfg.success_from_step:
                 point, succeeded = judge(point, Policy(params=p, obs_mean=obs_rms.mean.copy(),
@@ -251,8 +317,10 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
             if succeeded:
                 done = it + 1
                 break
+    p = learner.fetch() or p  # the last update (none in flight after a checkpoint)
     if checkpoint is not None:
-        save_state(checkpoint, _State(params, opt_state, obs_rms, ret_rms, rng, done, curve, succeeded))
+        save_state(checkpoint, _State(learner.params, learner.opt_state, obs_rms, ret_rms, rng, done, curve,
+                                      succeeded))
     wall = time.monotonic() - start
     policy = Policy(params=p, obs_mean=obs_rms.mean.copy(), obs_var=obs_rms.var.copy())
     trained_now = max(0, done - first) * n * T  # a continued training counts only this call's steps per second
