@@ -86,7 +86,10 @@ def inheriting(ctx: RunContext, cand: Candidate, cfg: TrainConfig) -> tuple[Trai
     full = ctx.training_config().steps
     budget = inherited_steps(full)
     steps = inherited_steps(cfg.steps)  # a halving rung: its share of the shorter budget
-    return cfg.with_overrides(steps=steps, success_from_step=int(budget * EARN_SHARE)), path.read_bytes()
+    # in whole PPO iterations, as the trainer counts: 625,000 asked of 2,048-step iterations is 622,592 trained, and a
+    # first rung of 622,592 could never have reached a mark at 625,000
+    earn = cfg.with_overrides(steps=max(1, int(budget * EARN_SHARE))).whole_batch_steps
+    return cfg.with_overrides(steps=steps, success_from_step=earn), path.read_bytes()
 
 
 def halving_on(ctx: RunContext) -> bool:

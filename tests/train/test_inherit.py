@@ -14,9 +14,11 @@ import pytest
 
 from rewardsmith.bench.arms import summarize
 from rewardsmith.config import RunConfig, train_config_for
+from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env
 from rewardsmith.evolve import evolve, prepare
 from rewardsmith.execute.inherit import INHERIT_SHARE
+from rewardsmith.execute.train_stage import request_for, rung_budgets
 from rewardsmith.jobs.messages import INHERIT_FILE
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import Status
@@ -113,6 +115,12 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
         assert (store.work_dir(1, cand.index) / INHERIT_FILE).is_file() == starts
         assert cand.total_steps == cand.train.steps + cand.inherited_steps
     assert f"from {parent.id}'s policy" in inheriting[0].status_text
+    # a child can stop at success at the end of its first halving rung: the mark is in whole PPO iterations
+    # (a 5M budget: a first rung asked for 625,000 steps trains 624,640 in 2,048-step iterations, never 625,000)
+    big = dataclasses.replace(cfg, train_steps=5_000_000)
+    ctx = RunContext(store, big, get_env("cartpole"), get_env("cartpole").task("balance"), lambda event: None)
+    first_rung = request_for(ctx, inheriting[0], 0, rung_budgets(5_000_000, 4)[0]).cfg
+    assert first_rung.whole_batch_steps == 624_640 and first_rung.success_from_step == 624_640
     # the benchmark's line counts each training once, the parent's steps where the parent trained
     arm = summarize("inherit", store.root, 1.0, 0.0)
     assert arm.search_steps == sum(c.train.steps for c in gen0 + gen1) and arm.best == result.best.id
