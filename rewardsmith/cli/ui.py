@@ -150,7 +150,7 @@ def _slices(event: SlicesGiven) -> None:
 def _race(event: RaceRound) -> None:
     unsure = f"< {CONFIDENT}" if event.p_best < CONFIDENT else f"but fewer than {MIN_SEEDS} seeds each"
     console.print(f"  racing (round {event.round}/{event.of}): P(best) {event.p_best:.2f} {unsure} among "
-                  f"{', '.join(event.contenders)}; one more seed from scratch for {', '.join(event.raced)}",
+                  f"{', '.join(event.contenders)}; one more seed for {', '.join(event.raced)}",
                   soft_wrap=True)
 
 
