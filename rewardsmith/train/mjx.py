@@ -174,13 +174,13 @@ def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
     hidden = tuple(settings.pop("hidden"))
     network_factory = functools.partial(ppo_networks.make_ppo_networks, policy_hidden_layer_sizes=hidden,
                                         value_hidden_layer_sizes=hidden)
-    start = time.monotonic()
+    began = time.monotonic()
     curve: list[CurvePoint] = []
 
     def on_progress(step: int, metrics) -> None:
         if "eval/episode_reward" not in metrics:
             return
-        point = _curve_point(step, metrics, reward.scales, task, time.monotonic() - start)
+        point = _curve_point(step, metrics, reward.scales, task, time.monotonic() - began)
         if point.episode_return is None:
             raise TrainingStopped(f"episode return became NaN/Inf at step {step} (non-finite reward or parameters)")
         if point.wall_s > cfg.time_budget_s:
@@ -198,7 +198,7 @@ def train_mjx(env: EnvSpec, task: Task, reward: LoadedReward, cfg: TrainConfig,
     policy = policy_from_brax(params)
     if not all(np.all(np.isfinite(np.asarray(a))) for a in jax.tree_util.tree_leaves(policy.params)):
         raise TrainingStopped("policy parameters became NaN/Inf (reward scale too large or non-finite rewards)")
-    wall = time.monotonic() - start
+    wall = time.monotonic() - began
     steps = curve[-1].step if curve else cfg.steps
     return TrainOutcome(policy=policy, curve=curve[1:] or curve, steps=steps, wall_s=wall, steps_per_s=steps / wall)
 
