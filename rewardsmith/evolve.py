@@ -39,7 +39,7 @@ from rewardsmith.events import GenerationStarted, Report, SelectionMade
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.confirm import Confirmation, confirm
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
-from rewardsmith.execute.inherit import with_inheritance
+from rewardsmith.execute.inherit import fresh_rival, with_inheritance
 from rewardsmith.execute.racing import race
 from rewardsmith.execute.seeds import MultiSeedSummary
 from rewardsmith.execute.train_stage import train_all
@@ -326,5 +326,6 @@ def answer(ctx: RunContext, best: Candidate | None) -> EvolveResult:
     if best is None or not cfg.final_seeds or not ctx.task.has_fitness:
         return EvolveResult(best, cfg.iterations, None, choice, best)
     contenders = [store.find_candidate(cid) for cid in (choice.contenders if choice is not None else (best.id,))]
-    confirmation = confirm(ctx, best, contenders)
+    rival = fresh_rival(ctx, [best, *contenders])  # --inherit: scores on a parent's steps are not a fresh reward's
+    confirmation = confirm(ctx, best, contenders + ([rival] if rival is not None else []))
     return EvolveResult(confirmation.answer, cfg.iterations, confirmation, confirmation.choice, best)

@@ -17,7 +17,11 @@ and the run's answer is retrained from scratch anyway (--final-seeds: the confir
 a fresh policy). Where the parent did not, one child in FRESH_EVERY (at least one of two or more) starts fresh, so a
 parent stuck in a poor behaviour cannot hold the whole generation there.
 
-The confirmation from scratch (execute/confirm.py) and the re-evaluation seeds never inherit.
+The confirmation from scratch (execute/confirm.py) and the re-evaluation seeds never inherit. An inheriting child's
+scores rest on its parent's steps as well as its own, so they are not a fresh reward's: in a live kneel run the
+children scored 0.91-0.92 in the search (1.4-1.6M steps behind each policy) and the pick 0.807 retrained from scratch,
+below its from-scratch parent's 0.823 in the search. So where the confirmation's contenders inherited, the best
+candidate trained from scratch (fresh_rival) is confirmed with them, and the answer is decided on fresh seeds alone.
 """
 
 from __future__ import annotations
@@ -66,3 +70,18 @@ def parent_policy(ctx: RunContext, parent: Candidate) -> Path | None:
 def inherited_steps(budget: int) -> int:
     """An inheriting child's budget for a from-scratch budget (a halving rung's too)."""
     return max(1, int(budget * INHERIT_SHARE))
+
+
+def fresh_rival(ctx: RunContext, contenders: list[Candidate]) -> Candidate | None:
+    """The best candidate of the run trained from scratch (by the selection rule), to be confirmed beside
+    `contenders` when any of them inherited; None when none inherited, or it is among them already, or there is
+    none."""
+    from rewardsmith.confidence import choose
+
+    if not any(c.inherits for c in contenders):
+        return None
+    fresh = [c for g in ctx.store.generations() for c in ctx.store.candidates(g) if c.inherits is None]
+    best = choose(fresh, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 31337).best
+    if best is None or best in {c.id for c in contenders}:
+        return None
+    return ctx.store.find_candidate(best)

@@ -95,7 +95,7 @@ def test_a_success_stop_waits_for_success_from_step(cartpole):
 def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     steps = 8 * ONE_ITERATION
     cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=2, train_steps=steps, seed=1, video=False,
-                    halving=False, inherit=True, final_seeds=0, race_seeds=0)
+                    halving=False, inherit=True, final_seeds=1, race_seeds=0)
     prepare(cfg, live=False)
     store = RunStore.create(tmp_path, "inherit", cfg)
     result = evolve(store, cfg)
@@ -124,7 +124,12 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     # the benchmark's line counts each training once, the parent's steps where the parent trained
     arm = summarize("inherit", store.root, 1.0, 0.0)
     assert arm.search_steps == sum(c.train.steps for c in gen0 + gen1) and arm.best == result.best.id
-    assert arm.fresh.startswith("not confirmed")
+    assert arm.confirm_steps == sum(s.steps for summary in result.confirmation.summaries.values()
+                                    for s in summary.seeds)
+    assert arm.fresh.startswith("from scratch on 1 seeds")
+    # scores on a parent's steps are not a fresh reward's: the confirmation has a candidate trained from scratch too
+    confirmed = [store.find_candidate(cid) for cid in result.confirmation.summaries]
+    assert any(c.inherits for c in confirmed) and any(c.inherits is None for c in confirmed)
 
 
 def test_inherit_is_refused_with_a_trainer_that_cannot_start_from_a_policy():
