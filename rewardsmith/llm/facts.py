@@ -26,13 +26,14 @@ _PERTURB = 0.1  # how far one input is moved to see whether the observation depe
 _ROLLOUT_ENVS, _ROLLOUT_STEPS = 16, 100  # the random-action rollout that checks which state fields are 0/1 flags
 
 
-def prompt_facts(ctx: RunContext) -> dict[str, str]:
-    """The template variables of prompts/first.md that are facts about the env, the task and the training."""
+def prompt_facts(ctx: RunContext, scored: bool = True) -> dict[str, str]:
+    """The template variables of prompts/first.md that are facts about the env, the task and the training (`scored`:
+    the LLM sees task scores; where people rank it does not, and no fact speaks of success)."""
     model = load_model(ctx.env)
     return {
         "episode_seconds": f"{ctx.task.episode_steps * control_dt(ctx.env, model):g}",
         "termination": termination_text(ctx.env, ctx.task),
-        "training": training_text(ctx),
+        "training": training_text(ctx, scored),
         "observation": observation_text(ctx.env, model),
         "body": body_text(ctx.env, ctx.task, model),
         "contacts": contact_text(ctx.env, ctx.task, model),
@@ -71,13 +72,34 @@ def termination_text(env: EnvSpec, task: Task) -> str:
             "that time limit is not a failure (training bootstraps the value of the last state).")
 
 
-def training_text(ctx: RunContext) -> str:
+def training_text(ctx: RunContext, scored: bool = True) -> str:
     """What is true of the configured trainer at the run's settings (the trainer's own facts, train/trainers.py)."""
-    lines = trainer(ctx.cfg.trainer).prompt_facts(ctx.training_config(), ctx.env, ctx.task)
+    cfg = ctx.training_config()
+    lines = trainer(ctx.cfg.trainer).prompt_facts(cfg, ctx.env, ctx.task)
+    lines += budget_lines(ctx, cfg, scored)
     lines.append(f"Your reward is computed once per control step, after the action was applied for "
                  f"{ctx.env.frame_skip} physics steps: `s` is the state AFTER the step, `action` the action that "
                  "led to it.")
     return "\n".join(f"- {line}" for line in lines)
+
+
+def budget_lines(ctx: RunContext, cfg, scored: bool = True) -> list[str]:
+    """Why a candidate may train fewer steps than the budget (an LLM otherwise reads "reached success at 737,280
+    steps" against a budget of 5,000,000 without knowing why)."""
+    lines = []
+    if cfg.stop_at_success and ctx.task.success_threshold is not None and not scored:
+        lines.append("A training may finish early at a checkpoint (\"finished early at N steps\").")
+    elif cfg.stop_at_success and ctx.task.success_threshold is not None:
+        lines.append(f"A training stops early once a deterministic evaluation at a checkpoint reaches a task success "
+                     f"rate of {cfg.stop_success_rate:g} (\"reached success at N steps\"): a reward that teaches the "
+                     "task sooner trains fewer steps.")
+    if ctx.cfg.inherit:
+        lines.append("From the second generation on, a candidate's training starts from the trained policy of the "
+                     "best candidate so far and runs half the budget (\"from g0c01's policy\"); the answer is "
+                     "retrained from scratch at the end, so a reward must also teach the task to a fresh policy.")
+    lines.append("Where the budget is shared out (halving), every candidate first trains part of it and "
+                 "the better ones continue: the last generation's table says how many steps each trained.")
+    return lines
 
 
 def _coordinates(model: mujoco.MjModel) -> tuple[list[str], list[str]]:

@@ -66,7 +66,7 @@ def first_prompt(ctx: RunContext, follow_up: str = SCORES) -> str:
         state_view=ctx.env.state_view_source.strip(), action_dim=model.nu,
         control_dt=f"{facts.control_dt(ctx.env, model):g}", episode_steps=ctx.task.episode_steps,
         task_description=ctx.task.description, judged=judged_text(ctx) if follow_up == SCORES else "",
-        **facts.prompt_facts(ctx),
+        **facts.prompt_facts(ctx, scored=follow_up == SCORES),
     )
 
 

@@ -446,3 +446,16 @@ def test_top_terms_are_the_largest_contributions_signed():
     small = cand.replace(evaluation=dataclasses.replace(cand.evaluation, terms=sums))
     assert reflect.top_terms(small) == "b -30, a +2"
     assert isinstance(small.evaluation, Evaluation)
+
+
+def test_the_training_facts_say_why_a_candidate_trains_less_than_the_budget(tmp_path):
+    """--stop-at-success and --inherit change how many steps a candidate trains; the LLM that reads "reached success
+    at 737,280 steps" against a budget of 5,000,000 is told why (a relay LLM asked, measuring issue 26)."""
+    ctx = _ctx(tmp_path / "a", train={"stop_at_success": True}, inherit=True)
+    text = facts.training_text(ctx)
+    assert "stops early once a deterministic evaluation" in text and "success rate of 0.8" in text
+    assert "starts from the trained policy of the best candidate so far" in text
+    plain = facts.training_text(_ctx(tmp_path / "b"))
+    assert "stops early" not in plain and "trained policy" not in plain
+    ranked = facts.training_text(ctx, scored=False)  # where people rank, no fact speaks of success
+    assert "finished early" in ranked and "success" not in ranked.lower()
