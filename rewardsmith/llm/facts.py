@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import mujoco
 import numpy as np
 
+from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
@@ -83,7 +84,7 @@ def training_text(ctx: RunContext, scored: bool = True) -> str:
     return "\n".join(f"- {line}" for line in lines)
 
 
-def budget_lines(ctx: RunContext, cfg, scored: bool = True) -> list[str]:
+def budget_lines(ctx: RunContext, cfg: TrainConfig, scored: bool = True) -> list[str]:
     """Why a candidate may train fewer steps than the budget (an LLM otherwise reads "reached success at 737,280
     steps" against a budget of 5,000,000 without knowing why)."""
     lines = []
