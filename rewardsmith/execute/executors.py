@@ -17,7 +17,6 @@ locks, whichever thread or node did the work.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import re
 import socket
@@ -29,7 +28,14 @@ from rewardsmith.errors import UserError
 from rewardsmith.events import Placed
 from rewardsmith.execute.cpus import GpuSlots, claimed, pinned, share
 from rewardsmith.execute.fanin import fan_in
-from rewardsmith.execute.sandboxed import OnProgress, TrainReport, TrainRequest, train_in_sandbox, train_together
+from rewardsmith.execute.sandboxed import (
+    OnProgress,
+    TrainReport,
+    TrainRequest,
+    same_settings,
+    train_in_sandbox,
+    train_together,
+)
 from rewardsmith.registry import Registry
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
 from rewardsmith.train.trainers import trainer
@@ -77,16 +83,6 @@ class LocalExecutor:
             return report
 
         yield from fan_in(requests, job, self.parallel, on_progress)
-
-
-def same_settings(requests: Sequence[TrainRequest]) -> list[list[TrainRequest]]:
-    """Requests grouped by their training settings but the seed, in first-seen order: a population job trains its
-    members alike (--inherit's children train a shorter budget than the generation's fresh candidates)."""
-    groups: dict[str, list[TrainRequest]] = {}
-    for request in requests:
-        settings = dataclasses.replace(request.cfg, seed=0)
-        groups.setdefault(repr(settings), []).append(request)
-    return list(groups.values())
 
 
 def check_executor(cfg: RunConfig) -> None:

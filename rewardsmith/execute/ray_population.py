@@ -44,6 +44,7 @@ from rewardsmith.execute.sandboxed import (
     TrainRequest,
     copy_outputs,
     member_folder,
+    same_settings,
     train_together,
 )
 from rewardsmith.runs.store import PLACEMENT_FILE, write_json
@@ -72,7 +73,8 @@ class RayPopulationExecutor(RayExecutor):
 
         together = ray.remote(population_task).options(num_cpus=self.cpus_per_task,
                                                        num_gpus=self.gpus_for(requests[0]), max_retries=0)
-        yield from train_population_on_ray(together, requests, on_progress, max(1, int(self.cpus_per_task)))
+        for group in same_settings(requests):  # one job per settings (--inherit's children train a shorter budget)
+            yield from train_population_on_ray(together, group, on_progress, max(1, int(self.cpus_per_task)))
 
 
 def train_population_on_ray(remote: Any, requests: Sequence[TrainRequest], on_progress: OnProgress,

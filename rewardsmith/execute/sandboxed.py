@@ -172,6 +172,16 @@ def place_start(request: TrainRequest, folder: Path) -> bool:
     return True
 
 
+def same_settings(requests: Sequence[TrainRequest]) -> list[list[TrainRequest]]:
+    """Requests grouped by their training settings but the seed, in first-seen order: a population job trains its
+    members alike (--inherit's children train a shorter budget than the generation's fresh candidates)."""
+    groups: dict[str, list[TrainRequest]] = {}
+    for request in requests:
+        settings = dataclasses.replace(request.cfg, seed=0)
+        groups.setdefault(repr(settings), []).append(request)
+    return list(groups.values())
+
+
 def member_folder(request: TrainRequest) -> str:
     return request.key.replace("#", "_seed")
 

@@ -159,8 +159,7 @@ def test_population_jobs_group_requests_by_their_settings(tmp_path):
     """The population trainer trains a job's members alike: --inherit's children (a shorter budget) go in a job of
     their own, the seeds of one setting stay together."""
     from rewardsmith.config import TrainConfig
-    from rewardsmith.execute.executors import same_settings
-    from rewardsmith.execute.sandboxed import TrainRequest
+    from rewardsmith.execute.sandboxed import TrainRequest, same_settings
 
     def request(key, steps, seed):
         return TrainRequest(key, "cartpole", "balance", "", TrainConfig(steps=steps, seed=seed), tmp_path / key)
