@@ -67,7 +67,7 @@ def parent_policy(ctx: RunContext, parent: Candidate) -> Path | None:
     return path if path.is_file() else None
 
 
-def inherited_steps(budget: int) -> int:
+def child_budget(budget: int) -> int:
     """An inheriting child's budget for a from-scratch budget (a halving rung's too)."""
     return max(1, int(budget * INHERIT_SHARE))
 

@@ -37,7 +37,7 @@ from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.allocate import allocate, slots
 from rewardsmith.execute.executors import Executor
-from rewardsmith.execute.inherit import EARN_SHARE, inherited_steps, parent_policy
+from rewardsmith.execute.inherit import EARN_SHARE, child_budget, parent_policy
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
 from rewardsmith.records import Candidate, SeedEvaluation, Status, Stop
@@ -84,8 +84,8 @@ def inheriting(ctx: RunContext, cand: Candidate, cfg: TrainConfig) -> tuple[Trai
         raise StoreError(f"{cand.id} inherits {parent.id}'s policy, and {parent.id} has no policy.npz; the run "
                          "directory lost it")
     full = ctx.training_config().steps
-    budget = inherited_steps(full)
-    steps = inherited_steps(cfg.steps)  # a halving rung: its share of the shorter budget
+    budget = child_budget(full)
+    steps = child_budget(cfg.steps)  # a halving rung: its share of the shorter budget
     # in whole PPO iterations, as the trainer counts: 625,000 asked of 2,048-step iterations is 622,592 trained, and a
     # first rung of 622,592 could never have reached a mark at 625,000
     earn = cfg.with_overrides(steps=max(1, int(budget * EARN_SHARE))).whole_batch_steps
