@@ -65,5 +65,5 @@ def _as_confirmed(cand: Candidate, summary: MultiSeedSummary) -> Candidate:
         return cand.replace(status=Status.TRAIN_FAILED, reason=f"the confirmation from scratch failed: {failed}")
     seeds = tuple(SeedEvaluation(seed=r.seed, fitness_mean=r.fitness, success_rate=r.success_rate,
                                  return_mean=r.return_mean, steps=r.steps or 0, wall_s=r.wall_s or 0.0,
-                                 episode_scores=r.episode_scores) for r in summary.seeds)
+                                 episode_scores=r.episode_scores, cpu_s=r.cpu_s) for r in summary.seeds)
     return cand.replace(seeds=seeds, stop=Stop.BUDGET)

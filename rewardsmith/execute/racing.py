@@ -57,7 +57,7 @@ def _one_more_seed(ctx: RunContext, contenders: list[Candidate], executor: Execu
         new = SeedEvaluation(seed=seed, fitness_mean=result.evaluation.fitness_mean,
                              success_rate=result.evaluation.success_rate, return_mean=result.evaluation.return_mean,
                              steps=result.train.steps, wall_s=result.train.wall_s,
-                             episode_scores=result.evaluation.episode_scores)
+                             episode_scores=result.evaluation.episode_scores, cpu_s=result.train.cpu_s)
         done.append(final_candidate(ctx, cand.replace(seeds=(*seeds_so_far(ctx, cand), new))))
     return done
 
@@ -70,4 +70,4 @@ def seeds_so_far(ctx: RunContext, cand: Candidate) -> tuple[SeedEvaluation, ...]
     ev = cand.evaluation
     return (SeedEvaluation(seed=seed_of(ctx, 0), fitness_mean=ev.fitness_mean, success_rate=ev.success_rate,
                            return_mean=ev.return_mean, steps=cand.train.steps, wall_s=cand.train.wall_s,
-                           episode_scores=ev.episode_scores),)
+                           episode_scores=ev.episode_scores, cpu_s=cand.train.cpu_s),)

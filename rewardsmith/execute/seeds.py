@@ -30,6 +30,7 @@ class SeedResult:
     steps: int | None
     wall_s: float | None
     episode_scores: tuple[float | None, ...] = ()  # each evaluation episode's task score
+    cpu_s: float = 0.0  # as TrainResult.cpu_s
 
     @property
     def ok(self) -> bool:
@@ -84,7 +85,8 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
             continue
         evaluation, train = outcome.evaluation, outcome.train
         results.append(SeedResult(seed, JobStatus.OK, None, evaluation.fitness_mean, evaluation.success_rate,
-                                  evaluation.return_mean, train.steps, train.wall_s, evaluation.episode_scores))
+                                  evaluation.return_mean, train.steps, train.wall_s, evaluation.episode_scores,
+                                  train.cpu_s))
         done = results[-1]
         report(SeedFinished(done.seed, done.status, done.reason, done.fitness, done.success_rate, done.return_mean,
                             done.steps, done.wall_s))

@@ -136,20 +136,24 @@ def rung_score(cand: Candidate) -> float:
 
 def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Candidate:
     """The candidate after all its seeds' trainings (reports in seed order). A candidate continued from an earlier
-    halving rung (it comes in evaluated) keeps counting its training time: the time of every rung is summed."""
+    halving rung (it comes in evaluated) keeps counting its training time: the time (wall and CPU) of every rung is
+    summed."""
     for seed, report in zip(seeds, reports, strict=True):
         if not report.ok:
             on_seed = f" (seed {seed})" if len(seeds) > 1 else ""
             return cand.replace(status=Status.TRAIN_FAILED, reason=f"training failed{on_seed}: {report.reason}")
     before = {s.seed: s.wall_s for s in cand.seeds} or ({seeds[0]: cand.train.wall_s} if cand.train else {})
+    cpu_before = {s.seed: s.cpu_s for s in cand.seeds} or ({seeds[0]: cand.train.cpu_s} if cand.train else {})
     per_seed = tuple(
         SeedEvaluation(seed=seed, fitness_mean=r.evaluation.fitness_mean, success_rate=r.evaluation.success_rate,
                        return_mean=r.evaluation.return_mean, steps=r.train.steps,
-                       wall_s=r.train.wall_s + before.get(seed, 0.0), episode_scores=r.evaluation.episode_scores)
+                       wall_s=r.train.wall_s + before.get(seed, 0.0), episode_scores=r.evaluation.episode_scores,
+                       cpu_s=r.train.cpu_s + cpu_before.get(seed, 0.0))
         for seed, r in zip(seeds, reports, strict=True) if r.evaluation is not None and r.train is not None)
     first = reports[0]
     assert first.train is not None, "an ok report carries its training"
-    train = dataclasses.replace(first.train, wall_s=first.train.wall_s + before.get(seeds[0], 0.0))
+    train = dataclasses.replace(first.train, wall_s=first.train.wall_s + before.get(seeds[0], 0.0),
+                                cpu_s=first.train.cpu_s + cpu_before.get(seeds[0], 0.0))
     return cand.replace(status=Status.EVALUATED, train=train, evaluation=first.evaluation,
                         seeds=per_seed if len(seeds) > 1 else (),
                         stop=Stop.SUCCESS if train.reached_success else Stop.BUDGET)

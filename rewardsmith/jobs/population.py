@@ -8,8 +8,10 @@ train. Progress lines carry the member's key. Result: a PopulationResult, a Trai
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
@@ -51,7 +53,9 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
 
     # checkpoints (continue from and save) only where asked: a halving rung; policies and traces always
     saved_in = folders if job.checkpoint else None
+    cpu_before = time.process_time()
     results = train_population(env, task, members, job.train, on_progress, saved_in, job.eval_seed) if members else []
+    cpu_each = (time.process_time() - cpu_before) / max(len(members), 1)
     for member, result, folder in zip(members, results, folders, strict=True):
         if result.outcome is None or result.evaluation is None or result.trace is None:
             reports[result.key] = TrainingResult.failed(result.reason or "the training returned nothing")
@@ -61,6 +65,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
         np.savez(folder / TRACE_FILE, **result.trace)
         train = TrainResult(steps=result.outcome.steps, wall_s=result.outcome.wall_s,
                             steps_per_s=result.outcome.steps_per_s, curve=tuple(result.outcome.curve),
-                            trainer="population", seed=member.seed, reached_success=result.stopped_early)
+                            trainer="population", seed=member.seed, reached_success=result.stopped_early,
+                            cpu_s=cpu_each, device=jax.default_backend())
         reports[result.key] = TrainingResult(JobStatus.OK, train=train, evaluation=result.evaluation)
     return PopulationResult(reports).to_dict()

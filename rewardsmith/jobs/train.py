@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
 from rewardsmith.env.registry import get_env, resolve_task
@@ -40,6 +42,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     def on_progress(step: int, point: CurvePoint) -> None:
         progress(dataclasses.asdict(point))
 
+    cpu_before = time.process_time()
     try:
         start = start_policy(Path(workdir)) if job.inherit else None
         outcome = train(env, task, reward, cfg, on_progress, checkpoint, start)
@@ -50,7 +53,8 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     np.savez(Path(workdir) / TRACE_FILE, **trace)
     result = TrainResult(steps=outcome.steps, wall_s=outcome.wall_s, steps_per_s=outcome.steps_per_s,
                          curve=tuple(outcome.curve), trainer=job.trainer, seed=cfg.seed,
-                         reached_success=outcome.reached_success)
+                         reached_success=outcome.reached_success, cpu_s=time.process_time() - cpu_before,
+                         device=jax.default_backend())
     return TrainingResult(JobStatus.OK, train=result, evaluation=evaluation).to_dict()
 
 

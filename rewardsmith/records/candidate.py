@@ -131,6 +131,10 @@ class TrainResult:
     seed: int = 0
     # --stop-at-success stopped it: at a checkpoint its success rate reached the mark (steps: where it stopped)
     reached_success: bool = False
+    # CPU seconds the job's process spent training and evaluating it (all threads; a population job's shared evenly
+    # by its members); 0.0 in runs from before it was recorded
+    cpu_s: float = 0.0
+    device: str = "cpu"  # where its network updates ran: JAX's backend in the job ("cpu", "gpu", "tpu")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainResult:
@@ -141,7 +145,8 @@ class TrainResult:
             reached = bool(curve and curve[-1].extra.get("stopped_at_success"))
         return cls(steps=int(data["steps"]), wall_s=float(data["wall_s"]), steps_per_s=float(data["steps_per_s"]),
                    curve=curve, trainer=str(data.get("trainer") or "native"), seed=int(data.get("seed") or 0),
-                   reached_success=bool(reached))
+                   reached_success=bool(reached), cpu_s=float(data.get("cpu_s") or 0.0),
+                   device=str(data.get("device") or "cpu"))
 
 
 @dataclass(frozen=True)
@@ -199,13 +204,15 @@ class SeedEvaluation:
     steps: int
     wall_s: float
     episode_scores: tuple[float | None, ...] = ()  # as Evaluation.episode_scores
+    cpu_s: float = 0.0  # as TrainResult.cpu_s
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SeedEvaluation:
         return cls(seed=int(data["seed"]), fitness_mean=num(data.get("fitness_mean")),
                    success_rate=num(data.get("success_rate")), return_mean=num(data.get("return_mean")),
                    steps=int(data.get("steps") or 0), wall_s=float(data.get("wall_s") or 0.0),
-                   episode_scores=tuple(num(v) for v in data.get("episode_scores") or ()))
+                   episode_scores=tuple(num(v) for v in data.get("episode_scores") or ()),
+                   cpu_s=float(data.get("cpu_s") or 0.0))
 
 
 @dataclass(frozen=True)
