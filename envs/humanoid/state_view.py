@@ -1,8 +1,9 @@
 """Humanoid: a 3-D humanoid (41 kg; torso, head, waist, pelvis, thighs, shins with kneecaps, feet, upper and lower
 arms, hands) with a free root, on a flat floor (z = 0). World axes: +x is the direction it faces at the start, +y its
 left, +z up. Standing upright it is 1.57 m tall: head centre 1.48 m, chest 1.29 m, pelvis 0.87 m, centre of mass
-0.85 m. Every body part (knees, shins, feet, hands, pelvis, back, head) can rest on the floor; the legs cannot pass
-through each other.
+0.85 m. Kneeling upright (knees bent 90 degrees, thighs and back vertical, kneecaps on the floor): head 1.10 m,
+chest 0.91 m, pelvis 0.49 m, centre of mass 0.52 m, knees 0.06 m. Every body part (knees, shins, feet, hands,
+pelvis, back, head) can rest on the floor; the legs cannot pass through each other.
 The action is 21 torque commands in [-1, 1], one per joint, in JOINTS order.
 Every field is an array with the batch dimensions first (use `...` indexing, e.g. head_pos[..., 2])."""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import inspect
 import math
+import pprint
 import textwrap
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import mujoco
 import numpy as np
@@ -150,10 +152,21 @@ def _unobserved(env: EnvSpec, model: mujoco.MjModel) -> tuple[list[str], list[st
     return hidden_q, hidden_v, read, int(base.shape[-1])
 
 
+_LITERALS = (bool, int, float, str, tuple, list, dict, frozenset)
+
+
+def _constants_used(function: Callable[..., Any]) -> list[str]:
+    """`NAME = value` for each module-level constant the function reads (a relay LLM met humanoid's `_CONTACTS` in the
+    observation's source with no idea what it held); modules and functions it calls are left out."""
+    names = [n for n in function.__code__.co_names if isinstance(function.__globals__.get(n), _LITERALS)]
+    return [f"{n} = {pprint.pformat(function.__globals__[n], width=110, compact=True)}" for n in dict.fromkeys(names)]
+
+
 def observation_text(env: EnvSpec, model: mujoco.MjModel) -> str:
     hidden_q, hidden_v, sensors, size = _unobserved(env, model)
     q_labels, _ = _coordinates(model)
-    source = textwrap.dedent(inspect.getsource(env.observation)).strip()
+    constants = "".join(line + "\n" for line in _constants_used(env.observation))
+    source = (constants + "\n" if constants else "") + textwrap.dedent(inspect.getsource(env.observation)).strip()
     lines = [
         f"The policy sees a vector of {size} numbers, made by this function of the env (qpos = [{', '.join(q_labels)}]"
         "; qvel = their velocities; sensor = named MuJoCo sensors):",
