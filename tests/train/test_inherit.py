@@ -166,3 +166,29 @@ def test_population_jobs_group_requests_by_their_settings(tmp_path):
 
     groups = same_settings([request("a", 100, 0), request("b", 50, 1), request("c", 100, 2), request("d", 50, 3)])
     assert [[r.key for r in g] for g in groups] == [["a", "c"], ["b", "d"]]
+
+
+@pytest.mark.slow  # the population trainer on MJX-on-CPU, two generations: ~3-6 min of compiling on 2 cores
+@pytest.mark.timeout(2400)
+def test_an_evolve_with_the_population_trainer_inherits_and_allocates_adaptively(tmp_path):
+    """Issue 26: inheritance and the adaptive allocation work with the population trainer too. Generation 0's
+    candidates share halving's spend in slices, trained together (one population job per round of equal slices);
+    generation 1's children start from the parent's policy."""
+    steps = 8 * ONE_ITERATION
+    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=3, train_steps=steps, seed=1, video=False,
+                    trainer="population", allocation="adaptive", inherit=True, final_seeds=0, race_seeds=0)
+    prepare(cfg, live=False)
+    store = RunStore.create(tmp_path, "population", cfg)
+    result = evolve(store, cfg)
+    assert result.best is not None
+    gen0, gen1 = store.candidates(0), store.candidates(1)
+    assert all(c.status is Status.EVALUATED and c.train.trainer == "population" for c in gen0 + gen1), \
+        [c.reason for c in gen0 + gen1]
+    assert len({c.train.steps for c in gen0}) > 1  # the slices went unevenly: not every candidate trained alike
+    assert max(c.train.steps for c in gen0) <= steps
+    parent = store.find_candidate(store.load_selection(0).best_overall)
+    inheriting = [c for c in gen1 if c.inherits]
+    assert inheriting and all(c.inherits == parent.id and c.inherited_steps == parent.train.steps for c in inheriting)
+    for cand in gen1:
+        assert (store.work_dir(1, cand.index) / INHERIT_FILE).is_file() == (cand.inherits is not None)
+        assert cand.train.steps <= (int(steps * INHERIT_SHARE) if cand.inherits else steps)
