@@ -42,10 +42,12 @@ import mujoco
 import numpy as np
 
 from rewardsmith.confidence import Measured
+from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
-from rewardsmith.records import SCHEMA_VERSION, Robustness, num
+from rewardsmith.records import SCHEMA_VERSION, Candidate, Robustness, Status, num
+from rewardsmith.runs.store import read_json, write_json
 from rewardsmith.train.policy import Policy
 
 STRESS_SEED = 20_000  # the stress episodes' seed: not the training seeds, not the evaluation's (records.EVAL_SEED)
@@ -275,7 +277,44 @@ def robustness(env: EnvSpec, task: Task, policies: Sequence[Path], candidate: st
     for `evolve --select-robust`, and each seed's full report."""
     chosen = conditions()
     reports = [stress(env, task, Policy.load(path), candidate, chosen, episodes, seed) for path in policies]
+    return summary_of(reports), reports
+
+
+def summary_of(reports: Sequence[StressReport]) -> Robustness:
+    """What a candidate record keeps of its seeds' reports: each one's worst case and baseline."""
     return Robustness(worst=tuple(r.worst.condition.name for r in reports),
                       worst_scores=tuple(r.worst.episode_scores for r in reports),
                       baseline_scores=tuple(r.baseline.episode_scores for r in reports),
-                      conditions=len(chosen)), reports
+                      conditions=max((len(r.results) for r in reports), default=0))
+
+
+def write_reports(path: Path, reports: Sequence[StressReport]) -> None:
+    """stress.json: the reports of a candidate's stressed policies (one per training seed), written atomically."""
+    write_json(path, {"schema": SCHEMA_VERSION, "reports": [r.to_dict() for r in reports]})
+
+
+def read_reports(path: Path) -> list[StressReport]:
+    return [StressReport.from_dict(r) for r in read_json(path)["reports"]]
+
+
+def stress_all(ctx: RunContext, candidates: list[Candidate]) -> list[Candidate]:
+    """evolve --select-robust: every evaluated candidate's policies (one per training seed) under the cheap stress
+    set; its record keeps the worst case (Robustness), stress.json the reports. A candidate stressed already on as
+    many seeds (a resumed generation) is left as it is."""
+    return [_stressed(ctx, c) if c.status is Status.EVALUATED and not _stressed_already(c) else c
+            for c in candidates]
+
+
+def _stressed_already(cand: Candidate) -> bool:
+    return cand.stress is not None and len(cand.stress.worst) == max(1, len(cand.seeds))
+
+
+def _stressed(ctx: RunContext, cand: Candidate) -> Candidate:
+    policies = ctx.store.policy_paths(cand)
+    if not all(path.is_file() for path in policies):  # not compared by its worst case (confidence.measured)
+        return cand
+    measured, reports = robustness(ctx.env, ctx.task, policies, cand.id)
+    write_reports(ctx.store.stress_path(cand.generation, cand.index), reports)
+    stressed = cand.replace(stress=measured)
+    ctx.store.save_candidate(stressed)
+    return stressed
