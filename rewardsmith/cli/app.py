@@ -304,14 +304,15 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     print_fork(store)
     print_summary(store)
     table = Table(title="candidates")
-    for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
-                   "reason"):
-        table.add_column(column, overflow="fold")
     rows = candidate_rows(store)
+    stressed = any(row.worst_case for row in rows)  # evolve --select-robust: picked by the worst case under stress
+    for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
+                   *(("worst case under stress",) if stressed else ()), "reason"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.id, row.source, row.status, row.score_interval or num(row.fitness), str(row.seeds),
                       row.success_interval or num(row.success), num(row.return_mean), num(row.train_s),
-                      row.reason or "")
+                      *((row.worst_case,) if stressed else ()), row.reason or "")
     console.print(table)
     for row in (r for r in rows if r.reference):  # what the evolved rewards are measured against
         console.print(f"reference: {row.id} is {row.source}: task score {row.score_interval or num(row.fitness)}",

@@ -50,8 +50,9 @@ def stress_command(
     cand = chosen_candidate(store, candidate)
     policy = store.policy_paths(cand)[0]
     if not policy.is_file():
-        fail(f"candidate {cand.id} has no trained policy ({cand.status.value}{': ' + cand.reason if cand.reason else ''}"
-             f"); stress an evaluated candidate (see `rewardsmith show {store.root}`)")
+        why = f": {cand.reason}" if cand.reason else ""
+        fail(f"candidate {cand.id} has no trained policy ({cand.status.value}{why}); stress an evaluated candidate "
+             f"(see `rewardsmith show {store.root}`)")
     config = store.config()
     env = get_env(config.env)
     task = resolve_task(env, config.task)

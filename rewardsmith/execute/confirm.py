@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 from rewardsmith.confidence import choose
 from rewardsmith.context import RunContext
-from rewardsmith.events import FinalEvaluation
 from rewardsmith.evaluate.stress import read_reports, robustness, summary_of, write_reports
+from rewardsmith.events import FinalEvaluation
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.records import Candidate, Choice, SeedEvaluation, Status, Stop
 from rewardsmith.runs.store import POLICY_NAME, read_json, write_record
