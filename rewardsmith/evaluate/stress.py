@@ -33,6 +33,7 @@ better than the unperturbed policy); the first such condition in the table's ord
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,12 +42,13 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from rewardsmith.confidence import Measured
+from rewardsmith.confidence import Measured, comparable
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
-from rewardsmith.records import SCHEMA_VERSION, Candidate, Robustness, Status, num
+from rewardsmith.events import Stressed
+from rewardsmith.records import SCHEMA_VERSION, Candidate, Robustness, num
 from rewardsmith.runs.store import read_json, write_json
 from rewardsmith.train.policy import Policy
 
@@ -57,7 +59,8 @@ PUSHES_PER_EPISODE = 2
 NOISE_STD = 0.2  # in standard deviations of the policy's observation normaliser
 EPISODES = 16  # per condition, `rewardsmith stress`'s default (as many as a candidate's evaluation)
 ROBUST_EPISODES = 8  # per condition and seed under evolve --select-robust: the cheap set, native physics only
-KINDS = ("baseline", "mass", "friction", "actuator", "push", "noise", "mjx")
+MODEL_KINDS = ("mass", "friction", "actuator")  # the conditions made by a perturbed copy of the model
+KINDS = ("baseline", *MODEL_KINDS, "push", "noise", "mjx")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class Condition:
 
     @property
     def name(self) -> str:
-        if self.kind in ("mass", "friction", "actuator"):
+        if self.kind in MODEL_KINDS:
             return f"{self.kind} x{self.size:g}"
         return {"push": f"push {self.size:g} m/s", "noise": f"obs noise {self.size:g} std"}.get(self.kind, self.kind)
 
@@ -81,8 +84,7 @@ def conditions(scale: float = SCALE, push: float = PUSH_SPEED, noise: float = NO
     of 0 leaves that condition out), and MJX's physics where asked."""
     made = [Condition("baseline")]
     if scale:
-        made += [Condition(kind, round(1 + sign * scale, 6)) for kind in ("mass", "friction", "actuator")
-                 for sign in (-1, 1)]
+        made += [Condition(kind, round(1 + sign * scale, 6)) for kind in MODEL_KINDS for sign in (-1, 1)]
     made += [Condition("push", push)] if push else []
     made += [Condition("noise", noise)] if noise else []
     return (*made, Condition("mjx")) if mjx else tuple(made)
@@ -91,7 +93,7 @@ def conditions(scale: float = SCALE, push: float = PUSH_SPEED, noise: float = NO
 def perturbed(model: mujoco.MjModel, condition: Condition) -> mujoco.MjModel:
     """A copy of `model` with the condition's factor applied (the model itself for a condition that acts during the
     episode: baseline, push, noise, mjx); `model` is never changed."""
-    if condition.kind not in ("mass", "friction", "actuator"):
+    if condition.kind not in MODEL_KINDS:
         return model
     changed = copy.deepcopy(model)
     factor = condition.size
@@ -298,11 +300,11 @@ def read_reports(path: Path) -> list[StressReport]:
 
 
 def stress_all(ctx: RunContext, candidates: list[Candidate]) -> list[Candidate]:
-    """evolve --select-robust: every evaluated candidate's policies (one per training seed) under the cheap stress
+    """evolve --select-robust: the policies (one per training seed) of every candidate the selection rule compares
+    (evaluated at the full budget: halving's losers are never compared, so never stressed) under the cheap stress
     set; its record keeps the worst case (Robustness), stress.json the reports. A candidate stressed already on as
     many seeds (a resumed generation) is left as it is."""
-    return [_stressed(ctx, c) if c.status is Status.EVALUATED and not _stressed_already(c) else c
-            for c in candidates]
+    return [_stressed(ctx, c) if comparable(c) and not _stressed_already(c) else c for c in candidates]
 
 
 def _stressed_already(cand: Candidate) -> bool:
@@ -313,8 +315,11 @@ def _stressed(ctx: RunContext, cand: Candidate) -> Candidate:
     policies = ctx.store.policy_paths(cand)
     if not all(path.is_file() for path in policies):  # not compared by its worst case (confidence.measured)
         return cand
+    started = time.monotonic()
     measured, reports = robustness(ctx.env, ctx.task, policies, cand.id)
     write_reports(ctx.store.stress_path(cand.generation, cand.index), reports)
+    ctx.report(Stressed(cand.id, measured.worst[0], measured.worst_score, measured.baseline_score,
+                        time.monotonic() - started))
     stressed = cand.replace(stress=measured)
     ctx.store.save_candidate(stressed)
     return stressed

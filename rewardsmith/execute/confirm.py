@@ -65,7 +65,8 @@ def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedS
 
 
 def _stressed(ctx: RunContext, cand: Candidate) -> Candidate:
-    """A confirmed candidate with its fresh seeds' policies under stress (a failed confirmation is left as it is)."""
+    """A confirmed candidate with its fresh seeds' policies under stress (a failed confirmation, or one whose
+    policies are not there, is left as it is)."""
     if cand.status is not Status.EVALUATED:
         return cand
     folder = ctx.store.final_dir() / cand.id
@@ -73,6 +74,8 @@ def _stressed(ctx: RunContext, cand: Candidate) -> Candidate:
     if path.is_file():  # a resumed run: stressed already
         return cand.replace(stress=summary_of(read_reports(path)))
     policies = [folder / f"seed_{s.seed}" / POLICY_NAME for s in cand.seeds]
+    if not all(p.is_file() for p in policies):  # not compared by its worst case (confidence.measured)
+        return cand
     measured, reports = robustness(ctx.env, ctx.task, policies, cand.id)
     write_reports(path, reports)
     return cand.replace(stress=measured)
