@@ -11,6 +11,10 @@ RULE (what `choose` does, in the words every pick is shown with):
     confident: a tie among the contenders (those with P(best) >= 0.05). Tasks without a threshold: the score
     alone.
 
+    evolve --select-robust: the same rule, each candidate's episodes being those of its worst case under stress
+    (the perturbation of its policy with the lowest mean task score, evaluate/stress.py) per training seed; a
+    candidate without that measurement is not compared. Its line starts "worst case under stress: ".
+
 Why this rule: a mean score over 16 episodes moves by a standard error of ~0.05 on kneel, and the old rule picked a
 candidate that falls (0.760 ± 0.200, success 14/16) over one that holds the pose (0.718 ± 0.151, 16/16) on that
 noise. Success first is what a person watching would choose (doing the task every time over doing it better on
@@ -132,11 +136,18 @@ def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) ->
     return np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
 
 
-def measured(cand: Candidate, threshold: float | None) -> Measured | None:
-    """A candidate's measurement, or None when it has no task score to compare (failed, unevaluated, NaN)."""
+def measured(cand: Candidate, threshold: float | None, robust: bool = False) -> Measured | None:
+    """A candidate's measurement, or None when it has no task score to compare (failed, unevaluated, NaN).
+    `robust` (evolve --select-robust): its episodes under its worst case under stress stand in for its evaluation's
+    (None where it has no such measurement)."""
     ev = cand.evaluation
     if cand.status is not Status.EVALUATED or ev is None or cand.fitness is None:
         return None
+    if robust:
+        worst = cand.stress.worst_scores if cand.stress is not None else ()
+        if not worst or not all(s and all(x is not None for x in s) for s in worst):
+            return None
+        return Measured(cand.id, tuple(tuple(float(x) for x in s if x is not None) for s in worst), threshold)
     per_seed = [s.episode_scores for s in cand.seeds] if cand.seeds else [ev.episode_scores]
     if all(s and all(x is not None for x in s) for s in per_seed):
         return Measured(cand.id, tuple(tuple(float(x) for x in s if x is not None) for s in per_seed), threshold)
@@ -168,14 +179,18 @@ RULE = ("success first, then score: each evaluation episode is worth 1 if it doe
         "(P(best)); only candidates that trained their full budget or reached success are compared; the best so far "
         "stays unless another is more likely best by more than 0.05; below P(best) 0.8, or with fewer than 2 seeds "
         "per contender, the pick is a tie among the contenders")
+ROBUST = ("; --select-robust: each candidate's episodes are those of its worst case under stress (the perturbation "
+          "with the lowest mean task score, evaluate/stress.py), not its evaluation's")
+WORST_CASE = "worst case under stress: "  # how a pick by the worst case says so in its line
 
 
 def choose(candidates: Sequence[Candidate], threshold: float | None, seed: int = 0,
-           incumbent: str | None = None) -> Choice:
+           incumbent: str | None = None, robust: bool = False) -> Choice:
     """The selection rule over `candidates` (only the comparable ones count); deterministic for a given seed. The
-    `incumbent` (the run's best so far) keeps first place unless another is more likely best by more than TIE."""
+    `incumbent` (the run's best so far) keeps first place unless another is more likely best by more than TIE.
+    `robust`: by each candidate's worst case under stress instead of its evaluation (measured's)."""
     rng = np.random.default_rng(seed)
-    items = [m for c in candidates if comparable(c) and (m := measured(c, threshold)) is not None]
+    items = [m for c in candidates if comparable(c) and (m := measured(c, threshold, robust)) is not None]
     chances = p_best(items, rng)
     # most likely best first; equal chances fall back to the point estimates (success, then score)
     ranked = sorted(items, key=lambda m: (chances[m.id], m.success or 0.0, m.score), reverse=True)
@@ -186,8 +201,9 @@ def choose(candidates: Sequence[Candidate], threshold: float | None, seed: int =
     contenders = tuple(m.id for m in ranked if chances[m.id] >= CONTENDER) or order[:1]
     seeds = {m.id: m.seeds for m in ranked}
     confident = bool(order) and chances[order[0]] >= CONFIDENT and all(seeds[c] >= MIN_SEEDS for c in contenders)
-    lines = {m.id: describe(m, rng) for m in ranked}
-    return Choice(order[0] if order else None, order, chances, contenders, seeds, confident, lines, RULE)
+    lines = {m.id: (WORST_CASE if robust else "") + describe(m, rng) for m in ranked}
+    return Choice(order[0] if order else None, order, chances, contenders, seeds, confident, lines,
+                  RULE + (ROBUST if robust else ""))
 
 
 def intervals(cand: Candidate, threshold: float | None, seed: int = 0) -> tuple[str, str]:

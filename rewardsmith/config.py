@@ -196,6 +196,10 @@ class RunConfig:
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
     # children start from their parent's policy and train a shorter budget (execute/inherit.py)
     inherit: bool = False
+    # metrics feedback: every trained candidate's policy is also stressed (evaluate/stress.py: masses, friction and
+    # actuators +-20%, pushes, observation noise; 8 episodes each, native physics) and the selection rule picks by
+    # its worst case under stress instead of its task score (confidence.py)
+    select_robust: bool = False
     # successive halving of a generation's training budget (execute/train_stage.py); None = on where it can be (a ranker
     # with a fitness and a trainer that continues from checkpoints), off otherwise
     halving: bool | None = None

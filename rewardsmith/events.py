@@ -174,6 +174,17 @@ class SeedFinished(Event):
 
 
 @dataclass(frozen=True)
+class Stressed(Event):
+    """evolve --select-robust: a candidate's policies run under the stress set (evaluate/stress.py)."""
+
+    id: str
+    worst: str  # the worst condition (of its first seed's policy)
+    worst_score: float | None  # the task score under it, the mean over seeds
+    baseline_score: float | None  # unperturbed, on the same episodes
+    seconds: float
+
+
+@dataclass(frozen=True)
 class Filmed(Event):
     """An evaluated candidate filmed for the review page (no line on the terminal)."""
 

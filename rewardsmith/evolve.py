@@ -8,6 +8,7 @@
             candidates <- check_all(samples)  extract + static + sandboxed check  execute/check_stage.py
         candidates <- train_all(candidates, executor)  PPO + evaluation, sandbox  execute/train_stage.py
         candidates <- race(candidates, parent)  more seeds while the pick is unsure  execute/racing.py
+        candidates <- stress_all(candidates)  --select-robust: policies under stress  evaluate/stress.py
         candidates <- film_all(candidates)                                        evaluate/film.py
         selection  <- rank(candidates, parent)  metrics | synthetic | human | ...  feedback/rankers.py
         parent     <- selection.best_overall
@@ -35,6 +36,7 @@ from rewardsmith.env.registry import EnvSpec, get_env, resolve_task
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
 from rewardsmith.evaluate.film import film_all
+from rewardsmith.evaluate.stress import stress_all
 from rewardsmith.events import GenerationStarted, Report, SelectionMade
 from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.confirm import Confirmation, confirm
@@ -77,6 +79,11 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     check_batches(train_config_for(env.ppo, **cfg.train))  # the env's PPO settings with the run's `train` table
     if cfg.halving or cfg.allocation == "adaptive":
         check_halving(cfg)
+    if cfg.select_robust and not RANKERS.get(cfg.feedback).by_rule:
+        able = ", ".join(rankers_that(_by_rule))
+        raise UserError(f"--select-robust puts the worst case under stress in the selection rule's place, and "
+                        f"--feedback {cfg.feedback} does not pick by that rule; use --feedback {able}, or leave "
+                        "--select-robust out")
     if cfg.inherit and not TRAINERS.get(cfg.trainer).continues:
         able = ", ".join(trainers_that(_continues))
         raise UserError(f"--inherit needs a trainer that starts from another policy ({able}), and --trainer "
@@ -187,6 +194,10 @@ def _by_score(plug: RankerPlug) -> bool:
     return plug.needs_fitness
 
 
+def _by_rule(plug: RankerPlug) -> bool:
+    return plug.by_rule
+
+
 def _continues(plug: TrainerPlug) -> bool:
     return plug.continues
 
@@ -293,6 +304,8 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     candidates = train_all(ctx, candidates, executor)
     if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure
         candidates = race(ctx, candidates, parent, executor)
+    if ctx.cfg.select_robust:  # every policy under stress: the rule picks by the worst case (evaluate/stress.py)
+        candidates = stress_all(ctx, candidates)
     if RANKERS.get(ctx.cfg.feedback).needs_videos:
         candidates = film_all(ctx, candidates)
     else:

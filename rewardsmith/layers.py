@@ -35,7 +35,8 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("train", "the trainers (native, mjx, population) and their registry with traits, PPO, rollouts, statistics, "
               "the XLA cache"),
     ("evaluate", "the film stage: videos and thumbnail strips of evaluated candidates (the representative episode, "
-                 "the worst when the spread is large, the end-of-episode mark)"),
+                 "the worst when the spread is large, the end-of-episode mark); the stress test (perturbed models, "
+                 "pushes, observation noise, MJX)"),
     ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, and the policy"),
     ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),
     ("feedback", "the rankers and their registry with traits, rankings, the vision judge, hybrid, the review page"),

@@ -19,6 +19,7 @@ from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.reward import TRAINER_HELP, check_command, default_trainer, train_command
 from rewardsmith.cli.runs import fork_command, print_fork, runs_command
+from rewardsmith.cli.stress import stress_command
 from rewardsmith.cli.ui import (
     WRITE_ERRNOS,
     OneLineErrors,
@@ -48,6 +49,7 @@ app.command("runs")(runs_command)  # rewardsmith/cli/runs.py
 app.command("fork")(fork_command)  # rewardsmith/cli/runs.py
 app.command("train")(train_command)  # rewardsmith/cli/reward.py
 app.command("check")(check_command)  # rewardsmith/cli/reward.py
+app.command("stress")(stress_command)  # rewardsmith/cli/stress.py
 # where halving is on by default (execute/train_stage.halving_default), in the words the README uses
 HALVING_DEFAULT = (f"{' or '.join(rankers_that(lambda plug: plug.needs_fitness))} feedback and the "
                    f"{' or '.join(trainers_that(lambda plug: plug.continues))} trainer")
@@ -172,6 +174,9 @@ def evolve(
     race_seeds: int = typer.Option(RunConfig.race_seeds, help="metrics feedback: while a generation's pick is not "
                                    "confident (P(best) < 0.8), up to this many rounds of one more seed for each "
                                    "contender (0: no racing)"),
+    select_robust: bool = typer.Option(
+        RunConfig.select_robust, "--select-robust", help="metrics feedback: also stress every trained policy (masses, "
+        "friction, actuators +-20%, pushes, observation noise) and pick by the worst case instead of the task score"),
     temperature: float = typer.Option(RunConfig.temperature, help="LLM sampling temperature"),
     max_cost: float | None = typer.Option(
         None, help="USD the run may spend on the LLM: before each request its worst case (prompt + --max-tokens x "
@@ -299,14 +304,15 @@ def show(run: Path = typer.Argument(..., help="run directory"),
     print_fork(store)
     print_summary(store)
     table = Table(title="candidates")
-    for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
-                   "reason"):
-        table.add_column(column, overflow="fold")
     rows = candidate_rows(store)
+    stressed = any(row.worst_case for row in rows)  # evolve --select-robust: picked by the worst case under stress
+    for column in ("id", "source", "status", "task score [95%]", "seeds", "success [95%]", "return", "train s",
+                   *(("worst case under stress",) if stressed else ()), "reason"):
+        table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row.id, row.source, row.status, row.score_interval or num(row.fitness), str(row.seeds),
                       row.success_interval or num(row.success), num(row.return_mean), num(row.train_s),
-                      row.reason or "")
+                      *((row.worst_case,) if stressed else ()), row.reason or "")
     console.print(table)
     for row in (r for r in rows if r.reference):  # what the evolved rewards are measured against
         console.print(f"reference: {row.id} is {row.source}: task score {row.score_interval or num(row.fitness)}",

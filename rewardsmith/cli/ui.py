@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rewardsmith.confidence import CONFIDENT
+from rewardsmith.confidence import CONFIDENT, WORST_CASE
 from rewardsmith.errors import BAD_INPUT, INTERRUPTED, STOPPED, Stopped, UserError
 from rewardsmith.events import (
     AwaitingRanking,
@@ -40,6 +40,7 @@ from rewardsmith.events import (
     SeedFinished,
     SelectionMade,
     SlicesGiven,
+    Stressed,
     TrainProgress,
 )
 from rewardsmith.evolve import EvolveResult
@@ -281,11 +282,19 @@ def _final(event: FinalEvaluation) -> None:
     console.print(f"[bold]final evaluation[/] of {event.id} on seeds {list(event.seeds)}")  # a list, as always shown
 
 
+@print_event.register(Stressed)
+def _stressed(event: Stressed) -> None:
+    console.print(f"  {event.id} under stress: worst case {event.worst} {num(event.worst_score)} (unperturbed "
+                  f"{num(event.baseline_score)}), {event.seconds:.1f} s", soft_wrap=True, markup=False)
+
+
 @print_event.register(SelectionMade)
 def _selection(event: SelectionMade) -> None:
     selection = event.selection
+    picked = selection.choice.lines.get(selection.best_overall or "", "") if selection.choice else ""
+    robust = "; picked by the worst case under stress" if picked.startswith(WORST_CASE) else ""
     console.print(f"  selected {selection.best or 'none'}; best so far {selection.best_overall or 'none'} "
-                  f"(task score {num(selection.best_overall_fitness)})")
+                  f"(task score {num(selection.best_overall_fitness)}){robust}")
 
 
 def num(value) -> str:

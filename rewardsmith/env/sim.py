@@ -52,10 +52,12 @@ class Raw:
 class NativeBatch:
     """`num_envs` copies of one env, stepped together; actions are in [-1, 1] (ctrlrange of every actuator)."""
 
-    def __init__(self, env: EnvSpec, task_name: str, num_envs: int, seed: int, nthread: int | None = None):
+    def __init__(self, env: EnvSpec, task_name: str, num_envs: int, seed: int, nthread: int | None = None,
+                 model: mujoco.MjModel | None = None):
+        """`model`: a model to step instead of the env's own (a perturbed copy: evaluate/stress.py)."""
         self.env = env
         self.task_name = task_name
-        self.model = mujoco.MjModel.from_xml_path(str(env.model_path))
+        self.model = model if model is not None else mujoco.MjModel.from_xml_path(str(env.model_path))
         self.num_envs = num_envs
         self.rng = np.random.default_rng(seed)
         # the CPUs this process may run on (an executor running several trainings at once pins each to its share)
@@ -109,6 +111,11 @@ class NativeBatch:
         )
         self.state[:] = self._out_state[:, -1]
         self.sensordata[:] = self._out_sensors[:, -1]
+
+    def set_velocity(self, row: int, qvel: np.ndarray, sensordata: np.ndarray) -> None:
+        """Overwrites env `row`'s joint velocities and sensors (a push: evaluate/stress.py)."""
+        self.state[row, self._qvel_cols] = qvel
+        self.sensordata[row] = sensordata
 
     def raw(self) -> Raw:
         return Raw(self.state[:, self._qpos_cols], self.state[:, self._qvel_cols], self.sensordata)

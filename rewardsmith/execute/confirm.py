@@ -8,6 +8,8 @@ stops there, as the search's did). Cost: final_seeds x (1 + contenders) full tra
 The answer is the selection rule's pick among the confirmed candidates, the search's best staying unless another is
 more likely best; a candidate whose confirmation seed fails does not compete (its reward does not reliably teach).
 What was confirmed lands in RUN/final/<id>/ (seed_S/ and summary.json); a resumed run reads it back.
+Under --select-robust the fresh seeds' policies are stressed too (evaluate/stress.py; RUN/final/<id>/stress.json)
+and the answer is decided by their worst case under stress, as the search's picks were.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from dataclasses import dataclass
 
 from rewardsmith.confidence import choose
 from rewardsmith.context import RunContext
+from rewardsmith.evaluate.stress import read_reports, robustness, summary_of, write_reports
 from rewardsmith.events import FinalEvaluation
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.records import Candidate, Choice, SeedEvaluation, Status, Stop
-from rewardsmith.runs.store import read_json, write_record
+from rewardsmith.runs.store import POLICY_NAME, read_json, write_record
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,10 @@ def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate]) -> Co
     ranked = [best] + [c for c in contenders if c.id != best.id]
     summaries = {cand.id: _retrained(ctx, cand, seeds) for cand in ranked}
     confirmed = [_as_confirmed(cand, summaries[cand.id]) for cand in ranked]
-    choice = choose(confirmed, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 104729, incumbent=best.id)
+    if ctx.cfg.select_robust:
+        confirmed = [_stressed(ctx, cand) for cand in confirmed]
+    choice = choose(confirmed, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 104729, incumbent=best.id,
+                    robust=ctx.cfg.select_robust)
     answer = next((c for c in ranked if c.id == choice.best), best)
     return Confirmation(summaries, choice, answer)
 
@@ -56,6 +62,23 @@ def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedS
                           ctx.cfg.trainer)
     write_record(path, summary.to_dict())
     return summary
+
+
+def _stressed(ctx: RunContext, cand: Candidate) -> Candidate:
+    """A confirmed candidate with its fresh seeds' policies under stress (a failed confirmation, or one whose
+    policies are not there, is left as it is)."""
+    if cand.status is not Status.EVALUATED:
+        return cand
+    folder = ctx.store.final_dir() / cand.id
+    path = folder / "stress.json"
+    if path.is_file():  # a resumed run: stressed already
+        return cand.replace(stress=summary_of(read_reports(path)))
+    policies = [folder / f"seed_{s.seed}" / POLICY_NAME for s in cand.seeds]
+    if not all(p.is_file() for p in policies):  # not compared by its worst case (confidence.measured)
+        return cand
+    measured, reports = robustness(ctx.env, ctx.task, policies, cand.id)
+    write_reports(path, reports)
+    return cand.replace(stress=measured)
 
 
 def _as_confirmed(cand: Candidate, summary: MultiSeedSummary) -> Candidate:

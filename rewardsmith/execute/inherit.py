@@ -81,7 +81,8 @@ def fresh_rival(ctx: RunContext, contenders: list[Candidate]) -> Candidate | Non
     if not any(c.inherits for c in contenders):
         return None
     fresh = [c for g in ctx.store.generations() for c in ctx.store.candidates(g) if c.inherits is None]
-    best = choose(fresh, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 31337).best
+    best = choose(fresh, ctx.task.success_threshold, seed=ctx.cfg.seed * 7919 + 31337,
+                  robust=ctx.cfg.select_robust).best
     if best is None or best in {c.id for c in contenders}:
         return None
     return ctx.store.find_candidate(best)

@@ -147,7 +147,7 @@ class MetricsRanker:
         scored = [c for c in candidates if score(c, version) > -math.inf]
         pool = scored + ([parent] if parent is not None and score(parent, version) > -math.inf else [])
         choice = choose(pool, self.ctx.task.success_threshold, seed=self.ctx.cfg.seed * 7919 + gen,
-                        incumbent=parent.id if parent is not None else None)
+                        incumbent=parent.id if parent is not None else None, robust=self.ctx.cfg.select_robust)
         ids = {c.id for c in candidates}
         order = [cid for cid in choice.order if cid in ids]
         order += [c.id for c in _by_fitness(scored, version) if c.id not in set(order)]

@@ -23,7 +23,8 @@ Schema versions (each JSON file of a run carries `"schema"`):
      evaluation episode each video shows (the representative, and the worst when the spread is large), its score
      and how it ended (FilmedEpisode). Films of schema 2 and earlier runs load with no episodes: their video
      shows evaluation episode 0. The new fields only add to schema 3 (an older reader ignores them), so the
-     version stays
+     version stays. A candidate of an `evolve --select-robust` run adds its worst case under stress (`stress`, a
+     Robustness), again only an addition
 
 The records live in records/base.py (schema, the evaluation seed, numbers), records/candidate.py (a candidate and
 what happened to it) and records/selection.py (a generation's ranking and who decided it); import them from here.
@@ -46,6 +47,7 @@ from rewardsmith.records.candidate import (
     Evaluation,
     Film,
     FilmedEpisode,
+    Robustness,
     Sample,
     SeedEvaluation,
     Status,
@@ -56,6 +58,6 @@ from rewardsmith.records.candidate import (
 from rewardsmith.records.selection import MIN_SEEDS, Choice, DecidedBy, Decider, Selection
 
 __all__ = ["EVAL_SEED", "MIN_SEEDS", "SCHEMA_VERSION", "TERM_PREFIX", "Candidate", "CheckReport", "Choice",
-           "CurvePoint", "DecidedBy", "Decider", "Evaluation", "Film", "FilmedEpisode", "Sample", "SchemaError",
-           "SeedEvaluation", "Selection", "Status", "Stop", "TermStats", "TrainResult", "check_schema", "num", "nums",
-           "term_key"]
+           "CurvePoint", "DecidedBy", "Decider", "Evaluation", "Film", "FilmedEpisode", "Robustness", "Sample",
+           "SchemaError", "SeedEvaluation", "Selection", "Status", "Stop", "TermStats", "TrainResult", "check_schema",
+           "num", "nums", "term_key"]

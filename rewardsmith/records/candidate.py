@@ -216,6 +216,41 @@ class SeedEvaluation:
 
 
 @dataclass(frozen=True)
+class Robustness:
+    """evolve --select-robust: the candidate's trained policies under the stress set (evaluate/stress.py), per
+    training seed: the condition that scored lowest (the worst case) and its episodes' task scores, and the
+    unperturbed baseline's, measured alongside on the same episode seeds."""
+
+    worst: tuple[str, ...]  # per seed, the worst condition's name ("push 0.5 m/s"; "baseline" when none was lower)
+    worst_scores: tuple[tuple[float | None, ...], ...]  # per seed, each episode's task score under it
+    baseline_scores: tuple[tuple[float | None, ...], ...]  # per seed, each episode's task score unperturbed
+    conditions: int = 0  # conditions measured per seed, the baseline included
+
+    @property
+    def worst_score(self) -> float | None:
+        """The worst case's task score: the mean over seeds of its episodes' mean (None: a score not finite)."""
+        return _mean_of_means(self.worst_scores)
+
+    @property
+    def baseline_score(self) -> float | None:
+        return _mean_of_means(self.baseline_scores)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Robustness:
+        def per_seed(key: str) -> tuple[tuple[float | None, ...], ...]:
+            return tuple(tuple(num(v) for v in seed) for seed in data.get(key) or ())
+
+        return cls(worst=tuple(str(w) for w in data.get("worst") or ()), worst_scores=per_seed("worst_scores"),
+                   baseline_scores=per_seed("baseline_scores"), conditions=int(data.get("conditions") or 0))
+
+
+def _mean_of_means(per_seed: tuple[tuple[float | None, ...], ...]) -> float | None:
+    if not per_seed or any(not s or any(x is None for x in s) for s in per_seed):
+        return None
+    return sum(sum(x for x in s if x is not None) / len(s) for s in per_seed) / len(per_seed)
+
+
+@dataclass(frozen=True)
 class FilmedEpisode:
     """One evaluation episode a video shows, and how it ended (evaluate/episodes.py chooses it)."""
 
@@ -290,6 +325,7 @@ class Candidate:
     # the env steps behind that policy (the parent's own and what the parent inherited): its cost on top of its own
     inherits: str | None = None
     inherited_steps: int = 0
+    stress: Robustness | None = None  # evolve --select-robust: its worst case under stress (evaluate/stress.py)
 
     @staticmethod
     def make_id(generation: int, index: int) -> str:
@@ -357,6 +393,7 @@ class Candidate:
             film=Film.from_dict(data["film"]) if data.get("film") else None,
             seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
             stop=_stop_of(data), inherits=data.get("inherits"), inherited_steps=int(data.get("inherited_steps") or 0),
+            stress=Robustness.from_dict(data["stress"]) if data.get("stress") else None,
         )
 
 

@@ -75,6 +75,9 @@ class CandidateRow:
     score_interval: str = ""  # "0.718 [0.682, 0.751]": the task score with its 95% interval (confidence.py)
     success_interval: str = ""  # "1.00 [0.81, 1.00]": the success rate with its Wilson interval
     reference: bool = False  # the run's starting reward as it was: the task's reference reward or the --init one
+    # evolve --select-robust: the task score under its worst case under stress, which condition that was, and the
+    # unperturbed score on the same episodes ("0.412 (push 1 m/s; unperturbed 0.998)"); "" where not stressed
+    worst_case: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -128,8 +131,18 @@ def candidate_rows(store: RunStore) -> list[CandidateRow]:
                 return_mean=evaluation.return_mean if evaluation else None,
                 train_s=cand.train.wall_s if cand.train else None, reason=cand.reason,
                 ran_on=ran_on(store.work_dir(gen, cand.index)), score_interval=score, success_interval=success,
-                reference=reference))
+                reference=reference, worst_case=worst_case(cand)))
     return rows
+
+
+def worst_case(cand: Candidate) -> str:
+    """The candidate's worst case under stress in words (CandidateRow.worst_case), "" where it was not stressed."""
+    stressed = cand.stress
+    if stressed is None or stressed.worst_score is None:
+        return ""
+    where = ", ".join(dict.fromkeys(stressed.worst))  # per seed; the same condition once
+    base = stressed.baseline_score
+    return f"{stressed.worst_score:.3f} ({where}; unperturbed {'—' if base is None else f'{base:.3f}'})"
 
 
 REFERENCE_LABEL = "the task's reference reward, unchanged"

@@ -16,6 +16,8 @@ Layout of a run:
   gen_00/cand_00/work_seed1000/     the same for a further training seed (--train-seeds)
   gen_00/cand_00/video.mp4, strip.png   the film of the representative evaluation episode (evaluate/episodes.py)
   gen_00/cand_00/worst.mp4          the worst evaluation episode's, when the episode scores spread widely
+  gen_00/cand_00/stress.json        the policy under stress (evaluate/stress.py): `rewardsmith stress`, or each
+                                    training seed's under evolve --select-robust
   gen_00/awaiting_ranking.json, ranking.json   the waiting protocol of a ranked generation (feedback/ranking.py)
   gen_00/rankings/<reviewer>.json   each reviewer's own ranking (--reviewers; ranking.json is their decision)
   gen_00/judge.json, judge/<id>.jpg the vision judge's verdict and the pictures it saw (feedback/judge.py); hybrid
@@ -48,6 +50,7 @@ from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaE
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
 WORST_NAME = "worst.mp4"
+POLICY_NAME = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
 PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 _ID = re.compile(r"g(\d+)c(\d+)")
 
@@ -311,6 +314,15 @@ class RunStore:
 
     def worst_video_path(self, gen: int, index: int) -> Path:
         return self.cand_dir(gen, index) / WORST_NAME
+
+    def policy_paths(self, cand: Candidate) -> list[Path]:
+        """Each training seed's trained policy: the first seed's (work/), then those of --train-seeds and racing."""
+        further = [self.seed_work_dir(cand.generation, cand.index, s.seed) for s in cand.seeds[1:]]
+        return [folder / POLICY_NAME for folder in (self.work_dir(cand.generation, cand.index), *further)]
+
+    def stress_path(self, gen: int, index: int) -> Path:
+        """The candidate's policies under stress: evaluate/stress.py's reports, one per training seed stressed."""
+        return self.cand_dir(gen, index) / "stress.json"
 
     def awaiting_path(self, gen: int) -> Path:
         return self.gen_dir(gen) / "awaiting_ranking.json"
