@@ -24,7 +24,7 @@ from rewardsmith.events import Report
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.exports.card import CARD_FILE, CARD_SCHEMA, REWARD_FILE
 from rewardsmith.exports.provenance import Provenance, package_differences, provenance_here, refusals
-from rewardsmith.exports.reproduce import RULE, Measurement, Verdict, verdict
+from rewardsmith.exports.reproduce import RULE, Difference, Measurement, Verdict, verdict
 from rewardsmith.runs.store import read_json, write_json
 
 NOT_REPRODUCED = 4  # the exit code of a replay whose result does not reproduce the card's (0: it does; 2: refused)
@@ -125,6 +125,7 @@ class Replayed:
     summary: MultiSeedSummary
     measurement: Measurement | None
     verdict: Verdict
+    differences: tuple[Difference, ...] = ()  # the rule's tests (none where no seed was measured)
 
     def to_dict(self, card: Card, checked: Checked) -> dict[str, Any]:
         return {"schema": CARD_SCHEMA, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -133,6 +134,7 @@ class Replayed:
                 "card_measurement": card.measurement.to_dict(),
                 "replayed": self.measurement.to_dict() if self.measurement is not None else None,
                 "trainings": self.summary.to_dict(), "verdict": self.verdict.to_dict(),
+                "differences": [d.to_dict() for d in self.differences],
                 "packages_differ": list(checked.packages), "provenance_here": checked.here.to_dict()}
 
 
@@ -162,10 +164,10 @@ def _decided(card: Card, seeds: list[int], summary: MultiSeedSummary) -> Replaye
                               tuple(r.steps or 0 for r in ok), card.measurement.threshold) if ok else None
     if measurement is None:
         return Replayed(tuple(seeds), summary, None, Verdict(False, tuple(failed) or ("no seed was measured",)))
-    decided = verdict(card.measurement, measurement)
+    decided, differences = verdict(card.measurement, measurement)
     if failed:  # a reward that trained before and fails here does not reproduce, whatever the other seeds say
         decided = Verdict(False, (*failed, *decided.reasons))
-    return Replayed(tuple(seeds), summary, measurement, decided)
+    return Replayed(tuple(seeds), summary, measurement, decided, differences)
 
 
 def outcome_lines(card: Card, replayed: Replayed) -> Iterator[str]:
@@ -174,6 +176,8 @@ def outcome_lines(card: Card, replayed: Replayed) -> Iterator[str]:
     if replayed.measurement is not None:
         yield f"replayed: {replayed.measurement.words()}"
     yield f"rule: {RULE}"
+    for found in replayed.differences:
+        yield f"  {found.words()}: {'inside' if found.within else 'OUTSIDE'}"
     if replayed.verdict.reproduces:
         yield "verdict: reproduces"
     else:
