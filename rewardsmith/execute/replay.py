@@ -80,8 +80,9 @@ def read_card(folder: Path) -> Card:
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise UserError(f"{path} is damaged ({type(err).__name__}: {err}); write the card again") from None
     if not data["task"].get("has_fitness") or not raw_measurement:
-        raise UserError(f"card {folder} holds no measurement of its reward's task score (a task without a score, or "
-                        "a reward never measured), so a replay has nothing to compare with")
+        raise UserError(f"card {folder} holds no measurement of its reward's task score (a task without a score, a "
+                        "reward never measured, or a run from before episode scores were recorded), so a replay has "
+                        "nothing to compare with")
     return Card(folder, data, source, provenance, Measurement.from_dict(raw_measurement), config, trainer)
 
 
@@ -109,7 +110,7 @@ def check_card(card: Card) -> Checked:
 def replay_seeds(card: Card, count: int) -> list[int]:
     """`count` fresh seeds: from the card's first replay seed up, none that the card's numbers rest on."""
     used = {int(s) for s in card.data["replay"].get("used_seeds") or ()} | set(card.measurement.seeds)
-    seed, seeds = int(card.data["replay"]["first_seed"]), []
+    seed, seeds = int(card.data["replay"]["first_seed"]), list[int]()
     while len(seeds) < count:
         if seed not in used:
             seeds.append(seed)

@@ -55,7 +55,9 @@ class CardReward:
 
 
 def check_card_output(out: Path, force: bool) -> None:
-    """DIR must be a new folder in a writable folder; --force replaces only a folder that is a card."""
+    """DIR must be a new or empty folder in a writable folder; --force replaces only a folder that is a card."""
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()  # an empty folder made for the card: it is written in its place
     if out.exists():
         if not (out.is_dir() and (out / CARD_FILE).is_file()):
             raise ExportError(f"{out} exists and is not a reward card; give a new folder for the card")

@@ -9,6 +9,10 @@ from typing import Any
 from rewardsmith.exports.reproduce import Measurement
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def readme(card: dict[str, Any]) -> str:
     parts = [_title(card), _teaches(card), _how_well(card), _confidence(card), _cost(card), _pictures(card),
              _replay(card), _use(card), _rests_on(card)]
@@ -53,7 +57,7 @@ def _how_well(card: dict[str, Any]) -> str:
     if search.get("fitness") is not None:
         success = f", success rate {search['success_rate']:.2f}" if search.get("success_rate") is not None else ""
         lines += ["", f"In the search it scored {search['fitness']:.3f}{success} ({search['status']}, "
-                      f"{search['seeds']} seed(s), {search['episodes']} evaluation episodes on the first)."]
+                      f"{_count(search['seeds'], 'seed')}, {search['episodes']} evaluation episodes on the first)."]
     config = training["config"]
     lines += ["", f"Training: trainer `{training['trainer']}`, {config['steps']:,} env steps per seed, "
                   f"{config['num_envs']} envs x {config['rollout_steps']} steps per PPO batch, learning rate "
@@ -84,9 +88,10 @@ def _cost(card: dict[str, Any]) -> str:
     gpu = f", {cost['gpu_s']:.0f} GPU seconds" if cost["gpu_s"] else ""
     return ("## At what cost\n\n"
             f"The whole run: {cost['llm_requests']} LLM requests ({cost['prompt_tokens']:,} prompt and "
-            f"{cost['completion_tokens']:,} completion tokens, ${cost['cost_usd']:.4f}), {cost['candidates_trained']} "
-            f"candidates trained, {cost['env_steps']:,} env steps ({cost['search_env_steps']:,} in the search, "
-            f"{cost['confirm_env_steps']:,} confirming), {cost['cpu_s']:.0f} CPU seconds{gpu}.")
+            f"{cost['completion_tokens']:,} completion tokens, ${cost['cost_usd']:.4f}), "
+            f"{_count(cost['candidates_trained'], 'candidate')} trained, {cost['env_steps']:,} env steps "
+            f"({cost['search_env_steps']:,} in the search, {cost['confirm_env_steps']:,} confirming), "
+            f"{cost['cpu_s']:.0f} CPU seconds{gpu}.")
 
 
 def _pictures(card: dict[str, Any]) -> str:

@@ -66,7 +66,7 @@ def fitness_sha256(task: Task) -> str:
     """The task's fitness definition: the source of its fitness and termination functions, its success threshold,
     its episode length and its fitness version (helpers those functions call are covered by the env's hash)."""
     def source(fn: object) -> str | None:
-        return inspect.getsource(fn) if callable(fn) else None  # type: ignore[arg-type]
+        return inspect.getsource(fn) if callable(fn) else None
 
     definition = {"fitness": source(task.fitness), "terminate": source(task.terminate),
                   "success_threshold": task.success_threshold, "episode_steps": task.episode_steps,

@@ -10,8 +10,9 @@ interval of that difference, +- t(0.975, n + N - 2) x s x sqrt(1/n + 1/N), with 
 and s the pooled standard deviation of the seeds' means; on a task with a success threshold, the same on each seed's
 success rate. Why seeds and a t quantile: a reward's result varies from one training seed to the next far more than
 between the episodes of one policy (cart-pole balance at 24,576 steps, one reward: seed means 0.25, 0.20, 0.25,
-0.17, 0.17, each +-0.02 over its episodes), and with two or three seeds the spread itself is barely known; the bootstrap's interval of two seeds
-spans only their own range, so "the intervals overlap" fails a third of honest replays of 2 seeds against 2. Two-sided
+0.17, 0.17, each +-0.02 over its episodes), and with two or three seeds the spread itself is barely known; the
+bootstrap's interval of two seeds spans only their own range, so "the intervals overlap" fails about a third of
+honest replays of 2 seeds against 2 (two groups of 2 from one distribution fall apart with chance 2/6). Two-sided
 on purpose: a replay far better than the card also means the card's numbers are not what this reward does here.
 s is at least the episodes' standard error of one seed's mean, so seeds that happen to agree exactly (every episode
 a success) do not make any difference at all a failure. It needs three seeds in all (n + N >= 3).
@@ -84,7 +85,8 @@ class Measurement:
         threshold = data.get("threshold")
         return cls(what=str(data["what"]), seeds=tuple(int(s) for s in data["seeds"]),
                    seed_scores=tuple(tuple(float(x) for x in s) for s in data["seed_scores"]),
-                   steps=tuple(int(s) for s in data["steps"]), threshold=None if threshold is None else float(threshold))
+                   steps=tuple(int(s) for s in data["steps"]),
+                   threshold=None if threshold is None else float(threshold))
 
 
 @dataclass(frozen=True)
