@@ -18,6 +18,7 @@ The folder is built next to DIR and renamed into place, so a failed export leave
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import time
@@ -46,8 +47,10 @@ DEFAULT_REPLAY_SEEDS = 3  # `replay --seeds`: a mean and a seed spread need a fe
 
 @dataclass(frozen=True)
 class CardReward:
-    """The reward a card hands on: its program text, where it came from in words, and its measurement (None: the
-    run's own measurement of the candidate, which fits only the candidate's own program)."""
+    """The reward a card hands on: its program text, where it came from in words, and its measurement: per seed,
+    the episodes' task scores of trainings of THIS program (None: not measured; a replay then has nothing to compare
+    with). write_card's default is the candidate's own program with the run's measurement (run_measurement); the
+    pruned reward of an ablation passes its own program and its own retrained seeds."""
 
     source: str
     origin: str
@@ -56,9 +59,7 @@ class CardReward:
 
 def check_card_output(out: Path, force: bool) -> None:
     """DIR must be a new or empty folder in a writable folder; --force replaces only a folder that is a card."""
-    if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()  # an empty folder made for the card: it is written in its place
-    if out.exists():
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder made for the card will do
         if not (out.is_dir() and (out / CARD_FILE).is_file()):
             raise ExportError(f"{out} exists and is not a reward card; give a new folder for the card")
         if not force:
@@ -76,16 +77,20 @@ def write_card(store: RunStore, out: Path, candidate_id: str | None = None, rewa
     check_card_output(out, force)
     reward = reward or CardReward(cand.source or "", "the candidate's program, as trained in the run",
                                   run_measurement(store, cand))
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp, old = (out.with_name(f".{out.name}.{os.getpid()}.{what}") for what in ("tmp", "old"))
+    for leftover in (tmp, old):
+        shutil.rmtree(leftover, ignore_errors=True)
     try:
         tmp.mkdir()
         _fill(store, cand, reward, tmp)
-        if out.exists():  # --force, checked above to be a card
-            shutil.rmtree(out)
+        if out.exists():  # an empty folder, or a card --force replaces: kept aside until the new one is in place
+            out.rename(old)
         tmp.rename(out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and not out.exists():  # the new card did not land: the old one stays
+            old.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
     return out
 
 
@@ -99,6 +104,7 @@ def _fill(store: RunStore, cand: Candidate, reward: CardReward, folder: Path) ->
     files = {"reward": REWARD_FILE, "config": "config.json", **_policy(store, cand, folder),
              **_film(store, cand, folder), **_curves(cand, folder)}
     provenance = provenance_here(env, task, reward.source)
+    as_trained = reward.source == cand.source  # else the policy, film and curves are of the candidate's own program
     measurement = reward.measurement
     card: dict[str, Any] = {
         "schema": CARD_SCHEMA, "written_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -107,8 +113,9 @@ def _fill(store: RunStore, cand: Candidate, reward: CardReward, folder: Path) ->
                                  "fitness_doc": task.fitness_doc, "success_doc": task.success_doc,
                                  "success_threshold": task.success_threshold, "episode_steps": task.episode_steps,
                                  "fitness_version": task.fitness_version, "has_fitness": task.has_fitness},
-        "reward": {"file": REWARD_FILE, "origin": reward.origin, "scales": cand.scales,
-                   "terms": list(cand.check.terms) if cand.check else None},
+        "reward": {"file": REWARD_FILE, "origin": reward.origin, "as_trained": as_trained,
+                   "scales": literal_scales(reward.source),
+                   "terms": list(cand.check.terms) if cand.check and as_trained else None},
         "provenance": provenance.to_dict(),
         "training": {"trainer": cfg.trainer, "config": asdict(training), "search_steps": cand.total_steps,
                      "inherits": cand.inherits},
@@ -120,6 +127,19 @@ def _fill(store: RunStore, cand: Candidate, reward: CardReward, folder: Path) ->
     }
     write_json(folder / CARD_FILE, card)
     write_text(folder / "README.md", readme(card))
+
+
+def literal_scales(source: str) -> dict[str, float] | None:
+    """The program's SCALES as written (read from its syntax tree, never run); None where it is not a literal dict
+    of numbers."""
+    try:
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "SCALES" for t in node.targets):
+                value = ast.literal_eval(node.value)
+                return {str(k): float(v) for k, v in value.items()} if isinstance(value, dict) else None
+    except (SyntaxError, ValueError, TypeError):
+        return None
+    return None
 
 
 def run_measurement(store: RunStore, cand: Candidate) -> Measurement | None:

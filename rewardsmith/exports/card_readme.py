@@ -24,7 +24,10 @@ def _title(card: dict[str, Any]) -> str:
     return (f"# Reward card: {card['env']} / {task['name']}\n\n"
             f"Candidate `{card['candidate']}` of run `{card['run']['id']}`, written {card['written_at']} by "
             f"rewardsmith {card['provenance']['trainer'].split('+')[0]}. The reward in `reward.py` is "
-            f"{card['reward']['origin']}.")
+            f"{card['reward']['origin']}." + ("" if card["reward"].get("as_trained", True) else
+                                               " The policy, film, training curve and search scores below are "
+                                               "the candidate's, trained with its own program; the measurement "
+                                               "and a replay are of this reward."))
 
 
 def _teaches(card: dict[str, Any]) -> str:

@@ -26,7 +26,7 @@ from rewardsmith.config import RunConfig
 from rewardsmith.env.registry import get_env
 from rewardsmith.execute.replay import NOT_REPRODUCED, check_card, read_card, replay_seeds
 from rewardsmith.execute.seeds import MultiSeedSummary, SeedResult
-from rewardsmith.exports.card import write_card
+from rewardsmith.exports.card import CardReward, write_card
 from rewardsmith.exports.formats import ExportError
 from rewardsmith.exports.provenance import env_sha256, package_versions
 from rewardsmith.exports.reproduce import Measurement, verdict
@@ -128,6 +128,22 @@ def test_card_holds_the_reward_policy_film_curves_measurement_and_cost(written):
         assert f"## {heading}" in readme
     assert Measurement.from_dict(measurement).words() in readme and manifest["selection"]["statement"] in readme
     assert not [p for p in card.parent.iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+
+def test_another_reward_such_as_a_pruned_one_comes_with_its_own_measurement(written, tmp_path):
+    store, _ = written
+    pruned = REFERENCE.replace(', "effort": -0.01}', "}").replace('        "effort": xp.sum(action**2, axis=-1),\n', "")
+    assert pruned != REFERENCE
+    measured = Measurement("the ablation's retraining", (7, 8), ((0.5,) * 16, (0.6,) * 16), (2048, 2048), 0.9)
+    write_card(store, tmp_path / "card", reward=CardReward(pruned, "g0c00 pruned of its effort term", measured))
+    manifest = json.loads((tmp_path / "card" / "card.json").read_text())
+    assert (tmp_path / "card" / "reward.py").read_text() == pruned
+    assert manifest["reward"]["scales"] == {"upright": 1.0, "centred": 0.2, "alive": 0.5}
+    assert manifest["reward"]["as_trained"] is False and manifest["reward"]["terms"] is None
+    assert manifest["measurement"]["seeds"] == [7, 8] and manifest["measurement"]["score"] == pytest.approx(0.55)
+    assert manifest["provenance"]["reward_sha256"] == hashlib.sha256(pruned.encode()).hexdigest()
+    readme = (tmp_path / "card" / "README.md").read_text()
+    assert "g0c00 pruned of its effort term" in readme and "trained with its own program" in readme
 
 
 def test_bad_card_output_is_one_line_and_writes_nothing(written, tmp_path):
