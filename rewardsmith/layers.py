@@ -36,11 +36,13 @@ LAYERS: tuple[tuple[str, str], ...] = (
               "the XLA cache"),
     ("evaluate", "the film stage: videos and thumbnail strips of evaluated candidates (the representative episode, "
                  "the worst when the spread is large, the end-of-episode mark)"),
-    ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, and the policy"),
+    ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, the policy, the "
+                "reward card"),
     ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),
     ("feedback", "the rankers and their registry with traits, rankings, the vision judge, hybrid, the review page"),
     ("jobs", "the sandbox job bodies (check, train, population, play, selftest) and their request/result records"),
-    ("execute", "where jobs run: the check and train stages, executors (local, Ray), CPU/GPU claims, seeds, play"),
+    ("execute", "where jobs run: the check and train stages, executors (local, Ray), CPU/GPU claims, seeds, play, "
+                "replay"),
     ("evolve", "the evolution loop over the stages"),
     ("bench", "every benchmark: throughput, quality, evolve budget, executors, XLA cache, population, judge"),
     ("cli", "the typer command, terminal output and progress bars, the --config TOML loader"),
