@@ -179,6 +179,9 @@ def outcome_lines(card: Card, replayed: Replayed) -> Iterator[str]:
     yield f"rule: {RULE}"
     for found in replayed.differences:
         yield f"  {found.words()}: {'inside' if found.within else 'OUTSIDE'}"
+    if any(found.weak and found.within for found in replayed.differences):
+        yield ("note: the seeds disagree so widely that this test only catches a result of another kind; replay on "
+               "more seeds (--seeds N) to sharpen it")
     if replayed.verdict.reproduces:
         yield "verdict: reproduces"
     else:

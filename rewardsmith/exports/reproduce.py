@@ -111,13 +111,19 @@ class Difference:
     def within(self) -> bool:
         return abs(self.replayed - self.card) <= self.half_width
 
+    @property
+    def weak(self) -> bool:
+        """The seeds disagree so much that the interval reaches past zero or twice the larger mean: only a result
+        of another kind would count as a difference (more seeds sharpen it)."""
+        return 0.0 < self.half_width and max(abs(self.card), abs(self.replayed)) <= self.half_width
+
     def words(self) -> str:
         return (f"{self.name} {self.replayed:.3f} vs the card's {self.card:.3f}: difference "
                 f"{self.replayed - self.card:+.3f}, 95% interval +-{self.half_width:.3f}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "card": self.card, "replayed": self.replayed, "half_width": self.half_width,
-                "within": self.within}
+                "within": self.within, "weak": self.weak}
 
 
 def difference(name: str, card: list[np.ndarray], replayed: list[np.ndarray]) -> Difference:

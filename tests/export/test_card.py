@@ -240,6 +240,10 @@ def test_the_rule_lets_seed_noise_pass_and_flags_a_real_difference():
     decided, found = verdict(tight, _measured("replay", [0.85, 0.85, 0.85], seed=4, spread=0.01))
     assert not decided.reproduces and any("success rate" in r for r in decided.reasons)
     assert not verdict(_measured("card", [0.5]), _measured("replay", [0.5]))[0].reproduces  # 2 seeds in all
+    assert not any(d.weak for d in verdict(card, _measured("replay", [0.17, 0.17], seed=1))[1])
+    # one seed of three balances and two do not: the seeds' spread leaves the test little to say, and it says so
+    decided, found = verdict(_measured("card", [0.33, 0.33]), _measured("replay", [0.25, 0.19, 1.0], seed=5))
+    assert decided.reproduces and found[0].weak
 
 
 def test_replay_of_a_claim_no_short_training_meets_does_not_reproduce(written, tmp_path):
