@@ -37,11 +37,12 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("evaluate", "the film stage: videos and thumbnail strips of evaluated candidates (the representative episode, "
                  "the worst when the spread is large, the end-of-episode mark); the stress test (perturbed models, "
                  "pushes, observation noise, MJX)"),
-    ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, and the policy"),
+                "reward card"),
     ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),
     ("feedback", "the rankers and their registry with traits, rankings, the vision judge, hybrid, the review page"),
     ("jobs", "the sandbox job bodies (check, train, population, play, selftest) and their request/result records"),
-    ("execute", "where jobs run: the check and train stages, executors (local, Ray), CPU/GPU claims, seeds, play"),
+    ("execute", "where jobs run: the check and train stages, executors (local, Ray), CPU/GPU claims, seeds, play, "
+                "replay"),
     ("evolve", "the evolution loop over the stages"),
     ("bench", "every benchmark: throughput, quality, evolve budget, executors, XLA cache, population, judge"),
     ("cli", "the typer command, terminal output and progress bars, the --config TOML loader"),

@@ -41,6 +41,7 @@ EXEMPT = {
     ("check",): "starts the sandboxed check child and needs a reward file (tests/program/, tests/sandbox/)",
     ("review",): "serves the review page until Ctrl-C (tests/feedback/test_human_loop.py)",
     ("fork",): "copies a run and evolves it further with an LLM (tests/test_runs_and_fork.py, a slow one trains)",
+    ("replay",): "retrains a card's reward on fresh seeds (tests/export/test_card.py replays cards)",
     ("rank",): "needs a run waiting for a person's ranking, which the fixture is not (tests/feedback/)",
     ("env", "new"): "needs block.xml, a model of the reader's that the README does not ship (tests/env/)",
     ("env", "check"): "needs the env that `env new` writes, then checks it in the sandbox under numpy and jax",

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.cli import env as env_commands
+from rewardsmith.cli.card import export_card, replay_command
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
 from rewardsmith.cli.endings import nothing_evaluated, print_dry_run
 from rewardsmith.cli.play import play_command
@@ -50,6 +51,7 @@ app.command("fork")(fork_command)  # rewardsmith/cli/runs.py
 app.command("train")(train_command)  # rewardsmith/cli/reward.py
 app.command("check")(check_command)  # rewardsmith/cli/reward.py
 app.command("stress")(stress_command)  # rewardsmith/cli/stress.py
+app.command("replay")(replay_command)  # rewardsmith/cli/card.py
 # where halving is on by default (execute/train_stage.halving_default), in the words the README uses
 HALVING_DEFAULT = (f"{' or '.join(rankers_that(lambda plug: plug.needs_fitness))} feedback and the "
                    f"{' or '.join(trainers_that(lambda plug: plug.continues))} trainer")
@@ -339,6 +341,8 @@ def export(
     format: str | None = typer.Option(None, "--format", help=f"{' | '.join(FORMATS.names())} (default: numpy; "
                                       "not with --policy)"),
     policy: bool = typer.Option(False, "--policy", help="export the trained policy (.npz + a numpy .py) instead"),
+    card: bool = typer.Option(False, "--card", help="write a reward card: the folder -o DIR with the reward, policy, "
+                              "film, curves, measurement, cost and README (`rewardsmith replay DIR` retrains it)"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
 ) -> None:
     """Write a reward as a standalone Python module (no rewardsmith import), or the trained policy."""
@@ -350,6 +354,8 @@ def export(
         fail(f"--format chooses the reward's array library; a --policy export is always numpy (.npz and a .py "
              f"that loads it): leave --format {format} out")
     store = open_run(run)
+    if card:
+        return export_card(store, candidate, output, force, format, policy)  # rewardsmith/cli/card.py
     try:
         if policy:
             npz, script = export_policy(store, candidate, output, force=force)
