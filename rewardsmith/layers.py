@@ -37,6 +37,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("evaluate", "the film stage: videos and thumbnail strips of evaluated candidates (the representative episode, "
                  "the worst when the spread is large, the end-of-episode mark); the stress test (perturbed models, "
                  "pushes, observation noise, MJX)"),
+    ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, the policy, the "
                 "reward card"),
     ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),
     ("feedback", "the rankers and their registry with traits, rankings, the vision judge, hybrid, the review page"),
