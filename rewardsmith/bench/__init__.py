@@ -1,5 +1,6 @@
 """Every benchmark lives in this package: training throughput (cpu, gpu: throughput.py; numbers measured side by
-side in one run, printed as ratios), reward quality (quality: evolved vs reference vs sparse reward vs random policy, quality.py),
+side in one run, printed as ratios), reward quality (quality: evolved vs reference vs sparse reward vs random
+policy, quality.py),
 the update overlapped with the rollout against run in turn (learning: steps to success, learning.py), the budget of
 a generation (evolve), the rank fidelity of its halving rungs (evolve --fidelity: fidelity.py), the
 executors (executors.py), the XLA cache (cache.py), the population trainer (population.py) and the vision judge's

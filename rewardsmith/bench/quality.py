@@ -300,11 +300,10 @@ def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda even
 
 def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
                   report: Report = lambda event: None,
-                  on_task: Callable[[TaskResult], None] = lambda result: None) -> list[TaskResult]:
-    """Every task in turn (all checked up front, before anything runs); the report is rewritten after each task.
+                  on_task: Callable[[list[TaskResult]], None] = lambda results: None) -> list[TaskResult]:
+    """Every task in turn (all checked up front, before anything runs); `on_task` gets every result so far after each
+    task (the command rewrites the report there: quality_report.py reads these records, so it is not imported here).
     A task's budget: its own `:steps` in `tasks`, else base.train_steps, else the task's budget."""
-    from rewardsmith.bench.quality_report import write_report  # the report module reads this one's records
-
     if seeds < 1:
         raise UserError(f"--seeds must be a positive integer, got {seeds}")
     if not tasks:
@@ -322,6 +321,5 @@ def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
     for cfg in configs:
         report(BenchTask(f"{cfg.env}/{cfg.task}"))
         results.append(run_task(cfg, seeds, out, report))
-        write_report(results, base, out)
-        on_task(results[-1])
+        on_task(list(results))
     return results

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from rewardsmith.bench.quality import TaskResult
 from rewardsmith.bench.quality_rules import (
     AT_LEAST_RULE,
     BEATS_RULE,
@@ -22,9 +23,6 @@ from rewardsmith.bench.quality_rules import (
 from rewardsmith.config import RunConfig
 from rewardsmith.evaluate.exploits import EXPLOITS, ExploitShare
 from rewardsmith.runs.store import write_json, write_text
-
-if TYPE_CHECKING:
-    from rewardsmith.bench.quality import TaskResult
 
 COST_NOTE = ("Evolve columns: the evolve run's own cost (runs/cost.py run_cost: every candidate's training and "
              "evaluation, env steps and CPU seconds; GPU seconds are the wall time of trainings whose updates ran on a "

@@ -99,11 +99,11 @@ def _check_sizes(shapes: dict[str, tuple[tuple[int, ...], np.dtype]], max_steps:
             raise TraceError(f"lengths must be {episodes} integers, got {kind} {list(lengths)}")
     for name in ROW_ARRAYS:
         if name in shapes:
-            rows, kind = shapes[name]
-            if len(rows) != 3 or rows[:2] != (episodes, shape[-2]) or not 1 <= rows[2] <= MAX_NQ \
-                    or kind.kind != "f":
-                raise TraceError(f"{name} must be a float array [{episodes}, {shape[-2]}, at most {MAX_NQ}] like "
-                                 f"qpos, got {kind} {list(rows)}")
+            row_shape, row_kind = shapes[name]
+            if len(row_shape) != 3 or row_shape[:2] != (episodes, rows) or not 1 <= row_shape[2] <= MAX_NQ \
+                    or row_kind.kind != "f":
+                raise TraceError(f"{name} must be a float array [{episodes}, {rows}, at most {MAX_NQ}] like qpos, "
+                                 f"got {row_kind} {list(row_shape)}")
     if math.prod(shapes["dt"][0]) != 1 or shapes["dt"][1].kind not in "fiu":
         raise TraceError("dt must be one number")
 
