@@ -52,6 +52,8 @@ def score_cell(score: NormalisedScore) -> str:
 def exploit_cell(exploits: ExploitShare | None) -> str:
     if exploits is None:
         return "no detector"
+    if not exploits.episodes:
+        return "not recorded (no trace with velocities and sensors)"
     named = ", ".join(f"{name} {count}" for name, count in exploits.by_name.items() if count)
     return f"{exploits.matched}/{exploits.episodes}" + (f" ({named})" if named else "")
 
