@@ -27,7 +27,8 @@ LAYERS: tuple[tuple[str, str], ...] = (
                    "pick and its confidence"),
     ("events", "progress events, one record per kind, for the terminal, TensorBoard and benchmarks"),
     ("config", "TrainConfig and RunConfig, their field table (kinds, flags, what a resume may change)"),
-    ("env", "the env registry (envs/<name>/), the Task record, batched native MuJoCo, gymnasium envs, env checks"),
+    ("env", "the env registry (envs/<name>/), the Task record, batched native MuJoCo, gymnasium envs, env checks, "
+            "a task's sparse reward"),
     ("runs", "the run store (the only code that knows a run's paths), its lock, show rows, plots, TensorBoard"),
     ("context", "what every stage of one run needs: store, config, env, task, reporter; opening a run"),
     ("program", "a program's way in: extraction, the static policy, loading, reward composition, the contract check"),
@@ -36,7 +37,7 @@ LAYERS: tuple[tuple[str, str], ...] = (
               "the XLA cache"),
     ("evaluate", "the film stage: videos and thumbnail strips of evaluated candidates (the representative episode, "
                  "the worst when the spread is large, the end-of-episode mark); the stress test (perturbed models, "
-                 "pushes, observation noise, MJX)"),
+                 "pushes, observation noise, MJX); exploit detectors on traces"),
     ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, the policy, the "
                 "reward card"),
     ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),

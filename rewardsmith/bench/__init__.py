@@ -1,5 +1,6 @@
 """Every benchmark lives in this package: training throughput (cpu, gpu: throughput.py; numbers measured side by
-side in one run, printed as ratios), reward quality (quality: evolved vs reference vs random policy, quality.py),
+side in one run, printed as ratios), reward quality (quality: evolved vs reference vs sparse reward vs random
+policy, quality.py),
 the update overlapped with the rollout against run in turn (learning: steps to success, learning.py), the budget of
 a generation (evolve), the rank fidelity of its halving rungs (evolve --fidelity: fidelity.py), the
 executors (executors.py), the XLA cache (cache.py), the population trainer (population.py) and the vision judge's
@@ -26,10 +27,12 @@ agreement with the task score (judge: agreement.py).
         the same small evolve sequential, with --parallel 2, and (ray) on a local Ray cluster of two 1-CPU nodes:
         wall times side by side and Ray's overhead per training (rewardsmith/bench/executors.py)
     python -m rewardsmith.bench quality --tasks cartpole/balance,hopper/hop:300000 (--model M [--model M2] | --llm-free)
-            [--api-base URL] [--iterations 3 --samples 4 --seeds 3 --train-steps N --out runs/quality]
-        per task: evolve, retrain the best reward and the reference reward on fresh seeds at equal budget, measure
-        a random policy; prints and writes (quality.json, quality.md) fitness, success, the human-normalised score
-        and the share of tasks where evolved beats reference (rewardsmith/bench/quality.py states the rules)
+            [--api-base URL] [--iterations 3 --samples 4 --seeds 5 --train-steps N --out runs/quality]
+        per task: evolve, retrain the best reward, the reference reward and the sparse reward (the task score alone)
+        on fresh seeds at equal budget, measure a random policy; prints and writes (quality.json, quality.md)
+        fitness, success, the human-normalised (over sparse) and random-normalised scores, beats / at least the
+        reference and the share of tasks for each, exploit episodes, and the cost per task
+        (rewardsmith/bench/quality_rules.py states the rules)
     python -m rewardsmith.bench selection [--replays 1000 --samples 4 --seed 0]
         how often the old and the new selection rule pick the true best of simulated generations whose measured top
         two overlap (no training; rewardsmith/bench/selection.py)

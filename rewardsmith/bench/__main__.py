@@ -40,7 +40,8 @@ def _quality_event(event: Event) -> None:
 
 
 def quality(args) -> None:
-    from rewardsmith.bench.quality import markdown, run_benchmark
+    from rewardsmith.bench.quality import run_benchmark
+    from rewardsmith.bench.quality_report import markdown, write_report
     from rewardsmith.config import RunConfig
     from rewardsmith.env.registry import UnknownNameError
     from rewardsmith.runs.store import StoreError
@@ -54,8 +55,13 @@ def quality(args) -> None:
                      video=False, trainer=args.trainer, train_steps=args.train_steps, seed=args.seed,
                      train={"time_budget_s": args.time_budget_s} if args.time_budget_s else {})
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+
+    def rewrite(so_far: list) -> None:  # after each task: a crash later keeps the tasks done
+        write_report(so_far, base, args.out)
+
     try:
-        results = run_benchmark(base, tasks, args.seeds, args.out, _quality_event)
+        results = run_benchmark(base, tasks, 5 if args.seeds is None else args.seeds, args.out, _quality_event,
+                                rewrite)
     except (UnknownNameError, StoreError, ValueError) as err:
         sys.exit(f"error: {err}")
     print()
@@ -183,8 +189,9 @@ def main() -> None:
     quality_args.add_argument("--iterations", type=int, default=3, help="generations of each evolve")
     quality_args.add_argument("--samples", type=int, default=None,
                               help="reward programs per generation [default: 4; evolve mode: 8]")
-    quality_args.add_argument("--seeds", type=int, default=3,
-                              help="fresh seeds of the retrains; learning mode: seeds (from --seed)")
+    quality_args.add_argument("--seeds", type=int, default=None,
+                              help="fresh seeds of the retrains [default: 5]; learning mode: seeds (from --seed) "
+                              "[default: 3]")
     quality_args.add_argument("--train-steps", type=int, default=None,
                               help="env steps of every training (evolve and retrains) [default: each task's budget]")
     quality_args.add_argument("--trainer", default="native", help="native (CPU) or mjx (GPU)")
@@ -213,8 +220,8 @@ def main() -> None:
         from rewardsmith.errors import UserError
 
         try:
-            learning(args.env or "humanoid", args.task or "kneel", args.seeds, args.seed, args.steps,
-                     args.checkpoints or 10, args.time_budget_s)
+            learning(args.env or "humanoid", args.task or "kneel", 3 if args.seeds is None else args.seeds, args.seed,
+                     args.steps, args.checkpoints or 10, args.time_budget_s)
         except UserError as err:
             sys.exit(f"error: {err}")
         return

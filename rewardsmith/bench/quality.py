@@ -1,24 +1,18 @@
-"""The quality benchmark: does evolution find rewards as good as a person's? (issue 15, item 3)
+"""The quality benchmark: does evolution find rewards as good as a person's? (issues 15 and 27)
 
-For each task: evolve (metrics feedback), then retrain the best reward and the task's reference reward on the same
-fresh seeds at the same budget, and measure a uniform random policy with the same evaluation code. The report gives
-fitness mean ± std over seeds, success rates, Eureka's human-normalised score
-(evolved − random) / (reference − random), and whether evolved beats reference beyond the seed spread.
-
-The rules (pure functions below, stated in every report):
-- NOISE: the reference is "within noise" of the random policy when |reference − random| <= max(reference's std over
-  seeds, random policy's std over seeds, EPSILON); then the normalised score is undefined (a reference that has not
-  learned at this budget is no yardstick). It is also undefined when the reference is below the random policy
-  (the ratio would flip sign) and when no evolved reward trained.
-- BEATS: evolved beats reference when evolved mean − evolved std > reference mean + reference std (std over seeds,
-  population std as MultiSeedSummary computes it); a task whose evolved or reference training failed on every seed
-  does not count as a win.
+For each task: evolve (metrics feedback), then retrain the best reward, the task's reference reward and the task's
+sparse reward (its per-step score as the only term) on the same fresh seeds at the same budget, and measure a uniform
+random policy with the same evaluation code. The report gives fitness mean ± std over seeds, success rates, the
+human-normalised score (floor: the sparse reward) and the random-normalised score (floor: the random policy),
+whether evolved beats the reference beyond the seed spread and whether it is at least the reference (with the share
+of tasks for each), what each task cost (the evolve's run_cost, the retrains' own steps and CPU seconds), and the
+share of the evolved policy's evaluation episodes that match a known exploit (rewardsmith/evaluate/exploits.py).
+The rules are quality_rules.py's, stated in every report; the report is quality_report.py's.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,51 +21,37 @@ from typing import Any
 
 import numpy as np
 
+from rewardsmith.bench.quality_rules import (
+    NormalisedScore,
+    Stat,
+    at_least_reference,
+    beats_reference,
+    human_normalised_score,
+    random_normalised_score,
+)
 from rewardsmith.config import RunConfig, TrainConfig
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import EnvSpec, get_env
+from rewardsmith.env.sparse import sparse_reward_source
 from rewardsmith.env.task import Task
 from rewardsmith.errors import UserError
+from rewardsmith.evaluate.exploits import ExploitShare, exploit_share
+from rewardsmith.evaluate.trace import Trace, TraceError, read_trace
 from rewardsmith.events import BenchTask, Report, Retraining
 from rewardsmith.evolve import evolve, prepare
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.program.load import load_reward
 from rewardsmith.records import EVAL_SEED, Candidate, Status
-from rewardsmith.runs.show import generation_rows
-from rewardsmith.runs.store import RunStore, new_run_id, write_json, write_text
+from rewardsmith.runs.cost import RunCost, run_cost
+from rewardsmith.runs.store import RunStore, new_run_id, write_text
 from rewardsmith.train.rollouts import evaluate
 
-EPSILON = 1e-3  # absolute floor of "noise", in the task's fitness units
-NOISE_RULE = (f"normalised score undefined when |reference − random| <= max(reference seed std, random seed std, "
-              f"{EPSILON:g}), or when reference < random, or when no evolved reward trained")
-BEATS_RULE = "evolved beats reference when evolved mean − evolved std > reference mean + reference std (std over seeds)"
 ORIGIN_LABELS = {"mutation": "LLM-free mutations", "init": "the --init reward"}
+RETRAINS = ("evolved", "reference", "sparse")  # the benchmark's own trainings, each on the fresh seeds
 
 
 # ---------------------------------------------------------------------------------------------------------- records
 
-
-@dataclass(frozen=True)
-class Stat:
-    """Mean ± (population) std of one number over seeds, and the per-seed values it comes from."""
-
-    mean: float
-    std: float
-    values: tuple[float, ...]
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Stat | None:
-        finite = [float(v) for v in values if v is not None and math.isfinite(v)]
-        if not finite:
-            return None
-        array = np.asarray(finite, dtype=np.float64)
-        return cls(float(array.mean()), float(array.std()), tuple(finite))
-
-
-@dataclass(frozen=True)
-class NormalisedScore:
-    value: float | None  # None: undefined, and `reason` says why
-    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -89,12 +69,26 @@ class ModelStats:
 
 
 @dataclass(frozen=True)
+class RetrainCost:
+    """What the benchmark's own retrains of one reward cost: the training steps and CPU seconds (training and its
+    evaluation) of every seed that trained (SeedResult's)."""
+
+    env_steps: int
+    cpu_s: float
+
+    @classmethod
+    def of(cls, summary: MultiSeedSummary | None) -> RetrainCost:
+        seeds = summary.seeds if summary else ()
+        return cls(sum(s.steps or 0 for s in seeds), sum(s.cpu_s for s in seeds))
+
+
+@dataclass(frozen=True)
 class TaskResult:
     env: str
     task: str
     fitness_version: int
     train_steps: int  # per training, evolve and retrains alike
-    seeds: tuple[int, ...]  # the fresh seeds of both retrains
+    seeds: tuple[int, ...]  # the fresh seeds of every retrain
     run_dir: str
     best_id: str | None
     best_model: str | None
@@ -102,42 +96,56 @@ class TaskResult:
     evolve_fitness: float | None  # the winner's task score during the evolve (one seed)
     evolved: MultiSeedSummary | None  # None: no evolved reward trained
     reference: MultiSeedSummary
+    sparse: MultiSeedSummary
     random_fitness: Stat
-    normalised: NormalisedScore
+    human_normalised: NormalisedScore
+    random_normalised: NormalisedScore
     beats_reference: bool
+    at_least_reference: bool
+    exploits: ExploitShare | None  # the evolved retrains' evaluation episodes; None: no detector or no trace
     models: tuple[ModelStats, ...]
+    evolve_cost: RunCost  # run_cost of the evolve run
+    retrain_cost: dict[str, RetrainCost]  # RETRAINS -> cost (evolved: nothing when it is the reference)
     wall_s: dict[str, float]  # evolve, retrain, random, total
-    llm_cost_usd: float
+
+    def summary(self, which: str) -> MultiSeedSummary | None:
+        return {"evolved": self.evolved, "reference": self.reference, "sparse": self.sparse}[which]
 
     def fitness(self, which: str) -> Stat | None:
-        summary = self.evolved if which == "evolved" else self.reference
+        summary = self.summary(which)
         return summary_stat(summary, "fitness") if summary else None
 
     def success(self, which: str) -> Stat | None:
-        summary = self.evolved if which == "evolved" else self.reference
+        summary = self.summary(which)
         return summary_stat(summary, "success_rate") if summary else None
 
     def to_dict(self) -> dict[str, Any]:
+        exploits = self.exploits
         return {
             "env": self.env, "task": self.task, "fitness_version": self.fitness_version,
             "train_steps": self.train_steps, "seeds": list(self.seeds), "run_dir": self.run_dir,
             "best_id": self.best_id, "best_model": self.best_model, "best_is_reference": self.best_is_reference,
             "evolve_fitness": self.evolve_fitness,
-            "evolved": self.evolved.to_dict() if self.evolved else None,
-            "reference": self.reference.to_dict(),
+            **{which: summary.to_dict() if (summary := self.summary(which)) else None for which in RETRAINS},
             "random_fitness": dataclasses.asdict(self.random_fitness),
-            "normalised_score": self.normalised.value, "normalised_undefined_reason": self.normalised.reason,
-            "beats_reference": self.beats_reference,
+            "human_normalised_score": self.human_normalised.value,
+            "human_normalised_undefined_reason": self.human_normalised.reason,
+            "random_normalised_score": self.random_normalised.value,
+            "random_normalised_undefined_reason": self.random_normalised.reason,
+            "beats_reference": self.beats_reference, "at_least_reference": self.at_least_reference,
+            "exploits": None if exploits is None else {**dataclasses.asdict(exploits), "share": exploits.share},
             "models": [dataclasses.asdict(m) for m in self.models],
-            "wall_s": self.wall_s, "llm_cost_usd": self.llm_cost_usd,
+            "cost": {"evolve": self.evolve_cost.to_dict(),
+                     "retrain": {k: dataclasses.asdict(v) for k, v in self.retrain_cost.items()}},
+            "wall_s": self.wall_s,
         }
 
 
-# ----------------------------------------------------------------------------------------------- the pure rules
+# ----------------------------------------------------------------------------------------------- the pure parts
 
 
 class RandomPolicy:
-    """Uniform random actions in [-1, 1] from a seeded generator: the floor of the normalised score."""
+    """Uniform random actions in [-1, 1] from a seeded generator: the floor of the random-normalised score."""
 
     def __init__(self, seed: int):
         self.rng = np.random.default_rng(seed)
@@ -145,31 +153,6 @@ class RandomPolicy:
     def act(self, obs: np.ndarray, action_dim: int) -> np.ndarray:
         batch = obs.shape[:-1]
         return self.rng.uniform(-1.0, 1.0, (*batch, action_dim))
-
-
-def within_noise(reference: Stat, random: Stat) -> bool:
-    return abs(reference.mean - random.mean) <= max(reference.std, random.std, EPSILON)
-
-
-def normalised_score(evolved: Stat | None, reference: Stat | None, random: Stat) -> NormalisedScore:
-    """Eureka's human-normalised score, or None with the reason it is undefined (NOISE_RULE)."""
-    if reference is None:
-        return NormalisedScore(None, "the reference reward failed to train on every seed")
-    if within_noise(reference, random):
-        return NormalisedScore(None, f"reference {reference.mean:.4g} is within noise of random {random.mean:.4g} "
-                                     f"(noise {max(reference.std, random.std, EPSILON):.3g}) at this budget")
-    if reference.mean < random.mean:
-        return NormalisedScore(None, f"reference {reference.mean:.4g} is below random {random.mean:.4g}")
-    if evolved is None:
-        return NormalisedScore(None, "no evolved reward trained")
-    return NormalisedScore((evolved.mean - random.mean) / (reference.mean - random.mean), None)
-
-
-def beats_reference(evolved: Stat | None, reference: Stat | None) -> bool:
-    """BEATS_RULE: higher fitness is better on every task."""
-    if evolved is None or reference is None:
-        return False
-    return evolved.mean - evolved.std > reference.mean + reference.std
 
 
 def summary_stat(summary: MultiSeedSummary, field: str) -> Stat | None:
@@ -192,27 +175,8 @@ def model_stats(candidates: Sequence[Candidate]) -> tuple[ModelStats, ...]:
     return tuple(stats)
 
 
-# ------------------------------------------------------------------------------------------------ the measuring
-
-
-def random_policy_fitness(env: EnvSpec, task: Task, reference_source: str, episodes: int,
-                          seeds: Sequence[int]) -> Stat:
-    """The random policy's fitness (mean over `episodes` episodes) on each seed's evaluation episodes (seed s on
-    EVAL_SEED + s, as train_seeds evaluates the trained ones)."""
-    reward = load_reward(reference_source)  # the reference is trusted code; it only adds the return and term stats
-    per_seed = []
-    for seed in seeds:
-        # rollouts.evaluate is annotated with the trained Policy; it only calls .act(obs, action_dim)
-        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED + seed, trace=False)
-        per_seed.append(evaluation.fitness_mean)
-    stat = Stat.of([v for v in per_seed if v is not None])
-    if stat is None:
-        raise ValueError(f"the random policy's fitness on {env.name}/{task.name} is not finite")
-    return stat
-
-
 def parse_task(spec: str) -> tuple[str, str, int | None]:
-    """'env/task' or 'env/task:steps' -> (env, task, steps or None); ValueError (one line) on anything else."""
+    """'env/task' or 'env/task:steps' -> (env, task, steps or None); UserError (one line) on anything else."""
     name, colon, steps = spec.strip().partition(":")
     env_name, slash, task_name = name.partition("/")
     if not slash or not env_name or not task_name or "/" in task_name or (colon and not steps.isdigit()):
@@ -224,7 +188,7 @@ def parse_task(spec: str) -> tuple[str, str, int | None]:
 
 
 def check_task(env_name: str, task_name: str) -> tuple[EnvSpec, Task]:
-    """A registered task with a fitness and a reference reward; ValueError (one line) otherwise."""
+    """A registered task with a fitness and a reference reward; UserError (one line) otherwise."""
     env = get_env(env_name)
     task = env.task(task_name)
     if not task.has_fitness:
@@ -234,55 +198,111 @@ def check_task(env_name: str, task_name: str) -> tuple[EnvSpec, Task]:
     return env, task
 
 
+# ------------------------------------------------------------------------------------------------ the measuring
+
+
+def random_policy_fitness(env: EnvSpec, task: Task, reference_source: str, episodes: int,
+                          seeds: Sequence[int]) -> Stat:
+    """The random policy's fitness (mean over `episodes` episodes) on each seed's evaluation episodes (seed s on
+    EVAL_SEED + s, as train_seeds evaluates the trained ones)."""
+    reward = load_reward(reference_source)  # the reference is trusted code; it only adds the return and term stats
+    per_seed = []
+    for seed in seeds:
+        evaluation, _ = evaluate(env, task, reward, RandomPolicy(seed), episodes, EVAL_SEED + seed, trace=False)
+        per_seed.append(evaluation.fitness_mean)
+    stat = Stat.of([v for v in per_seed if v is not None])
+    if stat is None:
+        raise ValueError(f"the random policy's fitness on {env.name}/{task.name} is not finite")
+    return stat
+
+
+def seed_traces(env: EnvSpec, task: Task, summary: MultiSeedSummary, folder: Path) -> list[Trace]:
+    """The evaluation traces of the seeds that trained (folder/seed_<s>/trace.npz, train_seeds' layout); a seed whose
+    trace is missing or unreadable is left out."""
+    traces = []
+    for seed in (s.seed for s in summary.seeds if s.ok):
+        try:
+            traces.append(read_trace(folder / f"seed_{seed}" / "trace.npz", task.episode_steps))
+        except TraceError:
+            continue
+    return traces
+
+
+@dataclass(frozen=True)
+class _Retrained:
+    evolved: MultiSeedSummary | None
+    evolved_dir: Path | None
+    reference: MultiSeedSummary
+    sparse: MultiSeedSummary
+    best_is_reference: bool
+
+
+def _retrain(cfg: RunConfig, env: EnvSpec, task: Task, best: Candidate | None, train_cfg: TrainConfig,
+             fresh: list[int], folder: Path, report: Report) -> _Retrained:
+    """The reference, the sparse reward and the evolved best trained on the same fresh seeds (folder/<which>)."""
+    def train(which: str, label: str, source: str) -> MultiSeedSummary:
+        report(Retraining(label, tuple(fresh)))
+        return train_seeds(env, task.name, source, train_cfg, fresh, folder / which, report, cfg.trainer)
+
+    reference_source = env.reference_reward_path(task.name).read_text()
+    sparse_source = sparse_reward_source(env.name, task)
+    write_text(folder / "sparse_reward.py", sparse_source)  # what the sparse retrain trained, for the reader
+    reference = train("reference", "reference", reference_source)
+    sparse = train("sparse", "sparse (the task score alone)", sparse_source)
+    best_is_reference = best is not None and (best.source or "").strip() == reference_source.strip()
+    if best is None or best.source is None:
+        return _Retrained(None, None, reference, sparse, best_is_reference)
+    if best_is_reference:  # the same program on the same seeds: its retrain is the reference's
+        return _Retrained(reference, folder / "reference", reference, sparse, True)
+    return _Retrained(train("evolved", f"evolved {best.id}", best.source), folder / "evolved", reference, sparse,
+                      False)
+
+
 def run_task(cfg: RunConfig, seeds: int, out: Path, report: Report = lambda event: None) -> TaskResult:
-    """Evolve one task, retrain the winner and the reference on `seeds` fresh seeds, measure the random policy."""
+    """Evolve one task, retrain the winner, the reference and the sparse reward on `seeds` fresh seeds, measure the
+    random policy, look for exploits in the winner's evaluation episodes."""
     env, task = prepare(cfg)
     start = time.perf_counter()
     store = RunStore.create(out / "runs", new_run_id(cfg.env, cfg.task), cfg)
-    result = evolve(store, cfg, report)
+    best = evolve(store, cfg, report).best
     evolved_at = time.perf_counter()
 
     train_cfg: TrainConfig = RunContext(store, cfg, env, task, report).training_config()
-    fresh = [cfg.seed + 1 + i for i in range(seeds)]  # the evolve trained on cfg.seed; the same seeds for both
-    retrain_dir = out / "retrain" / store.root.name
-    reference_source = env.reference_reward_path(task.name).read_text()
-    report(Retraining("reference", tuple(fresh)))
-    reference = train_seeds(env, task.name, reference_source, train_cfg, fresh, retrain_dir / "reference", report,
-                            cfg.trainer)
-    best = result.best
-    best_is_reference = best is not None and (best.source or "").strip() == reference_source.strip()
-    evolved: MultiSeedSummary | None = None
-    if best is not None and best.source is not None:
-        if best_is_reference:  # the same program on the same seeds: its retrain is the reference's
-            evolved = reference
-        else:
-            report(Retraining(f"evolved {best.id}", tuple(fresh)))
-            evolved = train_seeds(env, task.name, best.source, train_cfg, fresh, retrain_dir / "evolved", report,
-                                  cfg.trainer)
+    fresh = [cfg.seed + 1 + i for i in range(seeds)]  # the evolve trained on cfg.seed; the same seeds for all
+    done = _retrain(cfg, env, task, best, train_cfg, fresh, out / "retrain" / store.root.name, report)
     retrained_at = time.perf_counter()
 
+    reference_source = env.reference_reward_path(task.name).read_text()
     random = random_policy_fitness(env, task, reference_source, train_cfg.eval_episodes, fresh)
-    done = time.perf_counter()
-    evolved_fitness = summary_stat(evolved, "fitness") if evolved else None
-    reference_fitness = summary_stat(reference, "fitness")
+    finished = time.perf_counter()
+    fitness = {which: summary_stat(s, "fitness") if s else None
+               for which, s in (("evolved", done.evolved), ("reference", done.reference), ("sparse", done.sparse))}
+    exploits = (exploit_share(env, task.name, seed_traces(env, task, done.evolved, done.evolved_dir))
+                if done.evolved is not None and done.evolved_dir is not None else None)
     candidates = [c for gen in store.generations() for c in store.candidates(gen)]
     return TaskResult(
         env=env.name, task=task.name, fitness_version=task.fitness_version, train_steps=train_cfg.steps,
         seeds=tuple(fresh), run_dir=str(store.root), best_id=best.id if best else None,
-        best_model=best.model if best else None, best_is_reference=best_is_reference,
-        evolve_fitness=best.fitness if best else None, evolved=evolved, reference=reference, random_fitness=random,
-        normalised=normalised_score(evolved_fitness, reference_fitness, random),
-        beats_reference=beats_reference(evolved_fitness, reference_fitness), models=model_stats(candidates),
-        wall_s={"evolve": evolved_at - start, "retrain": retrained_at - evolved_at, "random": done - retrained_at,
-                "total": done - start},
-        llm_cost_usd=float(sum(row.cost_usd for row in generation_rows(store))),
+        best_model=best.model if best else None, best_is_reference=done.best_is_reference,
+        evolve_fitness=best.fitness if best else None, evolved=done.evolved, reference=done.reference,
+        sparse=done.sparse, random_fitness=random,
+        human_normalised=human_normalised_score(fitness["evolved"], fitness["reference"], fitness["sparse"]),
+        random_normalised=random_normalised_score(fitness["evolved"], fitness["reference"], random),
+        beats_reference=beats_reference(fitness["evolved"], fitness["reference"]),
+        at_least_reference=at_least_reference(fitness["evolved"], fitness["reference"]),
+        exploits=exploits, models=model_stats(candidates), evolve_cost=run_cost(store),
+        retrain_cost={"evolved": RetrainCost.of(None if done.best_is_reference else done.evolved),
+                      "reference": RetrainCost.of(done.reference), "sparse": RetrainCost.of(done.sparse)},
+        wall_s={"evolve": evolved_at - start, "retrain": retrained_at - evolved_at, "random": finished - retrained_at,
+                "total": finished - start},
     )
 
 
 def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
                   report: Report = lambda event: None,
-                  on_task: Callable[[TaskResult], None] = lambda result: None) -> list[TaskResult]:
-    """Every task in turn (all checked up front, before anything runs); the report is rewritten after each task.
+                  on_task: Callable[[list[TaskResult]], None] = lambda results: None) -> list[TaskResult]:
+    """Every task in turn (all checked up front, before anything runs); `on_task` gets every result so far after each
+    task (the command rewrites the report there: quality_report.py reads these records, so it is not imported here).
     A task's budget: its own `:steps` in `tasks`, else base.train_steps, else the task's budget."""
     if seeds < 1:
         raise UserError(f"--seeds must be a positive integer, got {seeds}")
@@ -301,84 +321,5 @@ def run_benchmark(base: RunConfig, tasks: Sequence[str], seeds: int, out: Path,
     for cfg in configs:
         report(BenchTask(f"{cfg.env}/{cfg.task}"))
         results.append(run_task(cfg, seeds, out, report))
-        write_report(results, base, out)
-        on_task(results[-1])
+        on_task(list(results))
     return results
-
-
-# ------------------------------------------------------------------------------------------------------ reporting
-
-
-def beats_fraction(results: Sequence[TaskResult]) -> tuple[int, int]:
-    return sum(r.beats_reference for r in results), len(results)
-
-
-def _ms(stat: Stat | None, digits: int = 3) -> str:
-    return "—" if stat is None else f"{stat.mean:.{digits}f} ± {stat.std:.{digits}f}"
-
-
-def _pct(stat: Stat | None) -> str:
-    return "—" if stat is None else f"{100 * stat.mean:.0f}% ± {100 * stat.std:.0f}%"
-
-
-def _models(base: RunConfig) -> str:
-    return ", ".join(base.models) if base.models else "LLM-free (the reference reward's scales mutated)"
-
-
-def markdown(results: Sequence[TaskResult], base: RunConfig) -> str:
-    wins, total = beats_fraction(results)
-    lines = [
-        "# Quality benchmark",
-        "",
-        f"Model(s): {_models(base)}. Evolve: {base.iterations} generation(s) × {base.samples} sample(s), metrics "
-        f"feedback, trainer {base.trainer}. Fitness is the task's hidden score per episode (mean over evaluation "
-        "episodes), given as mean ± std over the retrain seeds; success is the share of evaluation episodes at or "
-        "above the task's success threshold.",
-        "",
-        "| task | steps × seeds | evolved fitness | evolved success | reference fitness | reference success "
-        "| random fitness | normalised score | beats reference | wall time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in results:
-        evolved = _ms(r.fitness("evolved")) + (" (= reference)" if r.best_is_reference else "")
-        score = f"{r.normalised.value:.3f}" if r.normalised.value is not None else f"undefined: {r.normalised.reason}"
-        lines.append(f"| {r.env}/{r.task} v{r.fitness_version} | {r.train_steps:,} × {len(r.seeds)} | {evolved} "
-                     f"| {_pct(r.success('evolved'))} | {_ms(r.fitness('reference'))} "
-                     f"| {_pct(r.success('reference'))} | {_ms(r.random_fitness)} | {score} "
-                     f"| {'yes' if r.beats_reference else 'no'} | {r.wall_s['total']:.0f} s |")
-    lines += ["", f"Evolved beats reference beyond the seed spread on {wins}/{total} task(s).", "",
-              f"Rules: {BEATS_RULE}; {NOISE_RULE}.", "",
-              "## Per model", "",
-              "Task scores of the evolve itself (each candidate trained once, on the run's seed).", "",
-              "| task | model | programs | passed check | evaluated | mean task score | best |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in results:
-        for m in r.models:
-            mean = "—" if m.mean_fitness is None else f"{m.mean_fitness:.3f}"
-            best = "—" if m.best_fitness is None else f"{m.best_fitness:.3f} ({m.best_id})"
-            lines.append(f"| {r.env}/{r.task} | {m.model} | {m.candidates} | {m.passed_check} | {m.evaluated} "
-                         f"| {mean} | {best} |")
-    lines += ["", "## Cost", "",
-              "| task | evolve | retrain | random policy | total | LLM $ | winner |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in results:
-        w = r.wall_s
-        lines.append(f"| {r.env}/{r.task} | {w['evolve']:.0f} s | {w['retrain']:.0f} s | {w['random']:.1f} s "
-                     f"| {w['total']:.0f} s | {r.llm_cost_usd:.4f} | {r.best_id or '—'} ({r.best_model or 'no LLM'}) |")
-    return "\n".join(lines) + "\n"
-
-
-def report_dict(results: Sequence[TaskResult], base: RunConfig) -> dict[str, Any]:
-    wins, total = beats_fraction(results)
-    config = {k: v for k, v in dataclasses.asdict(base).items() if k not in ("env", "task")}
-    return {"config": config, "rules": {"beats": BEATS_RULE, "noise": NOISE_RULE,
-                                                          "epsilon": EPSILON},
-            "beats_reference": {"tasks": wins, "of": total, "fraction": wins / total if total else None},
-            "tasks": [r.to_dict() for r in results]}
-
-
-def write_report(results: Sequence[TaskResult], base: RunConfig, out: Path) -> tuple[Path, Path]:
-    json_path, md_path = out / "quality.json", out / "quality.md"
-    write_json(json_path, report_dict(results, base))
-    write_text(md_path, markdown(results, base))
-    return json_path, md_path

@@ -1,7 +1,8 @@
 """Reading an evaluation trace (trace.npz) back in the parent: it was written inside the sandbox, next to untrusted
 reward code, so it is read as data and checked before anything is allocated for it or filmed from it.
 
-The format is train/rollouts.py's: qpos [E, T, nq] float, lengths [E] int (each episode's control steps), dt.
+The format is train/rollouts.py's: qpos [E, T, nq] float, lengths [E] int (each episode's control steps), dt, and
+(native evaluations since the exploit detectors) qvel [E, T, nv] and sensordata [E, T, nsensordata] float.
 Traces written before every episode was kept have no lengths: qpos [1, T, nq] (or [T, nq]) is one episode whose
 rows all count (those traces already stopped when their episode did).
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 MAX_EPISODES = 4096
 MAX_NQ = 1024
+ROW_ARRAYS = ("qvel", "sensordata")  # optional arrays with one row per qpos row
 
 
 class TraceError(ValueError):
@@ -30,6 +32,8 @@ class Trace:
     qpos: np.ndarray  # [E, T, nq] float64
     lengths: np.ndarray  # [E] int64: episode e is rows 0..lengths[e]
     dt: float  # seconds per control step
+    qvel: np.ndarray | None = None  # [E, T, nv]; None in traces that do not record it
+    sensordata: np.ndarray | None = None  # [E, T, nsensordata]; None likewise
 
     @property
     def episodes(self) -> int:
@@ -50,6 +54,7 @@ def read_trace(path: Path, max_steps: int) -> Trace:
             qpos = np.asarray(data["qpos"], dtype=np.float64)
             lengths = np.asarray(data["lengths"]) if "lengths" in shapes else None
             dt = float(np.asarray(data["dt"], dtype=np.float64))
+            rows = {name: np.asarray(data[name], dtype=np.float64) for name in ROW_ARRAYS if name in shapes}
     except (OSError, KeyError, zipfile.BadZipFile, EOFError) as err:
         raise TraceError(f"{path} cannot be read as a trace ({type(err).__name__}: {err})") from None
     except ValueError as err:  # a pickled array (refused), a truncated member, a wrong dtype
@@ -58,7 +63,7 @@ def read_trace(path: Path, max_steps: int) -> Trace:
         qpos = qpos[None]
     if lengths is None:
         lengths = np.full(qpos.shape[0], qpos.shape[1] - 1, dtype=np.int64)
-    return _checked(qpos, lengths, dt)
+    return _checked(qpos, lengths, dt, **rows)
 
 
 def _headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -92,14 +97,22 @@ def _check_sizes(shapes: dict[str, tuple[tuple[int, ...], np.dtype]], max_steps:
         lengths, kind = shapes["lengths"]
         if lengths != (episodes,) or kind.kind not in "iu":
             raise TraceError(f"lengths must be {episodes} integers, got {kind} {list(lengths)}")
+    for name in ROW_ARRAYS:
+        if name in shapes:
+            row_shape, row_kind = shapes[name]
+            if len(row_shape) != 3 or row_shape[:2] != (episodes, rows) or not 1 <= row_shape[2] <= MAX_NQ \
+                    or row_kind.kind != "f":
+                raise TraceError(f"{name} must be a float array [{episodes}, {rows}, at most {MAX_NQ}] like qpos, "
+                                 f"got {row_kind} {list(row_shape)}")
     if math.prod(shapes["dt"][0]) != 1 or shapes["dt"][1].kind not in "fiu":
         raise TraceError("dt must be one number")
 
 
-def _checked(qpos: np.ndarray, lengths: np.ndarray, dt: float) -> Trace:
+def _checked(qpos: np.ndarray, lengths: np.ndarray, dt: float, qvel: np.ndarray | None = None,
+             sensordata: np.ndarray | None = None) -> Trace:
     if not (math.isfinite(dt) and dt > 0):
         raise TraceError(f"dt must be a positive number, got {dt}")
     lengths = lengths.astype(np.int64)
     if lengths.min() < 0 or lengths.max() > qpos.shape[1] - 1:
         raise TraceError(f"episode lengths {lengths.min()}..{lengths.max()} do not fit {qpos.shape[1]} rows")
-    return Trace(qpos=qpos, lengths=lengths, dt=dt)
+    return Trace(qpos=qpos, lengths=lengths, dt=dt, qvel=qvel, sensordata=sensordata)

@@ -9,6 +9,9 @@ every evaluation episode, so the film stage can show the one that represents the
                                repeat its last state (T = 1 + the longest episode)
   lengths  int64 [E]           each episode's control steps (Evaluation.episode_lengths): rows 0..lengths[e]
   dt       float64 []          seconds per control step
+  qvel, sensordata  float64 [E, T, nv], [E, T, nsensordata]  the same rows' velocities and sensor readings, so that a
+                               state view can be rebuilt from the trace (the exploit detectors, evaluate/exploits.py);
+                               the native evaluation writes them, the population trainer's evaluation does not
 """
 
 from __future__ import annotations
@@ -43,14 +46,16 @@ def evaluate(env: EnvSpec, task: Task, reward: LoadedReward, policy: Actor, epis
         sim.close()
 
 
-def pack_trace(qpos: np.ndarray, lengths: np.ndarray, dt: float) -> dict:
-    """The trace record of E episodes from qpos [E, T, nq] (row 0 the start) and each episode's control steps:
-    rows after an episode's last alive step are overwritten with that step's state (after a termination the
-    simulation went on, and those states were never scored)."""
-    qpos = np.asarray(qpos, dtype=np.float64)
+def pack_trace(qpos: np.ndarray, lengths: np.ndarray, dt: float, **rows: np.ndarray) -> dict:
+    """The trace record of E episodes from qpos [E, T, nq] (row 0 the start), each episode's control steps, and
+    optional other per-row arrays [E, T, k] (qvel, sensordata): rows after an episode's last alive step are
+    overwritten with that step's state (after a termination the simulation went on, and those states were never
+    scored)."""
     lengths = np.asarray(lengths, dtype=np.int64)
-    last = np.minimum(np.arange(qpos.shape[1])[None, :], lengths[:, None])
-    return {"qpos": np.take_along_axis(qpos, last[:, :, None], axis=1), "lengths": lengths, "dt": float(dt)}
+    last = np.minimum(np.arange(np.shape(qpos)[1])[None, :], lengths[:, None])
+    padded = {name: np.take_along_axis(np.asarray(array, dtype=np.float64), last[:, :, None], axis=1)
+              for name, array in {"qpos": qpos, **rows}.items()}
+    return {**padded, "lengths": lengths, "dt": float(dt)}
 
 
 def episode_scores(fitness: np.ndarray) -> tuple[float | None, ...]:
@@ -66,7 +71,7 @@ def _run(sim, env, task, reward, policy, traced):
     ret = np.zeros(n)
     term_sums = {k: np.zeros(n) for k in reward.scales}
     term_values = {k: [] for k in reward.scales}
-    trace = [sim.raw().qpos.copy()] if traced else []
+    trace = [_row(sim)] if traced else []
     for step in range(task.episode_steps):
         raw = sim.raw()
         action = policy.act(env.observation(raw.qpos, raw.qvel, sim.sensors(), np), sim.model.nu)
@@ -74,7 +79,7 @@ def _run(sim, env, task, reward, policy, traced):
         rewarded = reward_step(env, reward, sim, action, step)
         total, s, scaled = rewarded.total, rewarded.s, rewarded.scaled
         if traced:  # the state after this step: the last one an episode ending now shows
-            trace.append(sim.raw().qpos.copy())
+            trace.append(_row(sim))
         live = alive.astype(np.float64)
         length += live
         ret += live * total
@@ -112,4 +117,10 @@ def _run(sim, env, task, reward, policy, traced):
     if not traced:
         return evaluation, {}
     dt = float(sim.model.opt.timestep * env.frame_skip)
-    return evaluation, pack_trace(np.stack(trace, axis=1), length.astype(np.int64), dt)
+    qpos, qvel, sensordata = (np.stack([row[i] for row in trace], axis=1) for i in range(3))
+    return evaluation, pack_trace(qpos, length.astype(np.int64), dt, qvel=qvel, sensordata=sensordata)
+
+
+def _row(sim) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    raw = sim.raw()
+    return raw.qpos.copy(), raw.qvel.copy(), raw.sensordata.copy()

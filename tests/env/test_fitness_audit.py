@@ -22,20 +22,23 @@ from __future__ import annotations
 import dataclasses
 import sys
 
+import mujoco
 import numpy as np
 import pytest
 
 from rewardsmith.env.registry import env_names, get_env
 from rewardsmith.env.sim import NativeBatch
+from rewardsmith.evaluate.exploits import exploits_for, matches
 
 
 def _episode(env_name, task_name, policy=None, n=8, seed=0, steps=None, start=None, relaunch=None, measure=None,
-             task=None):
+             task=None, record=None):
     """Mean episode fitness per env (numpy [n]) of `policy` ((state view, step) -> action [n, nu]; None = zero
     action); `start(rng, qpos0, n)` -> (qpos, qvel) replaces the env's initial state (and is what `relaunch` every
     that many steps resets to). `measure` {name: s -> [n]}: other per-step quantities, summed over the same steps and
     divided the same way; returns (fitness, {name: mean}). `task` replaces the registered task (e.g. an earlier
-    version of its fitness and termination)."""
+    version of its fitness and termination). `record`, a list: each step's (state view after it, alive before it) is
+    appended, for the exploit detectors (_detected)."""
     env = get_env(env_name)
     task = task or env.task(task_name)
     if start is not None:
@@ -53,6 +56,8 @@ def _episode(env_name, task_name, policy=None, n=8, seed=0, steps=None, start=No
             sim.step(np.broadcast_to(action, (n, sim.model.nu)))
             raw = sim.raw()
             s = env.state_view(raw.qpos, raw.qvel, sim.sensors(), np)
+            if record is not None:
+                record.append(({k: np.array(v) for k, v in s.items()}, alive.copy()))  # s views the sim's buffers
             live = alive.astype(np.float64)
             fitness += live * np.asarray(task.fitness(s, np), dtype=np.float64)
             for name, fn in (measure or {}).items():
@@ -64,6 +69,23 @@ def _episode(env_name, task_name, policy=None, n=8, seed=0, steps=None, start=No
     finally:
         sim.close()
     return fitness / steps, {name: value / steps for name, value in measured.items()}
+
+
+def _detected(env_name, task_name, record):
+    """The package's exploit detectors on each episode of a recorded `_episode`, as an evaluation trace would show it:
+    the states after each step while it was alive (the step that ended it included). One tuple of names per env."""
+    assert exploits_for(env_name, task_name), f"no detector for {env_name}/{task_name}"
+    found = []
+    for i in range(len(record[0][1])):
+        rows = [s for s, alive in record if alive[i]]
+        states = {k: np.stack([np.asarray(s[k])[i] for s in rows]) for k in rows[0]}
+        found.append(matches(env_name, task_name, states, _dt(env_name)))
+    return found
+
+
+def _dt(env_name):
+    env = get_env(env_name)
+    return float(mujoco.MjModel.from_xml_path(str(env.model_path)).opt.timestep) * env.frame_skip
 
 
 def _square_wave(freq_hz, phase, amp, bias, dt):
@@ -84,9 +106,14 @@ def test_cartpole_spinning_the_pole_over_the_top_is_not_a_swingup():
     def pump(s, t):
         return np.sign(-s["pole_angular_velocity"] * np.cos(s["pole_angle"]) + 1e-3)[:, None]
 
-    fitness, m = _episode("cartpole", "swingup", pump, measure={"top": lambda s: s["pole_upright"] > 0.99})
+    record, idle = [], []
+    fitness, m = _episode("cartpole", "swingup", pump, measure={"top": lambda s: s["pole_upright"] > 0.99},
+                          record=record)
     assert np.all(m["top"] > 0.0), "the pole never came up: the script is not the exploit it means to be"
     assert np.all(fitness < _threshold("cartpole", "swingup")), fitness
+    assert _detected("cartpole", "swingup", record) == [("spun the pole round",)] * 8
+    _episode("cartpole", "swingup", n=2, record=idle)
+    assert _detected("cartpole", "swingup", idle) == [()] * 2, "hanging still is not spinning"
 
 
 def test_cartpole_doing_nothing_or_pushing_to_the_wall_does_not_balance():
@@ -98,10 +125,14 @@ def test_cartpole_doing_nothing_or_pushing_to_the_wall_does_not_balance():
 
 def test_pendulum_spinning_is_not_a_swingup():
     # full torque in the direction of motion: the pendulum ends up spinning round and round through the top
+    record, idle = [], []
     fitness, m = _episode("pendulum", "swingup", lambda s, t: np.sign(s["pole_angular_velocity"] + 1e-6)[:, None],
-                          measure={"top": lambda s: s["pole_upright"] > 0.99})
+                          measure={"top": lambda s: s["pole_upright"] > 0.99}, record=record)
     assert np.all(m["top"] > 0.0), "the pendulum never reached the top"
     assert np.all(fitness < _threshold("pendulum", "swingup")), fitness
+    assert _detected("pendulum", "swingup", record) == [("spun the pole round",)] * 8
+    _episode("pendulum", "swingup", n=2, record=idle)
+    assert _detected("pendulum", "swingup", idle) == [()] * 2, "hanging still is not spinning"
 
 
 # --- reacher: sweeping the arm round is not staying on the target ---------------------------------------------------
@@ -141,8 +172,10 @@ def _hopper_airborne(s):
 def test_hopper_tumbling_backwards_along_the_floor_is_not_a_backflip():
     threshold = _threshold("hopper", "backflip")
     policy = _square_wave(dt=_HOPPER_DT, **_HOPPER_TUMBLE)
-    v2, m = _episode("hopper", "backflip", policy, task=_hopper_backflip(2),
+    record = []
+    v2, m = _episode("hopper", "backflip", policy, task=_hopper_backflip(2), record=record,
                      measure={"rotation": lambda s: -s["pitch_rate"], "low": lambda s: s["lowest_point_height"] < 0.03})
+    assert all("tumbled along the floor" in found for found in _detected("hopper", "backflip", record))
     assert np.all(m["rotation"] > 1.5 * threshold), f"it does rotate backwards fast (rad/s): {m}"
     assert np.all(m["low"] > 0.4), f"mostly on the floor (share of steps within 3 cm of it): {m}"
     v3, _ = _episode("hopper", "backflip", policy)
@@ -171,11 +204,16 @@ def test_hopper_bouncing_tumble_landing_upside_down_is_not_a_backflip():
     measure = {"turns_per_10s": lambda s: -s["pitch_rate"] * 10.0 / (2.0 * np.pi), "air": _hopper_airborne,
                "body": lambda s: s["body_on_floor"], "foot": lambda s: s["foot_on_floor"],
                "alive": lambda s: np.ones_like(s["torso_height"])}
-    v2, m2 = _episode("hopper", "backflip", start=start, relaunch=50, n=2, measure=measure, task=_hopper_backflip(2))
+    record = []
+    v2, m2 = _episode("hopper", "backflip", start=start, relaunch=50, n=2, measure=measure, task=_hopper_backflip(2),
+                      record=record)
+    assert _detected("hopper", "backflip", record) == [("flipped onto its body",)] * 2
     assert np.all(m2["turns_per_10s"] > 8.0) and np.all(m2["air"] > 0.8), f"flips in the air: {m2}"
     assert np.all(m2["body"] > 0.0) and np.all(m2["foot"] == 0.0), f"lands on its body, never on the foot: {m2}"
     assert np.all(v2 >= threshold), f"version 2 paid it: {v2}"
-    v3, m3 = _episode("hopper", "backflip", start=start, relaunch=50, n=2, measure=measure)
+    record = []
+    v3, m3 = _episode("hopper", "backflip", start=start, relaunch=50, n=2, measure=measure, record=record)
+    assert _detected("hopper", "backflip", record) == [("flipped onto its body",)] * 2, "its one flight, ended"
     assert np.all(m3["alive"] < 0.1), f"version 3 ends the episode at the first landing on the body: {m3}"
     assert np.all(v3 <= 0.0), f"and takes back the turns of the flight that ended in the fall: {v3}"
 
@@ -187,8 +225,10 @@ def test_hopper_one_big_flip_landing_on_the_body_is_not_a_backflip():
     # is not enough (the flight was paid before it ended): the falling step must take the flight back.
     threshold = _threshold("hopper", "backflip")
     start = _hopper_launch(1.25, 0.0, 5.0, -13.55)
-    v2, m = _episode("hopper", "backflip", start=start, n=2, task=_hopper_backflip(2),
+    record = []
+    v2, m = _episode("hopper", "backflip", start=start, n=2, task=_hopper_backflip(2), record=record,
                      measure={"body": lambda s: s["body_on_floor"]})
+    assert _detected("hopper", "backflip", record) == [("flipped onto its body",)] * 2
     assert np.all(m["body"] > 0.5) and np.all(v2 >= threshold), f"version 2 paid it: {v2}, {m}"
     no_charge = dataclasses.replace(_hopper_backflip(3), fitness=_hopper_backflip(2).fitness)
     ended, _ = _episode("hopper", "backflip", start=start, n=2, task=no_charge)
@@ -204,8 +244,10 @@ def test_hopper_backflip_landing_on_the_foot_is_a_backflip():
     start = _hopper_launch(1.25, 0.0, 5.0, -6.16)
     measure = {"alive": lambda s: np.ones_like(s["torso_height"]),
                "upright_on_foot": lambda s: (s["foot_on_floor"] > 0.5) & (np.cos(s["torso_pitch"]) > 0.9)}
-    v3, m = _episode("hopper", "backflip", start=start, relaunch=54, steps=540, n=2, measure=measure)
+    record = []
+    v3, m = _episode("hopper", "backflip", start=start, relaunch=54, steps=540, n=2, measure=measure, record=record)
     assert np.all(m["alive"] == 1.0) and np.all(m["upright_on_foot"] > 0.0), f"lands on its foot, upright: {m}"
+    assert _detected("hopper", "backflip", record) == [()] * 2, "an honest backflip matches no exploit"
     assert np.all(v3 > threshold), v3
     v2, _ = _episode("hopper", "backflip", start=start, relaunch=54, steps=540, n=2, task=_hopper_backflip(2))
     np.testing.assert_allclose(v3, v2)  # no fall: version 3 pays what version 2 paid
@@ -249,16 +291,20 @@ def _cheetah_start(height, pitch, vx=0.0, vz=0.0, spin=0.0):
 def test_cheetah_sliding_on_its_back_is_not_running_and_running_upright_is():
     threshold = _threshold("half_cheetah", "run")
     # upside down on its back, kept moving forward at 5 m/s
+    record, honest = [], []
     back, m = _episode("half_cheetah", "run", start=_cheetah_start(0.2, np.pi, vx=5.0), relaunch=5, steps=50, n=2,
-                       measure={"speed": lambda s: s["forward_velocity"]})
+                       measure={"speed": lambda s: s["forward_velocity"]}, record=record)
+    assert _detected("half_cheetah", "run", record) == [("slid on its back",)] * 2
     assert np.all(m["speed"] > threshold), m
     assert np.all(back <= 0.0), back
     backwards, _ = _episode("half_cheetah", "run_backwards", start=_cheetah_start(0.2, np.pi, vx=-5.0), relaunch=5,
                             steps=50, n=2)
     assert np.all(backwards <= 0.0), backwards
     # positive control: upright, bounding forward at 5 m/s
-    up, _ = _episode("half_cheetah", "run", start=_cheetah_start(0.7, 0.0, vx=5.0, vz=1.0), relaunch=5, steps=50, n=2)
+    up, _ = _episode("half_cheetah", "run", start=_cheetah_start(0.7, 0.0, vx=5.0, vz=1.0), relaunch=5, steps=50, n=2,
+                     record=honest)
     assert np.all(up > threshold), up
+    assert _detected("half_cheetah", "run", honest) == [()] * 2
 
 
 def _cheetah_flip(version):
@@ -310,8 +356,10 @@ def test_cheetah_bouncing_tumble_landing_on_its_back_is_not_a_flip():
                "on_back": lambda s: s["torso_on_floor"],
                "on_feet": lambda s: np.maximum(s["back_foot_on_floor"], s["front_foot_on_floor"]),
                "alive": lambda s: np.ones_like(s["torso_height"])}
+    record = []
     v2, m2 = _episode("half_cheetah", "flip", start=start, relaunch=23, steps=230, n=2, measure=measure,
-                      task=_cheetah_flip(2))
+                      task=_cheetah_flip(2), record=record)
+    assert _detected("half_cheetah", "flip", record) == [("flipped onto its body",)] * 2
     assert np.all(m2["turns_per_10s"] > 6.0), f"it flips: {m2}"
     assert np.all(m2["on_back"] > 0.0) and np.all(m2["on_feet"] == 0.0), f"lands on its back, never its feet: {m2}"
     assert np.all(v2 >= threshold), f"version 2 paid it: {v2}"
@@ -328,8 +376,10 @@ def test_cheetah_backflip_landing_on_its_feet_is_a_flip():
     measure = {"alive": lambda s: np.ones_like(s["torso_height"]),
                "on_feet_upright": lambda s: (np.maximum(s["back_foot_on_floor"], s["front_foot_on_floor"]) > 0.5)
                & (np.cos(s["torso_pitch"]) > 0.9)}
-    v3, m = _episode("half_cheetah", "flip", start=start, relaunch=19, steps=190, n=2, measure=measure)
+    record = []
+    v3, m = _episode("half_cheetah", "flip", start=start, relaunch=19, steps=190, n=2, measure=measure, record=record)
     assert np.all(m["alive"] == 1.0) and np.all(m["on_feet_upright"] > 0.0), f"lands on its feet: {m}"
+    assert _detected("half_cheetah", "flip", record) == [()] * 2, "an honest flip matches no exploit"
     assert np.all(v3 > threshold), v3
     v2, _ = _episode("half_cheetah", "flip", start=start, relaunch=19, steps=190, n=2, task=_cheetah_flip(2))
     np.testing.assert_allclose(v3, v2)  # no fall: version 3 pays what version 2 paid
@@ -353,13 +403,16 @@ def _ant_launch(up):
 def test_ant_standing_on_tiptoe_is_not_jumping_and_leaving_the_floor_is():
     threshold = _threshold("ant", "jump")
     # the ankles pressed down (0.4 of full torque): the torso stands ~0.1 m higher, without ever leaving the floor
-    tiptoe, m = _episode("ant", "jump", lambda s, t: np.array([0.0, 0.4] * 4), n=4,
+    record, honest = [], []
+    tiptoe, m = _episode("ant", "jump", lambda s, t: np.array([0.0, 0.4] * 4), n=4, record=record,
                          measure={"height": lambda s: np.clip(s["torso_height"] - 0.5, 0.0, 1.0)})
+    assert _detected("ant", "jump", record) == [("stood on tiptoe",)] * 4
     assert np.all(m["height"] > 0.4 * threshold), f"it does stand tall (version 1's fitness): {m}"
     assert np.all(tiptoe < 0.1 * threshold), tiptoe
     # positive control: thrown up at 4 m/s from the standing pose, again every 0.8 s
-    air, _ = _episode("ant", "jump", start=_ant_launch(4.0), relaunch=16, steps=160, n=2)
+    air, _ = _episode("ant", "jump", start=_ant_launch(4.0), relaunch=16, steps=160, n=2, record=honest)
     assert np.all(air > threshold), air
+    assert _detected("ant", "jump", honest) == [()] * 2
 
 
 def test_ant_standing_or_lunging_does_not_run_or_lie_down():
@@ -407,7 +460,8 @@ def _humanoid_kneeling(vx):
 def test_humanoid_moving_on_its_knees_is_not_running():
     threshold = _threshold("humanoid", "run")
     # kept sliding forward on its knees (relaunched every 2 steps, before it can tip over)
-    fitness, m = _episode("humanoid", "run", start=_humanoid_kneeling(4.0), relaunch=2, steps=40, n=2,
+    record, still = [], []
+    fitness, m = _episode("humanoid", "run", start=_humanoid_kneeling(4.0), relaunch=2, steps=40, n=2, record=record,
                           measure={"speed": lambda s: s["com_velocity"][..., 0],
                                    "knees_low": lambda s: np.maximum(s["left_knee_pos"][..., 2],
                                                                      s["right_knee_pos"][..., 2]) < 0.15,
@@ -416,6 +470,9 @@ def test_humanoid_moving_on_its_knees_is_not_running():
     assert np.all(m["speed"] > threshold), f"it does move forward fast: {m}"
     assert np.all(m["knees_low"] == 1.0), f"on its knees: {m}"
     assert np.all(fitness < threshold), fitness
+    assert _detected("humanoid", "run", record) == [("moved on its knees",)] * 2
+    _episode("humanoid", "run", start=_humanoid_kneeling(0.0), relaunch=2, steps=40, n=2, record=still)
+    assert _detected("humanoid", "run", still) == [()] * 2, "kneeling still is not moving on the knees"
 
 
 def test_humanoid_lying_on_the_side_with_scissored_legs_is_not_the_splits():
@@ -438,7 +495,10 @@ def test_humanoid_lying_on_the_side_with_scissored_legs_is_not_the_splits():
         action[:, joints["right_hip_y"] - 7], action[:, joints["left_hip_y"] - 7] = -1.0, 1.0
         return action
 
-    fitness, m = _episode("humanoid", "splits", hold, start=lying_scissored, n=2, measure={"split_like": split_like})
+    record = []
+    fitness, m = _episode("humanoid", "splits", hold, start=lying_scissored, n=2, measure={"split_like": split_like},
+                          record=record)
+    assert _detected("humanoid", "splits", record) == [("lay on its side with legs scissored",)] * 2
     assert np.all(m["split_like"] >= _threshold("humanoid", "splits")), f"feet apart, pelvis low: {m}"
     assert np.all(fitness < _threshold("humanoid", "splits")), fitness
 
@@ -479,11 +539,13 @@ def test_humanoid_kneel_ends_at_a_fall_backwards_onto_folded_legs():
                                                         & (s["torso_forward"][..., 2] > 0.5)  # facing up
                                                         & (s["left_knee_angle"] < -2.0) & (s["right_knee_angle"] < -2.0))}
     fit1, m1 = _episode("humanoid", "kneel", _humanoid_hold_knees_folded, start=_humanoid_falling_back_onto_folded_legs,
-                        steps=120, n=2, measure=measure, task=v1)
+                        steps=120, n=2, measure=measure, task=v1, record=(v1_record := []))
+    assert _detected("humanoid", "kneel", v1_record) == [("fell back onto folded legs",)] * 2
     assert np.all(m1["alive"] == 1.0), f"version 1 never ends it: {m1}"
     assert np.all(m1["lying_back_on_folded_legs"] > 0.5), f"it lies on its back over its folded legs: {m1}"
     fit2, m2 = _episode("humanoid", "kneel", _humanoid_hold_knees_folded, start=_humanoid_falling_back_onto_folded_legs,
-                        steps=120, n=2, measure=measure)
+                        steps=120, n=2, measure=measure, record=(v2_record := []))
+    assert _detected("humanoid", "kneel", v2_record) == [()] * 2, "version 2 ends it before it lies there"
     assert np.all(m2["alive"] * 120 <= 20), f"version 2 ends it during the fall: {m2}"
     assert np.all(m2["lying_back_on_folded_legs"] == 0.0), m2
     assert np.all(fit2 > 0.0) and np.all(fit2 == fit1), (fit1, fit2)  # it did kneel; lying scored nothing either way
@@ -492,8 +554,10 @@ def test_humanoid_kneel_ends_at_a_fall_backwards_onto_folded_legs():
 def test_humanoid_kneel_does_not_end_an_upright_kneel():
     # control: kneeling upright (thighs vertical, chest 0.91 m), kept there (relaunched every 2 steps, before it can
     # tip): every step counts as kneeling and none ends the episode
+    record = []
     fitness, m = _episode("humanoid", "kneel", start=_humanoid_kneeling(0.0), relaunch=2, steps=40, n=2,
-                          measure={"alive": lambda s: np.ones_like(s["torso_up"])})
+                          measure={"alive": lambda s: np.ones_like(s["torso_up"])}, record=record)
+    assert _detected("humanoid", "kneel", record) == [()] * 2
     assert np.all(m["alive"] == 1.0) and np.all(fitness == 1.0), (fitness, m)
 
 

@@ -117,6 +117,19 @@ def test_a_trace_holds_every_episode_to_its_own_end(tmp_path):
     assert trace.episode(2).shape == (2, 2)  # terminated on its first step: the start and that step
 
 
+def test_a_trace_keeps_velocities_and_sensors_padded_like_positions(tmp_path):
+    qpos = np.random.default_rng(0).normal(size=(2, 4, 3))
+    qvel, sensors = qpos[..., :2] * 2, qpos * 3
+    packed = pack_trace(qpos, np.array([3, 1]), 0.02, qvel=qvel, sensordata=sensors)
+    np.savez(tmp_path / "trace.npz", **packed)
+    trace = read_trace(tmp_path / "trace.npz", max_steps=3)
+    assert trace.qvel is not None and trace.sensordata is not None
+    np.testing.assert_array_equal(trace.qvel[0], qvel[0])
+    assert (trace.sensordata[1, 2:] == sensors[1, 1]).all()  # after its end an episode holds its last state
+    np.savez(tmp_path / "positions.npz", qpos=qpos, lengths=np.array([3, 1]), dt=0.02)
+    assert read_trace(tmp_path / "positions.npz", max_steps=3).qvel is None
+
+
 def test_a_trace_from_before_every_episode_was_kept_is_its_first_episode_whole(tmp_path):
     np.savez(tmp_path / "old.npz", qpos=np.zeros((1, 61, 2)), dt=0.02)
     trace = read_trace(tmp_path / "old.npz", max_steps=500)
@@ -131,6 +144,9 @@ def test_a_trace_from_before_every_episode_was_kept_is_its_first_episode_whole(t
     ({"qpos": np.zeros((1, 6, 2)), "dt": -1.0}, "dt must be a positive number"),
     ({"qpos": np.zeros((1, 6, 2))}, "no 'dt' array"),
     ({"qpos": np.array([{"x": 1}], dtype=object), "dt": 0.02}, "must be a float array"),
+    ({"qpos": np.zeros((2, 6, 2)), "dt": 0.02, "qvel": np.zeros((2, 5, 2))}, "qvel must be a float array"),
+    ({"qpos": np.zeros((2, 6, 2)), "dt": 0.02, "sensordata": np.zeros((2, 6), dtype=np.int64)},
+     "sensordata must be a float array"),
 ])
 def test_a_malformed_trace_is_refused_before_it_is_filmed(tmp_path, arrays, error):
     np.savez(tmp_path / "bad.npz", **arrays)
