@@ -62,7 +62,7 @@ def run(payload: dict, workdir: Path, progress: Progress) -> dict:
             continue
         folder.mkdir(exist_ok=True)
         result.outcome.policy.save(folder / POLICY_FILE)
-        np.savez(folder / TRACE_FILE, **result.trace)
+        np.savez_compressed(folder / TRACE_FILE, **result.trace)
         train = TrainResult(steps=result.outcome.steps, wall_s=result.outcome.wall_s,
                             steps_per_s=result.outcome.steps_per_s, curve=tuple(result.outcome.curve),
                             trainer="population", seed=member.seed, reached_success=result.stopped_early,
