@@ -123,13 +123,35 @@ class Measured:
         return float(low), float(high)
 
 
-def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) -> np.ndarray:
-    """Means of a hierarchical bootstrap: seeds with replacement, each seed's values with replacement."""
+def _seed_means(rng: np.random.Generator, seeds: Sequence[np.ndarray], draws: int) -> np.ndarray:
+    """[draws, seeds]: each seed's mean over its values drawn again with replacement."""
     per_seed = np.empty((draws, len(seeds)))
     for j, values in enumerate(seeds):
         per_seed[:, j] = values[rng.integers(0, len(values), (draws, len(values)))].mean(axis=1)
+    return per_seed
+
+
+def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) -> np.ndarray:
+    """Means of a hierarchical bootstrap: seeds with replacement, each seed's values with replacement."""
+    per_seed = _seed_means(rng, seeds, draws)
     picks = rng.integers(0, len(seeds), (draws, len(seeds)))
     return np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
+
+
+def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], rng: np.random.Generator,
+                      draws: int = DRAWS) -> tuple[float, float, float]:
+    """(mean of a - mean of b, and its 95% interval) for two rewards trained on the same seeds (a[j] and b[j]: the
+    episode scores of seed j): a hierarchical bootstrap that draws the same seeds for both, so what a seed does to
+    both (its initial policy, its evaluation episodes) counts once, then each seed's episodes of each."""
+    if len(a) != len(b) or not a:
+        raise ValueError("a paired difference needs the same seeds, at least one, on both sides")
+    first = _seed_means(rng, [np.asarray(s, np.float64) for s in a], draws)
+    second = _seed_means(rng, [np.asarray(s, np.float64) for s in b], draws)
+    picks = rng.integers(0, len(a), (draws, len(a)))
+    diffs = (np.take_along_axis(first, picks, axis=1) - np.take_along_axis(second, picks, axis=1)).mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    point = float(np.mean([np.mean(s) for s in a]) - np.mean([np.mean(s) for s in b]))
+    return point, float(low), float(high)
 
 
 def measured(cand: Candidate, threshold: float | None) -> Measured | None:

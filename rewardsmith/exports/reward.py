@@ -101,10 +101,24 @@ def _confidence(store: RunStore, cand_id: str) -> str:
     return f"Selection: {choice['statement']}.\nRule: {choice.get('rule', '')}.\n\n"
 
 
+def pruned_program(store: RunStore, cand: Candidate) -> str:
+    """The reward `rewardsmith ablate` pruned for `cand` (RUN/ablation/<id>/pruned_reward.py); ExportError saying
+    why there is none."""
+    path = store.pruned_reward_path(cand.id)
+    if path.is_file():
+        return path.read_text()
+    why = ("its ablation found no term to drop, or the pruned reward did not retrain as well (see "
+           f"{store.ablation_path(cand.id)})" if store.ablation_path(cand.id).is_file() else "it was never ablated")
+    raise ExportError(f"candidate {cand.id} has no pruned reward: {why}; run `rewardsmith ablate {store.root} "
+                      f"--candidate {cand.id}` first, or export without --pruned")
+
+
 def export_reward(store: RunStore, candidate_id: str | None, output: Path, force: bool = False,
-                  fmt: str = "numpy") -> Path:
+                  fmt: str = "numpy", pruned: bool = False) -> Path:
     FORMATS.check(fmt)  # an unknown format fails before anything else is looked at
     cand = chosen_candidate(store, candidate_id)
+    if pruned:  # the pruned program in place of the original (its score below is the original's: see the note)
+        cand = cand.replace(source=pruned_program(store, cand))
     check_output(output, force)
     config = store.config()
     evaluation = cand.evaluation
@@ -112,6 +126,9 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
     score = f"Task score after training: {fitness:.3f} (success rate {evaluation.success_rate}).\n\n" \
         if evaluation and fitness is not None else "No task score recorded for this candidate.\n\n"
     score += _confidence(store, cand.id)
+    if pruned:
+        score += (f"Pruned by `rewardsmith ablate`: the terms whose removal did not hurt are gone; its retraining "
+                  f"is in {store.ablation_path(cand.id).relative_to(store.root)} (the run's).\n\n")
     text = render(fmt, cand.source or "", run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                   score=score, module=output.stem)
     write_text(output, text)

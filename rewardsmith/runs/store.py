@@ -23,6 +23,9 @@ Layout of a run:
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
   play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder
+  ablation/<id>/ablation.json       `rewardsmith ablate`'s table: each term removed (scaled), retrained on seeds
+  ablation/<id>/pruned_reward.py    the reward without the terms that did not matter, when it retrained as well
+  ablation/<id>/train/<variant>/    the variants' trainings (seed_S/); pruned_check/ the pruned module's check
   result.json                       the best candidate over the run, written when the run finishes
   fork.json                         a fork's origin: the run whose ranked generations it copied (runs/fork.py)
 
@@ -48,6 +51,8 @@ from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaE
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
 WORST_NAME = "worst.mp4"
+ABLATION_NAME = "ablation.json"
+PRUNED_NAME = "pruned_reward.py"
 PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 _ID = re.compile(r"g(\d+)c(\d+)")
 
@@ -324,6 +329,20 @@ class RunStore:
     def play_dir(self) -> Path:
         """`rewardsmith play`: <id>-seed<S>.mp4 and the sandbox folder <id>-seed<S>/ of each episode played."""
         return self.root / "play"
+
+    def ablation_dir(self, candidate_id: str) -> Path:
+        """`rewardsmith ablate`'s folder for one candidate (ABLATION_NAME, PRUNED_NAME, train/, pruned_check/)."""
+        return self.root / "ablation" / candidate_id
+
+    def ablation_partial_dir(self, candidate_id: str) -> Path:
+        """Where an ablation is built; renamed to ablation_dir when whole (an interrupted one leaves nothing)."""
+        return self.root / "ablation" / f".{candidate_id}.partial"
+
+    def ablation_path(self, candidate_id: str) -> Path:
+        return self.ablation_dir(candidate_id) / ABLATION_NAME
+
+    def pruned_reward_path(self, candidate_id: str) -> Path:
+        return self.ablation_dir(candidate_id) / PRUNED_NAME
 
     # ---- records ----------------------------------------------------------------------------------------------
 
