@@ -140,15 +140,22 @@ def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) ->
 
 def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], rng: np.random.Generator,
                       draws: int = DRAWS) -> tuple[float, float, float]:
-    """(mean of a - mean of b, and its 95% interval) for two rewards trained on the same seeds (a[j] and b[j]: the
-    episode scores of seed j): a hierarchical bootstrap that draws the same seeds for both, so what a seed does to
-    both (its initial policy, its evaluation episodes) counts once, then each seed's episodes of each."""
+    """(mean of a - mean of b, and its 95% interval) for two rewards trained on the same seeds and evaluated on the
+    same episodes (a[j][i] and b[j][i]: seed j's evaluation episode i, whose start the seed fixes): a hierarchical
+    bootstrap of the per-episode differences, seeds with replacement, then each seed's episodes, the same draws for
+    both, so what a seed and an episode's start do to both count once. Seeds whose episode counts differ are
+    drawn on each side separately."""
     if len(a) != len(b) or not a:
         raise ValueError("a paired difference needs the same seeds, at least one, on both sides")
-    first = _seed_means(rng, [np.asarray(s, np.float64) for s in a], draws)
-    second = _seed_means(rng, [np.asarray(s, np.float64) for s in b], draws)
+    per_seed = np.empty((draws, len(a)))
+    for j, (mine, theirs) in enumerate(zip(a, b, strict=True)):
+        first, second = np.asarray(mine, np.float64), np.asarray(theirs, np.float64)
+        if first.size == second.size:
+            per_seed[:, j] = (first - second)[rng.integers(0, first.size, (draws, first.size))].mean(axis=1)
+        else:
+            per_seed[:, j] = (_seed_means(rng, [first], draws) - _seed_means(rng, [second], draws))[:, 0]
     picks = rng.integers(0, len(a), (draws, len(a)))
-    diffs = (np.take_along_axis(first, picks, axis=1) - np.take_along_axis(second, picks, axis=1)).mean(axis=1)
+    diffs = np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
     low, high = np.percentile(diffs, [2.5, 97.5])
     point = float(np.mean([np.mean(s) for s in a]) - np.mean([np.mean(s) for s in b]))
     return point, float(low), float(high)

@@ -36,11 +36,11 @@ from rewardsmith.records import Candidate
 from rewardsmith.runs.store import ABLATION_NAME, PRUNED_NAME, RunStore, write_record, write_text
 
 NEGLIGIBLE = 0.01  # an effect smaller than 1% of the full reward's mean task score is no effect
-RULE = ("effect = variant's mean task score - the full reward's, on the same seeds, with its 95% interval from a "
-        "paired hierarchical bootstrap (seeds, then each seed's evaluation episodes); worse (a removed term: hurts "
-        "when removed) when the whole interval lies below -1% of the full reward's mean, better (helps when "
-        "removed) when it lies above +1%, otherwise no measurable effect; a variant whose training fails on a seed "
-        "counts as worse")
+RULE = ("effect = variant's mean task score - the full reward's, on the same seeds and evaluation episodes, with "
+        "its 95% interval from a paired hierarchical bootstrap (seeds, then each seed's episodes); worse (a removed "
+        "term: hurts when removed) when the whole interval lies below -1% of the full reward's mean, better (helps "
+        "when removed) when it lies above +1%, otherwise no measurable effect; a variant whose training fails on a "
+        "seed counts as worse")
 AS_WELL = ("the pruned reward (every term whose removal was not worse dropped together) retrains as well when it "
            "trains on every seed and its mean task score is at least the low end of the full reward's 95% interval")
 
