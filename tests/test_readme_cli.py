@@ -38,6 +38,7 @@ EXEMPT = {
     ("train",): "trains PPO for the task's budget (tests/train/test_train_cli.py and others run short ones)",
     ("play",): "plays a policy in the sandbox and films it with MuJoCo's renderer (tests/evaluate/test_play.py)",
     ("check",): "starts the sandboxed check child and needs a reward file (tests/program/, tests/sandbox/)",
+    ("ablate",): "retrains the reward once per term on several seeds (tests/test_ablate_cartpole.py)",
     ("review",): "serves the review page until Ctrl-C (tests/feedback/test_human_loop.py)",
     ("fork",): "copies a run and evolves it further with an LLM (tests/test_runs_and_fork.py, a slow one trains)",
     ("rank",): "needs a run waiting for a person's ranking, which the fixture is not (tests/feedback/)",

@@ -14,18 +14,18 @@ Cost: (1 + R) x seeds trainings, (1 + 3R) x seeds with --scales, plus seeds more
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from collections.abc import Callable, Sequence
-import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
-from enum import Enum
 
 import numpy as np
 
-from rewardsmith.config import TrainConfig
 from rewardsmith.confidence import Measured, paired_difference
+from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.task import Task
 from rewardsmith.events import Report
@@ -42,10 +42,11 @@ RULE = ("effect = variant's mean task score - the full reward's, on the same see
         "when removed) when it lies above +1%, otherwise no measurable effect; a variant whose training fails on a "
         "seed counts as worse")
 AS_WELL = ("the pruned reward (every term whose removal was not worse dropped together) retrains as well when it "
-           "trains on every seed and its mean task score is at least the low end of the full reward's 95% interval")
+           "trains on every seed and is not worse than the full reward by the same rule (the 95% interval of its "
+           "effect reaches above -1% of the full reward's mean)")
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     WORSE = "worse"
     NONE = "no measurable effect"
     BETTER = "better"
@@ -159,10 +160,10 @@ def droppable(rows: Sequence[Row]) -> list[str]:
     return drop
 
 
-def retrains_as_well(pruned: Row, full: Row) -> bool:
-    """AS_WELL: every seed trained, and the mean is at least the low end of the full reward's interval."""
-    return (pruned.failed is None and pruned.score is not None and full.score is not None
-            and pruned.score.value >= full.score.low)
+def retrains_as_well(pruned: Row) -> bool:
+    """AS_WELL: every seed trained, and not worse than the full reward by RULE (the same test every variant gets: a
+    pruned reward of one dropped term is that term's removal, and must be judged alike)."""
+    return pruned.failed is None and pruned.score is not None and pruned.verdict is not Verdict.WORSE
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,8 @@ class AblationSetup:
     with_scales: bool = False
 
 
-def run_ablation(setup: AblationSetup, report: Report, announce: Report = lambda _: None) -> Ablation:
+def run_ablation(setup: AblationSetup, report: Report,
+                 announce: Callable[[str], None] = lambda _: None) -> Ablation:
     """Trains every variant and the pruned reward, then moves ablation.json and the pruned module into
     RUN/ablation/<id>/ in one rename (an interrupted ablation leaves nothing there); `announce(text)` before each
     variant's training."""
@@ -199,7 +201,8 @@ def run_ablation(setup: AblationSetup, report: Report, announce: Report = lambda
     return ablation
 
 
-def _train_all(setup: AblationSetup, work: Path, report: Report, announce: Report) -> tuple[Ablation, str | None]:
+def _train_all(setup: AblationSetup, work: Path, report: Report,
+               announce: Callable[[str], None]) -> tuple[Ablation, str | None]:
     cand, seeds = setup.candidate, list(setup.seeds)
     threshold = setup.task.success_threshold
     rng = np.random.default_rng(sum(seeds) * 7919 + 1)
@@ -235,15 +238,18 @@ def _prune(setup: AblationSetup, work: Path, rows: tuple[Row, ...], full: MultiS
                       + "; ".join(check.errors)), None
     variant = Variant("pruned", None, 1.0, source)
     row = row_of(variant, train(variant), full, setup.task.success_threshold, rng)
-    as_well = retrains_as_well(row, rows[0])
-    reason = (f"retrains as well: task score {_fmt(row.score)} against the full reward's {_fmt(rows[0].score)}"
-              if as_well else f"does not retrain as well: task score {_fmt(row.score)} against the full "
-              f"reward's {_fmt(rows[0].score)}{f' ({row.failed})' if row.failed else ''}")
+    as_well = retrains_as_well(row)
+    against = (f"task score {_fmt(row.score)} against the full reward's {_fmt(rows[0].score)}, effect "
+               f"{_fmt(row.effect, '+.3f')}")
+    reason = (f"retrains as well: {against}" if as_well else
+              f"does not retrain as well: {against}{f' ({row.failed})' if row.failed else ''}")
     return Pruned(tuple(drop), row, as_well, reason), (source if as_well else None)
 
 
-def _fmt(interval: Interval | None) -> str:
-    return "none" if interval is None else f"{interval.value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
+def _fmt(interval: Interval | None, spec: str = ".3f") -> str:
+    if interval is None:
+        return "none"
+    return f"{interval.value:{spec}} [{interval.low:{spec}}, {interval.high:{spec}}]"
 
 
 def _move_into_place(work: Path, final: Path) -> None:

@@ -12,7 +12,7 @@ from rewardsmith.exports.formats import FORMATS, ExportError
 from rewardsmith.exports.torch_xp import TORCH_XP, for_torch
 from rewardsmith.records import Candidate
 from rewardsmith.resources import ENVS_DIR
-from rewardsmith.runs.store import RunStore, write_text
+from rewardsmith.runs.store import RunStore, read_json, write_text
 
 
 def chosen_candidate(store: RunStore, candidate_id: str | None) -> Candidate:
@@ -113,6 +113,15 @@ def pruned_program(store: RunStore, cand: Candidate) -> str:
                       f"--candidate {cand.id}` first, or export without --pruned")
 
 
+def _pruned_note(store: RunStore, cand_id: str) -> str:
+    """What the ablation said of the pruned reward: the terms it dropped and its retraining against the full one."""
+    path = store.ablation_path(cand_id)
+    pruned = (read_json(path) if path.is_file() else {}).get("pruned") or {}
+    dropped = ", ".join(pruned.get("dropped") or ()) or "?"
+    return (f"Pruned by `rewardsmith ablate` (without {dropped}); the score above is the original's, the pruned one "
+            f"{pruned.get('reason', 'was retrained')} ({path.relative_to(store.root)}).\n\n")
+
+
 def export_reward(store: RunStore, candidate_id: str | None, output: Path, force: bool = False,
                   fmt: str = "numpy", pruned: bool = False) -> Path:
     FORMATS.check(fmt)  # an unknown format fails before anything else is looked at
@@ -127,8 +136,7 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
         if evaluation and fitness is not None else "No task score recorded for this candidate.\n\n"
     score += _confidence(store, cand.id)
     if pruned:
-        score += (f"Pruned by `rewardsmith ablate`: the terms whose removal did not hurt are gone; its retraining "
-                  f"is in {store.ablation_path(cand.id).relative_to(store.root)} (the run's).\n\n")
+        score += _pruned_note(store, cand.id)
     text = render(fmt, cand.source or "", run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                   score=score, module=output.stem)
     write_text(output, text)

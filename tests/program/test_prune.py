@@ -115,12 +115,13 @@ def test_when_no_removal_hurts_the_costliest_term_stays():
     assert droppable(rows) == ["centred"]  # upright's removal cost most: it stays
 
 
-def test_as_well_means_at_least_the_low_end_of_the_full_rewards_interval():
-    full = {1: [0.9, 0.8], 2: [0.85, 0.9]}
-    rows = _rows(full, {"upright": {1: [0.1, 0.2], 2: [0.1, 0.1]}, "centred": {1: [0.88, 0.9], 2: [0.85, 0.86]}})
-    full_row = rows[0]
-    assert retrains_as_well(rows[2], full_row)
-    assert not retrains_as_well(rows[1], full_row)
+def test_as_well_means_not_worse_by_the_same_rule_as_a_removal():
+    full = {1: [1.0, 1.0], 2: [1.0, 1.0]}  # no spread at all: a slightly lower pruned mean is still inside the rule
+    rows = _rows(full, {"upright": {1: [0.1, 0.2], 2: [0.1, 0.1]}, "centred": {1: [1.0, 0.96], 2: [1.0, 1.0]},
+                        "alive": {1: [1.0, 1.0], 2: None}})
+    assert retrains_as_well(rows[2])
+    assert not retrains_as_well(rows[1])  # clearly worse
+    assert not retrains_as_well(rows[3])  # a seed failed
 
 
 def test_paired_difference_cancels_what_a_seed_does_to_both():
