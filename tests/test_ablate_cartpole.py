@@ -70,8 +70,8 @@ def test_a_term_that_is_zero_everywhere_is_found_useless_and_pruned(tmp_path):
     rows = {row["name"]: row for row in table["rows"]}
     assert rows["-nothing"]["verdict"] == "no measurable effect"
     assert rows["-nothing"]["effect"] == {"value": 0.0, "low": 0.0, "high": 0.0}
-    pruned = table["pruned"]
-    assert "nothing" in pruned["dropped"] and pruned["as_well"], pruned["reason"]
+    pruned = table["pruned"][-1]
+    assert "nothing" in pruned["dropped"] and pruned["as_well"], table["pruned"]
     assert "nothing" not in literal_scales(store.pruned_reward_path("g0c00").read_text())
     assert not list(store.ablation_dir("g0c00").parent.glob(".*"))  # the partial folder was renamed away
 
@@ -107,6 +107,7 @@ def test_a_planted_noise_term_is_found_useless_and_the_real_term_matters(tmp_pat
     found = verdicts(table)
     assert found["-upright"] == "hurts when removed", table["rows"]
     assert found["-noise"] != "hurts when removed", table["rows"]
-    pruned = table["pruned"]
+    assert len(table["pruned"]) == 1, table["pruned"]  # one term to drop: one attempt
+    pruned = table["pruned"][0]
     assert pruned["dropped"] == ["noise"] and pruned["as_well"], pruned["reason"]
     assert literal_scales(store.pruned_reward_path("g0c00").read_text()) == {"upright": 1.0}

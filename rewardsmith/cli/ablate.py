@@ -68,7 +68,7 @@ def ablate_command(
         fail(str(err), code=1)
     print_ablation(ablation)
     console.print(f"wrote {store.ablation_path(cand.id)}", soft_wrap=True, markup=False)
-    if ablation.pruned is not None and ablation.pruned.as_well:
+    if ablation.kept is not None:
         console.print(f"wrote {store.pruned_reward_path(cand.id)}; export it with: rewardsmith export {store.root} "
                       f"--candidate {cand.id} --pruned -o reward.py", soft_wrap=True, markup=False)
 
@@ -87,16 +87,19 @@ def print_ablation(ablation: Ablation) -> None:
                         f"seeds {', '.join(map(str, ablation.seeds))})")
     for column in ("reward", "seeds", "task score [95%]", "success [95%]", "effect vs full [95%]", "verdict"):
         table.add_column(column, overflow="fold")
-    pruned = ablation.pruned
-    rows = list(ablation.rows) + ([pruned.row] if pruned is not None and pruned.row is not None else [])
-    for row in rows:
-        name = f"pruned (-{', -'.join(pruned.dropped)})" if pruned is not None and row is pruned.row else row.name
+    trained = [p for p in ablation.pruned if p.row is not None]
+    for row in [*ablation.rows, *(p.row for p in trained if p.row is not None)]:
+        tried = next((p for p in trained if p.row is row), None)
+        name = f"pruned (-{', -'.join(tried.dropped)})" if tried is not None else row.name
         table.add_row(name, str(row.seeds_ok), _interval(row.score), _interval(row.success), _effect(row.effect),
                       row.words)
     console.print(table)
+    console.print(f"{ablation.trainings} trainings in {ablation.wall_s:.0f} s", soft_wrap=True, markup=False)
     console.print(f"rule: {ablation.rule}", soft_wrap=True, markup=False)
-    if ablation.pruned is None:
+    if not ablation.pruned:
         console.print("pruned reward: none; every term's removal hurts", soft_wrap=True, markup=False)
         return
-    console.print(f"pruned reward (without {', '.join(ablation.pruned.dropped)}): {ablation.pruned.reason}; "
-                  f"rule: {ablation.as_well_rule}", soft_wrap=True, markup=False)
+    for tried in ablation.pruned:
+        console.print(f"pruned reward without {', '.join(tried.dropped)}: {tried.reason}", soft_wrap=True,
+                      markup=False)
+    console.print(f"rule: {ablation.as_well_rule}", soft_wrap=True, markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
+from typing import Any
 
 from rewardsmith.env.registry import get_env
 from rewardsmith.errors import UserError
@@ -116,7 +117,8 @@ def pruned_program(store: RunStore, cand: Candidate) -> str:
 def _pruned_note(store: RunStore, cand_id: str) -> str:
     """What the ablation said of the pruned reward: the terms it dropped and its retraining against the full one."""
     path = store.ablation_path(cand_id)
-    pruned = (read_json(path) if path.is_file() else {}).get("pruned") or {}
+    tried = (read_json(path) if path.is_file() else {}).get("pruned") or []
+    pruned: dict[str, Any] = next((p for p in tried if p.get("as_well")), {})
     dropped = ", ".join(pruned.get("dropped") or ()) or "?"
     return (f"Pruned by `rewardsmith ablate` (without {dropped}); the score above is the original's, the pruned one "
             f"{pruned.get('reason', 'was retrained')} ({path.relative_to(store.root)}).\n\n")

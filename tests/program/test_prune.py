@@ -10,7 +10,7 @@ import pytest
 from builders import GOOD
 
 from rewardsmith.confidence import paired_difference
-from rewardsmith.execute.ablate import Row, Verdict, droppable, retrains_as_well, row_of, verdict
+from rewardsmith.execute.ablate import Row, Verdict, droppable, prune_plan, retrains_as_well, row_of, verdict
 from rewardsmith.execute.seeds import MultiSeedSummary, SeedResult
 from rewardsmith.program.extract import literal_scales
 from rewardsmith.program.prune import FULL, pruned_source, variants
@@ -106,6 +106,7 @@ def test_rows_judge_each_removal_against_the_full_reward_on_the_same_seeds():
     assert by_name["-centred"].words == "no measurable effect" and by_name["-centred"].effect.value == 0.0
     assert by_name["-alive"].verdict is Verdict.WORSE and "it diverged" in by_name["-alive"].words
     assert droppable(rows) == ["centred"]
+    assert prune_plan(rows) == [["centred"]]  # one term to drop: one attempt
 
 
 def test_when_no_removal_hurts_the_costliest_term_stays():
@@ -113,6 +114,14 @@ def test_when_no_removal_hurts_the_costliest_term_stays():
     rows = _rows(full, {"upright": {1: [0.7, 0.9], 2: [0.8, 0.85]}, "centred": {1: [0.95, 0.9], 2: [0.9, 0.85]}})
     assert all(r.verdict is not Verdict.WORSE for r in rows)
     assert droppable(rows) == ["centred"]  # upright's removal cost most: it stays
+
+
+def test_the_plan_tries_every_droppable_term_together_then_the_one_whose_removal_did_best():
+    full = {1: [0.5, 0.4], 2: [0.45, 0.5]}
+    rows = _rows(full, {"upright": {1: [0.1, 0.2], 2: [0.1, 0.1]},  # hurts: never dropped
+                        "centred": {1: [0.5, 0.45], 2: [0.4, 0.5]},  # no effect
+                        "alive": {1: [0.9, 0.8], 2: [0.85, 0.9]}})  # helps when removed
+    assert prune_plan(rows) == [["centred", "alive"], ["alive"]]
 
 
 def test_as_well_means_not_worse_by_the_same_rule_as_a_removal():
