@@ -2,14 +2,17 @@
 --scales, each scale halved and doubled) on the same seeds as the full reward, through train_seeds (the sandboxed
 training `train`, the final confirmation and the quality bench use); each variant's task score is compared with the
 full reward's by a paired bootstrap (confidence.paired_difference); the terms whose removal does not hurt are
-dropped together and that pruned reward is retrained on the same seeds to see that it trains as well.
+dropped together and that pruned reward is retrained on the same seeds to see that it trains as well; where it does
+not (terms that stand in for each other can each go alone, not together), the reward without only the term whose
+removal did best is tried the same way.
 
 Budget: every variant trains the run's own budget (its --train-steps or the task's, with its `train` settings), the
 budget its reward was chosen at, unless --steps says otherwise. No halving-style screening at a smaller budget: a
 term's effect at half the budget is not its effect at the full one (a shaping term can speed learning and change
 nothing at the end), so every verdict would need the full budget again, and with R terms a screen only saves where
 more than half of them already hurt clearly at the screen's budget.
-Cost: (1 + R) x seeds trainings, (1 + 3R) x seeds with --scales, plus seeds more for the pruned reward.
+Cost: (1 + R) x seeds trainings, (1 + 3R) x seeds with --scales, plus seeds more per pruned reward tried (one or
+two).
 """
 
 from __future__ import annotations
