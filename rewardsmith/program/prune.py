@@ -1,12 +1,13 @@
 """Variants of a reward program for an ablation (`rewardsmith ablate`), and the program without some of its terms.
 
-Text only: the program is parsed, never run here. A variant differs from the program only in its SCALES literal, so
-it keeps passing the contract check the program passed: a term removed is its scale set to 0 (total = sum SCALES[k]
-* terms[k], so the term no longer reaches the reward, exactly as if it were gone), a term halved or doubled is its
-scale x 0.5 or x 2. The pruned program drops the terms from SCALES and from the dict `reward_terms` returns where
-every return is a dict literal with string keys (the usual shape); otherwise it keeps them with scale 0, which means
-the same reward, so the module stays valid either way (keys of SCALES and of the returned dict must match).
-"""
+Text only: the program is parsed, never run here. A variant differs from the program only in its SCALES literal, so it
+keeps passing the contract check the program passed: a term removed is its scale set to 0 (total = sum SCALES[k] *
+terms[k], so the term no longer reaches the reward, exactly as if it were gone), a term halved or doubled is its scale x
+0.5 or x 2. The pruned program drops the terms from SCALES and from the dict `reward_terms` returns where every return
+is a dict literal with string keys (the usual shape: an entry on lines of its own goes with its lines, the other
+entries' comments stay; a dict laid out otherwise is written again, without its comments); otherwise it keeps them with
+scale 0, which means the same reward, so the module stays valid either way (keys of SCALES and of the returned dict must
+match)."""
 
 from __future__ import annotations
 
@@ -111,12 +112,17 @@ def _without_returned_keys(source: str, dropped: set[str]) -> str | None:
     lines = source.splitlines(keepends=True)
     edits = []
     for node in (d for d in dicts if d is not None):
+        own_lines = _entry_lines(node, dropped, lines)
+        if own_lines is not None:  # each dropped entry on lines of its own: delete them, comments elsewhere stay
+            edits += [(_offset(lines, first, 0), _offset(lines, last + 1, 0), "") for first, last in own_lines]
+            continue
         entries = [(ast.get_source_segment(source, k), ast.get_source_segment(source, v))
                    for k, v in zip(node.keys, node.values, strict=True)
                    if isinstance(k, ast.Constant) and k.value not in dropped]
         start = _offset(lines, node.lineno, node.col_offset)
         end = _offset(lines, node.end_lineno or node.lineno, node.end_col_offset or 0)
         edits.append((start, end, _dict_text(entries, node, lines)))
+    lines.append("")  # an offset one past the last line (a dropped entry on the file's last line) stays valid
     text = source
     for start, end, new in sorted(edits, reverse=True):  # from the end, so earlier offsets stay valid
         text = text[:start] + new + text[end:]
@@ -124,14 +130,34 @@ def _without_returned_keys(source: str, dropped: set[str]) -> str | None:
     return text
 
 
+def _entry_lines(node: ast.Dict, dropped: set[str], lines: list[str]) -> list[tuple[int, int]] | None:
+    """The (first, last) line numbers of each dropped entry where every one of them has its lines to itself (only
+    blanks before its key, only a comma and a comment after its value), else None."""
+    spans = []
+    for key, value in zip(node.keys, node.values, strict=True):
+        if not (isinstance(key, ast.Constant) and key.value in dropped):
+            continue
+        first, last = key.lineno, value.end_lineno or value.lineno
+        before = lines[first - 1].encode()[:key.col_offset].decode()
+        after = lines[last - 1].encode()[value.end_col_offset or 0:].decode().strip()
+        if first <= node.lineno or last >= (node.end_lineno or node.lineno) or before.strip() \
+                or not (after in ("", ",") or after.lstrip(",").lstrip().startswith("#")):
+            return None
+        spans.append((first, last))
+    others = {n for k, v in zip(node.keys, node.values, strict=True) if k is not None
+              and not (isinstance(k, ast.Constant) and k.value in dropped)
+              for n in range(k.lineno, (v.end_lineno or v.lineno) + 1)}
+    return spans if not any(others & set(range(a, b + 1)) for a, b in spans) else None
+
+
 def _dict_text(entries: list[tuple[str | None, str | None]], node: ast.Dict, lines: list[str]) -> str:
-    """A dict literal of `entries`, laid out as the original: one line, or one entry a line at its first key's
-    indentation."""
+    """A dict literal of `entries` (their comments are lost), laid out as the original: one line, or one entry a line
+    at its first key's indentation."""
     if (node.end_lineno or node.lineno) == node.lineno or not node.keys:
         return "{" + ", ".join(f"{k}: {v}" for k, v in entries) + "}"
     first = node.keys[0]
     indent = " " * (first.col_offset if first is not None else node.col_offset + 4)
-    closing = " " * (len(lines[(node.end_lineno or node.lineno) - 1]) -
-                     len(lines[(node.end_lineno or node.lineno) - 1].lstrip()))
+    opening = lines[node.lineno - 1]
+    closing = opening[:len(opening) - len(opening.lstrip())]  # the brace closes at its statement's indentation
     body = "".join(f"{indent}{k}: {v},\n" for k, v in entries)
     return "{\n" + body + closing + "}"

@@ -55,6 +55,14 @@ def test_pruned_source_drops_the_terms_from_scales_and_from_the_returned_dict():
     assert set(terms) == {"upright", "alive"}
 
 
+def test_pruning_keeps_the_comments_of_the_terms_that_stay():
+    commented = GOOD.replace('"alive": xp.ones_like(s["cart_x"]),', '"alive": xp.ones_like(s["cart_x"]),  # paid while up')
+    pruned = pruned_source(commented, ["upright", "effort"])
+    assert "# paid while up" in pruned and "pole_upright" not in pruned and "action ** 2" not in pruned
+    one_line = 'SCALES = {"a": 1.0, "b": 2.0}\n\n\ndef reward_terms(s, action, xp):\n    return {"a": s["x"], "b": s["y"]}\n'
+    assert pruned_source(one_line, ["a"]).endswith('    return {"b": s["y"]}\n')
+
+
 def test_a_reward_built_up_step_by_step_keeps_the_dropped_term_at_scale_zero():
     pruned = pruned_source(BUILT_UP, ["b"])
     assert literal_scales(pruned) == {"a": 1.0, "b": 0.0}
