@@ -127,13 +127,42 @@ class Measured:
         return float(low), float(high)
 
 
-def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) -> np.ndarray:
-    """Means of a hierarchical bootstrap: seeds with replacement, each seed's values with replacement."""
+def _seed_means(rng: np.random.Generator, seeds: Sequence[np.ndarray], draws: int) -> np.ndarray:
+    """[draws, seeds]: each seed's mean over its values drawn again with replacement."""
     per_seed = np.empty((draws, len(seeds)))
     for j, values in enumerate(seeds):
         per_seed[:, j] = values[rng.integers(0, len(values), (draws, len(values)))].mean(axis=1)
+    return per_seed
+
+
+def _bootstrap(rng: np.random.Generator, seeds: list[np.ndarray], draws: int) -> np.ndarray:
+    """Means of a hierarchical bootstrap: seeds with replacement, each seed's values with replacement."""
+    per_seed = _seed_means(rng, seeds, draws)
     picks = rng.integers(0, len(seeds), (draws, len(seeds)))
     return np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
+
+
+def paired_difference(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], rng: np.random.Generator,
+                      draws: int = DRAWS) -> tuple[float, float, float]:
+    """(mean of a - mean of b, and its 95% interval) for two rewards trained on the same seeds and evaluated on the
+    same episodes (a[j][i] and b[j][i]: seed j's evaluation episode i, whose start the seed fixes): a hierarchical
+    bootstrap of the per-episode differences, seeds with replacement, then each seed's episodes, the same draws for
+    both, so what a seed and an episode's start do to both count once. Seeds whose episode counts differ are
+    drawn on each side separately."""
+    if len(a) != len(b) or not a:
+        raise ValueError("a paired difference needs the same seeds, at least one, on both sides")
+    per_seed = np.empty((draws, len(a)))
+    for j, (mine, theirs) in enumerate(zip(a, b, strict=True)):
+        first, second = np.asarray(mine, np.float64), np.asarray(theirs, np.float64)
+        if first.size == second.size:
+            per_seed[:, j] = (first - second)[rng.integers(0, first.size, (draws, first.size))].mean(axis=1)
+        else:
+            per_seed[:, j] = (_seed_means(rng, [first], draws) - _seed_means(rng, [second], draws))[:, 0]
+    picks = rng.integers(0, len(a), (draws, len(a)))
+    diffs = np.take_along_axis(per_seed, picks, axis=1).mean(axis=1)
+    low, high = np.percentile(diffs, [2.5, 97.5])
+    point = float(np.mean([np.mean(s) for s in a]) - np.mean([np.mean(s) for s in b]))
+    return point, float(low), float(high)
 
 
 def measured(cand: Candidate, threshold: float | None, robust: bool = False) -> Measured | None:

@@ -39,6 +39,7 @@ EXEMPT = {
     ("play",): "plays a policy in the sandbox and films it with MuJoCo's renderer (tests/evaluate/test_play.py)",
     ("stress",): "runs 144 episodes of a policy, 16 under each of 9 conditions (tests/evaluate/test_stress.py)",
     ("check",): "starts the sandboxed check child and needs a reward file (tests/program/, tests/sandbox/)",
+    ("ablate",): "retrains the reward once per term on several seeds (tests/test_ablate_cartpole.py)",
     ("review",): "serves the review page until Ctrl-C (tests/feedback/test_human_loop.py)",
     ("fork",): "copies a run and evolves it further with an LLM (tests/test_runs_and_fork.py, a slow one trains)",
     ("replay",): "retrains a card's reward on fresh seeds (tests/export/test_card.py replays cards)",

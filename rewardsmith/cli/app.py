@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.cli import env as env_commands
+from rewardsmith.cli.ablate import ablate_command
 from rewardsmith.cli.card import export_card, replay_command
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
 from rewardsmith.cli.endings import nothing_evaluated, print_dry_run
@@ -52,6 +53,7 @@ app.command("train")(train_command)  # rewardsmith/cli/reward.py
 app.command("check")(check_command)  # rewardsmith/cli/reward.py
 app.command("stress")(stress_command)  # rewardsmith/cli/stress.py
 app.command("replay")(replay_command)  # rewardsmith/cli/card.py
+app.command("ablate")(ablate_command)  # rewardsmith/cli/ablate.py
 # where halving is on by default (execute/train_stage.halving_default), in the words the README uses
 HALVING_DEFAULT = (f"{' or '.join(rankers_that(lambda plug: plug.needs_fitness))} feedback and the "
                    f"{' or '.join(trainers_that(lambda plug: plug.continues))} trainer")
@@ -344,6 +346,7 @@ def export(
     card: bool = typer.Option(False, "--card", help="write a reward card: the folder -o DIR with the reward, policy, "
                               "film, curves, measurement, cost and README (`rewardsmith replay DIR` retrains it)"),
     force: bool = typer.Option(False, help="overwrite an existing output file"),
+    pruned: bool = typer.Option(False, "--pruned", help="the reward `rewardsmith ablate` pruned, not the original"),
 ) -> None:
     """Write a reward as a standalone Python module (no rewardsmith import), or the trained policy."""
     from rewardsmith.context import open_run
@@ -353,6 +356,8 @@ def export(
     if policy and format is not None:
         fail(f"--format chooses the reward's array library; a --policy export is always numpy (.npz and a .py "
              f"that loads it): leave --format {format} out")
+    if policy and pruned:
+        fail("--pruned exports the reward ablate pruned; no policy was trained on it for --policy: leave one out")
     store = open_run(run)
     if card:
         return export_card(store, candidate, output, force, format, policy)  # rewardsmith/cli/card.py
@@ -361,7 +366,7 @@ def export(
             npz, script = export_policy(store, candidate, output, force=force)
             console.print(f"wrote {npz} and {script}")
             return
-        written = export_reward(store, candidate, output, force=force, fmt=format or "numpy")
+        written = export_reward(store, candidate, output, force=force, fmt=format or "numpy", pruned=pruned)
     except OSError as err:  # checked before writing (exports.check_output); a full disk or a race still lands here
         fail(f"cannot write {err.filename or output}: {err.strerror or err}; nothing was exported", code=1)
     console.print(f"wrote {written}")

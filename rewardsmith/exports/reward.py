@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 from pathlib import Path
+from typing import Any
 
 from rewardsmith.env.registry import get_env
 from rewardsmith.errors import UserError
@@ -12,7 +13,7 @@ from rewardsmith.exports.formats import FORMATS, ExportError
 from rewardsmith.exports.torch_xp import TORCH_XP, for_torch
 from rewardsmith.records import Candidate
 from rewardsmith.resources import ENVS_DIR
-from rewardsmith.runs.store import RunStore, write_text
+from rewardsmith.runs.store import RunStore, read_json, write_text
 
 
 def chosen_candidate(store: RunStore, candidate_id: str | None) -> Candidate:
@@ -101,10 +102,34 @@ def _confidence(store: RunStore, cand_id: str) -> str:
     return f"Selection: {choice['statement']}.\nRule: {choice.get('rule', '')}.\n\n"
 
 
+def pruned_program(store: RunStore, cand: Candidate) -> str:
+    """The reward `rewardsmith ablate` pruned for `cand` (RUN/ablation/<id>/pruned_reward.py); ExportError saying
+    why there is none."""
+    path = store.pruned_reward_path(cand.id)
+    if path.is_file():
+        return path.read_text()
+    why = ("its ablation found no term to drop, or the pruned reward did not retrain as well (see "
+           f"{store.ablation_path(cand.id)})" if store.ablation_path(cand.id).is_file() else "it was never ablated")
+    raise ExportError(f"candidate {cand.id} has no pruned reward: {why}; run `rewardsmith ablate {store.root} "
+                      f"--candidate {cand.id}` first, or export without --pruned")
+
+
+def _pruned_note(store: RunStore, cand_id: str) -> str:
+    """What the ablation said of the pruned reward: the terms it dropped and its retraining against the full one."""
+    path = store.ablation_path(cand_id)
+    tried = (read_json(path) if path.is_file() else {}).get("pruned") or []
+    pruned: dict[str, Any] = next((p for p in tried if p.get("as_well")), {})
+    dropped = ", ".join(pruned.get("dropped") or ()) or "?"
+    return (f"Pruned by `rewardsmith ablate` (without {dropped}); the score above is the original's, the pruned one "
+            f"{pruned.get('reason', 'was retrained')} ({path.relative_to(store.root)}).\n\n")
+
+
 def export_reward(store: RunStore, candidate_id: str | None, output: Path, force: bool = False,
-                  fmt: str = "numpy") -> Path:
+                  fmt: str = "numpy", pruned: bool = False) -> Path:
     FORMATS.check(fmt)  # an unknown format fails before anything else is looked at
     cand = chosen_candidate(store, candidate_id)
+    if pruned:  # the pruned program in place of the original (its score below is the original's: see the note)
+        cand = cand.replace(source=pruned_program(store, cand))
     check_output(output, force)
     config = store.config()
     evaluation = cand.evaluation
@@ -112,6 +137,8 @@ def export_reward(store: RunStore, candidate_id: str | None, output: Path, force
     score = f"Task score after training: {fitness:.3f} (success rate {evaluation.success_rate}).\n\n" \
         if evaluation and fitness is not None else "No task score recorded for this candidate.\n\n"
     score += _confidence(store, cand.id)
+    if pruned:
+        score += _pruned_note(store, cand.id)
     text = render(fmt, cand.source or "", run=store.root.name, cand=cand.id, env=config.env, task=config.task,
                   score=score, module=output.stem)
     write_text(output, text)

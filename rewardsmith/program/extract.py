@@ -87,6 +87,11 @@ def _scales(source: str) -> dict[str, float]:
     raise ExtractError("no module-level `SCALES = {...}` assignment found.")
 
 
+def literal_scales(source: str) -> dict[str, float]:
+    """A program's SCALES literal, term -> scale (ExtractError when it has none or it is not term -> number)."""
+    return _scales(source)
+
+
 def extract_program(text: str | None) -> RewardProgram:
     if not text or not text.strip():
         raise ExtractError("the response was empty. Reply with one ```python block holding the reward program.")

@@ -25,6 +25,9 @@ Layout of a run:
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
   final/                            the winner retrained on fresh seeds (--final-seeds)
   play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder
+  ablation/<id>/ablation.json       `rewardsmith ablate`'s table: each term removed (scaled), retrained on seeds
+  ablation/<id>/pruned_reward.py    the reward without the terms that did not matter, when it retrained as well
+  ablation/<id>/train/<variant>/    the variants' trainings (seed_S/); pruned_check/ the pruned module's check
   result.json                       the best candidate over the run, written when the run finishes
   fork.json                         a fork's origin: the run whose ranked generations it copied (runs/fork.py)
 
@@ -34,8 +37,6 @@ JSON records carry a schema version (rewardsmith.records); files from a newer ve
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 import os
 import re
 import shutil
@@ -46,66 +47,23 @@ from typing import Any
 from rewardsmith.config import RunConfig
 from rewardsmith.errors import UserError
 from rewardsmith.records import SCHEMA_VERSION, Candidate, Film, Sample, SchemaError, Selection, check_schema
+from rewardsmith.runs.files import read_json as read_json  # re-exported: the store's callers read and write with them
+from rewardsmith.runs.files import write_json as write_json
+from rewardsmith.runs.files import write_record as write_record
+from rewardsmith.runs.files import write_text as write_text
 
 VIDEO_NAME = "video.mp4"
 STRIP_NAME = "strip.png"
 WORST_NAME = "worst.mp4"
 POLICY_NAME = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
+ABLATION_NAME = "ablation.json"
+PRUNED_NAME = "pruned_reward.py"
 PLACEMENT_FILE = "placement.json"  # in a training's workdir: where each attempt ran (host/node, CPUs, GPU), outcome
 _ID = re.compile(r"g(\d+)c(\d+)")
 
 
 class StoreError(UserError):
     """A path that is not a run, a record that cannot be read, or an output directory that cannot be written."""
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
-def _finite_or_null(value: Any) -> Any:
-    """JSON has no NaN: non-finite floats are stored as null so the files stay valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite_or_null(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_null(v) for v in value]
-    return value
-
-
-def write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError as err:  # a full disk: the old file (if any) stays whole, no leftover; the error names the file
-        tmp.unlink(missing_ok=True)
-        raise OSError(err.errno, err.strerror, str(path)) from err
-    except BaseException:  # Ctrl-C mid-write
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: Any) -> None:
-    text = json.dumps(_finite_or_null(json.loads(json.dumps(data, default=_json_default))), indent=2)
-    write_text(path, text + "\n")
-
-
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def write_record(path: Path, data: dict[str, Any]) -> None:
-    """A JSON record of the run, stamped with the schema version it was written in."""
-    write_json(path, {"schema": SCHEMA_VERSION, **data})
 
 
 def new_run_id(env: str, task: str) -> str:
@@ -336,6 +294,20 @@ class RunStore:
     def play_dir(self) -> Path:
         """`rewardsmith play`: <id>-seed<S>.mp4 and the sandbox folder <id>-seed<S>/ of each episode played."""
         return self.root / "play"
+
+    def ablation_dir(self, candidate_id: str) -> Path:
+        """`rewardsmith ablate`'s folder for one candidate (ABLATION_NAME, PRUNED_NAME, train/, pruned_check/)."""
+        return self.root / "ablation" / candidate_id
+
+    def ablation_partial_dir(self, candidate_id: str) -> Path:
+        """Where an ablation is built; renamed to ablation_dir when whole (an interrupted one leaves nothing)."""
+        return self.root / "ablation" / f".{candidate_id}.partial"
+
+    def ablation_path(self, candidate_id: str) -> Path:
+        return self.ablation_dir(candidate_id) / ABLATION_NAME
+
+    def pruned_reward_path(self, candidate_id: str) -> Path:
+        return self.ablation_dir(candidate_id) / PRUNED_NAME
 
     # ---- records ----------------------------------------------------------------------------------------------
 
