@@ -79,6 +79,17 @@ def test_a_term_that_is_zero_everywhere_is_found_useless_and_pruned(tmp_path):
     exported = CliRunner().invoke(app, ["export", str(store.root), "--candidate", "g0c00", "--pruned", "-o", str(out)])
     assert exported.exit_code == 0, exported.output
     assert '"nothing"' not in out.read_text() and "Pruned by `rewardsmith ablate`" in out.read_text()
+    # a reward card can hand on the pruned reward, measured by the ablation's own retraining of it
+    card = tmp_path / "card"
+    written = CliRunner().invoke(app, ["export", str(store.root), "--candidate", "g0c00", "--pruned", "--card", "-o",
+                                       str(card)])
+    assert written.exit_code == 0, written.output
+    manifest = json.loads((card / "card.json").read_text())
+    assert (card / "reward.py").read_text() == store.pruned_reward_path("g0c00").read_text()
+    assert manifest["reward"]["as_trained"] is False and "pruned from g0c00" in manifest["reward"]["origin"]
+    kept = next(p for p in table["pruned"] if p["as_well"])
+    assert manifest["measurement"]["seeds"] == [1]
+    assert manifest["measurement"]["seed_scores"] == [kept["row"]["episode_scores"]["1"]]
 
 
 def test_export_pruned_without_an_ablation_says_so_in_one_line(tmp_path):

@@ -356,11 +356,11 @@ def export(
     if policy and format is not None:
         fail(f"--format chooses the reward's array library; a --policy export is always numpy (.npz and a .py "
              f"that loads it): leave --format {format} out")
-    if policy and pruned:
+    if policy and pruned and not card:
         fail("--pruned exports the reward ablate pruned; no policy was trained on it for --policy: leave one out")
     store = open_run(run)
     if card:
-        return export_card(store, candidate, output, force, format, policy)  # rewardsmith/cli/card.py
+        return export_card(store, candidate, output, force, format, policy, pruned)  # rewardsmith/cli/card.py
     try:
         if policy:
             npz, script = export_policy(store, candidate, output, force=force)

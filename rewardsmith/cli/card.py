@@ -14,7 +14,7 @@ from rewardsmith.runs.store import RunStore
 
 
 def export_card(store: RunStore, candidate: str | None, output: Path, force: bool, fmt: str | None,
-                policy: bool) -> None:
+                policy: bool, pruned: bool = False) -> None:
     """`export --card`: the card folder of the run's answer (or --candidate)."""
     from rewardsmith.exports.card import write_card
 
@@ -22,7 +22,7 @@ def export_card(store: RunStore, candidate: str | None, output: Path, force: boo
         fail(f"--card writes the reward as trained and the policy into one folder; leave "
              f"{'--format ' + fmt if fmt is not None else '--policy'} out")
     try:
-        written = write_card(store, output, candidate, force=force)
+        written = write_card(store, output, candidate, force=force, pruned=pruned)
     except OSError as err:  # a full disk or a race after the checks: the temporary folder is gone already
         fail(f"cannot write {err.filename or output}: {err.strerror or err}; no card was written", code=1)
     console.print(f"wrote the reward card {written} (README.md, card.json; replay it with "

@@ -96,6 +96,8 @@ class Row:
     verdict: Verdict | None  # None for the full reward
     words: str  # what the table says: "baseline", "hurts when removed", "training failed: ..."
     failed: str | None = None  # why a seed's training failed
+    # seed -> its evaluation episodes' task scores (what a reward card of the pruned reward is replayed against)
+    episode_scores: dict[int, tuple[float, ...]] = dataclasses.field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,15 @@ def row_of(variant: Variant, summary: MultiSeedSummary, full: MultiSeedSummary, 
     wilson = measured.success_interval()
     success = Interval(measured.success or 0.0, *wilson) if wilson is not None else None
     if variant.name == FULL:
-        return Row(variant.name, None, 1.0, len(mine), score, success, None, None, "baseline", failed)
+        return Row(variant.name, None, 1.0, len(mine), score, success, None, None, "baseline", failed, mine)
     common = [s for s in mine if s in base]
     effect = Interval(*paired_difference([mine[s] for s in common], [base[s] for s in common], rng)) \
         if common else None
     full_mean = float(np.mean([np.mean(base[s]) for s in base])) if base else 0.0
     judged = Verdict.WORSE if failed or effect is None else verdict(effect.low, effect.high, full_mean)
     words = f"training failed on a seed: {failed}" if failed else verdict_words(variant, judged)
-    return Row(variant.name, variant.term, variant.factor, len(mine), score, success, effect, judged, words, failed)
+    return Row(variant.name, variant.term, variant.factor, len(mine), score, success, effect, judged, words, failed,
+               mine)
 
 
 def droppable(rows: Sequence[Row]) -> list[str]:

@@ -33,7 +33,7 @@ from rewardsmith.exports.formats import ExportError
 from rewardsmith.exports.policy import export_policy
 from rewardsmith.exports.provenance import provenance_here
 from rewardsmith.exports.reproduce import RULE, Measurement
-from rewardsmith.exports.reward import chosen_candidate
+from rewardsmith.exports.reward import chosen_candidate, pruned_program
 from rewardsmith.records import Candidate, CurvePoint
 from rewardsmith.runs.cost import run_cost
 from rewardsmith.runs.plots import term_curves
@@ -57,6 +57,22 @@ class CardReward:
     measurement: Measurement | None = None
 
 
+def pruned_card_reward(store: RunStore, cand: Candidate) -> CardReward:
+    """The pruned reward `rewardsmith ablate` wrote for `cand`, measured by the ablation's own retraining of it (its
+    seeds' evaluation episodes, in ablation.json): `export --card --pruned`."""
+    source = pruned_program(store, cand)
+    ablation = read_json(store.ablation_path(cand.id))
+    kept = next((p for p in ablation.get("pruned") or () if p.get("as_well")), None)
+    scores = (kept or {}).get("row", {}).get("episode_scores") or {}
+    threshold = resolve_task(get_env(store.config().env), store.config().task).success_threshold
+    measurement = Measurement("the ablation's retraining of the pruned reward", tuple(int(s) for s in scores),
+                              tuple(tuple(float(x) for x in v) for v in scores.values()),
+                              tuple(int(ablation["steps"]) for _ in scores), threshold) if scores else None
+    dropped = ", ".join((kept or {}).get("dropped") or ())
+    return CardReward(source, f"the reward `rewardsmith ablate` pruned from {cand.id} (without {dropped})",
+                      measurement)
+
+
 def check_card_output(out: Path, force: bool) -> None:
     """DIR must be a new or empty folder in a writable folder; --force replaces only a folder that is a card."""
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):  # an empty folder made for the card will do
@@ -71,10 +87,13 @@ def check_card_output(out: Path, force: bool) -> None:
 
 
 def write_card(store: RunStore, out: Path, candidate_id: str | None = None, reward: CardReward | None = None,
-               force: bool = False) -> Path:
-    """The card of `candidate_id` (default: the run's answer) in folder `out`; returns `out`."""
+               force: bool = False, pruned: bool = False) -> Path:
+    """The card of `candidate_id` (default: the run's answer) in folder `out`; returns `out`. `pruned`: the card
+    hands on the reward ablate pruned from it (with its own measurement), not the candidate's program."""
     cand = chosen_candidate(store, candidate_id)
     check_card_output(out, force)
+    if pruned and reward is None:
+        reward = pruned_card_reward(store, cand)
     reward = reward or CardReward(cand.source or "", "the candidate's program, as trained in the run",
                                   run_measurement(store, cand))
     tmp, old = (out.with_name(f".{out.name}.{os.getpid()}.{what}") for what in ("tmp", "old"))
