@@ -202,6 +202,9 @@ def p_best(items: Sequence[Measured], rng: np.random.Generator, draws: int = DRA
     return {m.id: float(c) / draws for m, c in zip(items, counts, strict=True)}
 
 
+# --select-robust compares the candidates that do the task unperturbed, where any do: on hopper hop, where every hopping
+# policy fell under friction x1.2, the worst case alone preferred a policy that never hopped (it had less to lose)
+DOES_TASK = 0.5
 RULE = ("success first, then score: each evaluation episode is worth 1 if it does the task plus a tenth of its "
         "score in units of the success threshold (the score alone where the task has none); the best reward is the "
         "candidate most often ahead on that worth when every contender's episodes and seeds are drawn again "
@@ -209,7 +212,8 @@ RULE = ("success first, then score: each evaluation episode is worth 1 if it doe
         "stays unless another is more likely best by more than 0.05; below P(best) 0.8, or with fewer than 2 seeds "
         "per contender, the pick is a tie among the contenders")
 ROBUST = ("; --select-robust: each candidate's episodes are those of its worst case under stress (the perturbation "
-          "with the lowest mean task score, evaluate/stress.py), not its evaluation's")
+          "with the lowest mean task score, evaluate/stress.py), not its evaluation's; where some candidates do the "
+          f"task unperturbed (at least {DOES_TASK:.0%} of their evaluation episodes succeed), only those are compared")
 WORST_CASE = "worst case under stress: "  # how a pick by the worst case says so in its line
 
 
@@ -220,6 +224,10 @@ def choose(candidates: Sequence[Candidate], threshold: float | None, seed: int =
     `robust`: by each candidate's worst case under stress instead of its evaluation (measured's)."""
     rng = np.random.default_rng(seed)
     items = [m for c in candidates if comparable(c) and (m := measured(c, threshold, robust)) is not None]
+    if robust and threshold is not None:
+        unperturbed = {c.id: c.success_rate for c in candidates}
+        doers = [m for m in items if (unperturbed.get(m.id) or 0.0) >= DOES_TASK]
+        items = doers or items
     chances = p_best(items, rng)
     # most likely best first; equal chances fall back to the point estimates (success, then score)
     ranked = sorted(items, key=lambda m: (chances[m.id], m.success or 0.0, m.score), reverse=True)

@@ -55,6 +55,15 @@ def test_where_the_worst_cases_agree_with_the_scores_the_pick_is_the_same():
     assert choose([better, worse], THRESHOLD).best == choose([better, worse], THRESHOLD, robust=True).best == "g0c00"
 
 
+def test_a_candidate_that_does_not_do_the_task_is_not_picked_for_failing_less_under_stress():
+    hopper = _stressed(0, score=0.95, worst=0.2)  # does the task, fails under its worst perturbation
+    idler = _stressed(1, score=0.3, worst=0.28)  # never does the task: little to lose under stress
+    assert idler.success_rate == 0.0 and hopper.success_rate == 1.0
+    assert choose([hopper, idler], THRESHOLD, robust=True).order == (hopper.id,)
+    idler_too = _stressed(2, score=0.2, worst=0.1)
+    assert choose([idler, idler_too], THRESHOLD, robust=True).best == idler.id  # none does it: all are compared
+
+
 def test_a_candidate_never_stressed_is_not_compared_by_its_worst_case():
     unstressed = candidate(0, np.full(16, 0.99))
     stressed = _stressed(1, score=0.7, worst=0.6)
