@@ -189,6 +189,8 @@ def test_an_evolve_with_the_population_trainer_inherits_and_allocates_adaptively
     parent = store.find_candidate(store.load_selection(0).best_overall)
     inheriting = [c for c in gen1 if c.inherits]
     assert inheriting and all(c.inherits == parent.id and c.inherited_steps == parent.train.steps for c in inheriting)
+    # a population job places each member's start in the member's folder of the generation's population job
+    placed = {path.parent.name.split("_seed")[0] for path in store.population_dir(1).rglob(INHERIT_FILE)}
+    assert placed == {c.id for c in inheriting}
     for cand in gen1:
-        assert (store.work_dir(1, cand.index) / INHERIT_FILE).is_file() == (cand.inherits is not None)
         assert cand.train.steps <= (int(steps * INHERIT_SHARE) if cand.inherits else steps)
