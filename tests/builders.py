@@ -52,7 +52,7 @@ def failed(gen: int, index: int, status: Status = Status.CHECK_FAILED,
                      source=SOURCE.format(scales=scales, marker=f"program {cid}"), scales=scales)
 
 
-NOISE = ("wall_s", "steps_per_s", "seconds", "per_call_ms")  # how long things took: all that may differ between runs
+NOISE = ("wall_s", "cpu_s", "steps_per_s", "seconds", "per_call_ms")  # how long things took: all that may differ between runs
 
 
 def without_noise(value):
