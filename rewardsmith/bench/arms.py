@@ -26,10 +26,10 @@ from rewardsmith.events import Event, SelectionMade
 from rewardsmith.records import Candidate
 
 ARMS: dict[str, dict[str, Any]] = {
-    "halving": {"inherit": False},
-    "parallel": {"parallel": 2, "inherit": False},
+    "halving": {},
+    "parallel": {"parallel": 2},
     "inherit": {"inherit": True},
-    "adaptive": {"allocation": "adaptive", "inherit": False},
+    "adaptive": {"allocation": "adaptive"},
     "both": {"inherit": True, "allocation": "adaptive"},
 }
 
