@@ -228,6 +228,14 @@ class EvolveResult:
             return scores[0]
         return self.best.fitness if self.best is not None else None
 
+    @property
+    def success_rate(self) -> float | None:
+        """The answer's success rate, measured where its task score is (`fitness`): the fresh seeds when confirmed."""
+        rates = self.final.mean_std("success_rate") if self.final is not None else None
+        if rates is not None:
+            return rates[0]
+        return self.best.success_rate if self.best is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         saved: dict[str, Any] = {"best": self.best.id if self.best else None, "fitness": self.fitness,
                                  "generations": self.generations,

@@ -74,3 +74,23 @@ def test_the_new_rule_picks_the_true_best_more_often_when_the_top_two_overlap(ca
     with capsys.disabled():
         print("\n" + report(accuracy, 4, 16))
     assert accuracy.replays == 1000 and accuracy.new >= accuracy.old + 0.10
+
+
+def test_the_answer_s_success_rate_is_measured_where_its_task_score_is():
+    """The end-of-run line once read "task score 1.000  success rate 0.000": the confirmation's score beside the
+    search's success rate. Both come from the fresh seeds where the answer was confirmed."""
+    from rewardsmith.execute.confirm import Confirmation
+    from rewardsmith.execute.seeds import MultiSeedSummary, SeedResult
+    from rewardsmith.evolve import EvolveResult
+    from rewardsmith.records import Choice
+    from rewardsmith.sandbox.protocol import JobStatus
+
+    searched = candidate(0, np.full(16, 0.4))  # the search: score 0.4, no episode at the success threshold
+    fresh = MultiSeedSummary(tuple(SeedResult(seed, JobStatus.OK, None, 1.0, 1.0, 500.0, 2048, 1.0)
+                                   for seed in (1, 2)))
+    choice = Choice(searched.id, (searched.id,), {searched.id: 1.0}, (searched.id,), {searched.id: 2}, True, {}, "")
+    confirmed = EvolveResult(best=searched, generations=1,
+                             confirmation=Confirmation({searched.id: fresh}, choice, searched))
+    assert (confirmed.fitness, confirmed.success_rate) == (1.0, 1.0)
+    unconfirmed = EvolveResult(best=searched, generations=1)
+    assert (unconfirmed.fitness, unconfirmed.success_rate) == (searched.fitness, searched.success_rate)

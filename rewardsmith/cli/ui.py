@@ -423,7 +423,8 @@ def print_finished(store, result: EvolveResult) -> None:
     and the plots are."""
     print_summary(store)
     best = result.best
-    success = f"  success rate {num(best.success_rate)}" if best is not None and best.success_rate is not None else ""
+    # the success rate measured where the task score is (the confirmation's fresh seeds, where there is one)
+    success = f"  success rate {num(result.success_rate)}" if result.success_rate is not None else ""
     export = f"  export with: rewardsmith export {store.root} -o reward.py" if best is not None else ""
     console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}{export}",
                   soft_wrap=True)
