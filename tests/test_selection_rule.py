@@ -79,9 +79,9 @@ def test_the_new_rule_picks_the_true_best_more_often_when_the_top_two_overlap(ca
 def test_the_answer_s_success_rate_is_measured_where_its_task_score_is():
     """The end-of-run line once read "task score 1.000  success rate 0.000": the confirmation's score beside the
     search's success rate. Both come from the fresh seeds where the answer was confirmed."""
+    from rewardsmith.evolve import EvolveResult
     from rewardsmith.execute.confirm import Confirmation
     from rewardsmith.execute.seeds import MultiSeedSummary, SeedResult
-    from rewardsmith.evolve import EvolveResult
     from rewardsmith.records import Choice
     from rewardsmith.sandbox.protocol import JobStatus
 
