@@ -220,21 +220,22 @@ class EvolveResult:
             return None
         return self.confirmation.summaries.get(self.best.id)
 
+    def _answer(self, field: str) -> float | None:
+        """The mean of the answer's fresh seeds for `field` when confirmed, else the search's measurement."""
+        confirmed = self.final.mean_std(field) if self.final is not None else None
+        if confirmed is not None:
+            return confirmed[0]
+        return getattr(self.best, field) if self.best is not None else None
+
     @property
     def fitness(self) -> float | None:
         """The answer's task score: the mean of its fresh seeds when confirmed, else the search's measurement."""
-        scores = self.final.mean_std("fitness") if self.final is not None else None
-        if scores is not None:
-            return scores[0]
-        return self.best.fitness if self.best is not None else None
+        return self._answer("fitness")
 
     @property
     def success_rate(self) -> float | None:
         """The answer's success rate, measured where its task score is (`fitness`): the fresh seeds when confirmed."""
-        rates = self.final.mean_std("success_rate") if self.final is not None else None
-        if rates is not None:
-            return rates[0]
-        return self.best.success_rate if self.best is not None else None
+        return self._answer("success_rate")
 
     def to_dict(self) -> dict[str, Any]:
         saved: dict[str, Any] = {"best": self.best.id if self.best else None, "fitness": self.fitness,

@@ -43,37 +43,26 @@ def run_cost(store: RunStore) -> RunCost:
     trained = [c for gen in store.generations() for c in store.candidates(gen) if c.train is not None]
     on_gpu = any(c.train is not None and c.train.device == "gpu" for c in trained)
     confirm_steps, confirm_cpu, confirm_wall = _confirmation(store)
-    search_cpu = sum(_cpu_s(c) for c in trained)
-    search_wall = sum(_wall_s(c) for c in trained)
+    search_cpu = sum(_summed(c, "cpu_s") for c in trained)
+    search_wall = sum(_summed(c, "wall_s") for c in trained)
     return RunCost(
         llm_requests=sum(int(u.get("requests") or 0) for u in usages),
         prompt_tokens=sum(int(u.get("prompt_tokens") or 0) for u in usages),
         completion_tokens=sum(int(u.get("completion_tokens") or 0) for u in usages),
         cost_usd=sum(float(u.get("cost_usd") or 0.0) for u in usages),
         candidates_trained=len(trained),
-        search_env_steps=sum(_steps(c) for c in trained),
+        search_env_steps=int(sum(_summed(c, "steps") for c in trained)),
         confirm_env_steps=confirm_steps,
         cpu_s=search_cpu + confirm_cpu,
         gpu_s=search_wall + confirm_wall if on_gpu else 0.0)
 
 
-def _steps(cand: Candidate) -> int:
-    """A candidate's own training steps over all its seeds (not what it inherited: that was its parent's cost)."""
+def _summed(cand: Candidate, field: str) -> float:
+    """A candidate's own training `field` (steps, cpu_s, wall_s) over all its seeds (its seeds hold its first
+    training too); not what it inherited: that was its parent's cost."""
     if cand.seeds:
-        return sum(s.steps for s in cand.seeds)
-    return cand.train.steps if cand.train is not None else 0
-
-
-def _cpu_s(cand: Candidate) -> float:
-    if cand.seeds:
-        return sum(s.cpu_s for s in cand.seeds)
-    return cand.train.cpu_s if cand.train is not None else 0.0
-
-
-def _wall_s(cand: Candidate) -> float:
-    if cand.seeds:
-        return sum(s.wall_s for s in cand.seeds)
-    return cand.train.wall_s if cand.train is not None else 0.0
+        return sum(getattr(s, field) for s in cand.seeds)
+    return getattr(cand.train, field) if cand.train is not None else 0
 
 
 def _confirmation(store: RunStore) -> tuple[int, float, float]:
