@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fake_llm import FakeLLM
@@ -82,10 +83,14 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_resume_it(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "rewardsmith.cli", *EVOLVE, "--llm-free", "--train-steps",
                              "2000000", "--out", str(tmp_path / "runs")], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
     try:
         for line in proc.stdout:  # the run exists once this line is printed
+            seen.append(line)
             if line.startswith("run: "):
                 break
+        assert proc.poll() is None, "evolve ended before it was interrupted; it printed:\n" + "".join(seen)
+        assert not _sigint_blocked_or_ignored(proc.pid), "the child was started with SIGINT blocked or ignored"
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
@@ -94,3 +99,10 @@ def test_ctrl_c_says_where_the_run_is_and_how_to_resume_it(tmp_path):
     assert proc.returncode == 130, err
     assert f"interrupted; what it saved stays valid: rewardsmith evolve --resume {run} continues it" in err
     assert "Traceback" not in err
+
+
+def _sigint_blocked_or_ignored(pid: int) -> bool:
+    """Whether a process would never see Ctrl-C: its SIGINT bit in the blocked or ignored masks of /proc."""
+    status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    bit = 1 << (signal.SIGINT - 1)
+    return any(int(status[mask].strip(), 16) & bit for mask in ("SigBlk", "SigIgn"))

@@ -422,8 +422,7 @@ def print_finished(store, result: EvolveResult) -> None:
     """The end of a run: the per-generation table, the best candidate, and where its video, the export command
     and the plots are."""
     print_summary(store)
-    best = result.best
-    # the success rate measured where the task score is (the confirmation's fresh seeds, where there is one)
+    best = result.best  # its success rate is measured where the task score is (the confirmation's fresh seeds)
     success = f"  success rate {num(result.success_rate)}" if result.success_rate is not None else ""
     export = f"  export with: rewardsmith export {store.root} -o reward.py" if best is not None else ""
     console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}{export}",
