@@ -11,13 +11,14 @@ import dataclasses
 
 import numpy as np
 import pytest
+from builders import evaluated, failed
 
 from rewardsmith.bench.arms import summarize
 from rewardsmith.config import RunConfig, train_config_for
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env
 from rewardsmith.evolve import evolve, prepare
-from rewardsmith.execute.inherit import INHERIT_SHARE
+from rewardsmith.execute.inherit import INHERIT_SHARE, POLICY_FILE, with_inheritance
 from rewardsmith.execute.train_stage import request_for, rung_budgets
 from rewardsmith.jobs.messages import INHERIT_FILE
 from rewardsmith.program.load import load_reward
@@ -94,8 +95,10 @@ def test_a_success_stop_waits_for_success_from_step(cartpole):
 
 def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     steps = 8 * ONE_ITERATION
+    # the stop mark at 0: this tiny budget's parent counts as doing the task, so its children inherit (a parent below
+    # the mark hands nothing on: test_only_a_parent_that_does_the_task_hands_its_policy_on)
     cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=2, train_steps=steps, seed=1, video=False,
-                    halving=False, inherit=True, final_seeds=1, race_seeds=0)
+                    halving=False, inherit=True, final_seeds=1, race_seeds=0, train={"stop_success_rate": 0.0})
     prepare(cfg, live=False)
     store = RunStore.create(tmp_path, "inherit", cfg)
     result = evolve(store, cfg)
@@ -103,10 +106,8 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     gen0, gen1 = store.candidates(0), store.candidates(1)
     assert all(c.inherits is None and c.inherited_steps == 0 for c in gen0)
     parent = store.find_candidate(store.load_selection(0).best_overall)
-    succeeded = parent.success_rate is not None and parent.success_rate >= 0.8
-    # a parent that does the task hands its policy to every child; else the last child starts fresh
-    inheriting = gen1 if succeeded else gen1[:-1]
-    assert inheriting and all(c.status is Status.EVALUATED for c in gen1)
+    inheriting = gen1  # a parent that does the task hands its policy to every child
+    assert all(c.status is Status.EVALUATED for c in gen1)
     for cand in gen1:
         starts = cand in inheriting
         assert cand.inherits == (parent.id if starts else None)
@@ -130,6 +131,21 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     # scores on a parent's steps are not a fresh reward's: the confirmation has a candidate trained from scratch too
     confirmed = [store.find_candidate(cid) for cid in result.confirmation.summaries]
     assert any(c.inherits for c in confirmed) and any(c.inherits is None for c in confirmed)
+
+
+@pytest.mark.parametrize("parent_success, inherits", [(0.75, False), (0.8, True), (1.0, True)])
+def test_only_a_parent_that_does_the_task_hands_its_policy_on(tmp_path, parent_success, inherits):
+    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=3, inherit=True)
+    store = RunStore.create(tmp_path, "rule", cfg)
+    ctx = RunContext(store, cfg, get_env("cartpole"), get_env("cartpole").task("balance"), lambda event: None)
+    parent = evaluated(0, 1, 0.5, success_rate=parent_success)
+    store.work_dir(0, 1).mkdir(parents=True)
+    (store.work_dir(0, 1) / POLICY_FILE).write_bytes(b"a policy")
+    children = [dataclasses.replace(evaluated(1, i, None), status=Status.CHECKED, train=None, evaluation=None)
+                for i in range(3)] + [failed(1, 3)]
+    marked = with_inheritance(ctx, children, parent)
+    assert [c.inherits for c in marked] == [parent.id if inherits else None] * 3 + [None]  # never a failed one
+    assert [c.inherited_steps for c in marked[:3]] == [parent.train.steps if inherits else 0] * 3
 
 
 def test_inherit_is_refused_with_a_trainer_that_cannot_start_from_a_policy():
