@@ -194,8 +194,9 @@ class RunConfig:
     # seed for each contender (0: no racing)
     race_seeds: int = 1
     train_seeds: int = 1  # train each candidate on this many seeds and rank by the mean task score
-    # children start from their parent's policy and train a shorter budget (execute/inherit.py)
-    inherit: bool = False
+    # children start from their parent's policy and train a shorter budget (execute/inherit.py); None = on where the
+    # trainer can start from a policy (train/trainers.py inherits), off otherwise
+    inherit: bool | None = None
     # metrics feedback: every trained candidate's policy is also stressed (evaluate/stress.py: masses, friction and
     # actuators +-20%, pushes, observation noise; 8 episodes each, native physics) and the selection rule picks by
     # its worst case under stress instead of its task score (confidence.py)

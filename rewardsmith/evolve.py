@@ -84,7 +84,7 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
         raise UserError(f"--select-robust puts the worst case under stress in the selection rule's place, and "
                         f"--feedback {cfg.feedback} does not pick by that rule; use --feedback {able}, or leave "
                         "--select-robust out")
-    if cfg.inherit and not TRAINERS.get(cfg.trainer).continues:
+    if cfg.inherit is True and not TRAINERS.get(cfg.trainer).continues:
         able = ", ".join(trainers_that(_continues))
         raise UserError(f"--inherit needs a trainer that starts from another policy ({able}), and --trainer "
                         f"{cfg.trainer} does not; use --no-inherit")

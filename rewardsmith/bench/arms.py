@@ -26,10 +26,10 @@ from rewardsmith.events import Event, SelectionMade
 from rewardsmith.records import Candidate
 
 ARMS: dict[str, dict[str, Any]] = {
-    "halving": {},
-    "parallel": {"parallel": 2},
+    "halving": {"inherit": False},
+    "parallel": {"parallel": 2, "inherit": False},
     "inherit": {"inherit": True},
-    "adaptive": {"allocation": "adaptive"},
+    "adaptive": {"allocation": "adaptive", "inherit": False},
     "both": {"inherit": True, "allocation": "adaptive"},
 }
 

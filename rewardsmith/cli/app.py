@@ -130,9 +130,10 @@ def evolve(
     halving: bool | None = typer.Option(
         None, "--halving/--no-halving", help="successive halving: all candidates train a slice of the budget, the "
         f"better half goes on (default: on with {HALVING_DEFAULT}, off otherwise)"),
-    inherit: bool = typer.Option(
-        RunConfig.inherit, "--inherit/--no-inherit", help="children start from their parent's trained policy and "
-        "train half the budget (ROSKA-style); the answer is still retrained from scratch (--final-seeds)"),
+    inherit: bool | None = typer.Option(
+        None, "--inherit/--no-inherit", help="children start from their parent's trained policy and train half the "
+        "budget (ROSKA-style); the answer is still retrained from scratch (--final-seeds) (default: on where the "
+        "trainer can start from a policy: native, population)"),
     allocation: str = typer.Option(
         RunConfig.allocation, help=f"how halving's budget is shared out: {' or '.join(ALLOCATIONS)}; adaptive: the "
         "same env steps in slices of the first rung, each slice to the candidate whose learning curve promises most "

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from rewardsmith.context import RunContext
 from rewardsmith.records import Candidate, Status
+from rewardsmith.train.trainers import inherits
 
 INHERIT_SHARE = 0.5  # of the budget, for a child that starts from its parent's policy
 EARN_SHARE = 0.25  # of its own budget, trained before a stop at success counts
@@ -41,7 +42,7 @@ POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py 
 def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candidate | None) -> list[Candidate]:
     """The generation's candidates with the checked ones that inherit marked (all unchanged without --inherit, without
     a parent, where the parent has not reached success, or where its policy is not on disk)."""
-    if (not ctx.cfg.inherit or parent is None or parent.train is None or not parent_succeeded(ctx, parent)
+    if (not inherits(ctx.cfg) or parent is None or parent.train is None or not parent_succeeded(ctx, parent)
             or parent_policy(ctx, parent) is None):
         return candidates
     behind = parent.train.steps + parent.inherited_steps

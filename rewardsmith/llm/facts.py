@@ -20,7 +20,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
-from rewardsmith.train.trainers import trainer
+from rewardsmith.train.trainers import inherits, trainer
 
 if TYPE_CHECKING:
     from rewardsmith.context import RunContext
@@ -96,7 +96,7 @@ def budget_lines(ctx: RunContext, cfg: TrainConfig, scored: bool = True) -> list
         lines.append(f"A training stops early once a deterministic evaluation at a checkpoint reaches a task success "
                      f"rate of {cfg.stop_success_rate:g} (\"reached success at N steps\"): a reward that teaches the "
                      "task sooner trains fewer steps.")
-    if ctx.cfg.inherit:
+    if inherits(ctx.cfg):
         lines.append("From the second generation on, a candidate's training starts from the trained policy of the "
                      "best candidate so far and runs half the budget (\"from g0c01's policy\"); the answer is "
                      "retrained from scratch at the end, so a reward must also teach the task to a fresh policy.")
