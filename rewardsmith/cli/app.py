@@ -16,7 +16,7 @@ from rewardsmith.cli import env as env_commands
 from rewardsmith.cli.ablate import ablate_command
 from rewardsmith.cli.card import export_card, replay_command
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
-from rewardsmith.cli.endings import nothing_evaluated, print_dry_run
+from rewardsmith.cli.endings import nothing_evaluated, print_dry_run, print_finished
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.reward import TRAINER_HELP, check_command, default_trainer, train_command
@@ -31,7 +31,6 @@ from rewardsmith.cli.ui import (
     higher_cap,
     init_source,
     num,
-    print_finished,
     print_summary,
     who_writes_and_ranks,
 )

@@ -43,7 +43,6 @@ from rewardsmith.events import (
     Stressed,
     TrainProgress,
 )
-from rewardsmith.evolve import EvolveResult
 from rewardsmith.feedback.rankers import RANKERS
 from rewardsmith.records import MIN_SEEDS, Stop
 
@@ -416,35 +415,3 @@ def reward_source(env, task, reward: Path | None, flag: str = "--reward") -> str
     except ExtractError as err:
         fail(f"{reward}: {err}")
     return text
-
-
-def print_finished(store, result: EvolveResult) -> None:
-    """The end of a run: the per-generation table, the best candidate, and where its video, the export command
-    and the plots are."""
-    print_summary(store)
-    best = result.best  # its success rate is measured where the task score is (the confirmation's fresh seeds)
-    success = f"  success rate {num(result.success_rate)}" if result.success_rate is not None else ""
-    export = f"  export with: rewardsmith export {store.root} -o reward.py" if best is not None else ""
-    console.print(f"best: {best.id if best else 'none'}  task score {num(result.fitness)}{success}{export}",
-                  soft_wrap=True)
-    if best is not None and store.video_path(best.generation, best.index).is_file():
-        console.print(f"best video: {store.video_path(best.generation, best.index)}", soft_wrap=True)
-    confirmed = result.confirmation
-    if confirmed is not None:
-        for cid, summary in confirmed.summaries.items():
-            scores = summary.mean_std("fitness")
-            line = f"task score {scores[0]:.3f} ± {scores[1]:.3f}" if scores else "failed"
-            console.print(f"confirmed from scratch, {cid} on {len(summary.seeds)} fresh seed(s): {line}",
-                          soft_wrap=True, markup=False)
-        if result.search_best is not None and best is not None and best.id != result.search_best.id:
-            console.print(f"the confirmation changed the answer: {best.id}, not the search's {result.search_best.id}",
-                          soft_wrap=True, markup=False)
-    if result.choice is not None:
-        console.print(result.choice.statement(), soft_wrap=True, markup=False)
-    from rewardsmith.runs.plots import write_plots
-    try:
-        plots = write_plots(store)
-    except (OSError, ValueError) as err:  # plots are a convenience: never fail a finished run over them
-        errors.print(f"plots not written: {escape(str(err))}")
-    else:
-        console.print(f"fitness plot: {plots[0]}  (all plots: rewardsmith show {store.root} --plot)", soft_wrap=True)
