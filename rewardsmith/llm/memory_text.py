@@ -4,6 +4,7 @@ ran, what removing it did to that task's score."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from rewardsmith.llm.memory import REWARD_NAME, Entry, Term, read_entries
 SHOWN = 3  # entries in a first prompt
 RELEVANCE = (f"entries of the run's env whose task is another one (an earlier answer of the same task is a starting "
              f"point: give its reward.py to --init); of each task its best entry (success, then task score, then the "
-             f"newest); tasks ordered by how many words their name and description share with the run's (shared / "
-             f"all distinct words, common words left out), then by success and task score; the first {SHOWN}")
+             f"newest); tasks ordered by the words their name and description share with the run's (cosine: shared / "
+             f"sqrt(theirs x the run's), common words left out), then by success and task score; the first {SHOWN}")
 _COMMON = frozenset(
     "a an and any as at be by do for from in into is it its of on or over so than that the their then this to up "
     "with without while when not no more most keep make out each all every".split())
@@ -29,7 +30,9 @@ def words(text: str) -> frozenset[str]:
 
 
 def overlap(a: frozenset[str], b: frozenset[str]) -> float:
-    return len(a & b) / len(a | b) if a | b else 0.0
+    """Shared words over the geometric mean of the two counts: a long description is not penalised for its length
+    as much as by shared / all words."""
+    return len(a & b) / math.sqrt(len(a) * len(b)) if a and b else 0.0
 
 
 def _quality(entry: Entry) -> tuple[float, float, str]:
