@@ -156,7 +156,7 @@ def entry_for(store: RunStore, result: dict[str, Any]) -> tuple[Entry, str]:
     source = cand.source or ""
     entry = Entry(f"{store.root.name}-{best}", cfg.env, task.name, task.description, task.score_doc or "",
                   str(store.root.absolute()), best, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                  tuple(cfg.models), _budget(result, best), confirmed, _terms(store, best, source, cand.scales),
+                  tuple(cfg.models), _budget(result), confirmed, _terms(store, best, source, cand.scales or {}),
                   _ablation_line(store, best))
     return entry, source
 
@@ -179,7 +179,7 @@ def _confirmed(result: dict[str, Any], best: str, threshold: float) -> Confirmed
                      line)
 
 
-def _budget(result: dict[str, Any], best: str) -> int:
+def _budget(result: dict[str, Any]) -> int:
     """The env steps the confirmation trained (the largest of its seeds': a stop at success trains fewer)."""
     return max(int(s.get("steps") or 0) for s in result["final"]["seeds"])
 
