@@ -117,6 +117,18 @@ def clear_command(env: str | None = typer.Option(None, help="remove this env's e
                   markup=False)
 
 
+def refresh_after_ablate(store: Any, candidate_id: str) -> None:
+    """After `rewardsmith ablate`: where the run keeps a memory (--memory) that holds this answer's entry, the entry
+    again, now with each term's measured effect (an entry the user removed is not put back)."""
+    from rewardsmith.llm.memory import entry_id, remember
+
+    memory, result = store.config().memory, store.load_result()
+    if not memory or result is None or result.get("best") != candidate_id:
+        return
+    if (Path(memory) / store.config().env / entry_id(store, candidate_id)).is_dir():
+        console.print(remember(store, memory, result), soft_wrap=True, markup=False)
+
+
 def _check_env(folder: Path, env: str, known_ok: bool = False) -> None:
     """An env with no entries: one line naming the envs that have some (`known_ok`: a registered env is fine)."""
     from rewardsmith.env.registry import env_names

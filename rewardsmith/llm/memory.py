@@ -154,11 +154,16 @@ def entry_for(store: RunStore, result: dict[str, Any]) -> tuple[Entry, str]:
                           f"{DOES_TASK:.0%} on")
     cand = store.find_candidate(best)
     source = cand.source or ""
-    entry = Entry(f"{store.root.name}-{best}", cfg.env, task.name, task.description, task.score_doc or "",
+    entry = Entry(entry_id(store, best), cfg.env, task.name, task.description, task.score_doc or "",
                   str(store.root.absolute()), best, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                   tuple(cfg.models), _budget(result), confirmed, _terms(store, best, source, cand.scales or {}),
                   _ablation_line(store, best))
     return entry, source
+
+
+def entry_id(store: RunStore, candidate_id: str) -> str:
+    """An entry's id, its folder's name: the run's folder and the candidate (adding a run again replaces it)."""
+    return f"{store.root.name}-{candidate_id}"
 
 
 def _confirmed(result: dict[str, Any], best: str, threshold: float) -> Confirmed:

@@ -211,3 +211,21 @@ def test_bad_input_is_one_line_and_nothing_is_written(tmp_path, capsys, args, wo
     assert code == 2 and err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert words.format(tmp=tmp_path) in " ".join(err.split()), err
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_ablating_an_answer_in_the_memory_brings_its_effects_to_the_entry(tmp_path, capsys):
+    from rewardsmith.cli.memory import refresh_after_ablate
+
+    store, result = finished_run(tmp_path / "runs", "swingup", SWINGUP_OK)
+    mem = tmp_path / "memory"
+    remember(store, mem, result)
+    config = json.loads((store.root / "config.json").read_text())
+    (store.root / "config.json").write_text(json.dumps({**config, "memory": str(mem)}))  # the run kept --memory
+    ablated(store, {"upright": (-0.4, -0.5, -0.3, Verdict.WORSE, "hurts when removed")})
+    refresh_after_ablate(store, "g0c00")
+    assert "memory: added g0c00" in capsys.readouterr().out
+    (entry,) = read_entries(mem)[0]
+    assert entry.terms[0].effect is not None and entry.terms[0].effect.value == -0.4
+    memory.clear(mem, "cartpole")  # removed by its user: an ablation does not put it back
+    refresh_after_ablate(store, "g0c00")
+    assert read_entries(mem)[0] == [] and capsys.readouterr().out == ""
