@@ -276,9 +276,10 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
         ranker.close()
     result = answer(ctx, parent)
     filming.join()
+    store.save_result(result.to_dict())
     if cfg.memory:  # the confirmed answer into the memory of verified terms, where it does the task
         result = dataclasses.replace(result, memory=remember(store, cfg.memory, result.to_dict()))
-    store.save_result(result.to_dict())
+        store.save_result(result.to_dict())
     return result
 
 

@@ -243,7 +243,7 @@ def remember(store: RunStore, memory: str | Path, result: dict[str, Any]) -> str
     try:
         entry, source = entry_for(store, result)
         where = write_entry(Path(memory), entry, source)
-    except NotAdmitted as why:
+    except UserError as why:  # NotAdmitted, or a record of the run that does not read
         return f"memory: not added: {why}"
     except OSError as err:
         return f"memory: not added: cannot write {err.filename or memory}: {err.strerror or err}"

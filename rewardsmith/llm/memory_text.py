@@ -49,7 +49,7 @@ def relevant(entries: list[Entry], env: str, task: Task, most: int = SHOWN) -> l
         held = best_per_task.get(entry.task)
         if held is None or _quality(entry) > _quality(held):
             best_per_task[entry.task] = entry
-    mine = words(f"{task.name} {task.description}")
+    mine = words(f"{task.name if task.has_fitness else ''} {task.description}")  # a free-text task is "custom"
     ranked = sorted(best_per_task.values(), reverse=True,
                     key=lambda e: (overlap(mine, words(f"{e.task} {e.task_description}")), *_quality(e)))
     return ranked[:most]
