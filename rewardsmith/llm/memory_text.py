@@ -85,19 +85,20 @@ def entry_text(entry: Entry, number: int, program: str | None = None) -> str:
     score = f" That task's score: {entry.score_doc}." if entry.score_doc else ""
     ablated = (f"Each term's effect is what removing it did to that task's score (retrained on {entry.ablation}, "
                "95% interval)." if entry.ablation else "Its terms were not ablated: their effects are not measured.")
-    terms = "\n\n".join(term_text(term) for term in entry.terms)
+    terms = "\n\n".join(term_text(term, entry.ablation is not None) for term in entry.terms)
     code = program.strip() if program is not None else f"SCALES = {_scales(entry.terms)}\n\n{terms}"
     return (f"### Example {number}, from the task {entry.task!r} (not yours): {entry.task_description}\n"
             f"{measured}.{score}\n{ablated}\n\n```python\n{code}\n```")
 
 
-def term_text(term: Term) -> str:
-    """A term as a commented snippet: its scale and measured effect, then its lines."""
+def term_text(term: Term, ablated: bool = True) -> str:
+    """A term as a commented snippet: its scale and measured effect (`ablated`: the entry's answer was ablated, so
+    a term without an effect says so), then its lines."""
     effect = term.effect
-    said = (f"removing it: {effect.value:+.3f} [{effect.low:+.3f}, {effect.high:+.3f}], {effect.verdict}"
-            if effect is not None else "effect not measured")
+    said = (f"; removing it: {effect.value:+.3f} [{effect.low:+.3f}, {effect.high:+.3f}], {effect.verdict}"
+            if effect is not None else "; effect not measured" if ablated else "")
     body = term.source if term.source is not None else "# (its lines could not be separated from the program's)"
-    return f"# term {term.name!r}, scale {term.scale:g}; {said}\n{body}"
+    return f"# term {term.name!r}, scale {term.scale:g}{said}\n{body}"
 
 
 def _scales(terms: tuple[Term, ...]) -> str:
