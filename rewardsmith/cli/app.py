@@ -18,7 +18,6 @@ from rewardsmith.cli.ablate import ablate_command
 from rewardsmith.cli.card import export_card, replay_command
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
 from rewardsmith.cli.endings import nothing_evaluated, print_dry_run
-from rewardsmith.cli.memory import MEMORY_OPTION
 from rewardsmith.cli.play import play_command
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.reward import TRAINER_HELP, check_command, default_trainer, train_command
@@ -195,7 +194,7 @@ def evolve(
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
     envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
     tensorboard: str | None = TENSORBOARD,
-    memory: str | None = MEMORY_OPTION,  # rewardsmith/cli/memory.py
+    memory: str | None = memory_commands.MEMORY_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, print the first prompt, its tokens and "
                                  "the run's estimated LLM and judge cost; send nothing, train nothing, write nothing"),
 ) -> None:
