@@ -219,6 +219,10 @@ class RunConfig:
     tensorboard: str | None = field(default=None, metadata=facts(resume=True))
     # extra TrainConfig overrides (--stop-at-success sets one)
     train: dict = field(default_factory=dict, metadata=facts(flag=None))
+    # --memory DIR (absolute): the memory of verified terms (llm/memory.py); the first prompt shows its entries of
+    # other tasks on this env, and the run's confirmed answer goes in at the end. None: no memory (off by default
+    # until a live measurement says it helps)
+    memory: str | None = field(default=None, metadata=facts(resume=True))
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
         object.__setattr__(self, "models", tuple(self.models))

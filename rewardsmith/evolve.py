@@ -25,6 +25,7 @@ A run killed with filming unfinished films the rest when resumed.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,7 @@ from rewardsmith.feedback.rankers import (
     rankers_that,
 )
 from rewardsmith.llm.estimate import Estimate, judge_estimate, llm_estimates
+from rewardsmith.llm.memory import check_dir, remember
 from rewardsmith.llm.prompting import messages_for
 from rewardsmith.llm.sample import check_llm, sample
 from rewardsmith.records import Candidate, Choice, Selection
@@ -73,6 +75,8 @@ def prepare(cfg: RunConfig, live: bool = True, probe: bool = True) -> tuple[EnvS
     check_judge(cfg)
     check_executor(cfg)
     check_board(cfg)
+    if cfg.memory:  # a resumed run's recorded folder may have become a file
+        check_dir(cfg.memory)
     env = get_env(cfg.env)
     refuse_placeholders(env)
     task = resolve_task(env, cfg.task)
@@ -212,6 +216,7 @@ class EvolveResult:
     confirmation: Confirmation | None = None  # --final-seeds: the retrainings from scratch and the answer on them
     choice: Choice | None = None  # the pick's confidence: the confirmation's, else the last selection's
     search_best: Candidate | None = None  # the best of the search, before any confirmation
+    memory: str | None = None  # --memory: what became of the answer's entry, in one line (llm/memory.remember)
 
     @property
     def final(self) -> MultiSeedSummary | None:
@@ -244,6 +249,8 @@ class EvolveResult:
                                  "choice": self.choice.to_dict() if self.choice is not None else None}
         if self.confirmation is not None:
             saved.update(self.confirmation.to_dict())
+        if self.memory is not None:
+            saved["memory"] = self.memory
         return {**saved, "final": self.final.to_dict()} if self.final is not None else saved
 
 
@@ -270,6 +277,9 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     result = answer(ctx, parent)
     filming.join()
     store.save_result(result.to_dict())
+    if cfg.memory:  # the confirmed answer into the memory of verified terms, where it does the task
+        result = dataclasses.replace(result, memory=remember(store, cfg.memory, result.to_dict()))
+        store.save_result(result.to_dict())
     return result
 
 

@@ -40,7 +40,8 @@ LAYERS: tuple[tuple[str, str], ...] = (
                  "pushes, observation noise, MJX); exploit detectors on traces"),
     ("exports", "the export formats (numpy, gymnasium, jax, torch, isaaclab) as one registry, the policy, the "
                 "reward card"),
-    ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations"),
+    ("llm", "the litellm client and budget, the prompt's facts, reflection text, messages, sampling, mutations, "
+            "the memory of verified terms"),
     ("feedback", "the rankers and their registry with traits, rankings, the vision judge, hybrid, the review page"),
     ("jobs", "the sandbox job bodies (check, train, population, play, selftest) and their request/result records"),
     ("execute", "where jobs run: the check and train stages, executors (local, Ray), CPU/GPU claims, seeds, play, "

@@ -46,6 +46,8 @@ EXEMPT = {
     ("rank",): "needs a run waiting for a person's ranking, which the fixture is not (tests/feedback/)",
     ("env", "new"): "needs block.xml, a model of the reader's that the README does not ship (tests/env/)",
     ("env", "check"): "needs the env that `env new` writes, then checks it in the sandbox under numpy and jax",
+    ("memory", "list"): "reads a memory folder of finished runs' answers (tests/llm/test_memory.py runs list, show, "
+                        "add and clear)",
 }
 # Placeholders filled in for the commands that run: the fixture's run, one of its candidates, a real format.
 REAL_VALUES = {"ID": "g0c00", "F": "numpy"}

@@ -232,4 +232,4 @@ def test_the_field_table_names_real_options_and_what_a_resume_may_change():
         "llm_timeout_s": "llm_timeout"}
     assert {s.name for s in RUN_SETTINGS.values() if s.resume} == {
         "iterations", "max_cost", "llm_timeout_s", "review_port", "executor", "parallel", "ray_address", "blind",
-        "tensorboard", "review_deadline_s", "reviewers", "review_host", "on_ranking_due"}
+        "tensorboard", "review_deadline_s", "reviewers", "review_host", "on_ranking_due", "memory"}

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
+from rewardsmith.cli.memory import refresh_after_ablate
 from rewardsmith.cli.progress import ProgressView
 from rewardsmith.cli.ui import console, errors, fail
 from rewardsmith.errors import INTERRUPTED
@@ -71,6 +72,7 @@ def ablate_command(
     if ablation.kept is not None:
         console.print(f"wrote {store.pruned_reward_path(cand.id)}; export it with: rewardsmith export {store.root} "
                       f"--candidate {cand.id} --pruned -o reward.py", soft_wrap=True, markup=False)
+    refresh_after_ablate(store, cand.id)  # --memory: the answer's entry gets the measured effects
 
 
 def _interval(value: Interval | None) -> str:

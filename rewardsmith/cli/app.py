@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from rewardsmith.cli import env as env_commands
+from rewardsmith.cli import memory as memory_commands
 from rewardsmith.cli.ablate import ablate_command
 from rewardsmith.cli.card import export_card, replay_command
 from rewardsmith.cli.config_file import FILE_FIELDS, ConfigCommand
@@ -45,6 +46,7 @@ from rewardsmith.train.trainers import trainers_that
 # No locals in tracebacks: they could hold API keys.
 app = OneLineErrors(add_completion=False, no_args_is_help=True, help=__doc__, pretty_exceptions_show_locals=False)
 app.add_typer(env_commands.app, name="env", help="Your own robot: `env new NAME --model robot.xml`, `env check NAME`.")
+app.add_typer(memory_commands.app, name="memory", help="The memory of verified terms: list, show, add RUN, clear.")
 app.command("play")(play_command)  # rewardsmith/cli/play.py
 app.command("runs")(runs_command)  # rewardsmith/cli/runs.py
 app.command("fork")(fork_command)  # rewardsmith/cli/runs.py
@@ -192,6 +194,7 @@ def evolve(
     resume: Path | None = typer.Option(None, help="continue an interrupted run (its directory)"),
     envs_dir: Path | None = typer.Option(None, help="the folder of your own envs (default: $REWARDSMITH_ENVS)"),
     tensorboard: str | None = TENSORBOARD,
+    memory: str | None = memory_commands.MEMORY_OPTION,
     dry_run: bool = typer.Option(False, "--dry-run", help="check everything, print the first prompt, its tokens and "
                                  "the run's estimated LLM and judge cost; send nothing, train nothing, write nothing"),
 ) -> None:
@@ -271,6 +274,8 @@ def evolve(
                          f"rewardsmith evolve --resume {store.root} continues it", soft_wrap=True, markup=False)
         raise
     print_finished(store, result)
+    if result.memory:  # --memory: what became of the answer's entry
+        console.print(result.memory, soft_wrap=True, markup=False)
     empty = nothing_evaluated(store)
     if empty:
         fail(empty, code=1)

@@ -126,7 +126,7 @@ def from_file(path: Path, command: Any, given: set[str]) -> FileSettings:
             continue
         if name == "model" and value == []:  # models = [] is the LLM-free mode, as in config.json
             name, value = "llm_free", True
-        if name in ("init", "out", "envs_dir", "tensorboard"):  # paths: relative to the config file
+        if name in ("init", "out", "envs_dir", "tensorboard", "memory"):  # paths: relative to the config file
             value = str((path.parent / Path(value).expanduser()).resolve())
         defaults[name] = value
     drop = LLM_GROUP if given & LLM_GROUP else set()

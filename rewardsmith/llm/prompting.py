@@ -19,7 +19,7 @@ from typing import Any
 
 from rewardsmith.context import RunContext
 from rewardsmith.env.task import Task
-from rewardsmith.llm import facts, prompts, reflect
+from rewardsmith.llm import facts, memory_text, prompts, reflect
 from rewardsmith.records import Candidate, Selection, Status
 from rewardsmith.runs.store import write_record
 
@@ -96,7 +96,8 @@ def judged_text(ctx: RunContext) -> str:
 
 def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str) -> str:
     first = first_prompt(ctx, follow_up)
-    if gen == 0:
+    if gen == 0:  # --memory: examples from other tasks of this env (llm/memory_text.py), in the first prompt only
+        first += memory_text.prompt_section(ctx.cfg.memory, ctx.env.name, ctx.task)
         if ctx.cfg.init_source:  # the user's own reward as a starting point (it is also candidate g0c00)
             return prompts.render("init", first_prompt=first, init_source=ctx.cfg.init_source.strip())
         return first
