@@ -19,6 +19,7 @@ from typing import Any
 TERMINATE = "terminate"
 TERMINATE_PARAMS = ("s", "xp")
 LEARNED_TERMINATION = "learned_termination"  # CurvePoint.extra: share of the finished training episodes it ended
+LEARNED_END = "learned_end"  # a trainer's per-episode sum: 1 where the program's terminate ended it, else 0
 REMOVED_WARNING = ("the program defines terminate(s, xp), but this run does not evolve terminations: it was removed "
                    "and training used the task's own termination only; write only SCALES and reward_terms")
 

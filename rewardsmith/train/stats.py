@@ -12,12 +12,11 @@ from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
-from rewardsmith.program.terminate import LEARNED_TERMINATION
+from rewardsmith.program.terminate import LEARNED_END, LEARNED_TERMINATION
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import TrainingStopped
 
 RETURN, LENGTH, FITNESS = "episode/return", "episode/length", "fitness"
-LEARNED_END = "episode/learned_end"  # 1 for an episode the program's own terminate ended (program/terminate.py)
 
 
 @dataclass(frozen=True)
