@@ -71,7 +71,8 @@ def reward(s, action, xp):
     total = sum(SCALES[name] * terms[name] for name in SCALES)
     return total, terms
 ''',
-    terminate_usage='''    ends = terminate(s, xp=np)    # bool [...]: True ends the episode (OR it with your env's own end)''',
+    terminate_usage=("    ends = terminate(s, xp=np)    # bool [...]: True ends the episode (OR it with your env's "
+                     "own end)"),
 ))
 
 
@@ -99,8 +100,9 @@ class ExportedReward(gymnasium.Wrapper):
         info = dict(info, reward_terms=terms)
         return obs, float(total), terminated, truncated, info
 ''',
-    terminate_usage='''With a terminate (as here), use ExportedTermination in place of ExportedReward: it also ends an episode
-(terminated=True) where terminate(s, np) is True, OR'ed with the env's own termination, as the reward was trained.''',
+    terminate_usage='''With a terminate (as here), use ExportedTermination in place of ExportedReward: it also ends an
+episode (terminated=True) where terminate(s, np) is True, OR'ed with the env's own termination, as the reward
+was trained.''',
     terminate_text='''
 
 class ExportedTermination(ExportedReward):
@@ -143,7 +145,8 @@ def playground_scales(dt):
     """Scales for Playground's reward_config (it multiplies the scaled sum by dt): SCALES[k] / dt."""
     return {k: v / dt for k, v in SCALES.items()}
 ''',
-    terminate_usage='''    done = get_termination(s)                # bool: this module's terminate; OR it into your env's done''',
+    terminate_usage=("    done = get_termination(s)                # bool: this module's terminate; OR it into your "
+                     "env's done"),
     terminate_text='''
 
 def get_termination(s):
@@ -171,7 +174,8 @@ def compute_reward(states: Dict[str, Tensor], actions: Tensor) -> Tuple[Tensor, 
         total = total + scale * terms[name]
     return total, terms
 ''',
-    terminate_usage='''    self.reset_buf[:] |= compute_termination(states)  # this module's terminate, OR'ed with your own resets''',
+    terminate_usage=("    self.reset_buf[:] |= compute_termination(states)  # this module's terminate, OR'ed with your "
+                     "own resets"),
     terminate_text='''
 
 def compute_termination(states: Dict[str, Tensor]) -> Tensor:
@@ -241,6 +245,6 @@ register(IsaacLabFormat(
 Isaac Lab's reward manager multiplies each term by weight * step_dt, so each weight is SCALES[k] / STEP_DT: the
 summed reward per step then equals rewardsmith's sum(SCALES[k] * terms[k]). STEP_DT defaults to rewardsmith's
 control dt of this env ({dt}).''',
-    terminate_usage='''    3. add TerminationsCfg's `learned` term to your env cfg's `terminations`: the reward was trained with
-       this module's terminate OR'ed with the task's own termination.''',
+    terminate_usage='''    3. add TerminationsCfg's `learned` term to your env cfg's `terminations`: the reward was
+       trained with this module's terminate OR'ed with the task's own termination.''',
     on_torch=True))

@@ -20,6 +20,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
+from rewardsmith.llm import prompts
 from rewardsmith.train.trainers import trainer
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def prompt_facts(ctx: RunContext, scored: bool = True) -> dict[str, str]:
     model = load_model(ctx.env)
     return {
         "episode_seconds": f"{ctx.task.episode_steps * control_dt(ctx.env, model):g}",
-        "termination": termination_text(ctx.env, ctx.task),
+        "termination": termination_text(ctx.env, ctx.task) + learned_termination_text(ctx),
         "training": training_text(ctx, scored),
         "observation": observation_text(ctx.env, model),
         "body": body_text(ctx.env, ctx.task, model),
@@ -73,6 +74,16 @@ def termination_text(env: EnvSpec, task: Task) -> str:
             "step is on average negative the policy learns to end episodes early; a positive reward per step "
             f"pays it to avoid ending them. Otherwise an episode lasts {task.episode_steps} control steps; reaching "
             "that time limit is not a failure (training bootstraps the value of the last state).")
+
+
+def learned_termination_text(ctx: RunContext) -> str:
+    """With evolve --evolve-termination: the optional terminate(s, xp) the module may define (prompts/terminate.md);
+    empty otherwise."""
+    if not ctx.cfg.evolve_termination:
+        return ""
+    own = termination_doc(ctx.env, ctx.task)
+    rule = f"an episode ends early when {own}" if ctx.task.terminate is not None else "without it no episode ends early"
+    return "\n\n" + prompts.render("terminate", own_rule=rule).strip()
 
 
 def training_text(ctx: RunContext, scored: bool = True) -> str:

@@ -58,7 +58,8 @@ class EpisodeStats:
         ended it."""
         n = total.shape[0]
         if self._sums is None:
-            keys = [RETURN, LENGTH, FITNESS, *map(term_key, self.terms)] + ([LEARNED_END] if learned is not None else [])
+            learns = [LEARNED_END] if learned is not None else []
+            keys = [RETURN, LENGTH, FITNESS, *map(term_key, self.terms), *learns]
             self._sums = {k: np.zeros(n) for k in keys}
         sums = self._sums
         if learned is not None:

@@ -78,11 +78,13 @@ def test_the_gymnasium_wrapper_ends_the_episode_where_terminate_says(store, tmp_
     for name, wrapper in (("reward only", mod.ExportedReward), ("with terminate", mod.ExportedTermination)):
         env = wrapper(gymnasium.make("rewardsmith/cartpole-balance-v0"))
         env.reset(seed=0)
-        for step in range(1, 200):  # push the cart right: it passes x = 0.2 before the pole falls
+        steps = 0
+        while steps < 200:  # push the cart right: it passes x = 0.2 before the pole falls
             _, _, terminated, truncated, info = env.step(np.ones(env.action_space.shape))
+            steps += 1
             if terminated or truncated:
                 break
-        lengths[name] = (step, terminated, info.get("learned_termination"))
+        lengths[name] = (steps, terminated, info.get("learned_termination"))
         s = env.unwrapped.state_view()
         if name == "with terminate":
             assert terminated and info["learned_termination"] and float(s["cart_x"]) > 0.2
