@@ -335,7 +335,7 @@ def _check_terminate(loaded: Any, s: dict, errors: list[str], warnings: list[str
         errors.append(f"terminate failed with numpy on a batch of {n} states: {_describe(exc, loaded.source, s)}")
         return
     shape = getattr(ends, "shape", None)
-    if not isinstance(ends, (np.ndarray, np.generic)) or shape != (n,) or ends.dtype != np.bool_:
+    if not isinstance(ends, np.ndarray) or shape != (n,) or ends.dtype != np.bool_:
         what = f"{type(ends).__name__} of shape {shape} and dtype {getattr(ends, 'dtype', None)}"
         errors.append(f"terminate returned a {what}; it must return a bool array of shape ({n},), one per state, "
                       "e.g. `s['torso_pos'][..., 2] < 0.5` (combine conditions with & and |)")

@@ -86,3 +86,13 @@ def test_training_ors_terminate_in_and_the_evaluation_keeps_the_tasks_episodes()
     assert with_program.fitness_mean == without.fitness_mean
     assert with_program.episode_length_mean == without.episode_length_mean
     assert with_program.episode_length_mean > 1 and np.isfinite(with_program.fitness_mean)
+
+
+def test_llm_free_with_evolve_termination_needs_an_init_reward():
+    from rewardsmith.config import RunConfig
+    from rewardsmith.errors import UserError
+
+    with pytest.raises(UserError, match="--evolve-termination .* --llm-free"):
+        RunConfig(env="cartpole", task="balance", evolve_termination=True).validate()
+    RunConfig(env="cartpole", task="balance", evolve_termination=True, init_source=REWARD + RIGHT).validate()
+    RunConfig(env="cartpole", task="balance", evolve_termination=True, models=("openai/x",)).validate()
