@@ -7,7 +7,9 @@ Steps, stopping at the first failure that makes later ones meaningless: load; SC
 rollouts of the env (random actions, so fallen and odd poses appear, plus initial states); a numpy call (a dict of
 finite float arrays of the batch shape, keys == SCALES); magnitudes; constant terms; time per call; then
 `jax.jit(jax.vmap(...))` over single states (Python branching on arrays, `[:, i]` indexing, in-place writes,
-numpy-only functions) and the jax result must equal the numpy result.
+numpy-only functions) and the jax result must equal the numpy result. Where the program defines its own
+terminate(s, xp) (program/terminate.py): a bool array of the batch shape, not True on every sampled state nor on any
+initial state, and the same under jax.
 """
 
 from __future__ import annotations

@@ -96,3 +96,23 @@ def test_llm_free_with_evolve_termination_needs_an_init_reward():
         RunConfig(env="cartpole", task="balance", evolve_termination=True).validate()
     RunConfig(env="cartpole", task="balance", evolve_termination=True, init_source=REWARD + RIGHT).validate()
     RunConfig(env="cartpole", task="balance", evolve_termination=True, models=("openai/x",)).validate()
+
+
+@pytest.mark.parametrize("flag", [False, True])
+def test_the_check_stage_keeps_terminate_only_with_the_flag_and_tells_the_llm_otherwise(tmp_path, flag):
+    from rewardsmith.config import RunConfig
+    from rewardsmith.context import RunContext
+    from rewardsmith.env.registry import resolve_task
+    from rewardsmith.execute.check_stage import check_all
+    from rewardsmith.llm.reflect import check_warnings
+    from rewardsmith.records import Sample
+    from rewardsmith.runs.store import RunStore
+
+    cfg = RunConfig(env="cartpole", task="balance", models=("openai/fake",), evolve_termination=flag)
+    spec = get_env("cartpole")
+    ctx = RunContext(RunStore.create(tmp_path, "run", cfg), cfg, spec, resolve_task(spec, "balance"), lambda e: None)
+    [cand] = check_all(ctx, 0, 0, [Sample(text=f"```python\n{REWARD + RIGHT}```", error=None)])
+    assert cand.check is not None and cand.check.passed, cand.reason
+    assert ("def terminate" in (cand.source or "")) is flag
+    assert (REMOVED_WARNING in check_warnings([cand])) is not flag  # the next prompt's warnings
+    assert ctx.store.reward_path(0, 0).read_text() == cand.source
