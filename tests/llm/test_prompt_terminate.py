@@ -23,7 +23,7 @@ def test_the_first_prompt_explains_terminate_only_with_the_flag(tmp_path):
 
 def test_the_prompt_says_when_the_task_has_no_termination_of_its_own(tmp_path):
     flagged = first_prompt(_ctx(tmp_path, env="half_cheetah", task="run", evolve_termination=True))
-    assert "without it no episode ends early" in flagged
+    assert "The task itself never ends an episode early" in flagged
 
 
 def test_the_reflection_shows_the_share_of_episodes_terminate_ended():
