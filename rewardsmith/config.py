@@ -223,6 +223,9 @@ class RunConfig:
     # other tasks on this env, and the run's confirmed answer goes in at the end. None: no memory (off by default
     # until a live measurement says it helps)
     memory: str | None = field(default=None, metadata=facts(resume=True))
+    # the LLM may also write `terminate(s, xp)`, OR'ed with the task's termination in training only
+    # (program/terminate.py); off: a terminate it writes is removed, with a warning it reads
+    evolve_termination: bool = False
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
         object.__setattr__(self, "models", tuple(self.models))
@@ -274,6 +277,10 @@ class RunConfig:
         if self.max_cost is not None and self.llm_free and not self.judge_model:
             raise UserError("--max-cost caps what a run spends on LLMs, and an --llm-free run without a judge asks "
                             "none; drop it")
+        if self.evolve_termination and self.llm_free and not self.init_source:
+            raise UserError("--evolve-termination asks the LLM for a terminate(s, xp), and --llm-free mutates only "
+                            "the SCALES of the reference reward, which has none; drop one, or give --init a reward "
+                            "with a terminate (its mutations keep it as it is)")
         if self.max_cost is not None and not self.max_cost > 0:
             raise UserError(f"--max-cost must be a positive amount of USD, got {self.max_cost}")
         if not self.llm_timeout_s > 0:

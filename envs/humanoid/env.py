@@ -1,6 +1,8 @@
 """Humanoid: a 3-D humanoid with 21 actuated joints (DM Control / MuJoCo Playground dimensions); the VLM-RM poses
 (kneel, sit, lie down, splits, arms raised, stand on one leg) and stand, run, jump. Every task starts standing."""
 
+import dataclasses
+
 import numpy as np
 
 from rewardsmith.env.task import Task
@@ -290,6 +292,26 @@ TASKS = [
         "well off the floor",
     ),
 ]
+
+
+# Kneel without its topple termination (issue 28: does termination shape learning?): the same description, fitness,
+# success rule and budget as kneel, but no episode ends early: every episode runs its 200 steps, fallen or not, and a
+# step counts as in kneel (kneeling upright or not). `evolve --evolve-termination` lets the LLM write the termination
+# that kneel has built in; README "Termination written by the LLM" compares the two.
+_KNEEL = next(t for t in TASKS if t.name == "kneel")
+TASKS.append(dataclasses.replace(
+    _KNEEL,
+    name="kneel_free",
+    fitness_doc="fraction of the episode with both kneecaps on the floor, torso up axis z > 0.7 and the head above "
+    "0.8 m (VLM-RM's kneel, as task kneel); unlike kneel, the episode never ends early: it runs all 200 steps",
+    success_doc="its task score is at least 0.5: at least 100 of its 200 steps, in a row or not, are spent kneeling "
+    "upright, with both kneecaps touching the floor (s['left_knee_on_floor'] and s['right_knee_on_floor'] both 1), "
+    "the torso within about 45 degrees of upright (s['torso_up'] > 0.7) and the head above 0.8 m "
+    "(s['head_pos'][..., 2]; up to about 1.1 m kneeling upright)",
+    terminate=None,
+    termination_doc="",
+    fitness_version=1,
+))
 
 # PPO settings (overrides of rewardsmith.config.TrainConfig), tuned on the native CPU trainer: 256 envs amortize the
 # per-step Python work; 32 minibatches of 256 (160 gradient steps per 8,192 samples, 4x the former 8 of 1,024) learn

@@ -139,6 +139,8 @@ def evolve(
         RunConfig.allocation, help=f"how halving's budget is shared out: {' or '.join(ALLOCATIONS)}; adaptive: the "
         "same env steps in slices of the first rung, each slice to the candidate whose learning curve promises most "
         "(not with --no-halving)"),
+    evolve_termination: bool = typer.Option(False, "--evolve-termination", help="the LLM may also write "
+                                            "terminate(s, xp), OR'ed with the task's termination in training only"),
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),

@@ -5,6 +5,7 @@ kills included, becomes a CheckReport.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rewardsmith.jobs import run_job
 from rewardsmith.jobs.messages import CheckJob
 from rewardsmith.program.extract import ExtractError, extract_program
 from rewardsmith.program.static import static_check
+from rewardsmith.program.terminate import admitted
 from rewardsmith.records import Candidate, CheckReport, Sample, Status
 from rewardsmith.runs.store import write_text
 from rewardsmith.sandbox.protocol import JobStatus
@@ -88,9 +90,12 @@ def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate
             note = f" ({sample.error})" if sample.error else ""
             cand = cand.replace(status=Status.EXTRACT_FAILED, reason=f"{err}{note}")
         else:
-            write_text(store.reward_path(gen, index), program.source)
-            report = check_in_sandbox(ctx.env.name, ctx.cfg.task, program.source, store.check_dir(gen, index))
-            cand = cand.replace(source=program.source, scales=program.scales, check=report,
+            source, removed = admitted(program.source, ctx.cfg.evolve_termination)
+            write_text(store.reward_path(gen, index), source)
+            report = check_in_sandbox(ctx.env.name, ctx.cfg.task, source, store.check_dir(gen, index))
+            if removed:  # told to the LLM with the check's warnings
+                report = dataclasses.replace(report, warnings=(*report.warnings, removed))
+            cand = cand.replace(source=source, scales=program.scales, check=report,
                                 status=Status.CHECKED if report.passed else Status.CHECK_FAILED,
                                 reason=None if report.passed else "; ".join(report.errors))
     store.save_candidate(cand)

@@ -34,6 +34,7 @@ from rewardsmith.exports.policy import export_policy
 from rewardsmith.exports.provenance import provenance_here
 from rewardsmith.exports.reproduce import RULE, Measurement
 from rewardsmith.exports.reward import chosen_candidate, pruned_program
+from rewardsmith.program.terminate import defines_terminate
 from rewardsmith.records import Candidate, CurvePoint
 from rewardsmith.runs.cost import run_cost
 from rewardsmith.runs.plots import term_curves
@@ -133,7 +134,7 @@ def _fill(store: RunStore, cand: Candidate, reward: CardReward, folder: Path) ->
                                  "success_threshold": task.success_threshold, "episode_steps": task.episode_steps,
                                  "fitness_version": task.fitness_version, "has_fitness": task.has_fitness},
         "reward": {"file": REWARD_FILE, "origin": reward.origin, "as_trained": as_trained,
-                   "scales": literal_scales(reward.source),
+                   "scales": literal_scales(reward.source), "terminate": defines_terminate(reward.source),
                    "terms": list(cand.check.terms) if cand.check and as_trained else None},
         "provenance": provenance.to_dict(),
         "training": {"trainer": cfg.trainer, "config": asdict(training), "search_steps": cand.total_steps,

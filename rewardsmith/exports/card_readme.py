@@ -135,6 +135,9 @@ def _use(card: dict[str, Any]) -> str:
             "```python\nimport numpy as np\nfrom reward import SCALES, reward_terms\n"
             "terms = reward_terms(s, action, np)\n"
             "total = sum(SCALES[k] * terms[k] for k in SCALES)\n```\n\n"
+            + ("It also defines `terminate(s, xp)`, True where its training ended an episode besides the task's own "
+               "termination (OR'ed with it, in training only): end your training episodes there too.\n\n"
+               if card["reward"].get("terminate") else "") +
             f"Train it again in rewardsmith: `rewardsmith train --env {env} --task {task} --reward reward.py`; "
             f"other formats (gymnasium, jax, torch, isaaclab): `rewardsmith export RUN --candidate "
             f"{card['candidate']} --format F -o reward_F.py` on the run.")

@@ -11,6 +11,7 @@ import ast
 from dataclasses import dataclass
 
 from rewardsmith.errors import UserError
+from rewardsmith.program.terminate import defines_terminate
 from rewardsmith.registry import Registry
 
 
@@ -26,10 +27,14 @@ class ExportFormat:
     usage: str  # the docstring's usage text: a str.format template of {module}, {env}, {env_folder}, {task}, {dt}
     footer_text: str = ""  # the code after the program
     on_torch: bool = False  # the program's xp calls run on torch: the module carries torch_xp (torch_xp.py)
+    # where the program defines terminate(s, xp) (evolve --evolve-termination): the code after the footer that
+    # uses it, and the usage text's paragraph on it
+    terminate_text: str = ""
+    terminate_usage: str = ""
 
     def footer(self, source: str, dt: float) -> str:
         """The code after the program; a format whose code depends on the program or the env overrides this."""
-        return self.footer_text
+        return self.footer_text + (self.terminate_text if defines_terminate(source) else "")
 
 
 FORMATS: Registry[ExportFormat] = Registry("--format")
@@ -65,7 +70,10 @@ def reward(s, action, xp):
     terms = reward_terms(s, action, xp)
     total = sum(SCALES[name] * terms[name] for name in SCALES)
     return total, terms
-'''))
+''',
+    terminate_usage=("    ends = terminate(s, xp=np)    # bool [...]: True ends the episode (OR it with your env's "
+                     "own end)"),
+))
 
 
 register(ExportFormat(
@@ -91,6 +99,21 @@ class ExportedReward(gymnasium.Wrapper):
         total = sum(SCALES[k] * terms[k] for k in SCALES)
         info = dict(info, reward_terms=terms)
         return obs, float(total), terminated, truncated, info
+''',
+    terminate_usage='''With a terminate (as here), use ExportedTermination in place of ExportedReward: it also ends an
+episode (terminated=True) where terminate(s, np) is True, OR'ed with the env's own termination, as the reward
+was trained.''',
+    terminate_text='''
+
+class ExportedTermination(ExportedReward):
+    """ExportedReward that also ORs this module's terminate(s, np) into `terminated`; info["learned_termination"]
+    says where it alone ended the episode."""
+
+    def step(self, action):
+        obs, total, terminated, truncated, info = super().step(action)
+        ended = bool(terminate(self.env.unwrapped.state_view(), np))
+        info = dict(info, learned_termination=ended and not terminated)
+        return obs, total, bool(terminated) or ended, bool(truncated) and not ended, info
 '''))
 
 
@@ -121,6 +144,14 @@ def reward(s, action):
 def playground_scales(dt):
     """Scales for Playground's reward_config (it multiplies the scaled sum by dt): SCALES[k] / dt."""
     return {k: v / dt for k, v in SCALES.items()}
+''',
+    terminate_usage=("    done = get_termination(s)                # bool: this module's terminate; OR it into your "
+                     "env's done"),
+    terminate_text='''
+
+def get_termination(s):
+    """This module's terminate(s, jnp) (bool, jit/vmap-safe): OR it with the env's own done, as trained."""
+    return terminate(s, jnp)
 '''))
 
 
@@ -142,6 +173,14 @@ def compute_reward(states: Dict[str, Tensor], actions: Tensor) -> Tuple[Tensor, 
     for name, scale in SCALES.items():
         total = total + scale * terms[name]
     return total, terms
+''',
+    terminate_usage=("    self.reset_buf[:] |= compute_termination(states)  # this module's terminate, OR'ed with your "
+                     "own resets"),
+    terminate_text='''
+
+def compute_termination(states: Dict[str, Tensor]) -> Tensor:
+    """Bool [num_envs]: this module's terminate on torch; OR it with the env's own termination, as trained."""
+    return torch.as_tensor(terminate(states, torch_xp)).bool()
 ''',
     on_torch=True))
 
@@ -176,12 +215,28 @@ def state_view(env) -> dict:
 class RewardsCfg:
     """Reward terms for a manager-based Isaac Lab env (weights = SCALES / STEP_DT)."""
 
-{fields}'''
+{fields}''' + (ISAACLAB_TERMINATION if defines_terminate(source) else "")
+
+
+ISAACLAB_TERMINATION = '''
+
+def learned_termination(env) -> torch.Tensor:
+    """Bool [num_envs]: this module's terminate(s, xp) on the state view, a termination term beside your own."""
+    return torch.as_tensor(terminate(state_view(env), torch_xp)).bool()
+
+
+@configclass
+class TerminationsCfg:
+    """Add `learned` to your env cfg's `terminations`: the reward was trained with it OR'ed with the task's own."""
+
+    learned = DoneTerm(func=learned_termination)
+'''
 
 
 register(IsaacLabFormat(
     name="isaaclab",
     imports="import math\n\nimport torch\nfrom isaaclab.managers import RewardTermCfg as RewTerm\n"
+            "from isaaclab.managers import TerminationTermCfg as DoneTerm\n"
             "from isaaclab.utils import configclass\n",
     usage='''Usage (Isaac Lab, manager-based):
     1. complete `state_view(env)` below for your asset: it must return the fields of
@@ -190,4 +245,6 @@ register(IsaacLabFormat(
 Isaac Lab's reward manager multiplies each term by weight * step_dt, so each weight is SCALES[k] / STEP_DT: the
 summed reward per step then equals rewardsmith's sum(SCALES[k] * terms[k]). STEP_DT defaults to rewardsmith's
 control dt of this env ({dt}).''',
+    terminate_usage='''    3. add TerminationsCfg's `learned` term to your env cfg's `terminations`: the reward was
+       trained with this module's terminate OR'ed with the task's own termination.''',
     on_torch=True))

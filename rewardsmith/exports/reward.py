@@ -11,6 +11,7 @@ from rewardsmith.env.registry import get_env
 from rewardsmith.errors import UserError
 from rewardsmith.exports.formats import FORMATS, ExportError
 from rewardsmith.exports.torch_xp import TORCH_XP, for_torch
+from rewardsmith.program.terminate import defines_terminate
 from rewardsmith.records import Candidate
 from rewardsmith.resources import ENVS_DIR
 from rewardsmith.runs.store import RunStore, read_json, write_text
@@ -80,6 +81,8 @@ def render(fmt: str, source: str, *, run: str, cand: str, env: str, task: str, s
     form = FORMATS.get(fmt)
     dt = control_dt(env)
     usage = form.usage.format(module=module, env=env, env_folder=env_folder(env), task=task, dt=dt)
+    if form.terminate_usage and defines_terminate(source):  # the program's own termination (--evolve-termination)
+        usage += "\n" + form.terminate_usage
     header = (f'"""Reward exported by rewardsmith ({fmt}) from run {run}, candidate {cand} '
               f'(env {env}, task {task!r}).\n\n{score}{usage}\n"""\n\n')
     body = _split_docstring(source)

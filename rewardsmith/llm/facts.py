@@ -20,6 +20,7 @@ from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
+from rewardsmith.llm import prompts
 from rewardsmith.train.trainers import inherits, trainer
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ def prompt_facts(ctx: RunContext, scored: bool = True) -> dict[str, str]:
     model = load_model(ctx.env)
     return {
         "episode_seconds": f"{ctx.task.episode_steps * control_dt(ctx.env, model):g}",
-        "termination": termination_text(ctx.env, ctx.task),
+        "termination": episode_end_text(ctx),
         "training": training_text(ctx, scored),
         "observation": observation_text(ctx.env, model),
         "body": body_text(ctx.env, ctx.task, model),
@@ -73,6 +74,20 @@ def termination_text(env: EnvSpec, task: Task) -> str:
             "step is on average negative the policy learns to end episodes early; a positive reward per step "
             f"pays it to avoid ending them. Otherwise an episode lasts {task.episode_steps} control steps; reaching "
             "that time limit is not a failure (training bootstraps the value of the last state).")
+
+
+def episode_end_text(ctx: RunContext) -> str:
+    """When an episode ends; with evolve --evolve-termination also the optional terminate(s, xp) the module may
+    define, beside the task's own rule (prompts/terminate.md)."""
+    task = ctx.task
+    if not ctx.cfg.evolve_termination:
+        return termination_text(ctx.env, task)
+    if task.terminate is None:
+        return (f"The task itself never ends an episode early: without a terminate of yours (below) every episode "
+                f"lasts the full {task.episode_steps} control steps, whatever the body does.\n\n"
+                + prompts.render("terminate", own_rule="this task has none").strip())
+    own_rule = f"an episode ends early when {termination_doc(ctx.env, task) or 'an env-specific rule holds'}"
+    return termination_text(ctx.env, task) + "\n\n" + prompts.render("terminate", own_rule=own_rule).strip()
 
 
 def training_text(ctx: RunContext, scored: bool = True) -> str:

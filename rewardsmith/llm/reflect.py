@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from rewardsmith.program.terminate import LEARNED_TERMINATION
 from rewardsmith.records import Candidate, CurvePoint, DecidedBy, Decider, Selection, Status, Stop, TermStats
 
 
@@ -57,6 +58,11 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
         lines.append(f"Task score during training: {_series([p.fitness for p in curve])}.")
         if explain and any(p.episodes is not None for p in curve):
             lines.append(TRAINING_VS_EVALUATION)
+    learned = [p.extra.get(LEARNED_TERMINATION) for p in curve if LEARNED_TERMINATION in p.extra]
+    ends_early = ends_early or bool(learned)
+    if learned:  # the program's own terminate (evolve --evolve-termination)
+        lines.append(f"Share of the finished training episodes that your terminate ended (the task's termination "
+                     f"or the time limit ended the rest; the evaluation ignores it): {_series(learned)}.")
     if ends_early:  # lengths of finished training episodes only (n/a: none finished by that checkpoint)
         lines.append(
             f"Episode length (max {episode_steps}): during training {_series([p.episode_length for p in curve])}; "

@@ -7,7 +7,9 @@ Steps, stopping at the first failure that makes later ones meaningless: load; SC
 rollouts of the env (random actions, so fallen and odd poses appear, plus initial states); a numpy call (a dict of
 finite float arrays of the batch shape, keys == SCALES); magnitudes; constant terms; time per call; then
 `jax.jit(jax.vmap(...))` over single states (Python branching on arrays, `[:, i]` indexing, in-place writes,
-numpy-only functions) and the jax result must equal the numpy result.
+numpy-only functions) and the jax result must equal the numpy result. Where the program defines its own
+terminate(s, xp) (program/terminate.py): a bool array of the batch shape, not True on every sampled state nor on any
+initial state, and the same under jax.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dic
     rng = np.random.default_rng(seed)
     nu = batch.model.nu
     stop = rng.integers(0, ROLLOUT_STEPS + 1, n)
-    stop[: n // 4] = 0
+    stop[: initial_count(n)] = 0
     raw = batch.raw()
     qpos, qvel, sensordata = raw.qpos.copy(), raw.qvel.copy(), raw.sensordata.copy()
     try:
@@ -88,6 +90,11 @@ def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dic
     action[: n // 8] = 0.0
     action[n // 8 : n // 4] = np.sign(action[n // 8 : n // 4])
     return {k: np.asarray(v) for k, v in view.items()}, action
+
+
+def initial_count(n: int) -> int:
+    """How many of sample_states' n states (the first ones) are the env's initial states."""
+    return n // 4
 
 
 def _example_state(s: dict[str, np.ndarray], i: int) -> str:
@@ -315,6 +322,64 @@ def _check_jax(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> N
                           "reward from that state alone with xp functions")
 
 
+def _check_terminate(loaded: Any, s: dict, errors: list[str], warnings: list[str]) -> None:
+    """The program's own termination (program/terminate.py): a bool array of the batch shape, under numpy and
+    jax alike, that does not end every sampled state nor any initial state (an episode would end on its first step);
+    never ending is fine."""
+    n = len(next(iter(s.values())))
+    try:
+        with _time_limit(CALL_LIMIT_S), np.errstate(all="ignore"):
+            ends = loaded.terminate(s, np)
+    except _CallTimeout:
+        errors.append(f"terminate did not return within {CALL_LIMIT_S:g} s; compute it with array operations")
+        return
+    except Exception as exc:
+        errors.append(f"terminate failed with numpy on a batch of {n} states: {_describe(exc, loaded.source, s)}")
+        return
+    shape = getattr(ends, "shape", None)
+    if not isinstance(ends, np.ndarray) or shape != (n,) or ends.dtype != np.bool_:
+        what = f"{type(ends).__name__} of shape {shape} and dtype {getattr(ends, 'dtype', None)}"
+        errors.append(f"terminate returned a {what}; it must return a bool array of shape ({n},), one per state, "
+                      "e.g. `s['torso_pos'][..., 2] < 0.5` (combine conditions with & and |)")
+        return
+    start = ends[: initial_count(n)]
+    if ends.all():
+        errors.append(f"terminate is True on all {n} sampled states (initial states and random motion): every "
+                      "episode would end after its first step; it must be True only in states to end")
+    elif start.any():
+        i = int(np.flatnonzero(start)[0])
+        errors.append(f"terminate is True on {int(start.sum())} of {start.size} initial states (e.g. "
+                      f"{_example_state(s, i)[:600]}): those episodes would end at their first step; it must be False "
+                      "where episodes start")
+    elif ends.mean() > 0.9:
+        warnings.append(f"terminate is True on {ends.mean():.0%} of the sampled states of random motion: most "
+                        "training episodes would end within a few steps")
+    if not errors:
+        _check_terminate_jax(loaded, s, ends, errors)
+
+
+def _check_terminate_jax(loaded: Any, s: dict, ends: np.ndarray, errors: list[str]) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    s32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in s.items()}
+    try:
+        with _time_limit(6 * CALL_LIMIT_S):
+            got = np.asarray(jax.jit(jax.vmap(lambda one: loaded.terminate(one, jnp)))(s32))
+    except _CallTimeout:
+        errors.append(f"tracing terminate with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
+        return
+    except Exception as exc:
+        errors.append(f"terminate fails under jax.jit(jax.vmap(...)) on single states: "
+                      f"{_describe(exc, loaded.source, s)}")
+        return
+    differ = got.reshape(ends.shape) != ends if got.size == ends.size else np.ones_like(ends)
+    if differ.mean() > 0.01:
+        errors.append(f"terminate differs between numpy and jax on {int(differ.sum())} of {differ.size} states: it "
+                      "mixes values across the batch (axis=0, [:, i]) or depends on the array module; decide each "
+                      "state from that state alone with xp functions")
+
+
 def check_reward(env_name: str, task_name: str, source: str, samples: int = 256, seed: int = 0) -> CheckReport:
     """Run every check step on `source` (executes it: only inside the sandboxed worker)."""
     start = time.monotonic()
@@ -331,6 +396,8 @@ def check_reward(env_name: str, task_name: str, source: str, samples: int = 256,
             per_call_ms = _check_speed(loaded, s, action, errors)
             if not errors:  # a slow or huge reward would also take minutes to trace
                 _check_jax(loaded, s, action, errors)
+        if loaded.terminate is not None and not errors:
+            _check_terminate(loaded, s, errors, warnings)
     return CheckReport(not errors, tuple(errors), tuple(warnings), terms, time.monotonic() - start,
                        None if per_call_ms is None or math.isnan(per_call_ms) else per_call_ms)
 

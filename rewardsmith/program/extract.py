@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from rewardsmith.errors import RewardsmithError
+from rewardsmith.program.terminate import TERMINATE, defines_terminate
 
 # ```python ... ``` (also ```py / ```Python); the closing fence must start a line.
 _FENCE = re.compile(r"^```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -25,6 +26,7 @@ class RewardProgram:
     source: str
     scales: dict[str, float]
     terms: tuple[str, ...]  # the SCALES keys, in order
+    has_terminate: bool = False  # it defines the optional `def terminate(s, xp)` (program/terminate.py)
 
 
 def code_blocks(text: str) -> list[str]:
@@ -58,7 +60,7 @@ def _program_source(blocks: list[str]) -> str:
             ) from None
     complete = [block for block, names in parsed if {"SCALES", "reward_terms"} <= names]
     if complete:
-        return complete[-1]
+        return complete[-1] + _separate_terminate(complete[-1], parsed)
     joined = "\n\n".join(block for block, _ in parsed)
     missing = {"SCALES", "reward_terms"} - _defines(ast.parse(joined))
     if missing:
@@ -67,6 +69,14 @@ def _program_source(blocks: list[str]) -> str:
             "`SCALES = {...}` dict and `def reward_terms(s, action, xp):` returning a dict with the same keys."
         )
     return joined
+
+
+def _separate_terminate(program: str, parsed: list[tuple[str, set[str]]]) -> str:
+    """A terminate the LLM wrote in a block of its own, after a complete program without one ("" if none)."""
+    if TERMINATE in _defines(ast.parse(program)):
+        return ""
+    alone = [block for block, names in parsed if TERMINATE in names and not names & {"SCALES", "reward_terms"}]
+    return "\n\n" + alone[-1] if alone else ""
 
 
 def _scales(source: str) -> dict[str, float]:
@@ -100,7 +110,7 @@ def extract_program(text: str | None) -> RewardProgram:
         raise ExtractError("no fenced code block found. Put the whole reward program in one ```python block.")
     source = _program_source(blocks).strip() + "\n"
     scales = _scales(source)
-    return RewardProgram(source=source, scales=scales, terms=tuple(scales))
+    return RewardProgram(source=source, scales=scales, terms=tuple(scales), has_terminate=defines_terminate(source))
 
 
 def replace_scales(source: str, scales: dict[str, float]) -> str:

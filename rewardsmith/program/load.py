@@ -26,6 +26,7 @@ import numpy as np
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.program.compose import compose
 from rewardsmith.program.static import BANNED_ATTRS, static_check
+from rewardsmith.program.terminate import TERMINATE
 
 
 class RewardProgramError(RewardsmithError, ValueError):
@@ -116,6 +117,8 @@ class LoadedReward:
     scales: dict[str, float]
     reward_terms: Callable  # (s, action, xp) -> {term: array}; inputs guarded, xp filtered (see _guarded)
     source: str
+    # (s, xp) -> bool array: the program's own termination (program/terminate.py), guarded alike; None: it has none
+    terminate: Callable | None = None
 
 
 def _guarded(raw: Callable) -> Callable:
@@ -124,6 +127,13 @@ def _guarded(raw: Callable) -> Callable:
         return raw(guarded_s, guarded_action, safe_xp(xp))
 
     return reward_terms
+
+
+def _guarded_terminate(raw: Callable) -> Callable:
+    def terminate(s, xp):
+        return raw(guard_inputs(s, None)[0], safe_xp(xp))
+
+    return terminate
 
 
 def load_reward(source: str) -> LoadedReward:
@@ -140,10 +150,14 @@ def load_reward(source: str) -> LoadedReward:
         raise RewardProgramError("SCALES must be a dict of term name -> number")
     if not callable(fn):
         raise RewardProgramError("reward_terms must be a function `def reward_terms(s, action, xp):`")
+    ends = namespace.get(TERMINATE)
+    if ends is not None and not callable(ends):
+        raise RewardProgramError("terminate must be a function `def terminate(s, xp):` (or left out)")
     bad = [k for k, v in scales.items() if not isinstance(k, str) or type(v) not in (int, float)]
     if bad:
         raise RewardProgramError(f"SCALES entries must map strings to numbers; bad entries: {bad[:5]}")
-    return LoadedReward(scales={k: float(v) for k, v in scales.items()}, reward_terms=_guarded(fn), source=source)
+    return LoadedReward(scales={k: float(v) for k, v in scales.items()}, reward_terms=_guarded(fn), source=source,
+                        terminate=None if ends is None else _guarded_terminate(ends))
 
 
 def total_reward(loaded: LoadedReward, s: dict, action: Any, xp: types.ModuleType) -> tuple[Any, dict]:

@@ -141,6 +141,7 @@ class _Checker:
         self._check_top_level(tree)
         self._check_scales(tree)
         self._check_reward_terms(tree)
+        self._check_terminate(tree)
         self._check_depth(tree)
         self._check_recursion(tree)
         self._check_loop_products(tree)
@@ -208,6 +209,14 @@ class _Checker:
         if (names != PARAMS or args.posonlyargs or args.kwonlyargs or args.vararg or args.kwarg or args.defaults):
             self.add(fn, f"reward_terms must take exactly the parameters (s, action, xp), got ({', '.join(names)}); "
                      "write `def reward_terms(s, action, xp):`")
+
+    def _check_terminate(self, tree: ast.Module) -> None:
+        """The optional termination (program/terminate.py) takes (s, xp), as the task's own."""
+        for fn in (s for s in tree.body if isinstance(s, ast.FunctionDef) and s.name == "terminate"):
+            args = fn.args
+            if (tuple(a.arg for a in args.args) != ("s", "xp") or args.posonlyargs or args.kwonlyargs or args.vararg
+                    or args.kwarg or args.defaults):
+                self.add(fn, "terminate must take exactly the parameters (s, xp): write `def terminate(s, xp):`")
 
     def _check_depth(self, tree: ast.Module) -> None:
         blocks = (ast.FunctionDef, ast.For, ast.If, ast.With, ast.Try, ast.Lambda, ast.Match, ast.While)

@@ -25,6 +25,7 @@ from rewardsmith.env.task import Task
 from rewardsmith.errors import RewardsmithError
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
+from rewardsmith.program.terminate import LEARNED_END, LEARNED_TERMINATION, program_ends
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 
@@ -104,6 +105,7 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             data = mjx.forward(self.sys, data)
             metrics = {term_key(k): jnp.zeros(()) for k in scales}
             metrics |= {"fitness": jnp.zeros(()), "diverged": jnp.zeros(())}
+            metrics |= {LEARNED_END: jnp.zeros(())} if reward.terminate else {}
             return brax_base.State(data, self._obs(data), jnp.zeros(()), jnp.zeros(()), metrics, {})
 
         def step(self, state, action):
@@ -116,10 +118,15 @@ def make_env(env: EnvSpec, task: Task, reward: LoadedReward, seed: int):
             diverged = ~(jnp.all(jnp.isfinite(data.qpos)) & jnp.all(jnp.isfinite(data.qvel)))
             _, scaled = compose(scales, reward.reward_terms(s, action, jnp), jnp, (), jnp.float32)
             scaled = {k: jnp.where(diverged, 0.0, v) for k, v in scaled.items()}
-            done = task.terminate(s, jnp).astype(jnp.float32) if task.terminate else jnp.zeros(())
+            own = task.terminate(s, jnp) if task.terminate else jnp.zeros((), bool)
+            # the program's own termination (evolve --evolve-termination) ends training episodes too; Brax's curve
+            # comes from this env, the candidate's evaluation (train/rollouts.py) keeps the task's termination
+            learned = program_ends(reward.terminate, s, jnp, ()) & ~own if reward.terminate else None
+            done = (own if learned is None else own | learned).astype(jnp.float32)
             fitness = task.fitness(s, jnp).astype(jnp.float32) if task.fitness else jnp.zeros(())
             metrics = {**state.metrics, **{term_key(k): v for k, v in scaled.items()},
                        "fitness": jnp.where(diverged, 0.0, fitness), "diverged": diverged.astype(jnp.float32)}
+            metrics |= {LEARNED_END: learned.astype(jnp.float32)} if learned is not None else {}
             obs = jnp.where(diverged, 0.0, self._obs(data))
             total = sum(scaled.values())
             done = jnp.where(diverged, 1.0, done)
@@ -221,7 +228,10 @@ def _curve_point(step: int, metrics, scales: dict, task: Task, wall_s: float) ->
         # epoch (the first includes its compile) and the seconds the evaluation took
         extra={"diverged_fraction": value("eval/episode_diverged"),
                "train_sps": value("training/sps") if "training/sps" in metrics else None,
-               "eval_s": value("eval/epoch_eval_time")},
+               "eval_s": value("eval/epoch_eval_time"),
+               # the share of Brax's evaluation episodes the program's own termination ended
+               **({LEARNED_TERMINATION: value(f"eval/episode_{LEARNED_END}")}
+                  if f"eval/episode_{LEARNED_END}" in metrics else {})},
     )
 
 

@@ -67,6 +67,7 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
 from rewardsmith.program.load import LoadedReward
+from rewardsmith.program.terminate import program_ends
 from rewardsmith.records import CurvePoint
 from rewardsmith.train.policy import Policy, Progress, TrainingStopped, TrainOutcome
 from rewardsmith.train.ppo import (
@@ -272,7 +273,10 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
             rewarded = reward_step(env, reward, sim, np.clip(action, -1, 1), step_number)
             total, s = rewarded.total, rewarded.s
             ep_len += 1
-            terminated = np.asarray(task.terminate(s, np), dtype=bool) if task.terminate else no_termination
+            own = np.asarray(task.terminate(s, np), dtype=bool) if task.terminate else no_termination
+            # the program's own termination (evolve --evolve-termination), OR'ed in training only
+            learned = program_ends(reward.terminate, s, np, (n,)) & ~own if reward.terminate else None
+            terminated = own if learned is None else own | learned
             ends = terminated | (ep_len >= task.episode_steps)
             next_obs = _observe(sim, env)
             # V(s_{t+1}) is values[t+1] unless the episode was cut by the time limit here (then V of its final
@@ -285,7 +289,7 @@ def _train(sim, env, task, reward, cfg, progress, start, checkpoint, start_polic
             ret_rms.update(discounted)
             buf["rewards"][t] = np.clip(total / np.sqrt(ret_rms.var + 1e-8), -10, 10)
             buf["terminated"][t], buf["ends"][t] = terminated, ends
-            stats.add_step(s, rewarded.scaled, total, ends)
+            stats.add_step(s, rewarded.scaled, total, ends, learned)
             if ends.any():
                 discounted[ends] = 0.0
                 ep_len[ends] = 0

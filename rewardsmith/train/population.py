@@ -37,6 +37,7 @@ from rewardsmith.env.sim import sensor_slices, split_sensors
 from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
+from rewardsmith.program.terminate import LEARNED_END, LEARNED_TERMINATION, program_ends
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import Policy
 from rewardsmith.train.ppo import LOG_STD_MAX, LOG_STD_MIN, init_params, make_update, mlp
@@ -175,7 +176,7 @@ def normalize(obs, mean, var):
 
 
 def episode_keys(reward: LoadedReward) -> list[str]:
-    return ["return", "length", "fitness", *map(term_key, reward.scales)]
+    return ["return", "length", "fitness", *map(term_key, reward.scales)] + ([LEARNED_END] if reward.terminate else [])
 
 
 class Program:
@@ -257,12 +258,14 @@ class Program:
         terminated = (task.terminate(s, jnp) if task.terminate else jnp.zeros(K * N, bool)) | broken
         fitness = jnp.where(broken, 0.0, task.fitness(s, jnp)) if task.fitness else jnp.zeros(K * N)
         terminated, fitness = terminated.reshape(K, N), fitness.reshape(K, N).astype(jnp.float32)
+        learned = self.member_ends(s, terminated)  # training only: the evaluation (population_eval.py) keeps the task's
+        terminated = terminated | learned
         length = envs.length + 1
         ends = terminated | (length >= task.episode_steps)
         next_obs = jnp.where(broken[:, None], 0.0, self.sim.observe(data)).reshape(K, N, -1)
         next_value = jax.vmap(lambda p, o: mlp(p, o, jnp))(
             learner.params["value"], jax.vmap(normalize)(next_obs, learner.obs_mean, learner.obs_var))[..., 0]
-        sums, finished = self._episode_sums(envs.sums, finished, total, fitness, scaled, ends)
+        sums, finished = self._episode_sums(envs.sums, finished, total, fitness, scaled, ends, learned)
         index = jax.vmap(lambda k: jax.random.randint(k, (N,), 0, self.sim.bank_size))(keys[:, 1])
         data = self.sim.reset_where(ends, index, data)
         obs = jnp.where(ends[..., None], self.sim.bank_obs[index.reshape(-1)].reshape(K, N, -1), next_obs)
@@ -275,10 +278,17 @@ class Program:
                 "terminated": terminated.astype(jnp.float32), "ends": ends.astype(jnp.float32)}
         return (envs, finished, bad), step
 
-    def _episode_sums(self, sums, finished, total, fitness, scaled, ends):
+    def member_ends(self, s: dict, own):
+        """[K, N]: where a member's own terminate (evolve --evolve-termination) ends an episode the task's `own`
+        termination does not (False for a member without one)."""
+        return jnp.stack([program_ends(m.reward.terminate, slice_view(s, k, self.K, self.N), jnp, (self.N,)) & ~own[k]
+                          if m.reward.terminate else jnp.zeros(self.N, bool) for k, m in enumerate(self.members)])
+
+    def _episode_sums(self, sums, finished, total, fitness, scaled, ends, learned):
         new_sums, new_finished = [], []
         for k in range(self.K):
             add = {"return": total[k], "length": jnp.ones(self.N), "fitness": fitness[k],
+                   LEARNED_END: learned[k].astype(jnp.float32),
                    **{term_key(t): v for t, v in scaled[k].items()}}
             running = {key: sums[k][key] + add[key] for key in sums[k]}
             done = ends[k].astype(jnp.float32)
@@ -368,7 +378,9 @@ def curve_points(program: Program, envs: Envs, finished, losses, steps: list[int
             episode_length=mean("length") if finished[k]["episodes"] else None,
             fitness=None if fitness is None else fitness / program.sim.task.episode_steps,
             terms={t: mean(term_key(t)) for t in member.reward.scales},
-            losses={name: _finite(float(v[k])) for name, v in losses.items()}, wall_s=wall_s, extra=dict(extra)))
+            losses={name: _finite(float(v[k])) for name, v in losses.items()}, wall_s=wall_s,
+            extra={**extra, **({LEARNED_TERMINATION: mean(LEARNED_END) if finished[k]["episodes"] else None}
+                               if LEARNED_END in sums else {})}))
     return points
 
 

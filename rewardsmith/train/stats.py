@@ -12,6 +12,7 @@ from rewardsmith.env.sim import NativeBatch
 from rewardsmith.env.task import Task
 from rewardsmith.program.compose import compose
 from rewardsmith.program.load import LoadedReward
+from rewardsmith.program.terminate import LEARNED_END, LEARNED_TERMINATION
 from rewardsmith.records import CurvePoint, term_key
 from rewardsmith.train.policy import TrainingStopped
 
@@ -50,11 +51,19 @@ class EpisodeStats:
         self._sums: dict[str, np.ndarray] | None = None
         self._finished: list[dict[str, float]] = []
 
-    def add_step(self, s: dict[str, Any], scaled: dict[str, np.ndarray], total: np.ndarray, ends: np.ndarray) -> None:
+    def add_step(self, s: dict[str, Any], scaled: dict[str, np.ndarray], total: np.ndarray, ends: np.ndarray,
+                 learned: np.ndarray | None = None) -> None:
+        """`learned`: where the program's own termination ended an episode that the task's would not have (None:
+        the program has none); it is 1 at most once per episode, at its end, so an episode's sum says whether it
+        ended it."""
         n = total.shape[0]
         if self._sums is None:
-            self._sums = {k: np.zeros(n) for k in [RETURN, LENGTH, FITNESS, *map(term_key, self.terms)]}
+            learns = [LEARNED_END] if learned is not None else []
+            keys = [RETURN, LENGTH, FITNESS, *map(term_key, self.terms), *learns]
+            self._sums = {k: np.zeros(n) for k in keys}
         sums = self._sums
+        if learned is not None:
+            sums[LEARNED_END] += learned
         sums[RETURN] += total
         sums[LENGTH] += 1
         if self.fitness_fn is not None:
@@ -83,7 +92,9 @@ class EpisodeStats:
             return value if np.isfinite(value) else None
 
         fitness = mean(FITNESS) if self.fitness_fn is not None else None
-        return CurvePoint(
+        # the share of the finished training episodes that the program's own termination ended
+        extra = {LEARNED_TERMINATION: mean(LEARNED_END, finished)} if LEARNED_END in (self._sums or {}) else {}
+        return CurvePoint(extra=extra,
             step=step, episodes=len(finished), episode_return=mean(RETURN), episode_length=mean(LENGTH, finished),
             fitness=None if fitness is None else fitness / self.episode_steps,
             terms={k: mean(term_key(k)) for k in self.terms}, losses=losses, wall_s=wall_s,

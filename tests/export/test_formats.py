@@ -97,12 +97,18 @@ def _isaaclab_stand_ins(monkeypatch):
         weight: float
         params: dict = field(default_factory=dict)
 
+    @dataclass
+    class TerminationTermCfg:
+        func: object
+        params: dict = field(default_factory=dict)
+
     def configclass(cls):
         return cls
 
     pkg = types.ModuleType("isaaclab")
     managers = types.ModuleType("isaaclab.managers")
     managers.RewardTermCfg = RewardTermCfg
+    managers.TerminationTermCfg = TerminationTermCfg
     utils = types.ModuleType("isaaclab.utils")
     utils.configclass = configclass
     for name, module in (("isaaclab", pkg), ("isaaclab.managers", managers), ("isaaclab.utils", utils)):
