@@ -59,7 +59,8 @@ def _from_llm(ctx: RunContext, gen: int, round_index: int, count: int,
         guards = client.Guards(budget=budget, cache=cache, on_retry=ctx.report)
         completions += client.sample(config, messages, n, log_dir=ctx.store.llm_log_dir(gen), guards=guards)
     by_model = {m: client.usage_totals([c for c in completions if c.model == m]) for m in cfg.models}
-    write_record(ctx.store.usage_path(gen, round_index, island), {**client.usage_totals(completions), "by_model": by_model})
+    usage = {**client.usage_totals(completions), "by_model": by_model}
+    write_record(ctx.store.usage_path(gen, round_index, island), usage)
     return [Sample(text=c.text, error=c.error or _cut_note(c.finish_reason, cfg.max_tokens), origin="llm",
                    model=c.model) for c in completions]
 
@@ -113,6 +114,6 @@ def _mutations(ctx: RunContext, gen: int, round_index: int, count: int, parent: 
     if island is not None:
         seed = [ctx.cfg.seed, gen, round_index, island]
     programs = mutated_programs(source, scales, count, seed, reference=ref_program.scales)
-    if gen == 0 and round_index == 0 and not init and not island:  # the reference itself competes: evolution can only improve on it
+    if gen == 0 and round_index == 0 and not init and not island:  # the reference competes: evolution improves on it
         programs[0] = reference
     return programs
