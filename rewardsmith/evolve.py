@@ -14,6 +14,10 @@
         parent     <- selection.best_overall
     answer <- confirm(parent and its contenders) from scratch on fresh seeds       execute/confirm.py
 
+--islands N (execute/islands.py): each island samples and checks its share of K from its own parent and prompt; the
+generation trains and is ranked as one; each island then keeps its own best, and every --migrate-every generations the
+run's best replaces the worst island's parent; the confirmation also retrains every island's final parent.
+
 Every product is saved as soon as it exists; a resumed run reloads finished work instead of redoing it.
 
 Filming runs aside: a ranker that does not look at the videos (metrics, synthetic) ranks as soon as the trainings

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fake_llm import FakeLLM
 
-from rewardsmith.runs.show import candidate_rows
+from rewardsmith.runs.show import candidate_rows, generation_rows
 from rewardsmith.runs.store import RunStore
 
 PROGRAM = '''SCALES = {{"upright": 1.0, "centred": {centred}}}
@@ -114,6 +114,8 @@ def test_the_answer_is_decided_over_every_islands_best(run):
     assert result["search_best"] == store.load_selection(2).best_overall
     assert finals | {result["search_best"]} <= set(result["confirmed"])  # every island's best confirmed
     assert result["best"] in result["confirmed"]
+    tokens = [json.loads(store.prompt_tokens_path(2, i).read_text())["prompt_tokens"] for i in (0, 1)]
+    assert generation_rows(store)[2].prompt_tokens == sum(tokens)  # the generation's prompts: both islands'
     shown = [row.source for row in candidate_rows(store) if row.gen == 2]  # `show` says each candidate's island
     assert shown == ["openai/fake, island 0"] * 2 + ["openai/fake, island 1"] * 2
 

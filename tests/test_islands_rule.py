@@ -108,3 +108,11 @@ def test_one_island_samples_exactly_as_before(tmp_path):
     assert [extract_program(s.text).source.strip() for s in samples] == [p.strip() for p in legacy]
     assert {s.island for s in samples} == {0} and ctx.store.round_path(1, 2).is_file()
     assert not list(ctx.store.gen_dir(1).glob("*_i*.json"))
+
+
+def test_the_cost_estimate_counts_one_request_per_island():
+    from rewardsmith.llm.estimate import llm_estimates
+
+    one, two = (llm_estimates(RunConfig(env="cartpole", task="balance", samples=4, iterations=3, islands=n,
+                                        models=("openai/gpt-4o-mini",)), 1000)[0] for n in (1, 2))
+    assert (one.requests, two.requests) == (3, 6) and two.prompt_tokens == 2 * one.prompt_tokens

@@ -31,9 +31,11 @@ def _judge_tokens(store: RunStore, gen: int) -> int | None:
 
 
 def _prompt_tokens(store: RunStore, gen: int) -> int | None:
-    """The size of the generation's prompt (llm/prompting.py counts it); None when no prompt was sent (LLM-free)."""
-    path = store.prompt_tokens_path(gen)
-    return int(read_json(path)["prompt_tokens"]) if path.is_file() else None
+    """The size of the generation's prompt (llm/prompting.py counts it), with --islands of all its islands' prompts;
+    None when no prompt was sent (LLM-free)."""
+    paths = [store.prompt_tokens_path(gen)] + [store.prompt_tokens_path(gen, i) for i in range(store.config().islands)]
+    sizes = [int(read_json(path)["prompt_tokens"]) for path in paths if path.is_file()]
+    return sum(sizes) if sizes else None
 
 
 @dataclass(frozen=True)
