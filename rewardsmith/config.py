@@ -226,6 +226,10 @@ class RunConfig:
     # the LLM may also write `terminate(s, xp)`, OR'ed with the task's termination in training only
     # (program/terminate.py); off: a terminate it writes is removed, with a warning it reads
     evolve_termination: bool = False
+    # --islands N (execute/islands.py): each generation's samples split over N islands, each with its own parent and
+    # history; every migrate_every generations the run's best replaces the worst island's parent (0: never)
+    islands: int = 1
+    migrate_every: int = 2
 
     def __post_init__(self) -> None:  # JSON gives lists; a frozen config holds tuples
         object.__setattr__(self, "models", tuple(self.models))
@@ -259,6 +263,7 @@ class RunConfig:
             raise UserError(f"--final-seeds must be 0 or more, got {self.final_seeds}")
         if self.race_seeds < 0:
             raise UserError(f"--race-seeds must be 0 or more (0: no racing), got {self.race_seeds}")
+        _check_islands(self)
         if self.train_seeds < 1:
             raise UserError(f"--train-seeds must be a positive integer, got {self.train_seeds}")
         if self.allocation not in ALLOCATIONS:
@@ -304,6 +309,15 @@ class RunConfig:
         check_train(self.train)
         # the names of trainer, ranker and executor are checked against their registries, and the settings that
         # only some rankers take against the ranker's traits (feedback/rankers.check_feedback), in evolve.prepare
+
+
+def _check_islands(cfg: RunConfig) -> None:
+    if cfg.islands < 1 or cfg.migrate_every < 0:
+        raise UserError(f"--islands must be 1 or more and --migrate-every 0 or more (0: never), got --islands "
+                        f"{cfg.islands} --migrate-every {cfg.migrate_every}")
+    if cfg.samples < cfg.islands:
+        raise UserError(f"--islands {cfg.islands} needs at least one sample per island, and --samples is "
+                        f"{cfg.samples}; give --samples {cfg.islands} or more, or fewer islands")
 
 
 def _check_review(cfg: RunConfig) -> None:

@@ -14,6 +14,10 @@
         parent     <- selection.best_overall
     answer <- confirm(parent and its contenders) from scratch on fresh seeds       execute/confirm.py
 
+--islands N (execute/islands.py): each island samples and checks its share of K from its own parent and prompt; the
+generation trains and is ranked as one; each island then keeps its own best, and every --migrate-every generations the
+run's best replaces the worst island's parent; the confirmation also retrains every island's final parent.
+
 Every product is saved as soon as it exists; a resumed run reloads finished work instead of redoing it.
 
 Filming runs aside: a ranker that does not look at the videos (metrics, synthetic) ranks as soon as the trainings
@@ -43,9 +47,19 @@ from rewardsmith.execute.check_stage import check_all
 from rewardsmith.execute.confirm import Confirmation, confirm
 from rewardsmith.execute.executors import Executor, check_executor, make_executor
 from rewardsmith.execute.inherit import fresh_rival, with_inheritance
+from rewardsmith.execute.islands import (
+    Islands,
+    first_islands,
+    island_contenders,
+    next_islands,
+    record,
+    select_islands,
+    sizes,
+    train_islands,
+)
 from rewardsmith.execute.racing import race
 from rewardsmith.execute.seeds import MultiSeedSummary
-from rewardsmith.execute.train_stage import train_all
+from rewardsmith.execute.train_stage import halving_on, train_all
 from rewardsmith.feedback.judge import check_judge
 from rewardsmith.feedback.rankers import (
     RANKERS,
@@ -263,18 +277,22 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
     filming = FilmingAside(ctx)
     try:
         parent = None
+        islands = first_islands(ctx) if cfg.islands > 1 else None  # --islands: execute/islands.py
         for gen in range(cfg.iterations):
             report(GenerationStarted(gen, cfg.iterations))
+            if islands is not None:
+                record(ctx, islands)
             selection = store.load_selection(gen)
             if selection is None:
-                selection = run_generation(ctx, gen, parent, executor, ranker, filming)
+                selection = run_generation(ctx, gen, parent, executor, ranker, filming, islands)
             else:  # finished before a resume; a run killed while filming it left some candidates unfilmed
                 filming.start(store.candidates(gen))
             parent = store.find_candidate(selection.best_overall) if selection.best_overall else parent
+            islands = next_islands(ctx, islands, selection) if islands is not None else None
             report(SelectionMade(selection))
     finally:
         ranker.close()
-    result = answer(ctx, parent)
+    result = answer(ctx, parent, island_contenders(ctx, islands) if islands is not None else [])
     filming.join()
     store.save_result(result.to_dict())
     if cfg.memory:  # the confirmed answer into the memory of verified terms, where it does the task
@@ -317,10 +335,19 @@ class FilmingAside:
 
 
 def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor: Executor,
-                   ranker: Ranker, filming: FilmingAside) -> Selection:
-    candidates = with_inheritance(ctx, checked_generation(ctx, gen, parent), parent)  # --inherit
+                   ranker: Ranker, filming: FilmingAside, islands: Islands | None = None) -> Selection:
+    if islands is None:
+        candidates = with_inheritance(ctx, checked_generation(ctx, gen, parent), parent)  # --inherit
+    else:  # each island's share from its own parent and history
+        candidates = []
+        for island, (own, count) in enumerate(zip(islands.parents, sizes(ctx), strict=True)):
+            checked = checked_generation(ctx, gen, own, island, count, len(candidates))
+            candidates += with_inheritance(ctx, checked, own)
     filming.join()  # the last generation's filming, before these trainings take the cores
-    candidates = train_all(ctx, candidates, executor)
+    if islands is None:
+        candidates = train_all(ctx, candidates, executor)
+    else:
+        candidates = train_islands(ctx, candidates, executor, train_all, halving_on(ctx))
     if RANKERS.get(ctx.cfg.feedback).by_rule and ctx.cfg.race_seeds:  # more seeds while the pick is unsure
         candidates = race(ctx, candidates, parent, executor)
     if ctx.cfg.select_robust:  # every policy under stress: the rule picks by the worst case (evaluate/stress.py)
@@ -330,34 +357,40 @@ def run_generation(ctx: RunContext, gen: int, parent: Candidate | None, executor
     else:
         filming.start(candidates)
     selection = ranker.rank(gen, candidates, parent)
+    if islands is not None:  # saved before the generation's own, which marks it done
+        select_islands(ctx, gen, candidates, selection, islands, ranker)
     ctx.store.save_selection(selection)
     return selection
 
 
-def checked_generation(ctx: RunContext, gen: int, parent: Candidate | None) -> list[Candidate]:
+def checked_generation(ctx: RunContext, gen: int, parent: Candidate | None, island: int | None = None,
+                       count: int | None = None, first_index: int = 0) -> list[Candidate]:
     """A generation's candidates: rounds of samples (LLM or mutations of `parent`), each checked, until K passed the
-    check or the rounds run out (bench/fidelity.py makes the same generations)."""
+    check or the rounds run out (bench/fidelity.py makes the same generations). With --islands, one island's
+    `count` of them, from its own prompt and rounds, numbered on from `first_index`."""
     follow_up = RANKERS.get(ctx.cfg.feedback).follow_up
-    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent, follow_up)
+    messages = None if ctx.cfg.llm_free else messages_for(ctx, gen, parent, follow_up, island)
     candidates: list[Candidate] = []
     for round_index in range(ctx.cfg.max_sample_rounds):
-        missing = ctx.cfg.samples - sum(c.status.passed_check for c in candidates)
+        missing = (count or ctx.cfg.samples) - sum(c.status.passed_check for c in candidates)
         if missing <= 0:
             break
-        samples = sample(ctx, gen, round_index, missing, messages, parent)
-        candidates += check_all(ctx, gen, len(candidates), samples)
+        samples = sample(ctx, gen, round_index, missing, messages, parent, island)
+        candidates += check_all(ctx, gen, first_index + len(candidates), samples)
     return candidates
 
 
-def answer(ctx: RunContext, best: Candidate | None) -> EvolveResult:
+def answer(ctx: RunContext, best: Candidate | None, islands: list[Candidate] | None = None) -> EvolveResult:
     """The run's answer: the search's best, confirmed from scratch with its contenders where --final-seeds asks and
-    the task has a score (the last selection's contenders, where its ranker picks by the rule)."""
+    the task has a score (the last selection's contenders, where its ranker picks by the rule, and with --islands
+    every island's final parent)."""
     cfg, store = ctx.cfg, ctx.store
     last = store.load_selection(cfg.iterations - 1)
     choice = last.choice if last is not None else None
     if best is None or not cfg.final_seeds or not ctx.task.has_fitness:
         return EvolveResult(best, cfg.iterations, None, choice, best)
     contenders = [store.find_candidate(cid) for cid in (choice.contenders if choice is not None else (best.id,))]
+    contenders += [c for c in islands or () if c.id not in {k.id for k in contenders}]
     rival = fresh_rival(ctx, [best, *contenders])  # --inherit: scores on a parent's steps are not a fresh reward's
     confirmation = confirm(ctx, best, contenders + ([rival] if rival is not None else []))
     return EvolveResult(confirmation.answer, cfg.iterations, confirmation, confirmation.choice, best)

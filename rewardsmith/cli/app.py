@@ -144,6 +144,10 @@ def evolve(
     llm_free: bool = typer.Option(False, "--llm-free", help="no LLM: evolve the SCALES of the task's reference reward"),
     iterations: int = typer.Option(RunConfig.iterations, help="generations (with --resume: extends a finished run)"),
     samples: int = typer.Option(RunConfig.samples, help="reward programs per generation (K)"),
+    islands: int = typer.Option(RunConfig.islands, help="split each generation's samples over N islands, each with "
+                                "its own parent and history (README, Islands)"),
+    migrate_every: int = typer.Option(RunConfig.migrate_every, help="--islands: every M generations the run's best "
+                                      "becomes the parent of the island whose parent is worst (0: never)"),
     train_steps: int | None = typer.Option(None, help="env steps per training [default: the task's budget]"),
     stop_at_success: bool = typer.Option(
         TrainConfig.stop_at_success, "--stop-at-success",

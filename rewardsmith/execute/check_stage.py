@@ -79,7 +79,7 @@ def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate
     if existing is not None and existing.status is not Status.PENDING:
         return existing
     cand = Candidate(id=Candidate.make_id(gen, index), generation=gen, index=index, origin=sample.origin,
-                     model=sample.model)
+                     model=sample.model, island=sample.island)
     write_text(store.response_path(gen, index), sample.text or "")
     if sample.text is None:
         cand = cand.replace(status=Status.LLM_FAILED, reason=f"the LLM request failed: {sample.error}")

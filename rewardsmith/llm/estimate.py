@@ -54,7 +54,10 @@ def llm_estimates(cfg: RunConfig, first_prompt_tokens: int) -> list[Estimate]:
     for index, (model, share) in enumerate(zip(cfg.models, split_samples(cfg.samples, len(cfg.models)), strict=True)):
         if share == 0:
             continue
-        per_generation = 1 if supports_n(LLMConfig(model=model, api_base=cfg.api_base_for(index))) else share
+        # --islands: each island asks every model that has a share of the island's samples, once (or once a sample)
+        asked = [split_samples(own, len(cfg.models))[index] for own in split_samples(cfg.samples, cfg.islands)]
+        one_each = supports_n(LLMConfig(model=model, api_base=cfg.api_base_for(index)))
+        per_generation = sum(1 if one_each else n for n in asked if n > 0)
         requests = per_generation * cfg.iterations
         follow_ups = (cfg.iterations - 1) * (first_prompt_tokens + FOLLOW_UP_TOKENS)
         prompts = per_generation * (first_prompt_tokens + follow_ups)

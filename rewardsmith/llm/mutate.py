@@ -27,7 +27,7 @@ def mutate_scales(scales: dict[str, float], rng: np.random.Generator, sigma: flo
     return mutated
 
 
-def mutated_programs(source: str, scales: dict[str, float], count: int, seed: int,
+def mutated_programs(source: str, scales: dict[str, float], count: int, seed: int | list[int],
                      reference: dict[str, float] | None = None) -> list[str]:
     rng = np.random.default_rng(seed)
     return [replace_scales(source, mutate_scales(scales, rng, reference=reference)) for _ in range(count)]

@@ -34,14 +34,16 @@ TOKEN_METHOD = (f"litellm.token_counter with tiktoken {TOKENIZER} (bundled with 
                 "included; a model's own tokenizer may count somewhat differently")
 
 
-def messages_for(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str) -> list[dict[str, str]]:
+def messages_for(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str,
+                 island: int | None = None) -> list[dict[str, str]]:
     """The chat messages of generation `gen` (saved; a resumed run reads them back). `follow_up`: what a follow-up
-    prompt shows, SCORES or RANKING (the ranker's trait, feedback/rankers.py)."""
-    messages = ctx.store.load_messages(gen)
+    prompt shows, SCORES or RANKING (the ranker's trait, feedback/rankers.py). `island` (evolve --islands): the
+    prompt of that island, built from its own parent and its own last generation and selection only."""
+    messages = ctx.store.load_messages(gen, island)
     if messages is None:
-        messages = prompts.chat(prompts.render("system"), user_prompt(ctx, gen, parent, follow_up))
-        ctx.store.save_messages(gen, messages)
-    tokens_path = ctx.store.prompt_tokens_path(gen)
+        messages = prompts.chat(prompts.render("system"), user_prompt(ctx, gen, parent, follow_up, island))
+        ctx.store.save_messages(gen, messages, island)
+    tokens_path = ctx.store.prompt_tokens_path(gen, island)
     if not tokens_path.is_file():
         write_record(tokens_path, {"prompt_tokens": count_tokens(messages), "counted_with": TOKEN_METHOD})
     return messages
@@ -94,21 +96,22 @@ def judged_text(ctx: RunContext) -> str:
             f"{measure}{ended}.{success}\n")
 
 
-def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str) -> str:
+def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str,
+                island: int | None = None) -> str:
     first = first_prompt(ctx, follow_up)
     if gen == 0:  # --memory: examples from other tasks of this env (llm/memory_text.py), in the first prompt only
         first += memory_text.prompt_section(ctx.cfg.memory, ctx.env.name, ctx.task)
         if ctx.cfg.init_source:  # the user's own reward as a starting point (it is also candidate g0c00)
             return prompts.render("init", first_prompt=first, init_source=ctx.cfg.init_source.strip())
         return first
-    last = ctx.store.candidates(gen - 1)
+    last = [c for c in ctx.store.candidates(gen - 1) if island is None or c.island == island]
     failures = reflect.failure_list(last)
     if parent is None:
         return prompts.render("error_only", first_prompt=first, failure_list=failures or "(no details recorded)")
     failure_text = prompts.render("failures", failure_list=failures) if failures else ""
     warnings = reflect.check_warnings(last)
     warning_text = prompts.render("warnings", warning_list=warnings) if warnings else ""
-    selection = ctx.store.load_selection(gen - 1)
+    selection = ctx.store.load_selection(gen - 1, island)
     if follow_up == SCORES:
         note = ("the best of that generation" if parent.generation == gen - 1 else
                 f"from generation {parent.generation}, still the best so far")
@@ -124,7 +127,7 @@ def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: 
             if shown is None or count_tokens(prompts.chat(prompts.render("system"), prompt)) <= FOLLOW_UP_BUDGET:
                 break
         return prompt
-    return _ranked_prompt(ctx, gen, first, parent, failure_text, warning_text, last)
+    return _ranked_prompt(ctx, gen, first, parent, failure_text, warning_text, last, island)
 
 
 def sections(*texts: str) -> str:
@@ -173,14 +176,14 @@ def score_line(ctx: RunContext) -> str:
 
 
 def _ranked_prompt(ctx: RunContext, gen: int, first: str, best: Candidate, failure_text: str, warning_text: str,
-                   last: list[Candidate]) -> str:
+                   last: list[Candidate], island: int | None = None) -> str:
     """ICPL's prompt: every candidate's status and rank, the best and worst of the last ranking, the reviewer's
     words, the history of chosen programs; no task score anywhere."""
     store = ctx.store
-    selection = store.load_selection(gen - 1)
+    selection = store.load_selection(gen - 1, island)
     assert selection is not None, "a ranked follow-up needs the last generation's selection"
     worst = store.find_candidate(selection.worst) if selection.worst else None
-    chosen = [store.find_candidate(s.best) for g in range(gen) if (s := store.load_selection(g)) and s.best]
+    chosen = [store.find_candidate(s.best) for g in range(gen) if (s := store.load_selection(g, island)) and s.best]
     return prompts.render(
         "next_ranked", first_prompt=first, last_gen=gen - 1,
         table=reflect.generation_table(last, selection, show_score=False), best_id=best.id,

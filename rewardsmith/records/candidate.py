@@ -66,11 +66,12 @@ class Sample:
     error: str | None  # why the request failed
     origin: str = "llm"  # "llm" | "mutation" | "init"
     model: str | None = None  # the litellm model string that wrote it
+    island: int = 0  # evolve --islands: the island whose parent and history it was sampled from
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Sample:
         return cls(text=data.get("text"), error=data.get("error"), origin=str(data.get("origin") or "llm"),
-                   model=data.get("model"))
+                   model=data.get("model"), island=int(data.get("island") or 0))
 
 
 @dataclass(frozen=True)
@@ -326,6 +327,7 @@ class Candidate:
     inherits: str | None = None
     inherited_steps: int = 0
     stress: Robustness | None = None  # evolve --select-robust: its worst case under stress (evaluate/stress.py)
+    island: int = 0  # evolve --islands (execute/islands.py): the island it belongs to
 
     @staticmethod
     def make_id(generation: int, index: int) -> str:
@@ -394,6 +396,7 @@ class Candidate:
             seeds=tuple(SeedEvaluation.from_dict(s) for s in data.get("seeds") or ()),
             stop=_stop_of(data), inherits=data.get("inherits"), inherited_steps=int(data.get("inherited_steps") or 0),
             stress=Robustness.from_dict(data["stress"]) if data.get("stress") else None,
+            island=int(data.get("island") or 0),
         )
 
 

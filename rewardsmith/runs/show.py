@@ -31,9 +31,11 @@ def _judge_tokens(store: RunStore, gen: int) -> int | None:
 
 
 def _prompt_tokens(store: RunStore, gen: int) -> int | None:
-    """The size of the generation's prompt (llm/prompting.py counts it); None when no prompt was sent (LLM-free)."""
-    path = store.prompt_tokens_path(gen)
-    return int(read_json(path)["prompt_tokens"]) if path.is_file() else None
+    """The size of the generation's prompt (llm/prompting.py counts it), with --islands of all its islands' prompts;
+    None when no prompt was sent (LLM-free)."""
+    paths = [store.prompt_tokens_path(gen)] + [store.prompt_tokens_path(gen, i) for i in range(store.config().islands)]
+    sizes = [int(read_json(path)["prompt_tokens"]) for path in paths if path.is_file()]
+    return sum(sizes) if sizes else None
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class CandidateRow:
     gen: int
     status: str  # as people read it ("stopped at N steps", ...)
     status_code: str  # the bare stage of Status
-    source: str  # the LLM that wrote it, or "LLM-free mutations" / "your --init reward"
+    source: str  # the LLM that wrote it, or "LLM-free mutations" / "your --init reward" (", island N": --islands)
     fitness: float | None  # the mean over training seeds when there are several
     seeds: int
     success: float | None
@@ -117,6 +119,7 @@ def generation_rows(store: RunStore) -> list[GenerationRow]:
 def candidate_rows(store: RunStore) -> list[CandidateRow]:
     threshold = _threshold(store)
     init = store.config().init_source is not None
+    islands = store.config().islands > 1  # evolve --islands: each candidate's island beside its source
     rows = []
     for gen in store.generations():
         for cand in store.candidates(gen):
@@ -126,7 +129,7 @@ def candidate_rows(store: RunStore) -> list[CandidateRow]:
             source = REFERENCE_LABEL if reference and cand.origin == "mutation" else _origin_label(cand.origin)
             rows.append(CandidateRow(
                 id=cand.id, gen=gen, status=cand.status_text, status_code=cand.status.value,
-                source=cand.model or source, fitness=cand.fitness,
+                source=(cand.model or source) + (f", island {cand.island}" if islands else ""), fitness=cand.fitness,
                 seeds=len(cand.seeds) or (1 if evaluation else 0), success=cand.success_rate,
                 return_mean=evaluation.return_mean if evaluation else None,
                 train_s=cand.train.wall_s if cand.train else None, reason=cand.reason,

@@ -23,6 +23,8 @@ Layout of a run:
   gen_00/judge.json, judge/<id>.jpg the vision judge's verdict and the pictures it saw (feedback/judge.py); hybrid
                                     runs add judge_reversed.json (its second look) and judge_proposal.json
   gen_00/selection.json             the Selection record: the ranking and the chosen parent
+  gen_00/selection_i1.json, messages_i1.json, round_i1_0.json, ...   evolve --islands: island 1's own records
+  gen_00/islands.json               evolve --islands: each island's parent and the migration (execute/islands.py)
   final/                            the winner retrained on fresh seeds (--final-seeds)
   play/<id>-seed<S>.mp4, play/<id>-seed<S>/   `rewardsmith play`'s video and its sandbox folder
   ablation/<id>/ablation.json       `rewardsmith ablate`'s table: each term removed (scaled), retrained on seeds
@@ -130,11 +132,16 @@ def _one_line(value: object) -> str:
     return " ".join(str(value).split())[:200]
 
 
+def _on(island: int | None) -> str:
+    """The file-name part of an island's own record (evolve --islands): none for a run without islands."""
+    return "" if island is None else f"_i{island}"
+
+
 def _parse_record(path: Path, data: Any) -> None:
     """Reads a record the way the run will (raising what its from_dict raises on a field of the wrong kind)."""
     if path.name == "candidate.json":
         Candidate.from_dict(data)
-    elif path.name == "selection.json":
+    elif path.name.startswith("selection") and path.suffix == ".json":
         Selection.from_dict(data)
     elif path.name.startswith("round_"):
         entries = data if isinstance(data, list) else data["samples"]
@@ -214,11 +221,11 @@ class RunStore:
     def cand_dir(self, gen: int, index: int) -> Path:
         return self.gen_dir(gen) / f"cand_{index:02d}"
 
-    def messages_path(self, gen: int) -> Path:
-        return self.gen_dir(gen) / "messages.json"
+    def messages_path(self, gen: int, island: int | None = None) -> Path:
+        return self.gen_dir(gen) / f"messages{_on(island)}.json"
 
-    def prompt_tokens_path(self, gen: int) -> Path:
-        return self.gen_dir(gen) / "prompt_tokens.json"
+    def prompt_tokens_path(self, gen: int, island: int | None = None) -> Path:
+        return self.gen_dir(gen) / f"prompt_tokens{_on(island)}.json"
 
     def llm_log_dir(self, gen: int) -> Path:
         return self.gen_dir(gen) / "llm"
@@ -230,11 +237,11 @@ class RunStore:
         """Paid LLM answers, replayed when a round interrupted before round_N.json was written is asked again."""
         return self.gen_dir(gen) / "llm_cache"
 
-    def round_path(self, gen: int, round_index: int) -> Path:
-        return self.gen_dir(gen) / f"round_{round_index}.json"
+    def round_path(self, gen: int, round_index: int, island: int | None = None) -> Path:
+        return self.gen_dir(gen) / f"round{_on(island)}_{round_index}.json"
 
-    def usage_path(self, gen: int, round_index: int) -> Path:
-        return self.gen_dir(gen) / f"usage_{round_index}.json"
+    def usage_path(self, gen: int, round_index: int, island: int | None = None) -> Path:
+        return self.gen_dir(gen) / f"usage{_on(island)}_{round_index}.json"
 
     def usage_paths(self, gen: int) -> list[Path]:
         return sorted(self.gen_dir(gen).glob("usage_*.json"))
@@ -339,8 +346,9 @@ class RunStore:
     def candidates(self, gen: int) -> list[Candidate]:
         return [c for c in (self.load_candidate(gen, i) for i in self.candidate_indices(gen)) if c is not None]
 
-    def load_selection(self, gen: int) -> Selection | None:
-        path = self.gen_dir(gen) / "selection.json"
+    def load_selection(self, gen: int, island: int | None = None) -> Selection | None:
+        """The generation's selection; with `island` (evolve --islands), that island's own (execute/islands.py)."""
+        path = self.gen_dir(gen) / f"selection{_on(island)}.json"
         if not path.is_file():
             return None
         try:
@@ -348,31 +356,31 @@ class RunStore:
         except SchemaError as err:
             raise StoreError(f"{path}: {err}") from None
 
-    def save_selection(self, selection: Selection) -> None:
-        write_json(self.gen_dir(selection.generation) / "selection.json", selection.to_dict())
+    def save_selection(self, selection: Selection, island: int | None = None) -> None:
+        write_json(self.gen_dir(selection.generation) / f"selection{_on(island)}.json", selection.to_dict())
 
-    def load_samples(self, gen: int, round_index: int) -> list[Sample] | None:
+    def load_samples(self, gen: int, round_index: int, island: int | None = None) -> list[Sample] | None:
         """A saved sampling round; schema 1 stored the bare list."""
-        path = self.round_path(gen, round_index)
+        path = self.round_path(gen, round_index, island)
         if not path.is_file():
             return None
         data = read_json(path)
         entries = data if isinstance(data, list) else data["samples"]
         return [Sample.from_dict(entry) for entry in entries]
 
-    def save_samples(self, gen: int, round_index: int, samples: list[Sample]) -> None:
-        write_record(self.round_path(gen, round_index), {"samples": [dataclasses.asdict(s) for s in samples]})
+    def save_samples(self, gen: int, round_index: int, samples: list[Sample], island: int | None = None) -> None:
+        write_record(self.round_path(gen, round_index, island), {"samples": [dataclasses.asdict(s) for s in samples]})
 
-    def load_messages(self, gen: int) -> list[dict[str, str]] | None:
+    def load_messages(self, gen: int, island: int | None = None) -> list[dict[str, str]] | None:
         """The prompt sent for a generation (chat messages); schema 1 stored the bare list."""
-        path = self.messages_path(gen)
+        path = self.messages_path(gen, island)
         if not path.is_file():
             return None
         data = read_json(path)
         return list(data if isinstance(data, list) else data["messages"])
 
-    def save_messages(self, gen: int, messages: list[dict[str, str]]) -> None:
-        write_record(self.messages_path(gen), {"messages": messages})
+    def save_messages(self, gen: int, messages: list[dict[str, str]], island: int | None = None) -> None:
+        write_record(self.messages_path(gen, island), {"messages": messages})
 
     def load_result(self) -> dict[str, Any] | None:
         path = self.root / "result.json"
