@@ -230,13 +230,21 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _survivors(pids, within_s: float = 5.0) -> list[int]:
+    """The pids still alive after up to `within_s` (a killed process group takes a moment to go on loaded cores;
+    a kill that did not happen leaves them alive for good)."""
+    deadline = time.monotonic() + within_s
+    while (alive := [pid for pid in pids if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
 def test_fork_bomb_is_capped_and_killed(tmp_path):
     res = selftest(tmp_path, "fork_bomb", Limits(wall_s=20, max_processes=32))
     assert res.status == "ok", res.reason
     if "cgroup-pids" in res.isolation:
         assert res.result["forked"] < 32 and res.result["stopped_by"]
-    time.sleep(0.2)
-    assert not [pid for pid in res.result["pids"] if _alive(pid)]
+    assert not _survivors(res.result["pids"])
 
 
 def test_fork_bomb_without_cgroups_dies_with_its_process_group(tmp_path, monkeypatch):
@@ -246,16 +254,14 @@ def test_fork_bomb_without_cgroups_dies_with_its_process_group(tmp_path, monkeyp
     monkeypatch.setattr(sandbox, "own_cgroup_dir", lambda controller: None)
     res = selftest(tmp_path, "fork_bomb", Limits(wall_s=20), n=100)
     assert res.status == "ok" and not {"cgroup-pids", "cgroup-memory"} & set(res.isolation)
-    time.sleep(0.2)
-    assert res.result["forked"] == 100 and not [pid for pid in res.result["pids"] if _alive(pid)]
+    assert res.result["forked"] == 100 and not _survivors(res.result["pids"])
 
 
 def test_daemon_that_left_the_process_group_is_killed(tmp_path):
     res = selftest(tmp_path, "orphan")
     if "cgroup-pids" not in res.isolation and "cgroup-memory" not in res.isolation:
         pytest.skip("no cgroup here: a process that calls setsid() can outlive the sandbox")
-    time.sleep(0.2)
-    assert not _alive(res.result["pid"])
+    assert not _survivors([res.result["pid"]])
 
 
 def test_memory_limit_gives_a_memory_reason(tmp_path):
