@@ -112,9 +112,10 @@ def budget_lines(ctx: RunContext, cfg: TrainConfig, scored: bool = True) -> list
                      f"rate of {cfg.stop_success_rate:g} (\"reached success at N steps\"): a reward that teaches the "
                      "task sooner trains fewer steps.")
     if inherits(ctx.cfg):
-        lines.append("From the second generation on, a candidate's training starts from the trained policy of the "
-                     "best candidate so far and runs half the budget (\"from g0c01's policy\"); the answer is "
-                     "retrained from scratch at the end, so a reward must also teach the task to a fresh policy.")
+        lines.append("From the second generation on, where the parent (the best candidate so far) does the task, "
+                     "a candidate's training starts from the parent's trained policy and runs half the budget (the "
+                     "results then say \"from <parent>'s policy\"); the answer is retrained from scratch at the "
+                     "end, so a reward must also teach the task to a fresh policy.")
     lines.append("Where the budget is shared out (halving), every candidate first trains part of it and "
                  "the better ones continue: the last generation's table says how many steps each trained.")
     return lines

@@ -454,7 +454,7 @@ def test_the_training_facts_say_why_a_candidate_trains_less_than_the_budget(tmp_
     ctx = _ctx(tmp_path / "a", train={"stop_at_success": True}, inherit=True)
     text = facts.training_text(ctx)
     assert "stops early once a deterministic evaluation" in text and "success rate of 0.8" in text
-    assert "starts from the trained policy of the best candidate so far" in text
+    assert "starts from the parent's trained policy and runs half the budget" in text
     plain = facts.training_text(_ctx(tmp_path / "b", inherit=False))
     assert "stops early" not in plain and "trained policy" not in plain
     ranked = facts.training_text(ctx, scored=False)  # where people rank, no fact speaks of success
