@@ -282,23 +282,32 @@ def _check_speed(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) ->
     return ms
 
 
+def _float32(s: dict) -> dict:
+    return {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in s.items()}
+
+
+def _traced(call: Any, name: str, loaded: Any, s: dict, errors: list[str]) -> Any:
+    """`call()`, a jax.jit(jax.vmap(...)) of the program's function `name`, within the tracing time limit; _FAILED,
+    with the error recorded for the LLM, where it takes too long or fails."""
+    try:
+        with _time_limit(6 * CALL_LIMIT_S):
+            return call()
+    except _CallTimeout:
+        errors.append(f"tracing {name} with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
+    except Exception as exc:
+        errors.append(f"{name} fails under jax.jit(jax.vmap(...)) on single states: {_describe(exc, loaded.source, s)}")
+    return _FAILED
+
+
 def _check_jax(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> None:
     """jit(vmap) over single states, then the jax result must match numpy on the same float32 inputs."""
     import jax
     import jax.numpy as jnp
 
-    s32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in s.items()}
-    a32 = action.astype(np.float32)
+    s32, a32 = _float32(s), action.astype(np.float32)
     fn = jax.jit(jax.vmap(lambda one_s, one_a: loaded.reward_terms(one_s, one_a, jnp)))
-    try:
-        with _time_limit(6 * CALL_LIMIT_S):
-            out = jax.block_until_ready(fn(s32, a32))
-    except _CallTimeout:
-        errors.append(f"tracing reward_terms with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
-        return
-    except Exception as exc:
-        errors.append(f"reward_terms fails under jax.jit(jax.vmap(...)) on single states: "
-                      f"{_describe(exc, loaded.source, s)}")
+    out = _traced(lambda: jax.block_until_ready(fn(s32, a32)), "reward_terms", loaded, s, errors)
+    if out is _FAILED:
         return
     reference = _call(loaded, s32, a32, errors, "float32 inputs")
     if reference is _FAILED:
@@ -362,16 +371,9 @@ def _check_terminate_jax(loaded: Any, s: dict, ends: np.ndarray, errors: list[st
     import jax
     import jax.numpy as jnp
 
-    s32 = {k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in s.items()}
-    try:
-        with _time_limit(6 * CALL_LIMIT_S):
-            got = np.asarray(jax.jit(jax.vmap(lambda one: loaded.terminate(one, jnp)))(s32))
-    except _CallTimeout:
-        errors.append(f"tracing terminate with jax took more than {6 * CALL_LIMIT_S:g} s; avoid Python loops")
-        return
-    except Exception as exc:
-        errors.append(f"terminate fails under jax.jit(jax.vmap(...)) on single states: "
-                      f"{_describe(exc, loaded.source, s)}")
+    fn = jax.jit(jax.vmap(lambda one: loaded.terminate(one, jnp)))
+    got = _traced(lambda: np.asarray(fn(_float32(s))), "terminate", loaded, s, errors)
+    if got is _FAILED:
         return
     differ = got.reshape(ends.shape) != ends if got.size == ends.size else np.ones_like(ends)
     if differ.mean() > 0.01:

@@ -50,6 +50,7 @@ def test_static_policy_wants_terminate_of_s_and_xp():
     ("return s['pole_upright'] > 0.5", "initial states"),
     ("return (s['cart_x'] > 0.2).astype(xp.float32)", "must return a bool array of shape (64,)"),
     ("return s['no_such_field'] > 0", "terminate failed with numpy"),
+    ("return xp.asarray(s['cart_x'].tolist()) > 5.0", "terminate fails under jax.jit(jax.vmap(...))"),
 ])
 def test_preflight_catches_a_broken_terminate(body, message):
     report = check_reward("cartpole", "balance", with_terminate(body), samples=64)
