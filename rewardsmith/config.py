@@ -50,6 +50,8 @@ class TrainConfig:
     # its action noise (log std), or starts them fresh; the policy and the observation normaliser are always kept
     inherit_value: bool = True
     inherit_log_std: bool = True
+    # a child inherits only where its budget lets every env live this many whole episodes (execute/inherit.py)
+    inherit_min_episodes: float = 4.0
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
     # Native trainer only: each PPO update runs (on XLA's threads) while the next rollout is collected with the
     # parameters from before it, acting one update behind; False runs rollout and update in turn.

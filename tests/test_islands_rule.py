@@ -80,6 +80,32 @@ def test_an_islands_prompt_shows_its_own_parent_and_history_only(tmp_path, islan
     assert not any(f"program {c.id}" in prompt or c.id in prompt for c in others)
 
 
+def test_the_islands_first_prompts_differ_and_name_their_island(tmp_path):
+    """A prompt says which island it is for: the first prompts of two islands would otherwise be the same text, and a
+    cache or a relay keyed by the prompt would hand both islands the same programs (seen in a live relay run)."""
+    ctx = _ctx(tmp_path)
+    first = [user_prompt(ctx, 0, None, SCORES, island) for island in (0, 1)]
+    assert first[0] != first[1]
+    assert all(f"this prompt is for island {i}." in prompt for i, prompt in enumerate(first))
+    single = _ctx(tmp_path / "one", islands=1)
+    assert "island" not in user_prompt(single, 0, None, SCORES).lower()
+
+
+def test_a_migrated_parent_is_named_as_the_runs_best_from_its_island(tmp_path):
+    """After a migration the program to improve is another island's: the prompt says so, and the island's own best
+    (the runner-up shown in full) is this island's best, so no two programs are both "the best of that generation"."""
+    ctx = _ctx(tmp_path, iterations=4)
+    one = _generation(ctx, 0, [0.9, 0.5, 0.2, 0.1], first_islands(ctx))
+    two = _generation(ctx, 1, [0.3, 0.3, 0.4, 0.35], one)
+    assert two.migration is not None and two.migration.island == 1
+    prompt = user_prompt(ctx, 2, two.parents[1], SCORES, 1)
+    assert "g0c00, the run's best so far, from island 0: it became this island's parent" in prompt
+    assert "g1c02, the best of this island's last generation" in prompt
+    assert prompt.count("the best of that generation") == 0
+    own = user_prompt(ctx, 2, two.parents[0], SCORES, 0)  # island 0 kept its own parent: the usual words
+    assert "this island's parent" not in own
+
+
 def test_a_candidate_record_keeps_its_island():
     cand = evaluated(0, 3, 0.5).replace(island=1)
     assert Candidate.from_dict(cand.to_dict()).island == 1

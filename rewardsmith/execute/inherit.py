@@ -19,6 +19,15 @@ first rule (one child in four fresh, the others from any parent) made the README
 57,344 steps, children of a 0.411 parent trained on half the budget scored 0.310 and then 0.334, where the run
 without --inherit went 0.411 -> 0.782 -> 1.000; a parent stuck in a poor behaviour held three children in four there.
 
+Too short a budget: a child inherits only where its own budget lets every env live TrainConfig.inherit_min_episodes
+(4) whole episodes, so that even halving's first rung (a quarter of it) holds one. Fine-tuning starts with a dip (the
+fresh optimizer and return normaliser, a value function fitted to another reward) that takes several updates to climb
+out of. Measured on cart-pole balance (a live islands run's parent at task score 1.0 and success 1.0, fine-tuned under
+its own reward, 64 envs, 500-step episodes, evaluated on 16 episodes): 16,384 steps (half an episode per env) ended at
+1.0 / 0.32 / 0.31 / 0.28 / 0.31 on seeds 1-5; 32,768 (one episode) at 1.0 on seeds 3-5; 65,536 at 1.0 on seeds 1-2.
+In that live run (32,768 steps, so 16,384 per child) all eight children of generations 1 and 2 scored 0.42-0.44
+against their parent's 1.0, and the LLM read the fall as its rewards' fault.
+
 The confirmation from scratch (execute/confirm.py) and the re-evaluation seeds never inherit. An inheriting child's
 scores rest on its parent's steps as well as its own, so they are not a fresh reward's: in a live kneel run the
 children scored 0.91-0.92 in the search (1.4-1.6M steps behind each policy) and the pick 0.807 retrained from scratch,
@@ -43,7 +52,7 @@ def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candi
     """The generation's candidates with the checked ones that inherit marked (all unchanged without --inherit, without
     a parent, where the parent has not reached success, or where its policy is not on disk)."""
     if (not inherits(ctx.cfg) or parent is None or parent.train is None or not parent_succeeded(ctx, parent)
-            or parent_policy(ctx, parent) is None):
+            or not long_enough(ctx) or parent_policy(ctx, parent) is None):
         return candidates
     behind = parent.train.steps + parent.inherited_steps
     return [c.replace(inherits=parent.id, inherited_steps=behind) if c.status is Status.CHECKED else c
@@ -53,6 +62,12 @@ def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candi
 def parent_succeeded(ctx: RunContext, parent: Candidate) -> bool:
     rate = parent.success_rate
     return rate is not None and rate >= ctx.training_config().stop_success_rate
+
+
+def long_enough(ctx: RunContext) -> bool:
+    """Whether a child's budget lets every env live inherit_min_episodes whole episodes (the module's docstring)."""
+    cfg = ctx.training_config()
+    return child_budget(cfg.steps) >= cfg.inherit_min_episodes * cfg.num_envs * ctx.task.episode_steps
 
 
 def parent_policy(ctx: RunContext, parent: Candidate) -> Path | None:

@@ -98,7 +98,7 @@ def judged_text(ctx: RunContext) -> str:
 
 def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: str,
                 island: int | None = None) -> str:
-    first = first_prompt(ctx, follow_up)
+    first = first_prompt(ctx, follow_up) + island_line(ctx, island)
     if gen == 0:  # --memory: examples from other tasks of this env (llm/memory_text.py), in the first prompt only
         first += memory_text.prompt_section(ctx.cfg.memory, ctx.env.name, ctx.task)
         if ctx.cfg.init_source:  # the user's own reward as a starting point (it is also candidate g0c00)
@@ -113,7 +113,9 @@ def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: 
     warning_text = prompts.render("warnings", warning_list=warnings) if warnings else ""
     selection = ctx.store.load_selection(gen - 1, island)
     if follow_up == SCORES:
-        note = ("the best of that generation" if parent.generation == gen - 1 else
+        migrated = island is not None and parent.island != island  # the run's best, moved in (execute/islands.py)
+        note = (f"the run's best so far, from island {parent.island}: it became this island's parent"
+                if migrated else "the best of that generation" if parent.generation == gen - 1 else
                 f"from generation {parent.generation}, still the best so far")
         runner = runner_up(parent, last, selection)
         prompt = ""
@@ -122,12 +124,24 @@ def user_prompt(ctx: RunContext, gen: int, parent: Candidate | None, follow_up: 
                 "next", first_prompt=first, last_gen=gen - 1, score_line=score_line(ctx),
                 table=reflect.generation_table(last, selection), best_id=parent.id, best_note=note,
                 best_source=(parent.source or "").strip(), reflection=_reflection(ctx, parent),
-                more=sections(_runner_up_text(ctx, runner, selection, shown), warning_text, failure_text),
+                more=sections(_runner_up_text(ctx, runner, selection, shown, migrated), warning_text,
+                              failure_text),
             )
             if shown is None or count_tokens(prompts.chat(prompts.render("system"), prompt)) <= FOLLOW_UP_BUDGET:
                 break
         return prompt
     return _ranked_prompt(ctx, gen, first, parent, failure_text, warning_text, last, island)
+
+
+def island_line(ctx: RunContext, island: int | None) -> str:
+    """With --islands N > 1, which of the run's N islands (lines of programs) a prompt is for: an island's prompts show
+    only its own programs, and a program from another island only by migration (said where it does). It also makes the
+    islands' first prompts differ, as their samples should (a cache or a relay keyed by the prompt would otherwise
+    give every island the same programs)."""
+    if island is None or ctx.cfg.islands <= 1:
+        return ""
+    return (f"\nThis run keeps {ctx.cfg.islands} islands, separate lines of programs (numbered 0 to "
+            f"{ctx.cfg.islands - 1}), each improving its own best; this prompt is for island {island}.\n")
 
 
 def sections(*texts: str) -> str:
@@ -149,14 +163,16 @@ def runner_up(parent: Candidate, last: list[Candidate], selection: Selection | N
     return next((c for c in ranked if c.status is Status.EVALUATED and c.train and c.evaluation), None)
 
 
-def _runner_up_text(ctx: RunContext, runner: Candidate | None, selection: Selection | None, shown: str | None) -> str:
+def _runner_up_text(ctx: RunContext, runner: Candidate | None, selection: Selection | None, shown: str | None,
+                    migrated: bool = False) -> str:
     """The runner-up's section: its code and reflection ("reflection"), its code alone ("code"), nothing (None), as
-    much as the token budget leaves room for."""
+    much as the token budget leaves room for. `migrated`: the program to improve came from another island, so the
+    runner-up is this line's own best."""
     if runner is None or shown is None or selection is None:
         return ""
     rank = selection.ranking.index(runner.id) + 1
-    note = {1: "the best of that generation", 2: "the second best of that generation"}.get(
-        rank, f"number {rank} of that generation")
+    of = "this island's last generation" if migrated else "that generation"
+    note = {1: f"the best of {of}", 2: f"the second best of {of}"}.get(rank, f"number {rank} of {of}")
     reflection = _reflection(ctx, runner, explain=False) if shown == "reflection" else \
         "(its training statistics are left out: the prompt's token budget has no room for them)"
     return prompts.render("runner_up", runner_id=runner.id, runner_note=note,

@@ -98,7 +98,8 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
     # the stop mark at 0: this tiny budget's parent counts as doing the task, so its children inherit (a parent below
     # the mark hands nothing on: test_only_a_parent_that_does_the_task_hands_its_policy_on)
     cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=2, train_steps=steps, seed=1, video=False,
-                    halving=False, inherit=True, final_seeds=1, race_seeds=0, train={"stop_success_rate": 0.0})
+                    halving=False, inherit=True, final_seeds=1, race_seeds=0,
+                    train={"stop_success_rate": 0.0, "inherit_min_episodes": 0.0})  # a child of 8,192 steps inherits
     prepare(cfg, live=False)
     store = RunStore.create(tmp_path, "inherit", cfg)
     result = evolve(store, cfg)
@@ -135,7 +136,8 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
 
 @pytest.mark.parametrize("parent_success, inherits", [(0.75, False), (0.8, True), (1.0, True)])
 def test_only_a_parent_that_does_the_task_hands_its_policy_on(tmp_path, parent_success, inherits):
-    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=3, inherit=True)
+    # 256,000 steps: a child's 128,000 give each of cart-pole's 64 envs 4 whole 500-step episodes
+    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=3, inherit=True, train_steps=256_000)
     store = RunStore.create(tmp_path, "rule", cfg)
     ctx = RunContext(store, cfg, get_env("cartpole"), get_env("cartpole").task("balance"), lambda event: None)
     parent = evaluated(0, 1, 0.5, success_rate=parent_success)
@@ -192,7 +194,8 @@ def test_an_evolve_with_the_population_trainer_inherits_and_allocates_adaptively
     generation 1's children start from the parent's policy."""
     steps = 8 * ONE_ITERATION
     cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=3, train_steps=steps, seed=1, video=False,
-                    trainer="population", allocation="adaptive", inherit=True, final_seeds=0, race_seeds=0)
+                    trainer="population", allocation="adaptive", inherit=True, final_seeds=0, race_seeds=0,
+                    train={"inherit_min_episodes": 0.0})
     prepare(cfg, live=False)
     store = RunStore.create(tmp_path, "population", cfg)
     result = evolve(store, cfg)
@@ -210,3 +213,18 @@ def test_an_evolve_with_the_population_trainer_inherits_and_allocates_adaptively
     assert placed == {c.id for c in inheriting}
     for cand in gen1:
         assert cand.train.steps <= (int(steps * INHERIT_SHARE) if cand.inherits else steps)
+
+
+@pytest.mark.parametrize(("steps", "inherits"), [(255_999, False), (256_000, True)])
+def test_a_child_inherits_only_where_its_budget_holds_whole_episodes(tmp_path, steps, inherits):
+    """A fine-tuned policy dips before it climbs back (execute/inherit.py): a child whose budget gives each env fewer
+    than inherit_min_episodes (4) whole episodes starts fresh."""
+    cfg = RunConfig(env="cartpole", task="balance", iterations=2, samples=2, inherit=True, train_steps=steps)
+    store = RunStore.create(tmp_path, "short", cfg)
+    ctx = RunContext(store, cfg, get_env("cartpole"), get_env("cartpole").task("balance"), lambda event: None)
+    parent = evaluated(0, 0, 1.0, success_rate=1.0)
+    store.work_dir(0, 0).mkdir(parents=True)
+    (store.work_dir(0, 0) / POLICY_FILE).write_bytes(b"a policy")
+    children = [dataclasses.replace(evaluated(1, i, None), status=Status.CHECKED, train=None, evaluation=None)
+                for i in range(2)]
+    assert [c.inherits for c in with_inheritance(ctx, children, parent)] == [parent.id if inherits else None] * 2
