@@ -9,6 +9,7 @@ from pathlib import Path
 
 import rewardsmith.bench as bench
 from rewardsmith.bench import throughput
+from rewardsmith.bench.arms import ARMS
 from rewardsmith.events import (
     BenchTask,
     CandidateUpdate,
@@ -164,7 +165,7 @@ def main() -> None:
                         "1000000]")
     parser.add_argument("--generations", type=int, default=None,
                         help="evolve --fidelity / --arm: LLM-free generations [default: 2 / 3]")
-    parser.add_argument("--arm", choices=("halving", "parallel", "inherit", "adaptive", "both"), default=None,
+    parser.add_argument("--arm", choices=tuple(ARMS), default=None,
                         help="evolve mode: one LLM-free evolve with these budget settings and its line "
                         "(rewardsmith/bench/arms.py) [--samples default 4]")
     parser.add_argument("--out-dir", type=Path, default=None, help="evolve --arm: where its run goes [default: a "

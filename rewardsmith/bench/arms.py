@@ -12,6 +12,7 @@ racing and confirmation (--final-seeds), filming on (what a user's run does).
   inherit    + --inherit: children start from their parent's policy (execute/inherit.py)
   adaptive   + --allocation adaptive: the budget follows the learning curves (execute/allocate.py)
   both       + --inherit and --allocation adaptive
+  inherit-parallel  + --inherit and --parallel 2: both cores busy with two trainings, children from their parent
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ ARMS: dict[str, dict[str, Any]] = {
     "inherit": {"inherit": True},
     "adaptive": {"allocation": "adaptive", "inherit": False},
     "both": {"inherit": True, "allocation": "adaptive"},
+    "inherit-parallel": {"inherit": True, "parallel": 2},
 }
 
 
