@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -44,6 +45,42 @@ def native_training(env, task, steps: int, overlap: bool) -> tuple[float, float]
     return outcome.steps / elapsed, outcome.steps / cpu
 
 
+def _pinned_training(cpu: int, env_name: str, task_name: str, steps: int, ready, results) -> None:
+    """One of parallel_trainings' children: pinned to `cpu` (as evolve --parallel pins each training to its share), it
+    compiles the update, waits for its sibling, trains, and reports (env steps, CPU seconds)."""
+    import os
+
+    os.sched_setaffinity(0, {cpu})
+    env = get_env(env_name)
+    task = env.task(task_name)
+    compile_native_update(env, task)
+    ready.wait()
+    _, per_cpu_s = native_training(env, task, steps, overlap=False)
+    results.put((steps, steps / per_cpu_s))
+
+
+def parallel_trainings(env, task, steps: int, cpus: tuple[int, ...] = (0, 1)) -> tuple[float, float]:
+    """(env steps/s, env steps per CPU second) of len(cpus) native trainings at once, each pinned to one CPU (evolve
+    --parallel 2 on 2 cores: the other way to keep both cores busy, where a generation has two trainings to run). The
+    clock starts once both have compiled their update; each trains `steps`."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, results = ctx.Barrier(len(cpus) + 1), ctx.Queue()
+    children = [ctx.Process(target=_pinned_training, args=(cpu, env.name, task.name, steps, ready, results))
+                for cpu in cpus]
+    for child in children:
+        child.start()
+    ready.wait()
+    start = time.perf_counter()
+    done = [results.get() for _ in children]
+    elapsed = time.perf_counter() - start
+    for child in children:
+        child.join()
+    total = sum(s for s, _ in done)
+    return total / elapsed, total / sum(c for _, c in done)
+
+
 def compile_native_update(env, task) -> float:
     """Seconds of a one-iteration native training, which compiles the update for the process (both variants)."""
     from rewardsmith.train.native import train_native
@@ -78,15 +115,18 @@ def cpu(args) -> None:
     raw_before, cpu_before = raw_stepping(env, task, num_envs, args.steps)
     in_turn, in_turn_cpu = native_training(env, task, args.steps, overlap=False)
     overlapped, overlapped_cpu = native_training(env, task, args.steps, overlap=True)
+    pair, pair_cpu = parallel_trainings(env, task, args.steps) if len(os.sched_getaffinity(0)) >= 2 else (None, None)
     raw_after, cpu_after = raw_stepping(env, task, num_envs, args.steps)
     raw, raw_cpu = (raw_before + raw_after) / 2, (cpu_before + cpu_after) / 2
     rows = [("raw batched MuJoCo stepping", raw), ("native trainer, update in turn", in_turn),
             ("native trainer, update overlapped", overlapped)]
+    if pair is not None:
+        rows.append(("two native trainings at once, 1 CPU each", pair))
     if not args.no_sb3:
         rows.append(("SB3 PPO, gymnasium Humanoid-v5", sb3_training(args.sb3_steps)))
     print(f"\n{args.env}/{args.task}, batch {num_envs}, {args.steps:,} steps")
     for name, value in rows:
-        print(f"  {name:34s} {value:10,.0f} env steps/s")
+        print(f"  {name:42s} {value:10,.0f} env steps/s")
     print(f"  (raw stepping: {raw_before:,.0f} before the trainings, {raw_after:,.0f} after; the row is their mean. "
           f"The trainers' rows exclude the update's compile: {compile_s:.1f} s for a first one-iteration training)")
     print(f"  native trainer / raw stepping      {'in turn':>10} {'overlapped':>11}   (target >= 0.85)")
@@ -99,6 +139,10 @@ def cpu(args) -> None:
     print(f"    gap (per CPU second - wall)      {(in_turn_cpu / raw_cpu - in_turn / raw):10.2f} "
           f"{(overlapped_cpu / raw_cpu - overlapped / raw):11.2f}   (target <= 0.03)")
     print(f"  overlapped / in turn               {overlapped / in_turn:10.2f}")
+    if pair is not None and pair_cpu is not None:  # the executor's way: no lag, both cores on physics and updates
+        print(f"  two trainings at once (evolve --parallel 2) / raw stepping: wall clock {pair / raw:.2f}, per CPU "
+              f"second {pair_cpu / raw_cpu:.2f} ({pair_cpu:,.0f} env steps per CPU s), gap "
+              f"{pair_cpu / raw_cpu - pair / raw:.2f}   (target <= 0.03); / one training in turn {pair / in_turn:.2f}")
     if not args.no_sb3:
         print(f"  native trainer (overlapped) / SB3  {overlapped / rows[-1][1]:10.2f}   (target >= 4)")
 
