@@ -4,7 +4,9 @@ stop weak ones early; the records it returns are the same.
 
   local  sandboxed child processes on this machine: one training at a time (--parallel 1, the default: each
          uses every core), or N at once (--parallel N), each pinned to its share of the CPUs and given a GPU of
-         its own where there are GPUs (execute/cpus.py); placement.json in its workdir says which
+         its own where there are GPUs (execute/cpus.py); placement.json in its workdir says which. A call with
+         fewer trainings than N shares the CPUs among those it has (a lone one, halving's last rung or one racing
+         seed, runs unpinned on every core)
   ray    one Ray task per training on a Ray cluster (execute/ray_executor.py): the task starts the same sandboxed
          child on its node and ships the artifacts back; the driver keeps the run store and the LLM calls
 
@@ -66,11 +68,12 @@ class LocalExecutor:
             for group in same_settings(requests):
                 yield from train_together(group, on_progress)
             return
-        if self.parallel == 1:
+        at_once = min(self.parallel, len(requests))  # a lone training (a last rung, one racing seed): every core
+        if at_once <= 1:
             for request in requests:
                 yield train_in_sandbox(request, on_progress)
             return
-        cpus, gpus = share(self.parallel), GpuSlots()
+        cpus, gpus = share(at_once), GpuSlots()
 
         def job(request: TrainRequest, emit: OnProgress) -> TrainReport:
             with claimed(cpus) as mine, pinned(mine), gpus.one() as (gpu, gpu_env):
@@ -82,7 +85,7 @@ class LocalExecutor:
             write_json(request.workdir / PLACEMENT_FILE, {"attempts": [placed]})
             return report
 
-        yield from fan_in(requests, job, self.parallel, on_progress)
+        yield from fan_in(requests, job, at_once, on_progress)
 
 
 def check_executor(cfg: RunConfig) -> None:

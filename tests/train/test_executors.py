@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -76,6 +77,36 @@ def test_parallel_two_trains_two_candidates_at_once(local_run):
         assert not set(placed[a][0]["cpus"]) & set(placed[b][0]["cpus"]), placed
     assert {p[0]["gpu"] for p in placed} == {"0", "1"}
     assert stdout.count(", GPU ") == 3
+
+
+def test_a_lone_training_under_parallel_two_gets_every_cpu(monkeypatch, tmp_path):
+    """--parallel 2 pins each training to half the CPUs; a call with one training (halving's last rung, a racing
+    seed) has no sibling to share with, so it runs unpinned, as --parallel 1 would."""
+    from rewardsmith.execute import executors
+
+    seen: list[set[int]] = []
+    def fake_training(request, emit, env=None):  # where the sandboxed child would start: this thread's CPUs
+        seen.append(os.sched_getaffinity(0))
+        return SimpleNamespace(key=request.key, status=SimpleNamespace(value="ok"))
+
+    monkeypatch.setattr(executors, "train_in_sandbox", fake_training)
+    monkeypatch.setattr(executors, "claimed", lambda count: claimed(count, lock_dir=tmp_path))
+    request = _request(tmp_path, "one")
+    assert [r.key for r in executors.LocalExecutor(2).run([request], lambda *a: None)] == ["one"]
+    assert seen == [os.sched_getaffinity(0)]
+    if len(available_cpus()) >= 2:  # two trainings: each on its own half
+        seen.clear()
+        two = [_request(tmp_path, "a"), _request(tmp_path, "b")]
+        assert sorted(r.key for r in executors.LocalExecutor(2).run(two, lambda *a: None)) == ["a", "b"]
+        assert all(len(cpus) == share(2) for cpus in seen) and len(seen) == 2
+
+
+def _request(tmp_path: Path, key: str):
+    from rewardsmith.config import TrainConfig
+    from rewardsmith.execute.sandboxed import TrainRequest
+
+    return TrainRequest(key=key, env="cartpole", task="balance", source="", cfg=TrainConfig(),
+                        workdir=tmp_path / key, trainer="native", checkpoint=False)
 
 
 def test_gpu_slots_give_each_training_its_own_gpu_then_share_round_robin(tmp_path):
