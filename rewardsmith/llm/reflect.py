@@ -23,8 +23,21 @@ def _fmt(value) -> str:
     return f"{value + 0.0:.3g}"  # + 0.0: -0.0 reads 0
 
 
-def _series(values: list) -> str:
-    return ", ".join(_fmt(v) for v in values)
+def _series(values: list, partial: list[bool] | None = None) -> str:
+    """Values in order; with `partial`, those from a checkpoint at which no training episode had ended are marked *."""
+    marks = partial or [False] * len(values)
+    return ", ".join(_fmt(v) + ("*" if mark and v is not None else "") for v, mark in zip(values, marks, strict=True))
+
+
+def _partial(curve) -> list[bool]:
+    """Which checkpoints had no finished training episode (their values are running sums, cut short)."""
+    return [p.episodes == 0 for p in curve]
+
+
+# Said once under a reflection whose series carry a *: a live LLM read such running sums, rising by the same amount
+# at every checkpoint (0.064, 0.128, ...), as a counter and asked what they were.
+PARTIAL_NOTE = ("*: no training episode had ended by that checkpoint (the policy kept every episode going), so the "
+                "value is the running episodes' sum so far, which grows with the steps run, not a finished episode's.")
 
 
 # Why a policy's score during training and its evaluation differ (the native and population trainers: their curves
@@ -55,7 +68,7 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f"Task score of the trained policy (higher is better): {_fmt(evaluation.fitness_mean)}"
             f" ± {_fmt(evaluation.fitness_std)} over {evaluation.episodes} episodes{success_text}."
         )
-        lines.append(f"Task score during training: {_series([p.fitness for p in curve])}.")
+        lines.append(f"Task score during training: {_series([p.fitness for p in curve], _partial(curve))}.")
         if explain and any(p.episodes is not None for p in curve):
             lines.append(TRAINING_VS_EVALUATION)
     learned = [p.extra.get(LEARNED_TERMINATION) for p in curve if LEARNED_TERMINATION in p.extra]
@@ -68,15 +81,18 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f"Episode length (max {episode_steps}): during training {_series([p.episode_length for p in curve])}; "
             f"at the evaluation {_fmt(evaluation.episode_length_mean)}."
         )
-    lines.append(f"Total reward per episode during training: {_series([p.episode_return for p in curve])}.")
+    lines.append(f"Total reward per episode during training: "
+                 f"{_series([p.episode_return for p in curve], _partial(curve))}.")
     lines.append("Each term's scaled contribution per episode at each checkpoint of training; its course from the "
                  "first checkpoint to the last (per step where episode lengths are known, so that longer episodes "
                  "alone do not read as growth); its raw value per step at the evaluation:")
     for term, stats in evaluation.terms.items():
-        history = _series([p.terms.get(term) for p in curve])
+        history = _series([p.terms.get(term) for p in curve], _partial(curve))
         course = term_course(term, curve, stats, ends_early)
         lines.append(f"- {term} (scale {_fmt(stats.scale)}): {history}{f'; {course}' if course else ''}; raw per "
                      f"step {_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}")
+    if any(_partial(curve)):
+        lines.append(PARTIAL_NOTE)
     return "\n".join(lines)
 
 

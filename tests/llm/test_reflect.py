@@ -121,6 +121,20 @@ def test_episode_lengths_only_where_episodes_can_end_early_and_only_of_finished_
     assert "Episode length" not in never and "Total reward per episode during training" in never
 
 
+def test_running_sums_from_checkpoints_without_a_finished_episode_are_marked():
+    """A checkpoint before any training episode ended reports the running episodes' sums so far: marked * and
+    explained once, so that a series rising by the same step (0.064, 0.128, ...) does not read as a measurement."""
+    curve = tuple(CurvePoint(step=s, episode_return=r, episode_length=None if n == 0 else 400.0, fitness=f,
+                             terms={"up": r}, wall_s=1.0, episodes=n)
+                  for s, r, f, n in ((1000, 10.0, 0.064, 0), (2000, 20.0, 0.128, 0), (3000, 30.0, 0.9, 3)))
+    text = reflect.reflection(_candidate(curve), 500)
+    assert "Task score during training: 0.064*, 0.128*, 0.9." in text
+    assert "Total reward per episode during training: 10*, 20*, 30." in text
+    assert text.count(reflect.PARTIAL_NOTE) == 1
+    finished = reflect.reflection(_candidate(_curve([1.0, 2.0])), 500)
+    assert "*" not in finished and reflect.PARTIAL_NOTE not in finished
+
+
 def test_why_the_training_score_differs_is_said_for_curves_of_training_episodes_only():
     counted = _candidate(_curve([1.0, 2.0]))
     assert reflect.TRAINING_VS_EVALUATION in reflect.reflection(counted, 500)
