@@ -104,18 +104,15 @@ def train_islands(ctx: RunContext, candidates: list[Candidate], executor: Execut
 
 
 def select_islands(ctx: RunContext, gen: int, candidates: list[Candidate], generation: Selection,
-                   islands: Islands, ranker: Ranker) -> list[Selection]:
-    """Each island's own selection of generation `gen` (saved; a resumed run reads them back)."""
-    chosen = []
+                   islands: Islands, ranker: Ranker) -> None:
+    """Saves each island's own selection of generation `gen` (next_islands and the prompts read them from the store;
+    a resumed run finds them there and keeps them)."""
     by_rule = RANKERS.get(ctx.cfg.feedback).by_rule
     for island, parent in enumerate(islands.parents):
-        saved = ctx.store.load_selection(gen, island)
-        if saved is None:
+        if ctx.store.load_selection(gen, island) is None:
             own = [c for c in candidates if c.island == island]
-            saved = ranker.rank(gen, own, parent) if by_rule else _within(generation, own, parent)
-            ctx.store.save_selection(saved, island)
-        chosen.append(saved)
-    return chosen
+            chosen = ranker.rank(gen, own, parent) if by_rule else _within(generation, own, parent)
+            ctx.store.save_selection(chosen, island)
 
 
 def _within(generation: Selection, own: list[Candidate], parent: Candidate | None) -> Selection:
