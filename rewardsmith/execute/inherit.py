@@ -7,9 +7,9 @@ else starts anew: the optimizer, the return normaliser, the iteration count, the
 success, so a child earns its success under its own reward. Its record names the parent and the env steps behind
 the parent's policy (Candidate.inherits, .inherited_steps), counted on top of its own when candidates are compared.
 
-Budget: an inheriting child trains INHERIT_SHARE of the budget (halving's rungs scaled alike), and a stop at success
-counts only from EARN_SHARE of its own budget on: a policy that already does the task would otherwise stop at its
-first checkpoint, before its new reward had shaped it at all.
+Budget: an inheriting child trains INHERIT_SHARE (train/trainers.py) of the budget (halving's rungs scaled alike),
+and a stop at success counts only from EARN_SHARE of its own budget on: a policy that already does the task would
+otherwise stop at its first checkpoint, before its new reward had shaped it at all.
 
 Who starts fresh (ROSKA's blend of an old policy and a fresh one, decided by the parent's state): where the parent
 reached the task's success (its success rate at least the stop mark), every child inherits: the parent does the task,
@@ -41,9 +41,8 @@ from pathlib import Path
 
 from rewardsmith.context import RunContext
 from rewardsmith.records import Candidate, Status
-from rewardsmith.train.trainers import inherits
+from rewardsmith.train.trainers import inherits, long_enough
 
-INHERIT_SHARE = 0.5  # of the budget, for a child that starts from its parent's policy
 EARN_SHARE = 0.25  # of its own budget, trained before a stop at success counts
 POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
 
@@ -52,7 +51,7 @@ def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candi
     """The generation's candidates with the checked ones that inherit marked (all unchanged without --inherit, without
     a parent, where the parent has not reached success, or where its policy is not on disk)."""
     if (not inherits(ctx.cfg) or parent is None or parent.train is None or not parent_succeeded(ctx, parent)
-            or not long_enough(ctx) or parent_policy(ctx, parent) is None):
+            or not long_enough(ctx.training_config(), ctx.task.episode_steps) or parent_policy(ctx, parent) is None):
         return candidates
     behind = parent.train.steps + parent.inherited_steps
     return [c.replace(inherits=parent.id, inherited_steps=behind) if c.status is Status.CHECKED else c
@@ -64,21 +63,10 @@ def parent_succeeded(ctx: RunContext, parent: Candidate) -> bool:
     return rate is not None and rate >= ctx.training_config().stop_success_rate
 
 
-def long_enough(ctx: RunContext) -> bool:
-    """Whether a child's budget lets every env live inherit_min_episodes whole episodes (the module's docstring)."""
-    cfg = ctx.training_config()
-    return child_budget(cfg.steps) >= cfg.inherit_min_episodes * cfg.num_envs * ctx.task.episode_steps
-
-
 def parent_policy(ctx: RunContext, parent: Candidate) -> Path | None:
     """The parent's trained policy (its first seed's), or None where it is not there."""
     path = ctx.store.work_dir(parent.generation, parent.index) / POLICY_FILE
     return path if path.is_file() else None
-
-
-def child_budget(budget: int) -> int:
-    """An inheriting child's budget for a from-scratch budget (a halving rung's too)."""
-    return max(1, int(budget * INHERIT_SHARE))
 
 
 def fresh_rival(ctx: RunContext, contenders: list[Candidate]) -> Candidate | None:

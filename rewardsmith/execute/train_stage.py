@@ -37,12 +37,12 @@ from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.allocate import allocate, slots
 from rewardsmith.execute.executors import Executor
-from rewardsmith.execute.inherit import EARN_SHARE, child_budget, parent_policy
+from rewardsmith.execute.inherit import EARN_SHARE, parent_policy
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
 from rewardsmith.records import Candidate, SeedEvaluation, Status, Stop
 from rewardsmith.runs.store import StoreError
-from rewardsmith.train.trainers import trainer
+from rewardsmith.train.trainers import child_budget, trainer
 
 SEED_STRIDE = 1000  # seed k of a candidate trains with the run's seed + k * SEED_STRIDE (never a final-eval seed)
 

@@ -72,6 +72,20 @@ def inherits(cfg: RunConfig) -> bool:
     return cfg.inherit if cfg.inherit is not None else TRAINERS.get(cfg.trainer).continues
 
 
+INHERIT_SHARE = 0.5  # of the budget, for a child that starts from its parent's policy (execute/inherit.py)
+
+
+def child_budget(budget: int) -> int:
+    """An inheriting child's budget for a from-scratch budget (a halving rung's too)."""
+    return max(1, int(budget * INHERIT_SHARE))
+
+
+def long_enough(cfg: TrainConfig, episode_steps: int) -> bool:
+    """Whether a child's budget lets every env live cfg.inherit_min_episodes whole episodes (execute/inherit.py says
+    why: a fine-tuned policy dips for several updates before it climbs back)."""
+    return child_budget(cfg.steps) >= cfg.inherit_min_episodes * cfg.num_envs * episode_steps
+
+
 def horizon(gamma: float) -> str:
     """How far ahead a reward counts about half, in words."""
     steps = math.log(0.5) / math.log(gamma) if 0.0 < gamma < 1.0 else math.inf

@@ -457,5 +457,8 @@ def test_the_training_facts_say_why_a_candidate_trains_less_than_the_budget(tmp_
     assert "starts from the parent's trained policy and runs half the budget" in text
     plain = facts.training_text(_ctx(tmp_path / "b", inherit=False))
     assert "stops early" not in plain and "trained policy" not in plain
+    # a budget too short for a child to inherit (4 whole episodes per env): the prompt does not promise it
+    short = facts.training_text(_ctx(tmp_path / "c", inherit=True, train_steps=32_768, env="cartpole", task="balance"))
+    assert "trained policy" not in short
     ranked = facts.training_text(ctx, scored=False)  # where people rank, no fact speaks of success
     assert "finished early" in ranked and "success" not in ranked.lower()

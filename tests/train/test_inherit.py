@@ -18,7 +18,7 @@ from rewardsmith.config import RunConfig, train_config_for
 from rewardsmith.context import RunContext
 from rewardsmith.env.registry import get_env
 from rewardsmith.evolve import evolve, prepare
-from rewardsmith.execute.inherit import INHERIT_SHARE, POLICY_FILE, with_inheritance
+from rewardsmith.execute.inherit import POLICY_FILE, with_inheritance
 from rewardsmith.execute.train_stage import request_for, rung_budgets
 from rewardsmith.jobs.messages import INHERIT_FILE
 from rewardsmith.program.load import load_reward
@@ -28,6 +28,7 @@ from rewardsmith.train.native import EVAL_SUCCESS, STOPPED_AT_SUCCESS, train_nat
 from rewardsmith.train.policy import TrainingStopped
 from rewardsmith.train.ppo import init_params
 from rewardsmith.train.rollouts import evaluate
+from rewardsmith.train.trainers import INHERIT_SHARE
 
 BUDGET = 200_704  # 98 iterations of 64 envs x 32 steps
 ONE_ITERATION = 64 * 32
