@@ -99,7 +99,7 @@ def test_migration_happens_on_the_stated_generation_only(run):
     before = [store.find_candidate(store.load_selection(1, i).best_overall) for i in (0, 1)]
     best = store.load_selection(1).best_overall
     worst = min((0, 1), key=lambda i: (before[i].fitness, -i))  # the lowest task score (ties: the later island)
-    if before[worst].id == best:
+    if before[worst].id == best or before[worst].fitness >= store.find_candidate(best).fitness:  # there, or a tie
         assert islands["migration"] is None
     else:
         assert islands["migration"] == {"generation": 2, "best": best, "island": worst, "replaced": before[worst].id}

@@ -60,6 +60,15 @@ def test_each_island_keeps_its_own_best_and_migration_comes_every_m_generations(
     assert _ids(three) == ["g0c00", "g2c02"] and three.migration is None  # (2 + 1) % 2: no migration
 
 
+def test_no_migration_over_a_parent_that_scores_as_well(tmp_path):
+    """The worst island's parent ties the run's best: replacing it would end a line that is no worse."""
+    ctx = _ctx(tmp_path, iterations=4)
+    one = _generation(ctx, 0, [0.9, 0.5, 0.9, 0.1], first_islands(ctx))
+    assert _ids(one) == ["g0c00", "g0c02"]
+    two = _generation(ctx, 1, [0.3, 0.3, 0.4, 0.35], one)
+    assert _ids(two) == ["g0c00", "g0c02"] and two.migration is None
+
+
 def test_no_migration_after_the_last_generation_nor_with_m_zero(tmp_path):
     ctx = _ctx(tmp_path, iterations=2)
     one = _generation(ctx, 0, [0.9, 0.5, 0.2, 0.1], first_islands(ctx))

@@ -25,7 +25,8 @@ Migration, every M generations (--migrate-every M, default 2; 0: never): after g
 (and not after the last),
 the run's best so far (the run's selection's pick) becomes the parent of the island whose parent is worst (lowest
 task score; ties, or no score: the lower place in that generation's ranking, then the later island), unless it
-already is that island's parent. Why: the best idea reaches the island that needs it most, while the other islands
+already is that island's parent or that parent scores as well (a live relay run migrated a 1.0 over another island's
+1.0, ending a line that was no worse). Why: the best idea reaches the island that needs it most, while the other islands
 keep their own lines; every M generations rather than each, so a line gets M generations to improve before it can be
 replaced; and only one island, so that N - 1 lines never depend on the best's. Each generation's parents and the
 migration before it are recorded in gen_XX/islands.json. A resumed run recomputes the parents from the saved
@@ -145,8 +146,9 @@ def next_islands(ctx: RunContext, done: Islands, generation: Selection) -> Islan
     best = ctx.store.find_candidate(generation.best_overall)
     worst = worst_island(ctx, parents, generation)
     replaced = parents[worst]
-    if replaced is not None and replaced.id == best.id:
-        return Islands(gen + 1, tuple(parents))
+    version = ctx.task.fitness_version
+    if replaced is not None and (replaced.id == best.id or score(replaced, version) >= score(best, version)):
+        return Islands(gen + 1, tuple(parents))  # already there, or a tie: replacing it would end a line no worse
     parents[worst] = best
     return Islands(gen + 1, tuple(parents), Migration(gen + 1, best.id, worst, replaced.id if replaced else None))
 
