@@ -48,8 +48,6 @@ def native_training(env, task, steps: int, overlap: bool) -> tuple[float, float]
 def _pinned_training(cpu: int, env_name: str, task_name: str, steps: int, ready, results) -> None:
     """One of parallel_trainings' children: pinned to `cpu` (as evolve --parallel pins each training to its share), it
     compiles the update, waits for its sibling, trains, and reports (env steps, CPU seconds)."""
-    import os
-
     os.sched_setaffinity(0, {cpu})
     env = get_env(env_name)
     task = env.task(task_name)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 from rewardsmith.context import RunContext
 from rewardsmith.records import Candidate, Status
-from rewardsmith.train.trainers import inherits, long_enough
+from rewardsmith.train.trainers import children_inherit
 
 EARN_SHARE = 0.25  # of its own budget, trained before a stop at success counts
 POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
@@ -50,8 +50,8 @@ POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py 
 def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candidate | None) -> list[Candidate]:
     """The generation's candidates with the checked ones that inherit marked (all unchanged without --inherit, without
     a parent, where the parent has not reached success, or where its policy is not on disk)."""
-    if (not inherits(ctx.cfg) or parent is None or parent.train is None or not parent_succeeded(ctx, parent)
-            or not long_enough(ctx.training_config(), ctx.task.episode_steps) or parent_policy(ctx, parent) is None):
+    if (not children_inherit(ctx.cfg, ctx.training_config(), ctx.task.episode_steps) or parent is None
+            or parent.train is None or not parent_succeeded(ctx, parent) or parent_policy(ctx, parent) is None):
         return candidates
     behind = parent.train.steps + parent.inherited_steps
     return [c.replace(inherits=parent.id, inherited_steps=behind) if c.status is Status.CHECKED else c

@@ -21,16 +21,15 @@ against the run's best: what `show`, the report and the answer read); each islan
 the island's parent (elitist per island); under a ranking (synthetic, human, judge, hybrid) the island's best in
 the generation's ranking (people rank every island's candidates on one page, once).
 
-Migration, every M generations (--migrate-every M, default 2; 0: never): after generation g with (g + 1) % M == 0
-(and not after the last),
-the run's best so far (the run's selection's pick) becomes the parent of the island whose parent is worst (lowest
-task score; ties, or no score: the lower place in that generation's ranking, then the later island), unless it
-already is that island's parent or that parent scores as well (a live relay run migrated a 1.0 over another island's
-1.0, ending a line that was no worse). Why: the best idea reaches the island that needs it most, while the other islands
-keep their own lines; every M generations rather than each, so a line gets M generations to improve before it can be
-replaced; and only one island, so that N - 1 lines never depend on the best's. Each generation's parents and the
-migration before it are recorded in gen_XX/islands.json. A resumed run recomputes the parents from the saved
-selections (and so the same migrations).
+Migration, every M generations (--migrate-every M, default 2; 0: never): after generation g with (g + 1) % M == 0 (and
+not after the last), the run's best so far (the run's selection's pick) becomes the parent of the island whose parent
+is worst (lowest task score; ties, or no score: the lower place in that generation's ranking, then the later island),
+unless it already is that island's parent or that parent scores as well (a live relay run migrated a 1.0 over another
+island's 1.0, ending a line that was no worse). Why: the best idea reaches the island that needs it most, while the
+other islands keep their own lines; every M generations rather than each, so a line gets M generations to improve
+before it can be replaced; and only one island, so that N - 1 lines never depend on the best's. Each generation's
+parents and the migration before it are recorded in gen_XX/islands.json. A resumed run recomputes the parents from the
+saved selections (and so the same migrations).
 
 The answer: the run's best, confirmed from scratch (--final-seeds) with its contenders and every island's final
 parent (execute/confirm.py), so the confirmation decides between the islands' bests on fresh seeds.

@@ -21,7 +21,7 @@ from rewardsmith.env.registry import EnvSpec
 from rewardsmith.env.sim import NativeBatch, sensor_slices, split_sensors
 from rewardsmith.env.task import Task
 from rewardsmith.llm import prompts
-from rewardsmith.train.trainers import inherits, long_enough, trainer
+from rewardsmith.train.trainers import children_inherit, trainer
 
 if TYPE_CHECKING:
     from rewardsmith.context import RunContext
@@ -111,7 +111,7 @@ def budget_lines(ctx: RunContext, cfg: TrainConfig, scored: bool = True) -> list
         lines.append(f"A training stops early once a deterministic evaluation at a checkpoint reaches a task success "
                      f"rate of {cfg.stop_success_rate:g} (\"reached success at N steps\"): a reward that teaches the "
                      "task sooner trains fewer steps.")
-    if inherits(ctx.cfg) and long_enough(cfg, ctx.task.episode_steps):
+    if children_inherit(ctx.cfg, cfg, ctx.task.episode_steps):
         lines.append("From the second generation on, where the parent (the best candidate so far) does the task, "
                      "a candidate's training starts from the parent's trained policy and runs half the budget (the "
                      "results then say \"from <parent>'s policy\"); the answer is retrained from scratch at the "

@@ -59,6 +59,7 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
     `explain`: say why the training score differs from the evaluation (once per prompt is enough)."""
     assert candidate.train is not None and candidate.evaluation is not None, "only evaluated candidates reflect"
     curve = candidate.train.curve
+    partial = _partial(curve)
     evaluation = candidate.evaluation
     lines = []
     if show_score and evaluation.fitness_mean is not None:
@@ -68,7 +69,7 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f"Task score of the trained policy (higher is better): {_fmt(evaluation.fitness_mean)}"
             f" ± {_fmt(evaluation.fitness_std)} over {evaluation.episodes} episodes{success_text}."
         )
-        lines.append(f"Task score during training: {_series([p.fitness for p in curve], _partial(curve))}.")
+        lines.append(f"Task score during training: {_series([p.fitness for p in curve], partial)}.")
         if explain and any(p.episodes is not None for p in curve):
             lines.append(TRAINING_VS_EVALUATION)
     learned = [p.extra.get(LEARNED_TERMINATION) for p in curve if LEARNED_TERMINATION in p.extra]
@@ -82,16 +83,16 @@ def reflection(candidate: Candidate, episode_steps: int, show_score: bool = True
             f"at the evaluation {_fmt(evaluation.episode_length_mean)}."
         )
     lines.append(f"Total reward per episode during training: "
-                 f"{_series([p.episode_return for p in curve], _partial(curve))}.")
+                 f"{_series([p.episode_return for p in curve], partial)}.")
     lines.append("Each term's scaled contribution per episode at each checkpoint of training; its course from the "
                  "first checkpoint to the last (per step where episode lengths are known, so that longer episodes "
                  "alone do not read as growth); its raw value per step at the evaluation:")
     for term, stats in evaluation.terms.items():
-        history = _series([p.terms.get(term) for p in curve], _partial(curve))
+        history = _series([p.terms.get(term) for p in curve], partial)
         course = term_course(term, curve, stats, ends_early)
         lines.append(f"- {term} (scale {_fmt(stats.scale)}): {history}{f'; {course}' if course else ''}; raw per "
                      f"step {_fmt(stats.per_step_mean)} ± {_fmt(stats.per_step_std)}")
-    if any(_partial(curve)):
+    if any(partial):
         lines.append(PARTIAL_NOTE)
     return "\n".join(lines)
 

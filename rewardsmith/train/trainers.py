@@ -80,10 +80,11 @@ def child_budget(budget: int) -> int:
     return max(1, int(budget * INHERIT_SHARE))
 
 
-def long_enough(cfg: TrainConfig, episode_steps: int) -> bool:
-    """Whether a child's budget lets every env live cfg.inherit_min_episodes whole episodes (execute/inherit.py says
-    why: a fine-tuned policy dips for several updates before it climbs back)."""
-    return child_budget(cfg.steps) >= cfg.inherit_min_episodes * cfg.num_envs * episode_steps
+def children_inherit(cfg: RunConfig, train: TrainConfig, episode_steps: int) -> bool:
+    """Whether a run's children can start from their parent's policy at all: inheritance is on (inherits) and a
+    child's budget lets every env live train.inherit_min_episodes whole episodes (execute/inherit.py says why: a
+    fine-tuned policy dips for several updates before it climbs back)."""
+    return inherits(cfg) and child_budget(train.steps) >= train.inherit_min_episodes * train.num_envs * episode_steps
 
 
 def horizon(gamma: float) -> str:
