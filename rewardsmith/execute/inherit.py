@@ -8,8 +8,11 @@ success, so a child earns its success under its own reward. Its record names the
 the parent's policy (Candidate.inherits, .inherited_steps), counted on top of its own when candidates are compared.
 
 Budget: an inheriting child trains INHERIT_SHARE (train/trainers.py) of the budget (halving's rungs scaled alike),
-and a stop at success counts only from EARN_SHARE of its own budget on: a policy that already does the task would
-otherwise stop at its first checkpoint, before its new reward had shaped it at all.
+and a stop at success counts only after every env lived TrainConfig.inherit_earn_episodes (4) whole episodes of its
+own training (earn_mark): a policy that already does the task would otherwise stop at its first checkpoint, before
+its new reward had shaped it at all. The mark is in episodes, as the fine-tuning dip below is, not a share of the
+budget: a quarter of the budget (the first rule) is 12 episodes per env on kneel, and every child of a kneel run
+that inherited from a parent at success stopped exactly there, so those episodes bought nothing but wall time.
 
 Who starts fresh (ROSKA's blend of an old policy and a fresh one, decided by the parent's state): where the parent
 reached the task's success (its success rate at least the stop mark), every child inherits: the parent does the task,
@@ -37,13 +40,14 @@ candidate trained from scratch (fresh_rival) is confirmed with them, and the ans
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+from rewardsmith.config import TrainConfig
 from rewardsmith.context import RunContext
 from rewardsmith.records import Candidate, Status
 from rewardsmith.train.trainers import children_inherit
 
-EARN_SHARE = 0.25  # of its own budget, trained before a stop at success counts
 POLICY_FILE = "policy.npz"  # a training's policy in its workdir (jobs/train.py writes it)
 
 
@@ -56,6 +60,15 @@ def with_inheritance(ctx: RunContext, candidates: list[Candidate], parent: Candi
     behind = parent.train.steps + parent.inherited_steps
     return [c.replace(inherits=parent.id, inherited_steps=behind) if c.status is Status.CHECKED else c
             for c in candidates]
+
+
+def earn_mark(cfg: TrainConfig, budget: int, episode_steps: int) -> int:
+    """The env steps an inheriting child trains before its stop at success counts: every env's
+    cfg.inherit_earn_episodes whole episodes, in whole PPO iterations as the trainer counts them (rounded up), at
+    most its whole budget."""
+    wanted = cfg.inherit_earn_episodes * cfg.num_envs * episode_steps
+    whole = cfg.with_overrides(steps=max(1, budget)).whole_batch_steps
+    return min(whole, math.ceil(wanted / cfg.batch_steps) * cfg.batch_steps)
 
 
 def parent_succeeded(ctx: RunContext, parent: Candidate) -> bool:

@@ -37,7 +37,7 @@ from rewardsmith.context import RunContext
 from rewardsmith.events import CandidateUpdate, RungStarted, TrainingEvent
 from rewardsmith.execute.allocate import allocate, slots
 from rewardsmith.execute.executors import Executor
-from rewardsmith.execute.inherit import EARN_SHARE, parent_policy
+from rewardsmith.execute.inherit import earn_mark, parent_policy
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest
 from rewardsmith.feedback.rankers import ranker
 from rewardsmith.records import Candidate, SeedEvaluation, Status, Stop
@@ -83,13 +83,10 @@ def inheriting(ctx: RunContext, cand: Candidate, cfg: TrainConfig) -> tuple[Trai
     if path is None:
         raise StoreError(f"{cand.id} inherits {parent.id}'s policy, and {parent.id} has no policy.npz; the run "
                          "directory lost it")
-    full = ctx.training_config().steps
-    budget = child_budget(full)
+    budget = child_budget(ctx.training_config().steps)
     steps = child_budget(cfg.steps)  # a halving rung: its share of the shorter budget
-    # in whole PPO iterations, as the trainer counts: 625,000 asked of 2,048-step iterations is 622,592 trained, and a
-    # first rung of 622,592 could never have reached a mark at 625,000
-    earn = cfg.with_overrides(steps=max(1, int(budget * EARN_SHARE))).whole_batch_steps
-    return cfg.with_overrides(steps=steps, success_from_step=earn), path.read_bytes()
+    return cfg.with_overrides(steps=steps, success_from_step=earn_mark(cfg, budget, ctx.task.episode_steps)), \
+        path.read_bytes()
 
 
 def halving_on(ctx: RunContext) -> bool:

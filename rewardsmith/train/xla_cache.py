@@ -34,7 +34,7 @@ CACHE_ENV = "REWARDSMITH_XLA_CACHE"
 # settings the compiled update does not depend on (an --inherit child's success_from_step would warm a second time)
 NOT_IN_KEY = ("steps", "seed", "time_budget_s", "checkpoints", "eval_episodes", "stop_at_success", "stop_success_rate",
               "success_from_step", "inherit_value", "inherit_log_std",
-              "inherit_min_episodes", "overlap_update")
+              "inherit_min_episodes", "inherit_earn_episodes", "overlap_update")
 WARM_TIMEOUT_S = 600
 NEVER_S = 1e9  # a minimum compile time for writing an entry that no compilation reaches: read-only use
 
