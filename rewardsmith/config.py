@@ -184,8 +184,9 @@ class RunConfig:
     # where a generation's trainings run (execute/executors.py); the rest of a run does not depend on it, so a
     # resume may move it (as parallel, ray_address)
     executor: str = field(default="local", metadata=facts(resume=True))
-    # trainings at once on this machine (--executor local), each on its share of the CPUs
-    parallel: int = field(default=1, metadata=facts(resume=True))
+    # trainings at once on this machine (--executor local), each on its share of the CPUs; None: chosen by the trainer
+    # and the machine (execute/executors.parallel_of)
+    parallel: int | None = field(default=None, metadata=facts(resume=True))
     # --executor ray: the cluster (None: a running one, else a new local one)
     ray_address: str | None = field(default=None, metadata=facts(resume=True))
     train_steps: int | None = None  # None = the task's budget

@@ -7,12 +7,16 @@ another on the same machine and compare their lines. Mutations of the reference 
 training cost, which is what the arms change, is the same. Every arm trains with --stop-at-success and the default
 racing and confirmation (--final-seeds), filming on (what a user's run does).
 
-  halving    today's default: successive halving (execute/train_stage.py)
+  default    what `rewardsmith evolve` does with no option: inheritance, halving, --parallel by the machine
+  halving    successive halving alone (execute/train_stage.py), one training at a time, no inheritance
   parallel   + --parallel 2: two trainings at once, each on one core
   inherit    + --inherit: children start from their parent's policy (execute/inherit.py)
   adaptive   + --allocation adaptive: the budget follows the learning curves (execute/allocate.py)
   both       + --inherit and --allocation adaptive
   inherit-parallel  + --inherit and --parallel 2: both cores busy with two trainings, children from their parent
+
+The arms but `default` name --parallel (1 unless they say 2), so each keeps meaning what it measured when the default
+was one training at a time.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from rewardsmith.events import Event, SelectionMade
 from rewardsmith.records import Candidate
 
 ARMS: dict[str, dict[str, Any]] = {
-    "halving": {"inherit": False},
+    "default": {},
+    "halving": {"inherit": False, "parallel": 1},
     "parallel": {"parallel": 2, "inherit": False},
-    "inherit": {"inherit": True},
-    "adaptive": {"allocation": "adaptive", "inherit": False},
-    "both": {"inherit": True, "allocation": "adaptive"},
+    "inherit": {"inherit": True, "parallel": 1},
+    "adaptive": {"allocation": "adaptive", "inherit": False, "parallel": 1},
+    "both": {"inherit": True, "allocation": "adaptive", "parallel": 1},
     "inherit-parallel": {"inherit": True, "parallel": 2},
 }
 

@@ -176,8 +176,8 @@ def evolve(
     trainer: str | None = typer.Option(None, help=TRAINER_HELP),
     executor: str = typer.Option(RunConfig.executor, help="where the trainings run: local (this machine) or ray (a "
                                  "Ray cluster; see README, Running on a cluster)"),
-    parallel: int = typer.Option(RunConfig.parallel, help="--executor local: trainings at once, each on its share "
-                                 "of the CPUs"),
+    parallel: int | None = typer.Option(None, help="--executor local: trainings at once, each on its share of the "
+                                        "CPUs (default: 2 for a CPU trainer on a machine of 2 CPUs or more, else 1)"),
     ray_address: str | None = typer.Option(None, help="--executor ray: the cluster's address, e.g. 10.0.0.5:6379 "
                                            "(default: a running cluster, else a new local one)"),
     final_seeds: int = typer.Option(RunConfig.final_seeds, help="at the end (metrics feedback): retrain the best "

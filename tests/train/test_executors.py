@@ -218,6 +218,25 @@ def test_executor_settings_are_refused_in_one_line(settings, message):
         check_executor(RunConfig(env="cartpole", task="balance", **settings))
 
 
+@pytest.mark.parametrize("settings, cpus, gpus, expected", [
+    ({}, 2, [], 2),  # a CPU trainer on two cores: two trainings at once, one core each
+    ({}, 16, [], 2),  # more cores: still two (only 2 cores were measured), each on half of them
+    ({}, 1, [], 1),  # one core: nothing to share out
+    ({}, 8, ["0"], 1),  # a GPU: two XLA processes would preallocate on one device
+    ({"parallel": 3}, 2, ["0"], 3),  # as asked, whatever the machine
+    ({"trainer": "population"}, 8, [], 1),  # the generation is one job already
+    ({"trainer": "mjx"}, 8, [], 1),  # a GPU trainer
+    ({"executor": "ray"}, 8, [], 1),  # the cluster decides
+])
+def test_the_default_parallel_follows_the_trainer_and_the_machine(monkeypatch, settings, cpus, gpus, expected):
+    from rewardsmith.config import RunConfig
+    from rewardsmith.execute import executors
+
+    monkeypatch.setattr(executors, "available_cpus", lambda: list(range(cpus)))
+    monkeypatch.setattr(executors, "visible_gpus", lambda: (gpus, {}))
+    assert executors.parallel_of(RunConfig(env="cartpole", task="balance", **settings)) == expected
+
+
 def test_without_ray_the_ray_executor_names_the_extra_to_install(monkeypatch):
     import importlib.util
 
