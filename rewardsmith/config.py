@@ -54,7 +54,7 @@ class TrainConfig:
     inherit_min_episodes: float = 4.0
     # an inheriting child's stop at success counts only after every env lived this many whole episodes of its own
     # training (execute/inherit.py: it earns its success under its own reward)
-    inherit_earn_episodes: float = 4.0
+    inherit_earn_episodes: float = 8.0
     time_budget_s: float = 1800.0  # a training that runs longer is stopped and fails its candidate
     # Native trainer only: each PPO update runs (on XLA's threads) while the next rollout is collected with the
     # parameters from before it, acting one update behind; False runs rollout and update in turn.

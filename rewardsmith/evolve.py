@@ -292,7 +292,7 @@ def evolve(store: RunStore, cfg: RunConfig, report: Report = lambda event: None)
             report(SelectionMade(selection))
     finally:
         ranker.close()
-    result = answer(ctx, parent, island_contenders(ctx, islands) if islands is not None else [])
+    result = answer(ctx, parent, island_contenders(ctx, islands) if islands is not None else [], executor)
     filming.join()
     store.save_result(result.to_dict())
     if cfg.memory:  # the confirmed answer into the memory of verified terms, where it does the task
@@ -380,7 +380,8 @@ def checked_generation(ctx: RunContext, gen: int, parent: Candidate | None, isla
     return candidates
 
 
-def answer(ctx: RunContext, best: Candidate | None, islands: list[Candidate] | None = None) -> EvolveResult:
+def answer(ctx: RunContext, best: Candidate | None, islands: list[Candidate] | None = None,
+           executor: Executor | None = None) -> EvolveResult:
     """The run's answer: the search's best, confirmed from scratch with its contenders where --final-seeds asks and
     the task has a score (the last selection's contenders, where its ranker picks by the rule, and with --islands
     every island's final parent)."""
@@ -392,5 +393,5 @@ def answer(ctx: RunContext, best: Candidate | None, islands: list[Candidate] | N
     contenders = [store.find_candidate(cid) for cid in (choice.contenders if choice is not None else (best.id,))]
     contenders += [c for c in islands or () if c.id not in {k.id for k in contenders}]
     rival = fresh_rival(ctx, [best, *contenders])  # --inherit: scores on a parent's steps are not a fresh reward's
-    confirmation = confirm(ctx, best, contenders + ([rival] if rival is not None else []))
+    confirmation = confirm(ctx, best, contenders + ([rival] if rival is not None else []), executor)
     return EvolveResult(confirmation.answer, cfg.iterations, confirmation, confirmation.choice, best)

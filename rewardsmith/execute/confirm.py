@@ -20,6 +20,7 @@ from rewardsmith.confidence import choose
 from rewardsmith.context import RunContext
 from rewardsmith.evaluate.stress import read_reports, robustness, summary_of, write_reports
 from rewardsmith.events import FinalEvaluation
+from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.seeds import MultiSeedSummary, train_seeds
 from rewardsmith.records import Candidate, Choice, SeedEvaluation, Status, Stop
 from rewardsmith.runs.store import POLICY_NAME, read_json, write_record
@@ -37,11 +38,13 @@ class Confirmation:
         return {"confirmed": {cid: s.to_dict() for cid, s in self.summaries.items()}, "choice": self.choice.to_dict()}
 
 
-def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate]) -> Confirmation:
-    """Retrains `best` and the other `contenders` on ctx.cfg.final_seeds fresh seeds and decides again."""
+def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate],
+            executor: Executor | None = None) -> Confirmation:
+    """Retrains `best` and the other `contenders` on ctx.cfg.final_seeds fresh seeds (through the run's `executor`,
+    so --parallel trains a candidate's seeds side by side) and decides again."""
     seeds = [ctx.cfg.seed + 1 + i for i in range(ctx.cfg.final_seeds)]
     ranked = [best] + [c for c in contenders if c.id != best.id]
-    summaries = {cand.id: _retrained(ctx, cand, seeds) for cand in ranked}
+    summaries = {cand.id: _retrained(ctx, cand, seeds, executor) for cand in ranked}
     confirmed = [_as_confirmed(cand, summaries[cand.id]) for cand in ranked]
     if ctx.cfg.select_robust:
         confirmed = [_stressed(ctx, cand) for cand in confirmed]
@@ -51,7 +54,7 @@ def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate]) -> Co
     return Confirmation(summaries, choice, answer)
 
 
-def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedSummary:
+def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int], executor: Executor | None) -> MultiSeedSummary:
     folder = ctx.store.final_dir() / cand.id
     path = folder / "summary.json"
     if path.is_file():  # a resumed run: already confirmed
@@ -59,7 +62,7 @@ def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedS
     ctx.report(FinalEvaluation(cand.id, tuple(seeds)))
     assert cand.source is not None, "only evaluated candidates are confirmed"
     summary = train_seeds(ctx.env, ctx.cfg.task, cand.source, ctx.training_config(0), seeds, folder, ctx.report,
-                          ctx.cfg.trainer)
+                          ctx.cfg.trainer, executor)
     write_record(path, summary.to_dict())
     return summary
 

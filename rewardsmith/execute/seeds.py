@@ -13,6 +13,7 @@ import numpy as np
 from rewardsmith.config import TrainConfig
 from rewardsmith.env.registry import EnvSpec
 from rewardsmith.events import Report, SeedFinished
+from rewardsmith.execute.executors import Executor
 from rewardsmith.execute.sandboxed import TrainReport, TrainRequest, train_in_sandbox, train_together
 from rewardsmith.records import EVAL_SEED
 from rewardsmith.sandbox.protocol import JobStatus
@@ -62,9 +63,11 @@ class MultiSeedSummary:
 
 
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
-                out_dir: Path, report: Report, trainer: str = "native") -> MultiSeedSummary:
-    """The reward trained on each seed (one after the other; with the population trainer, all seeds together as
-    one population, evaluated on the first seed's evaluation episodes)."""
+                out_dir: Path, report: Report, trainer: str = "native",
+                executor: Executor | None = None) -> MultiSeedSummary:
+    """The reward trained on each seed: one after the other, or through `executor` (a run's confirmation: --parallel
+    trains two seeds at once, --executor ray on the cluster); with the population trainer, all seeds together as one
+    population, evaluated on the first seed's evaluation episodes."""
     requests = [TrainRequest(f"seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
                              out_dir / f"seed_{seed}", trainer, EVAL_SEED + seed) for seed in seeds]
 
@@ -75,6 +78,9 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
     if plug(trainer).together:
         together = [dataclasses.replace(r, group_dir=out_dir / "population") for r in requests]
         reports: Iterator[TrainReport] = iter(train_together(together, report))
+    elif executor is not None:  # its reports come as the trainings end: put back in seed order
+        finished = {done.key: done for done in executor.run(requests, report)}
+        reports = iter([finished[request.key] for request in requests])
     else:
         reports = one_by_one()
     results = []

@@ -79,6 +79,27 @@ def test_parallel_two_trains_two_candidates_at_once(local_run):
     assert stdout.count(", GPU ") == 3
 
 
+def test_a_rewards_seeds_train_side_by_side_through_the_executor(tmp_path):
+    """The confirmation from scratch trains a reward's seeds through the run's executor (train_seeds): under
+    --parallel 2 both seeds at once, each on its own CPUs, and the summary still lists them in seed order."""
+    from rewardsmith.config import train_config_for
+    from rewardsmith.env.registry import get_env
+    from rewardsmith.execute.executors import LocalExecutor
+    from rewardsmith.execute.seeds import train_seeds
+
+    env = get_env("cartpole")
+    source = env.reference_reward_path("balance").read_text()
+    cfg = train_config_for(env.ppo, steps=2048)
+    summary = train_seeds(env, "balance", source, cfg, [2, 1], tmp_path, lambda event: None, "native",
+                          LocalExecutor(2))
+    assert [s.seed for s in summary.seeds] == [2, 1] and all(s.ok for s in summary.seeds), summary
+    placed = [json.loads((tmp_path / f"seed_{seed}" / "placement.json").read_text())["attempts"][0]
+              for seed in (2, 1)]
+    assert all(p["outcome"] == "ok" for p in placed), placed
+    if len(available_cpus()) >= 2:  # two CPUs to share out: one each
+        assert not set(placed[0]["cpus"]) & set(placed[1]["cpus"]), placed
+
+
 def test_a_lone_training_under_parallel_two_gets_every_cpu(monkeypatch, tmp_path):
     """--parallel 2 pins each training to half the CPUs; a call with one training (halving's last rung, a racing
     seed) has no sibling to share with, so it runs unpinned, as --parallel 1 would."""

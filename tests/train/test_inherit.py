@@ -118,14 +118,15 @@ def test_an_evolve_with_inherit_starts_its_children_from_the_parent(tmp_path):
         assert (store.work_dir(1, cand.index) / INHERIT_FILE).is_file() == starts
         assert cand.total_steps == cand.train.steps + cand.inherited_steps
     assert f"from {parent.id}'s policy" in inheriting[0].status_text
-    # a child's success counts after every env lived inherit_earn_episodes whole episodes of its own, in whole PPO
-    # iterations rounded up (4 x 64 envs x 500 steps = 128,000 asked: 63 iterations of 2,048 would be 1,024 short)
-    # and never past the budget it trains, so a child can stop within halving's first rung of a 5M budget
+    # a child's success counts after every env lived inherit_earn_episodes (8) whole episodes of its own (8 x 64
+    # envs x 500 steps), never past the budget it trains, so a child can stop within halving's first rung of a 5M
+    # budget; in whole PPO iterations rounded up (4 episodes, 128,000 steps: 63 iterations of 2,048 are 1,024 short)
     big = dataclasses.replace(cfg, train_steps=5_000_000)
     ctx = RunContext(store, big, get_env("cartpole"), get_env("cartpole").task("balance"), lambda event: None)
     first_rung = request_for(ctx, inheriting[0], 0, rung_budgets(5_000_000, 4)[0]).cfg
     assert first_rung.batch_steps == 2_048 and first_rung.num_envs == 64
-    assert first_rung.success_from_step == 129_024 < first_rung.whole_batch_steps == 624_640
+    assert first_rung.success_from_step == 256_000 < first_rung.whole_batch_steps == 624_640
+    assert earn_mark(first_rung.with_overrides(inherit_earn_episodes=4.0), 2_500_000, 500) == 129_024
     assert earn_mark(first_rung, 100_000, 500) == 98_304  # a budget shorter than the mark: the mark is its end
     # the benchmark's line counts each training once, the parent's steps where the parent trained
     arm = summarize("inherit", store.root, 1.0, 0.0)
