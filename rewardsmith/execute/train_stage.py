@@ -139,8 +139,9 @@ def trained(cand: Candidate, reports: list[TrainReport], seeds: list[int]) -> Ca
         if not report.ok:
             on_seed = f" (seed {seed})" if len(seeds) > 1 else ""
             return cand.replace(status=Status.TRAIN_FAILED, reason=f"training failed{on_seed}: {report.reason}")
-    before = {s.seed: s.wall_s for s in cand.seeds} or ({seeds[0]: cand.train.wall_s} if cand.train else {})
-    cpu_before = {s.seed: s.cpu_s for s in cand.seeds} or ({seeds[0]: cand.train.cpu_s} if cand.train else {})
+    # keyed by the seed that trained it: a racing seed (execute/racing.py) is another seed, not a continuation
+    before = {s.seed: s.wall_s for s in cand.seeds} or ({cand.train.seed: cand.train.wall_s} if cand.train else {})
+    cpu_before = {s.seed: s.cpu_s for s in cand.seeds} or ({cand.train.seed: cand.train.cpu_s} if cand.train else {})
     per_seed = tuple(
         SeedEvaluation(seed=seed, fitness_mean=r.evaluation.fitness_mean, success_rate=r.evaluation.success_rate,
                        return_mean=r.evaluation.return_mean, steps=r.train.steps,

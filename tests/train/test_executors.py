@@ -100,6 +100,28 @@ def test_a_rewards_seeds_train_side_by_side_through_the_executor(tmp_path):
         assert not set(placed[0]["cpus"]) & set(placed[1]["cpus"]), placed
 
 
+def test_a_racing_seed_counts_its_own_time_and_a_rung_adds_to_its_seeds():
+    """trained() sums the time of a continued halving rung onto its seed's, and a racing seed (another seed) keeps
+    its own: a kneel run's racing seeds had recorded 216 s for trainings of 107 s (their first seed's time added)."""
+    from builders import evaluated
+
+    from rewardsmith.execute.sandboxed import TrainReport
+    from rewardsmith.execute.train_stage import trained
+    from rewardsmith.sandbox.protocol import JobStatus
+
+    first = evaluated(0, 0, 0.5)
+    first = first.replace(train=dataclasses.replace(first.train, seed=0, wall_s=100.0, cpu_s=90.0))
+
+    def report(seed: int) -> TrainReport:
+        return TrainReport(f"g0c00#{seed}", JobStatus.OK, None,
+                           dataclasses.replace(first.train, seed=seed, wall_s=50.0, cpu_s=45.0), first.evaluation)
+
+    raced = trained(first, [report(1000)], [1000])
+    assert (raced.train.wall_s, raced.train.cpu_s) == (50.0, 45.0)
+    continued = trained(first, [report(0)], [0])
+    assert (continued.train.wall_s, continued.train.cpu_s) == (150.0, 135.0)
+
+
 def test_a_lone_training_under_parallel_two_gets_every_cpu(monkeypatch, tmp_path):
     """--parallel 2 pins each training to half the CPUs; a call with one training (halving's last rung, a racing
     seed) has no sibling to share with, so it runs unpinned, as --parallel 1 would."""
