@@ -9,10 +9,12 @@ import dataclasses
 from pathlib import Path
 
 from rewardsmith.jobs.messages import CheckJob
-from rewardsmith.program.check import check_reward
+from rewardsmith.program.check import STATES_FILE, check_reward, load_states
 from rewardsmith.sandbox.protocol import Progress
 
 
 def run(payload: dict, workdir: Path, progress: Progress) -> dict:
     job = CheckJob.from_payload(payload)
-    return dataclasses.asdict(check_reward(job.env, job.task, job.source, samples=job.samples, seed=job.seed))
+    states = load_states(Path(workdir) / STATES_FILE) if job.given_states else None
+    return dataclasses.asdict(check_reward(job.env, job.task, job.source, samples=job.samples, seed=job.seed,
+                                           states=states))

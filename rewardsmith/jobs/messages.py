@@ -45,6 +45,7 @@ class CheckJob(FlatJob):
     source: str
     seed: int = 0
     samples: int = 256  # states the check samples
+    given_states: bool = False  # the parent placed them in the job's folder (program/check.py's STATES_FILE)
 
 
 INHERIT_FILE = "inherit.npz"  # the policy a training starts from (evolve --inherit), in its job's folder

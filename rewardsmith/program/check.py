@@ -34,6 +34,7 @@ WARN_SCALED = 1e3
 MAX_CALL_MS = 50.0  # per numpy call on the whole batch
 CALL_LIMIT_S = 10.0  # one call that runs longer than this is stopped (the sandbox's wall limit is the backstop)
 ROLLOUT_STEPS = 100
+STATES_FILE = "states.npz"  # the sampled states, placed in a check job's folder by the parent (execute/check_stage.py)
 
 
 class _CallTimeout(BaseException):
@@ -90,6 +91,21 @@ def sample_states(env_name: str, task_name: str, n: int, seed: int) -> tuple[dic
     action[: n // 8] = 0.0
     action[n // 8 : n // 4] = np.sign(action[n // 8 : n // 4])
     return {k: np.asarray(v) for k, v in view.items()}, action
+
+
+def save_states(path: Path, s: dict[str, np.ndarray], action: np.ndarray) -> None:
+    """`sample_states`' output as one .npz file (written whole, then renamed), state keys prefixed "state."."""
+    tmp = path.with_name(path.name + ".tmp.npz")
+    arrays: dict[str, Any] = {"action": action, **{f"state.{k}": v for k, v in s.items()}}
+    np.savez(tmp, **arrays)
+    tmp.replace(path)
+
+
+def load_states(path: Path) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """What save_states wrote (no pickles: plain arrays only)."""
+    with np.load(path, allow_pickle=False) as data:
+        s = {k.removeprefix("state."): data[k] for k in data.files if k.startswith("state.")}
+        return s, data["action"]
 
 
 def initial_count(n: int) -> int:
@@ -382,8 +398,11 @@ def _check_terminate_jax(loaded: Any, s: dict, ends: np.ndarray, errors: list[st
                       "state from that state alone with xp functions")
 
 
-def check_reward(env_name: str, task_name: str, source: str, samples: int = 256, seed: int = 0) -> CheckReport:
-    """Run every check step on `source` (executes it: only inside the sandboxed worker)."""
+def check_reward(env_name: str, task_name: str, source: str, samples: int = 256, seed: int = 0,
+                 states: tuple[dict[str, np.ndarray], np.ndarray] | None = None) -> CheckReport:
+    """Run every check step on `source` (executes it: only inside the sandboxed worker). `states`: sample_states'
+    output for these arguments where the caller has it (the parent samples once per run; a humanoid's 256 states
+    take ~2.6 s of stepping), else sampled here."""
     start = time.monotonic()
     errors: list[str] = []
     warnings: list[str] = []
@@ -391,7 +410,8 @@ def check_reward(env_name: str, task_name: str, source: str, samples: int = 256,
     loaded = _check_load(source, errors)
     terms = tuple(loaded.scales) if loaded else ()
     if loaded and _check_scales(loaded.scales, errors):
-        s, action = sample_states(env_name, task_name, samples, seed)
+        s, action = states if states is not None else sample_states(env_name, task_name, samples, seed)
+        samples = len(action)
         out = _call(loaded, s, action, errors, f"a batch of {samples} states")
         if out is not _FAILED and _check_terms(out, loaded.scales, samples, errors) and _check_finite(out, s, errors):
             _check_values(out, loaded.scales, errors, warnings)

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rewardsmith.execute import check_stage
 from rewardsmith.execute.check_stage import check_in_sandbox, report_from_result
-from rewardsmith.program.check import check_reward
+from rewardsmith.program.check import STATES_FILE, check_reward, load_states, sample_states, save_states
 from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.records import CheckReport
 from rewardsmith.sandbox.protocol import JobStatus
@@ -99,6 +100,33 @@ def test_static_failure_is_reported_without_running(tmp_path):
 def test_unknown_env_is_reported(tmp_path):
     report = check_in_sandbox("nope", "balance", (REWARDS / "balance.py").read_text(), tmp_path, Limits(wall_s=60))
     assert not report.passed and "valid envs" in report.errors[0]
+
+
+def test_the_sandboxed_check_uses_the_states_the_parent_sampled(tmp_path, monkeypatch):
+    """The parent samples the states once per run and places them in each check's folder: given 256 copies of one
+    state, the worker finds a term that varies over real states constant."""
+    source = program('x = s["cart_x"]', 'return {"a": x, "b": x * 2.0}')
+    real = check_in_sandbox("cartpole", "balance", source, tmp_path / "real")
+    assert real.passed and not any("constant" in w for w in real.warnings), real
+    assert (tmp_path / "real" / STATES_FILE).exists()
+    s, action = sample_states("cartpole", "balance", 256, 0)
+    one_state = {k: np.repeat(v[:1], len(v), axis=0) for k, v in s.items()}
+    monkeypatch.setattr(check_stage, "sampled_states", lambda *args: (one_state, action))
+    copies = check_in_sandbox("cartpole", "balance", source, tmp_path / "copies")
+    assert copies.passed and any("'a' is constant" in w for w in copies.warnings), copies
+
+
+def test_saved_states_load_as_they_were_sampled(tmp_path):
+    s, action = sample_states("cartpole", "swingup", 64, 0)
+    save_states(tmp_path / STATES_FILE, s, action)
+    loaded, loaded_action = load_states(tmp_path / STATES_FILE)
+    assert set(loaded) == set(s) and np.array_equal(loaded_action, action)
+    for key, value in s.items():
+        assert loaded[key].dtype == value.dtype and np.array_equal(loaded[key], value), key
+    source = program('u = s["pole_upright"]', 'return {"a": u, "b": u * 0 + 2.0}')
+    given = check_reward("cartpole", "swingup", source, samples=64, states=(loaded, loaded_action))
+    own = check_reward("cartpole", "swingup", source, samples=64)
+    assert given.passed and (given.errors, given.warnings) == (own.errors, own.warnings) and given.warnings
 
 
 def _result(status: str, reason: str | None, result: dict | None = None) -> SandboxResult:
