@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ import numpy as np
 from rewardsmith.context import RunContext
 from rewardsmith.errors import UserError
 from rewardsmith.events import CandidateUpdate
+from rewardsmith.execute.cpus import available_cpus
 from rewardsmith.jobs import run_job
 from rewardsmith.jobs.messages import CheckJob
 from rewardsmith.program.check import STATES_FILE, sample_states, save_states
@@ -60,6 +64,7 @@ def report_from_result(res: SandboxResult) -> CheckReport:
 
 
 States = tuple[dict[str, np.ndarray], np.ndarray]  # program/check.sample_states' output
+_SAMPLING = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
@@ -82,7 +87,8 @@ def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
         return CheckReport(False, tuple(f"line {v.line}: {v.message}" for v in violations), (), (),
                            time.monotonic() - start, None, ())
     job = CheckJob(env_name, task_name, source)
-    states = sampled_states(env_name, task_name, job.samples, job.seed)
+    with _SAMPLING:  # a generation's first checks start together: the states are sampled once, not once each
+        states = sampled_states(env_name, task_name, job.samples, job.seed)
     if states is not None:
         Path(workdir).mkdir(parents=True, exist_ok=True)
         save_states(Path(workdir) / STATES_FILE, *states)
@@ -92,38 +98,65 @@ def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
 
 # --- the check stage over a generation ----------------------------------------------------------------------------
 
+MAX_CHECKS_AT_ONCE = 4  # each worker holds numpy, MuJoCo and jax (~0.25 GB on a humanoid check)
+
+
+@dataclass
+class _Check:
+    """One sample on its way through the check: its candidate, and the sandboxed check under way where it got one."""
+
+    cand: Candidate
+    report: Future[CheckReport] | None = None
+    removed: str | None = None  # what admitted() took out of the program, told to the LLM with the warnings
+    kept: bool = False  # a resumed run's candidate already past the check: neither saved nor reported again
+
+
+def checks_at_once(count: int) -> int:
+    """Sandboxed checks side by side: a check is a short CPU process (mostly imports and a jax trace, ~2 s), so
+    a generation's checks need not wait for one another on a machine with spare CPUs."""
+    return max(1, min(count, len(available_cpus()), MAX_CHECKS_AT_ONCE))
+
 
 def check_all(ctx: RunContext, gen: int, first_index: int, samples: list[Sample]) -> list[Candidate]:
-    """One candidate per sample, ids in order of arrival from `first_index`: extracted, then checked. A resumed
-    run keeps candidates already past the check."""
-    return [_checked(ctx, gen, first_index + i, sample) for i, sample in enumerate(samples)]
+    """One candidate per sample, ids in order of arrival from `first_index`: extracted, then checked, the sandboxed
+    checks side by side; records are saved and reported on this thread, in id order. A resumed run keeps candidates
+    already past the check."""
+    with ThreadPoolExecutor(max_workers=checks_at_once(len(samples))) as pool:
+        begun = [_begin(ctx, gen, first_index + i, sample, pool) for i, sample in enumerate(samples)]
+        return [_end(ctx, check) for check in begun]
 
 
-def _checked(ctx: RunContext, gen: int, index: int, sample: Sample) -> Candidate:
+def _begin(ctx: RunContext, gen: int, index: int, sample: Sample, pool: ThreadPoolExecutor) -> _Check:
     store = ctx.store
     existing = store.load_candidate(gen, index)
     if existing is not None and existing.status is not Status.PENDING:
-        return existing
+        return _Check(existing, kept=True)
     cand = Candidate(id=Candidate.make_id(gen, index), generation=gen, index=index, origin=sample.origin,
                      model=sample.model, island=sample.island)
     write_text(store.response_path(gen, index), sample.text or "")
     if sample.text is None:
-        cand = cand.replace(status=Status.LLM_FAILED, reason=f"the LLM request failed: {sample.error}")
-    else:
-        try:
-            program = extract_program(sample.text)
-        except ExtractError as err:  # a reply cut short says so: that is what the LLM has to fix
-            note = f" ({sample.error})" if sample.error else ""
-            cand = cand.replace(status=Status.EXTRACT_FAILED, reason=f"{err}{note}")
-        else:
-            source, removed = admitted(program.source, ctx.cfg.evolve_termination)
-            write_text(store.reward_path(gen, index), source)
-            report = check_in_sandbox(ctx.env.name, ctx.cfg.task, source, store.check_dir(gen, index))
-            if removed:  # told to the LLM with the check's warnings
-                report = dataclasses.replace(report, warnings=(*report.warnings, removed))
-            cand = cand.replace(source=source, scales=program.scales, check=report,
-                                status=Status.CHECKED if report.passed else Status.CHECK_FAILED,
-                                reason=None if report.passed else "; ".join(report.errors))
-    store.save_candidate(cand)
+        return _Check(cand.replace(status=Status.LLM_FAILED, reason=f"the LLM request failed: {sample.error}"))
+    try:
+        program = extract_program(sample.text)
+    except ExtractError as err:  # a reply cut short says so: that is what the LLM has to fix
+        note = f" ({sample.error})" if sample.error else ""
+        return _Check(cand.replace(status=Status.EXTRACT_FAILED, reason=f"{err}{note}"))
+    source, removed = admitted(program.source, ctx.cfg.evolve_termination)
+    write_text(store.reward_path(gen, index), source)
+    report = pool.submit(check_in_sandbox, ctx.env.name, ctx.cfg.task, source, store.check_dir(gen, index))
+    return _Check(cand.replace(source=source, scales=program.scales), report, removed)
+
+
+def _end(ctx: RunContext, check: _Check) -> Candidate:
+    if check.kept:
+        return check.cand
+    cand = check.cand
+    if check.report is not None:
+        report = check.report.result()
+        if check.removed:
+            report = dataclasses.replace(report, warnings=(*report.warnings, check.removed))
+        cand = cand.replace(check=report, status=Status.CHECKED if report.passed else Status.CHECK_FAILED,
+                            reason=None if report.passed else "; ".join(report.errors))
+    ctx.store.save_candidate(cand)
     ctx.report(CandidateUpdate(cand.id, cand.status, cand.reason))
     return cand

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from rewardsmith.execute import check_stage
-from rewardsmith.execute.check_stage import check_in_sandbox, report_from_result
+from rewardsmith.execute.check_stage import check_all, check_in_sandbox, checks_at_once, report_from_result
 from rewardsmith.program.check import STATES_FILE, check_reward, load_states, sample_states, save_states
 from rewardsmith.program.load import RewardProgramError, load_reward, safe_builtins, safe_xp, total_reward
 from rewardsmith.records import CheckReport
@@ -184,3 +184,46 @@ def test_import_guard():
     assert guard("numpy._core._methods")  # numpy's lazy imports from C code still work
     with pytest.raises(ImportError):
         guard("os")
+
+
+def test_a_generations_checks_run_side_by_side_and_come_back_in_id_order(tmp_path, monkeypatch):
+    """check_all starts every sample's sandboxed check before it waits for the first (up to checks_at_once), then
+    saves and reports each candidate on the caller's thread in id order, whatever finished first."""
+    import threading
+    import time
+
+    from rewardsmith.config import RunConfig
+    from rewardsmith.context import RunContext
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.records import Sample, Status
+    from rewardsmith.runs.store import RunStore
+
+    spans: dict[str, tuple[float, float]] = {}
+    threads: set[int] = set()
+
+    def timed_check(env_name, task_name, source, workdir, limits=None):  # the sandbox's place, the first slowest
+        start = time.monotonic()
+        threads.add(threading.get_ident())
+        time.sleep(1.2 if "first" in source else 0.8)
+        spans[Path(workdir).parent.name] = (start, time.monotonic())
+        return CheckReport("fails" not in source, ("it fails",) if "fails" in source else (), (), ("a", "b"), 0.8, 0.1)
+
+    monkeypatch.setattr(check_stage, "check_in_sandbox", timed_check)
+    monkeypatch.setattr(check_stage, "available_cpus", lambda: [0, 1, 2, 3, 4, 5])
+    cfg = RunConfig(env="cartpole", task="balance", models=("openai/fake",))
+    spec = get_env("cartpole")
+    reported: list[tuple[str, Status]] = []
+    ctx = RunContext(RunStore.create(tmp_path, "run", cfg), cfg, spec, resolve_task(spec, "balance"),
+                     lambda event: reported.append((event.id, event.status)))
+    code = program('x = s["cart_x"]', 'return {"a": x, "b": x}')
+    samples = [Sample(text=f"```python\n# first\n{code}```", error=None), Sample(text=None, error="timed out"),
+               Sample(text="no code here", error=None), Sample(text=f"```python\n# fails\n{code}```", error=None),
+               Sample(text=f"```python\n{code}```", error=None)]
+    candidates = check_all(ctx, 0, 0, samples)
+    statuses = [Status.CHECKED, Status.LLM_FAILED, Status.EXTRACT_FAILED, Status.CHECK_FAILED, Status.CHECKED]
+    assert [(c.id, c.status) for c in candidates] == [(f"g0c0{i}", s) for i, s in enumerate(statuses)]
+    assert reported == [(c.id, c.status) for c in candidates]
+    assert [ctx.store.load_candidate(0, i).status for i in range(5)] == statuses
+    assert len(spans) == 3 and len(threads) == 3  # all three under way before the first came back:
+    assert max(start for start, _ in spans.values()) < min(end for _, end in spans.values())
+    assert checks_at_once(5) == 4 and checks_at_once(1) == 1
