@@ -14,9 +14,11 @@ racing and confirmation (--final-seeds), filming on (what a user's run does).
   adaptive   + --allocation adaptive: the budget follows the learning curves (execute/allocate.py)
   both       + --inherit and --allocation adaptive
   inherit-parallel  + --inherit and --parallel 2: both cores busy with two trainings, children from their parent
+  default-adaptive  the default with --allocation adaptive (inheritance, --parallel by the machine): the adaptive
+             allocation measured against the halving it would replace as the default
 
-The arms but `default` name --parallel (1 unless they say 2), so each keeps meaning what it measured when the default
-was one training at a time.
+The arms but `default` and `default-adaptive` name --parallel (1 unless they say 2), so each keeps meaning what it
+measured when the default was one training at a time.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ ARMS: dict[str, dict[str, Any]] = {
     "adaptive": {"allocation": "adaptive", "inherit": False, "parallel": 1},
     "both": {"inherit": True, "allocation": "adaptive", "parallel": 1},
     "inherit-parallel": {"inherit": True, "parallel": 2},
+    "default-adaptive": {"allocation": "adaptive"},
 }
 
 
