@@ -89,11 +89,15 @@ def check_in_sandbox(env_name: str, task_name: str, source: str, workdir: Path,
     job = CheckJob(env_name, task_name, source)
     with _SAMPLING:  # a generation's first checks start together: the states are sampled once, not once each
         states = sampled_states(env_name, task_name, job.samples, job.seed)
+    given = Path(workdir) / STATES_FILE
     if states is not None:
-        Path(workdir).mkdir(parents=True, exist_ok=True)
-        save_states(Path(workdir) / STATES_FILE, *states)
+        given.parent.mkdir(parents=True, exist_ok=True)
+        save_states(given, *states)
         job = dataclasses.replace(job, given_states=True)
-    return report_from_result(run_job(job, Path(workdir), limits))
+    try:
+        return report_from_result(run_job(job, Path(workdir), limits))
+    finally:  # 0.27 MB for a humanoid, in every candidate's folder; sample_states remakes them from the job's seed
+        given.unlink(missing_ok=True)
 
 
 # --- the check stage over a generation ----------------------------------------------------------------------------

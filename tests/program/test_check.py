@@ -108,7 +108,7 @@ def test_the_sandboxed_check_uses_the_states_the_parent_sampled(tmp_path, monkey
     source = program('x = s["cart_x"]', 'return {"a": x, "b": x * 2.0}')
     real = check_in_sandbox("cartpole", "balance", source, tmp_path / "real")
     assert real.passed and not any("constant" in w for w in real.warnings), real
-    assert (tmp_path / "real" / STATES_FILE).exists()
+    assert (tmp_path / "real" / "job.json").exists() and not (tmp_path / "real" / STATES_FILE).exists()
     s, action = sample_states("cartpole", "balance", 256, 0)
     one_state = {k: np.repeat(v[:1], len(v), axis=0) for k, v in s.items()}
     monkeypatch.setattr(check_stage, "sampled_states", lambda *args: (one_state, action))
