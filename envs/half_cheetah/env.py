@@ -158,8 +158,8 @@ TASKS = [
         "floor while the cheetah is upside down, the torso more than 90 degrees from level counting whole turns "
         "(cos(s['torso_pitch']) < 0): a backflip lands on the legs, right side up",
         score_doc="the mean backward rotation rate of the torso in rad/s over the episode, counted only while the whole "
-        "cheetah is in the air; forward rotation always counts against, and a fall takes back more than the turns "
-        "of the flight that ended in it (6.3 = one full backflip per second)",
+        "cheetah is in the air; forward rotation always counts against, and the falling step takes back 5 "
+        "turns, or all the net backward turning so far if less (6.3 = one full backflip per second)",
         fitness_version=3,
     ),
 ]

@@ -117,8 +117,8 @@ TASKS = [
         "counting whole turns (s['foot_on_floor'] > 0.5 and cos(s['torso_pitch']) < 0.54): a backflip lands on the "
         "foot, upright",
         score_doc="the mean backward rotation rate of the torso in rad/s over the episode, counted only while the whole "
-        "hopper is in the air; forward rotation always counts against, and a fall takes back more than the turns of "
-        "the flight that ended in it (6.3 = one full backflip per second)",
+        "hopper is in the air; forward rotation always counts against, and the falling step takes back 5 "
+        "turns, or all the net backward turning so far if less (6.3 = one full backflip per second)",
         fitness_version=3,
     ),
 ]

@@ -131,8 +131,8 @@ TASKS = [
     Task(
         name="kneel",
         description="Kneel down and stay kneeling: both knees on the floor, the upper body upright above them and "
-        "the head high (not bent forward onto the hands, not sitting or lying); get there quickly and hold the pose "
-        "for the rest of the episode.",
+        "the head high (not bent forward onto the hands, not sitting on the floor or lying); get there quickly and "
+        "hold the pose for the rest of the episode.",
         episode_steps=200,
         # success >= 0.8 (16 deterministic episodes) at 1.5M / 3.0M steps on seeds 1 / 2 with this file's PPO
         # settings (scripts/tune_ppo.py); 10M before the 64x64 / 32-minibatch re-tune, which needed 3.5M / 3.0M

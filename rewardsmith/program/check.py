@@ -278,10 +278,12 @@ def constant_warning(name: str, value: float, scale: float, states: int) -> str:
                 "there by chance) and of a penalty for something random motion does not do; a term meant to vary in "
                 "every state is broken")
     paid = scale * value
-    effect = ("a bonus for making episodes last" if paid > 0 else
-              "a push to end episodes early, where they can end" if paid < 0 else "nothing: its scale is 0")
-    return (f"{where}: if it is the same in every state, it only pays {paid:+.4g} for every step an episode lasts "
-            f"({effect}); states a trained policy reaches that random motion did not may still change it")
+    effect = ("a bonus for making episodes last: as intended for a survival bonus" if paid > 0 else
+              "a push to end episodes early, where they can end: as intended for a per-step cost" if paid < 0 else
+              "nothing: its scale is 0")
+    return (f"{where}: where it is the same in every state it pays {paid:+.4g} for each step an episode lasts, "
+            f"whatever the policy does ({effect}); a term meant to measure the task should vary, though states a "
+            "trained policy reaches that random motion did not may still change it")
 
 
 def _check_speed(loaded: Any, s: dict, action: np.ndarray, errors: list[str]) -> float:

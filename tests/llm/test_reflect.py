@@ -171,9 +171,11 @@ def test_the_checks_constant_warnings_say_what_random_states_can_and_cannot_tell
     assert "the check cannot tell whether it works" in zero and "a goal a policy must first learn" in zero
     assert "per-step bonus" not in zero and "pays" not in zero
     alive = constant_warning("alive", 1.0, 0.5, 64)
-    assert "it only pays +0.5 for every step an episode lasts (a bonus for making episodes last)" in alive
+    assert ("it pays +0.5 for each step an episode lasts, whatever the policy does (a bonus for making episodes "
+            "last: as intended for a survival bonus)") in alive and "only pays" not in alive
     assert "states a trained policy reaches that random motion did not may still change it" in alive
-    assert "a push to end episodes early" in constant_warning("alive", 1.0, -0.5, 64)
+    assert "a push to end episodes early, where they can end: as intended for a per-step cost" in constant_warning(
+        "alive", 1.0, -0.5, 64)
     source = ('SCALES = {"up": 1.0, "far": -1.0, "alive": 0.5}\n\n\ndef reward_terms(s, action, xp):\n'
               '    up = s["pole_upright"]\n'
               '    return {"up": up, "far": xp.where(xp.abs(s["cart_x"]) > 50.0, 1.0, 0.0), "alive": up * 0 + 1.0}\n')
