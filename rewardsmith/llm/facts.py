@@ -112,10 +112,12 @@ def budget_lines(ctx: RunContext, cfg: TrainConfig, scored: bool = True) -> list
                      f"rate of {cfg.stop_success_rate:g} (\"reached success at N steps\"): a reward that teaches the "
                      "task sooner trains fewer steps.")
     if children_inherit(ctx.cfg, cfg, ctx.task.episode_steps):
+        confirmed = (" The run's answer is decided on trainings from scratch at the end: what counts is how well a "
+                     "reward teaches the task to a fresh policy; starting from the parent's policy only makes the "
+                     "search cheaper." if ctx.cfg.final_seeds and ctx.task.has_fitness else "")
         lines.append("From the second generation on, where the parent (the best candidate so far) does the task, "
                      "a candidate's training starts from the parent's trained policy and runs half the budget (the "
-                     "results then say \"from <parent>'s policy\"); the answer is retrained from scratch at the "
-                     "end, so a reward must also teach the task to a fresh policy.")
+                     f"results then say \"from <parent>'s policy\").{confirmed}")
     lines.append("Where the budget is shared out (halving), every candidate first trains part of it and "
                  "the better ones continue: the last generation's table says how many steps each trained.")
     return lines

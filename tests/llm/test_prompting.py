@@ -455,6 +455,10 @@ def test_the_training_facts_say_why_a_candidate_trains_less_than_the_budget(tmp_
     text = facts.training_text(ctx)
     assert "stops early once a deterministic evaluation" in text and "success rate of 0.8" in text
     assert "starts from the parent's trained policy and runs half the budget" in text
+    assert "answer is decided on trainings from scratch" in text  # what a reward is ranked on in the end
+    unconfirmed = facts.training_text(_ctx(tmp_path / "d", train={"stop_at_success": True}, inherit=True,
+                                           final_seeds=0))
+    assert "trained policy" in unconfirmed and "from scratch" not in unconfirmed
     plain = facts.training_text(_ctx(tmp_path / "b", inherit=False))
     assert "stops early" not in plain and "trained policy" not in plain
     # a budget too short for a child to inherit (4 whole episodes per env): the prompt does not promise it
