@@ -168,6 +168,12 @@ class SeedFinished(Event):
     return_mean: float | None
     steps: int | None  # env steps trained
     wall_s: float | None
+    key: str | None = None  # its training's key where it is not "seed S" (a confirmation: "g1c03 seed 1")
+
+    @property
+    def training(self) -> str:
+        """The key its training's progress events carried."""
+        return self.key or f"seed {self.seed}"
 
 
 # ---- films and the judge ----------------------------------------------------------------------------------------

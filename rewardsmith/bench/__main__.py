@@ -36,7 +36,7 @@ def _quality_event(event: Event) -> None:
         print(f"retraining {event.which} on seeds {list(event.seeds)}", flush=True)  # a list, as always shown
     elif isinstance(event, SeedFinished):
         fitness = "—" if event.fitness is None else f"{event.fitness:.3f}"
-        print(f"  seed {event.seed}: {event.status}  task score {fitness}  "
+        print(f"  {event.training}: {event.status}  task score {fitness}  "
               f"{event.wall_s or 0:.0f} s {event.reason or ''}", flush=True)
 
 

@@ -108,7 +108,7 @@ class ProgressView:
         elif isinstance(event, CandidateUpdate) and event.status in TRAINED:
             self._finished(event.id, count=True)
         elif isinstance(event, SeedFinished):  # `train`'s seeds, or evolve's final re-evaluation of the best
-            self._finished(f"seed {event.seed}", count=False)
+            self._finished(event.training, count=False)
             if self.seeds and self.overall is not None:
                 self.progress.advance(self.overall)
 

@@ -271,7 +271,7 @@ def _film_failed(event: FilmFailed) -> None:
 
 @print_event.register(SeedFinished)
 def _seed(event: SeedFinished) -> None:
-    console.print(f"  seed {event.seed}: {event.status}  task score {num(event.fitness)}  "
+    console.print(f"  {event.training}: {event.status}  task score {num(event.fitness)}  "
                   f"success {num(event.success_rate)}  {event.steps or 0:,} steps  "
                   f"{num(event.wall_s)} s {event.reason or ''}")
 

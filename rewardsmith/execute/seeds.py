@@ -4,7 +4,7 @@ candidate (Eureka's multi-seed re-evaluation of the winner) use this same code."
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,8 +68,7 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
     """The reward trained on each seed: one after the other, or through `executor` (a run's confirmation: --parallel
     trains two seeds at once, --executor ray on the cluster); with the population trainer, all seeds together as one
     population, evaluated on the first seed's evaluation episodes."""
-    requests = [TrainRequest(f"seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
-                             out_dir / f"seed_{seed}", trainer, EVAL_SEED + seed) for seed in seeds]
+    requests = seed_requests(env, task_text, source, train_cfg, seeds, out_dir, trainer)
 
     def one_by_one() -> Iterator[TrainReport]:  # progress events carry the request's key ("seed 3") as their id
         for request in requests:
@@ -83,6 +82,18 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
         reports = iter([finished[request.key] for request in requests])
     else:
         reports = one_by_one()
+    return summarized(seeds, reports, report)
+
+
+def seed_requests(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
+                  out_dir: Path, trainer: str = "native", label: str = "") -> list[TrainRequest]:
+    """One training request per seed, keyed "seed S" (`label` before it where several rewards train at once)."""
+    return [TrainRequest(f"{label}seed {seed}", env.name, task_text, source, dataclasses.replace(train_cfg, seed=seed),
+                         out_dir / f"seed_{seed}", trainer, EVAL_SEED + seed) for seed in seeds]
+
+
+def summarized(seeds: list[int], reports: Iterable[TrainReport], report: Report) -> MultiSeedSummary:
+    """The seeds' trainings (in seed order) as one summary, each seed reported as it is summed up."""
     results = []
     for seed, outcome in zip(seeds, reports, strict=True):
         if not outcome.ok or outcome.evaluation is None or outcome.train is None:
@@ -95,5 +106,5 @@ def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfi
                                   train.cpu_s))
         done = results[-1]
         report(SeedFinished(done.seed, done.status, done.reason, done.fitness, done.success_rate, done.return_mean,
-                            done.steps, done.wall_s))
+                            done.steps, done.wall_s, None if outcome.key == f"seed {seed}" else outcome.key))
     return MultiSeedSummary(tuple(results))

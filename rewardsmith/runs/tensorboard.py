@@ -263,6 +263,6 @@ def train_board(report: Report, root: str | None, run_dir: Path) -> Iterator[Rep
             for tag, value in (("eval/task_score", event.fitness), ("eval/success_rate", event.success_rate),
                                ("eval/return", event.return_mean)):
                 _put(scalars, tag, value)
-            file(f"seed {event.seed}").write([(event.steps or 0, scalars)])
+            file(event.training).write([(event.steps or 0, scalars)])
 
     yield hooked

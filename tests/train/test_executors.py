@@ -556,3 +556,53 @@ def test_a_task_body_streams_what_its_thread_emits_then_returns_or_raises():
     assert run(streamed(fine, 1)) == ([{"step": 1}, {"step": 2}], "report")
     with pytest.raises(RuntimeError, match="could not start"):
         run(streamed(broken, 1))
+
+
+def test_the_confirmation_gives_every_rewards_seeds_to_the_executor_in_one_batch(tmp_path):
+    """A slot freed by a seed that stops early takes the next training, whoever's it is: confirm() hands every
+    candidate's seeds to the executor at once (one candidate at a time, a core idled for 9 of a live kneel run's
+    19-minute confirmation). Reports come back in any order; each candidate's summary keeps seed order and is written
+    as soon as its seeds are done; a candidate confirmed before a resume is not trained again."""
+    from builders import evaluated
+
+    from rewardsmith.config import RunConfig
+    from rewardsmith.context import RunContext
+    from rewardsmith.env.registry import get_env, resolve_task
+    from rewardsmith.events import SeedFinished
+    from rewardsmith.execute.confirm import confirm
+    from rewardsmith.execute.sandboxed import TrainReport
+    from rewardsmith.execute.seeds import MultiSeedSummary, SeedResult
+    from rewardsmith.runs.store import RunStore, write_record
+
+    scores = {"g0c00": 0.6, "g0c01": 0.9, "g0c02": 0.7}
+    batches: list[list[str]] = []
+
+    class Recording:
+        def run(self, requests, on_progress):
+            batches.append([r.key for r in requests])
+            for request in reversed(requests):  # the last one ends first
+                cid, seed = request.key.split(" seed ")
+                cand = evaluated(0, int(cid[-1]), scores[cid] + int(seed) / 100)
+                yield TrainReport(request.key, JobStatus.OK, None,
+                                  dataclasses.replace(cand.train, seed=request.cfg.seed), cand.evaluation)
+
+    cfg = RunConfig(env="cartpole", task="balance", models=("openai/fake",), final_seeds=2, seed=0)
+    spec = get_env("cartpole")
+    events: list[SeedFinished] = []
+    store = RunStore.create(tmp_path, "run", cfg)
+    ctx = RunContext(store, cfg, spec, resolve_task(spec, "balance"),
+                     lambda e: events.append(e) if isinstance(e, SeedFinished) else None)
+    before = MultiSeedSummary((SeedResult(1, JobStatus.OK, None, 0.5, 0.75, 10.0, 2000, 1.0),
+                               SeedResult(2, JobStatus.OK, None, 0.5, 0.75, 10.0, 2000, 1.0)))
+    write_record(store.final_dir() / "g0c02" / "summary.json", before.to_dict())  # confirmed before a stop
+    best, rival, resumed = evaluated(0, 0, 0.95), evaluated(0, 1, 0.9), evaluated(0, 2, 0.8)
+    confirmation = confirm(ctx, best, [rival, resumed], Recording())
+    assert batches == [["g0c00 seed 1", "g0c00 seed 2", "g0c01 seed 1", "g0c01 seed 2"]]
+    got = {cid: [(s.seed, s.fitness) for s in summary.seeds] for cid, summary in confirmation.summaries.items()}
+    assert got == {"g0c00": [(1, 0.61), (2, 0.62)], "g0c01": [(1, 0.91), (2, 0.92)], "g0c02": [(1, 0.5), (2, 0.5)]}
+    assert list(confirmation.summaries) == ["g0c00", "g0c01", "g0c02"]
+    for cid in ("g0c00", "g0c01"):
+        written = json.loads((store.final_dir() / cid / "summary.json").read_text())
+        assert [s["seed"] for s in written["seeds"]] == [1, 2]
+    assert [e.training for e in events] == ["g0c01 seed 1", "g0c01 seed 2", "g0c00 seed 1", "g0c00 seed 2"]
+    assert confirmation.answer.id == "g0c01"  # 0.915 from scratch over the search's best 0.615
