@@ -49,7 +49,7 @@ def confirm(ctx: RunContext, best: Candidate, contenders: list[Candidate],
     if executor is not None and not plug(ctx.cfg.trainer).together:
         summaries = _retrained_side_by_side(ctx, ranked, seeds, executor)
     else:
-        summaries = {cand.id: _retrained(ctx, cand, seeds, executor) for cand in ranked}
+        summaries = {cand.id: _retrained(ctx, cand, seeds) for cand in ranked}
     confirmed = [_as_confirmed(cand, summaries[cand.id]) for cand in ranked]
     if ctx.cfg.select_robust:
         confirmed = [_stressed(ctx, cand) for cand in confirmed]
@@ -65,7 +65,8 @@ def _confirmed_before(ctx: RunContext, cand: Candidate) -> MultiSeedSummary | No
     return MultiSeedSummary.from_dict(read_json(path)) if path.is_file() else None
 
 
-def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int], executor: Executor | None) -> MultiSeedSummary:
+def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int]) -> MultiSeedSummary:
+    """One candidate's seeds, one after the other or (the population trainer) together as one population."""
     folder = ctx.store.final_dir() / cand.id
     before = _confirmed_before(ctx, cand)
     if before is not None:
@@ -73,7 +74,7 @@ def _retrained(ctx: RunContext, cand: Candidate, seeds: list[int], executor: Exe
     ctx.report(FinalEvaluation(cand.id, tuple(seeds)))
     assert cand.source is not None, "only evaluated candidates are confirmed"
     summary = train_seeds(ctx.env, ctx.cfg.task, cand.source, ctx.training_config(0), seeds, folder, ctx.report,
-                          ctx.cfg.trainer, executor)
+                          ctx.cfg.trainer)
     write_record(folder / "summary.json", summary.to_dict())
     return summary
 

@@ -65,9 +65,10 @@ class MultiSeedSummary:
 def train_seeds(env: EnvSpec, task_text: str, source: str, train_cfg: TrainConfig, seeds: list[int],
                 out_dir: Path, report: Report, trainer: str = "native",
                 executor: Executor | None = None) -> MultiSeedSummary:
-    """The reward trained on each seed: one after the other, or through `executor` (a run's confirmation: --parallel
-    trains two seeds at once, --executor ray on the cluster); with the population trainer, all seeds together as one
-    population, evaluated on the first seed's evaluation episodes."""
+    """The reward trained on each seed: one after the other, or through `executor` (--parallel trains two seeds at
+    once, --executor ray on the cluster); with the population trainer, all seeds together as one population,
+    evaluated on the first seed's evaluation episodes. A run's confirmation, several rewards at once, sends all their
+    seeds through its executor as one batch instead (execute/confirm.py, with seed_requests and summarized)."""
     requests = seed_requests(env, task_text, source, train_cfg, seeds, out_dir, trainer)
 
     def one_by_one() -> Iterator[TrainReport]:  # progress events carry the request's key ("seed 3") as their id
